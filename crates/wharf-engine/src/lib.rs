@@ -1,0 +1,1 @@
+//! Runs a Plan: the scheduler state machine, executors, the log pipeline.

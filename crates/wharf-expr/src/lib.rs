@@ -1,0 +1,1 @@
+//! The expression language of pipeline files: `${{ … }}` templates and `if:` conditions.

@@ -1,0 +1,22 @@
+//! Pure domain types shared by every wharf crate.
+//!
+//! These types are the contracts between crates: `wharf-pipeline` produces a [`Plan`],
+//! `wharf-engine` executes it and emits [`RunEvent`]s, `wharf-store` records those events
+//! and answers queries with [`RunRecord`]s, and the binary renders all of them. Nothing
+//! here does I/O; everything is serializable so a plan (`--dry-run`) or an event stream
+//! (`--json`) can be printed as data.
+
+mod event;
+mod plan;
+mod record;
+mod run_event;
+mod status;
+
+pub use event::{Event, EventKind};
+pub use plan::{Plan, PlannedJob, PlannedStep, RetryPolicy};
+pub use record::{ArtifactRecord, JobRecord, ReportRecord, RunRecord, RunSummary, StepRecord};
+pub use run_event::{JobInfo, LogStream, RunEvent};
+pub use status::{JobStatus, RunStatus, StepStatus};
+
+/// Milliseconds since the Unix epoch (UTC). The one time representation across crates.
+pub type Millis = i64;

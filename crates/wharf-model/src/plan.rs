@@ -1,0 +1,97 @@
+//! The Plan: a pipeline compiled for one event, complete before any side effect.
+//!
+//! `wharf-pipeline` builds it (matrix expanded, `needs` resolved to indices, templates with
+//! trusted values substituted); `wharf-engine` runs it; `wharf run --dry-run` prints it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Event;
+
+/// A pipeline compiled for one event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The pipeline's `name:` (or the file stem when it has none).
+    pub pipeline: String,
+    /// The file it came from, relative to the project root.
+    pub file: String,
+    /// The event this plan is for.
+    pub event: Event,
+    /// Pipeline-level `env:`, values still templates (`${{ … }}` evaluated at job start).
+    pub env: BTreeMap<String, String>,
+    /// Cancel running jobs when one fails (`fail-fast:`, default true).
+    pub fail_fast: bool,
+    /// Whether `pull_request` runs may receive secrets (`on.pull_request.secrets: true`).
+    pub pull_request_secrets: bool,
+    /// The jobs, matrix-expanded, in source order. `needs` are indices into this list.
+    pub jobs: Vec<PlannedJob>,
+}
+
+/// One job of a plan (one matrix cell of a job with a matrix).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedJob {
+    /// Unique id within the plan: the job name, or `name (k=v, k2=v2)` for a matrix cell.
+    pub id: String,
+    /// The job's key in the file.
+    pub name: String,
+    /// This cell's matrix values (empty without a matrix).
+    pub matrix: BTreeMap<String, String>,
+    /// Indices into [`Plan::jobs`] of the jobs this one needs (every cell of a needed
+    /// matrix job).
+    pub needs: Vec<usize>,
+    /// The `if:` expression source, `None` for the default (`success()`).
+    pub condition: Option<String>,
+    /// The steps, in order.
+    pub steps: Vec<PlannedStep>,
+    /// Job `env:` (templates), layered over the pipeline env.
+    pub env: BTreeMap<String, String>,
+    /// Secret names the job declares.
+    pub secrets: Vec<String>,
+    /// Kill the job after this many milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// How often to retry a failed job.
+    pub retry: RetryPolicy,
+    /// A failure of this job does not fail the run.
+    pub continue_on_error: bool,
+    /// Directory the steps run in, relative to the workspace.
+    pub working_directory: Option<String>,
+    /// Artifact globs, relative to the workspace.
+    pub artifacts: Vec<String>,
+    /// JUnit XML report globs, relative to the workspace.
+    pub reports: Vec<String>,
+    /// Output names the job declares (written by steps to `$WHARF_OUTPUT`).
+    pub outputs: Vec<String>,
+    /// The deployment environment the job targets, if any.
+    pub environment: Option<String>,
+}
+
+/// One step of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    /// Display name: `name:` or the first line of the command.
+    pub name: String,
+    /// The shell script (matrix and other trusted values already substituted).
+    pub run: String,
+    /// The shell program: `bash`, `sh`, or another program that takes `-c SCRIPT`.
+    pub shell: String,
+    /// Step `env:` (templates), layered over job env.
+    pub env: BTreeMap<String, String>,
+    /// Directory, relative to the workspace (overrides the job's).
+    pub working_directory: Option<String>,
+    /// Kill the step after this many milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// A failure of this step does not fail the job.
+    pub continue_on_error: bool,
+    /// The step's `if:` expression source, `None` for the default (`success()`).
+    pub condition: Option<String>,
+}
+
+/// How a failed job is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Extra attempts after the first (0 = no retry).
+    pub max: u32,
+    /// Retry also when the job timed out (default: only on failure).
+    pub on_timeout: bool,
+}

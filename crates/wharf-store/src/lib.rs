@@ -1,0 +1,1 @@
+//! The run history (SQLite) and the content-addressed artifact store.

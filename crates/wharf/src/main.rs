@@ -1,0 +1,2 @@
+//! The wharf command line.
+fn main() {}
