@@ -1,1 +1,33 @@
 //! Runs a Plan: the scheduler state machine, executors, the log pipeline.
+//!
+//! [`run`] drives a [`wharf_model::Plan`] to the end with an [`Executor`] (local processes
+//! or a fake), emitting [`wharf_model::RunEvent`]s that the caller records and displays.
+//! The [`scheduler`] inside is pure and can be driven on its own.
+
+pub mod artifacts;
+mod context;
+pub mod env;
+mod executor;
+mod fake;
+mod job;
+pub mod junit;
+mod local;
+pub mod logs;
+pub mod outputs;
+mod runner;
+pub mod scheduler;
+pub mod shell;
+
+pub use artifacts::ArtifactStore;
+pub use executor::{BoxFuture, Executor, StepOutcome, StepRequest};
+pub use fake::FakeExecutor;
+pub use local::LocalExecutor;
+pub use runner::{LogPathFn, RunOptions, run};
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> wharf_model::Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,400 @@
+//! Runs one attempt of one job: its steps in order, then reports, artifacts and outputs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc::UnboundedSender, watch};
+use tokio::time::Instant;
+use wharf_expr::Status;
+use wharf_model::{ArtifactRecord, JobStatus, LogStream, Plan, RunEvent, StepStatus};
+
+use crate::artifacts::{self, ArtifactStore};
+use crate::context::{JobContext, condition_holds};
+use crate::executor::{Executor, StepOutcome, StepRequest};
+use crate::logs::LogWriter;
+use crate::runner::RunOptions;
+use crate::scheduler::Outcome;
+use crate::{env, junit, now_ms, outputs, shell};
+
+/// Everything a job attempt needs, moved into its task.
+pub(crate) struct JobTask {
+    pub plan: Arc<Plan>,
+    pub index: usize,
+    pub attempt: u32,
+    pub opts: Arc<RunOptions>,
+    pub executor: Arc<dyn Executor>,
+    pub store: Arc<dyn ArtifactStore>,
+    pub events: UnboundedSender<RunEvent>,
+    pub cancel: watch::Receiver<bool>,
+    /// Outputs and results of finished jobs, by job name.
+    pub outputs: HashMap<String, BTreeMap<String, String>>,
+    pub results: HashMap<String, JobStatus>,
+    /// Artifacts of every job this one needs, directly or not.
+    pub inherited: Vec<ArtifactRecord>,
+}
+
+/// How an attempt ended.
+pub(crate) struct JobRun {
+    pub outcome: Outcome,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub outputs: BTreeMap<String, String>,
+    pub artifacts: Vec<ArtifactRecord>,
+}
+
+impl JobRun {
+    fn failed(reason: String) -> JobRun {
+        JobRun {
+            outcome: Outcome::Failed,
+            exit_code: None,
+            reason: Some(reason),
+            outputs: BTreeMap::new(),
+            artifacts: Vec::new(),
+        }
+    }
+}
+
+pub(crate) async fn run(t: JobTask) -> JobRun {
+    let job = &t.plan.jobs[t.index];
+    let _ = t.events.send(RunEvent::JobStarted {
+        job: job.id.clone(),
+        attempt: t.attempt,
+        at: now_ms(),
+    });
+    let workspace = t.opts.workspace.clone();
+
+    if !t.inherited.is_empty() {
+        let store = t.store.clone();
+        let ws = workspace.clone();
+        let list = t.inherited.clone();
+        let res = tokio::task::spawn_blocking(move || artifacts::materialize(&*store, &ws, &list))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        if let Err(e) = res {
+            return JobRun::failed(e);
+        }
+    }
+
+    // The environment every step starts from.
+    let mut base = t.opts.host_env.clone();
+    env::layer(
+        &mut base,
+        env::context_env(&t.plan, job, t.opts.run, &workspace),
+    );
+    let mut env_map: BTreeMap<String, String> = BTreeMap::new();
+    let status = Status {
+        success: true,
+        failure: false,
+        cancelled: false,
+    };
+    for templates in [&t.plan.env, &job.env] {
+        if let Err(e) = render_into(&t, templates, &mut env_map, status) {
+            return JobRun::failed(e);
+        }
+    }
+    let output_file = t
+        .opts
+        .wharf_dir
+        .join("tmp")
+        .join(format!("run-{}", t.opts.run))
+        .join(format!("{}-{}.output", t.index, t.attempt));
+    if let Err(e) = std::fs::create_dir_all(output_file.parent().expect("has parent"))
+        .and_then(|_| std::fs::write(&output_file, b""))
+    {
+        return JobRun::failed(format!("creating {}: {e}", output_file.display()));
+    }
+
+    let deadline = job
+        .timeout_ms
+        .map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
+    let mut failed = false;
+    let mut timed_out = false;
+    let mut cancelled = false;
+    let mut exit_code = None;
+    let mut reason = None;
+    let mut cancel = t.cancel.clone();
+    let mut last_step = 0;
+
+    for (i, step) in job.steps.iter().enumerate() {
+        last_step = i;
+        cancelled |= *cancel.borrow_and_update();
+        let step_status = Status {
+            success: !failed && !cancelled,
+            failure: failed,
+            cancelled,
+        };
+        let mut step_env = env_map.clone();
+        let decision = render_into(&t, &step.env, &mut step_env, step_status).and_then(|_| {
+            let ctx = ctx(&t, &step_env, step_status);
+            condition_holds(step.condition.as_deref(), &ctx)
+        });
+        let run_it = match decision {
+            Ok(b) => b,
+            Err(e) => {
+                failed = true;
+                reason = Some(format!("step `{}`: {e}", step.name));
+                false
+            }
+        };
+        if !run_it {
+            let _ = t.events.send(RunEvent::StepFinished {
+                job: job.id.clone(),
+                step: i,
+                status: if cancelled {
+                    StepStatus::Cancelled
+                } else {
+                    StepStatus::Skipped
+                },
+                exit_code: None,
+                log: None,
+                at: now_ms(),
+            });
+            continue;
+        }
+        let _ = t.events.send(RunEvent::StepStarted {
+            job: job.id.clone(),
+            step: i,
+            name: step.name.clone(),
+            at: now_ms(),
+        });
+        let (log_abs, log_rel) = (t.opts.log_path)(t.opts.run, &job.id, i);
+        let log = match LogWriter::create(&job.id, i, &log_abs, t.events.clone()) {
+            Ok(l) => l,
+            Err(e) => {
+                failed = true;
+                reason = Some(format!("creating log {}: {e}", log_abs.display()));
+                finish_step(&t, i, StepStatus::Failed, None, None);
+                continue;
+            }
+        };
+        let mut vars = base.clone();
+        env::layer(&mut vars, step_env.into_iter());
+        vars.push(("WHARF_OUTPUT".into(), output_file.display().to_string()));
+        let dir = step
+            .working_directory
+            .as_ref()
+            .or(job.working_directory.as_ref());
+        let cwd: PathBuf = match dir {
+            Some(d) => {
+                if let Err(e) = artifacts::check_relative(d) {
+                    failed = true;
+                    reason = Some(format!("working-directory {e}"));
+                    finish_step(&t, i, StepStatus::Failed, None, Some(log_rel));
+                    let _ = log.finish();
+                    continue;
+                }
+                workspace.join(d)
+            }
+            None => workspace.clone(),
+        };
+        let step_deadline = step
+            .timeout_ms
+            .map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
+        let req = StepRequest {
+            job: job.id.clone(),
+            step: i,
+            argv: shell::argv(&step.shell, &step.run),
+            cwd,
+            env: vars,
+            deadline: match (deadline, step_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            kill_grace: t.opts.kill_grace,
+        };
+        let outcome = t.executor.run_step(req, cancel.clone(), log).await;
+        let (st, code) = match &outcome {
+            o if o.is_success() => (StepStatus::Success, o.exit_code()),
+            StepOutcome::TimedOut => (StepStatus::TimedOut, None),
+            StepOutcome::Cancelled => (StepStatus::Cancelled, None),
+            o if step.continue_on_error => (StepStatus::FailedAllowed, o.exit_code()),
+            o => (StepStatus::Failed, o.exit_code()),
+        };
+        finish_step(&t, i, st, code, Some(log_rel));
+        match st {
+            StepStatus::Failed => {
+                failed = true;
+                exit_code = code;
+                reason.get_or_insert_with(|| match &outcome {
+                    StepOutcome::FailedToStart(why) => format!("step `{}`: {why}", step.name),
+                    _ => format!("step `{}` exited with {}", step.name, code.unwrap_or(-1)),
+                });
+            }
+            StepStatus::TimedOut => {
+                failed = true;
+                let step_own = step_deadline.is_some_and(|d| deadline.is_none_or(|j| d <= j));
+                timed_out = true;
+                reason = Some(if step_own {
+                    format!("step `{}` timed out", step.name)
+                } else {
+                    "the job timed out".to_string()
+                });
+            }
+            StepStatus::Cancelled => cancelled = true,
+            _ => {}
+        }
+    }
+
+    let mut run = JobRun {
+        outcome: if cancelled {
+            Outcome::Cancelled
+        } else if timed_out {
+            Outcome::TimedOut
+        } else if failed {
+            Outcome::Failed
+        } else {
+            Outcome::Success
+        },
+        exit_code,
+        reason,
+        outputs: BTreeMap::new(),
+        artifacts: Vec::new(),
+    };
+    if run.outcome == Outcome::Cancelled {
+        return run;
+    }
+    parse_reports(&t, last_step);
+    if run.outcome == Outcome::Success && !job.artifacts.is_empty() {
+        let store = t.store.clone();
+        let ws = workspace.clone();
+        let pats = job.artifacts.clone();
+        let id = job.id.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let found = artifacts::collect(&ws, &pats, true)?;
+            artifacts::store_all(&*store, &id, &found)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        match res {
+            Ok(list) => {
+                for a in &list {
+                    let _ = t.events.send(RunEvent::ArtifactStored {
+                        job: job.id.clone(),
+                        path: a.path.clone(),
+                        sha256: a.sha256.clone(),
+                        size: a.size,
+                        mode: a.mode,
+                    });
+                }
+                run.artifacts = list;
+            }
+            Err(e) => {
+                run.outcome = Outcome::Failed;
+                run.reason = Some(format!("artifacts: {e}"));
+            }
+        }
+    }
+    match std::fs::metadata(&output_file) {
+        Ok(m) if m.len() > outputs::MAX_OUTPUT_BYTES => {
+            run.outcome = Outcome::Failed;
+            run.reason = Some(format!(
+                "$WHARF_OUTPUT holds {} bytes, over the {} byte limit",
+                m.len(),
+                outputs::MAX_OUTPUT_BYTES
+            ));
+        }
+        _ => {
+            let text = std::fs::read_to_string(&output_file).unwrap_or_default();
+            let (values, problems) = outputs::parse(&text, &job.outputs);
+            for p in problems {
+                note(&t, last_step, &format!("$WHARF_OUTPUT: {p}"));
+            }
+            run.outputs = values;
+        }
+    }
+    let _ = std::fs::remove_file(&output_file);
+    run
+}
+
+fn ctx<'a>(t: &'a JobTask, env: &'a BTreeMap<String, String>, status: Status) -> JobContext<'a> {
+    JobContext {
+        plan: &t.plan,
+        job: &t.plan.jobs[t.index],
+        outputs: &t.outputs,
+        results: &t.results,
+        env,
+        status,
+    }
+}
+
+/// Renders `templates` into `env`, each value seeing the ones before it as `env.*`.
+fn render_into(
+    t: &JobTask,
+    templates: &BTreeMap<String, String>,
+    env: &mut BTreeMap<String, String>,
+    status: Status,
+) -> Result<(), String> {
+    for (k, v) in templates {
+        let value = if v.contains("${{") {
+            let tpl = wharf_expr::parse_template(v).map_err(|e| format!("env `{k}`: {e}"))?;
+            let snapshot = env.clone();
+            tpl.render(&ctx(t, &snapshot, status))
+                .map_err(|e| format!("env `{k}`: {e}"))?
+        } else {
+            v.clone()
+        };
+        env.insert(k.clone(), value);
+    }
+    Ok(())
+}
+
+fn finish_step(
+    t: &JobTask,
+    step: usize,
+    status: StepStatus,
+    exit_code: Option<i32>,
+    log: Option<String>,
+) {
+    let _ = t.events.send(RunEvent::StepFinished {
+        job: t.plan.jobs[t.index].id.clone(),
+        step,
+        status,
+        exit_code,
+        log,
+        at: now_ms(),
+    });
+}
+
+/// A line from wharf about the job, shown live (not part of a step's log file).
+fn note(t: &JobTask, step: usize, text: &str) {
+    let _ = t.events.send(RunEvent::Log {
+        job: t.plan.jobs[t.index].id.clone(),
+        step,
+        stream: LogStream::Stderr,
+        line: format!("wharf: {text}"),
+    });
+}
+
+fn parse_reports(t: &JobTask, last_step: usize) {
+    let job = &t.plan.jobs[t.index];
+    if job.reports.is_empty() {
+        return;
+    }
+    let found = match artifacts::collect(&t.opts.workspace, &job.reports, false) {
+        Ok(f) => f,
+        Err(e) => return note(t, last_step, &format!("reports: {e}")),
+    };
+    if found.is_empty() {
+        note(
+            t,
+            last_step,
+            &format!("reports: no file matched {}", job.reports.join(", ")),
+        );
+    }
+    for f in found {
+        match junit::parse_file(&f.abs) {
+            Ok(c) => {
+                let _ = t.events.send(RunEvent::ReportParsed {
+                    job: job.id.clone(),
+                    path: f.rel,
+                    tests: c.tests,
+                    failures: c.failures,
+                    errors: c.errors,
+                    skipped: c.skipped,
+                });
+            }
+            Err(e) => note(t, last_step, &format!("report `{}`: {e}", f.rel)),
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! The local executor: each step is a child process in its own process group.
+//!
+//! A process group lets wharf stop a step *and everything it started*: on timeout or
+//! cancel the whole group gets SIGTERM, then SIGKILL after a grace period; when a step's
+//! main process exits, whatever it left running in its group is killed, so no step leaves
+//! orphans behind.
+
+use std::io::ErrorKind;
+use std::process::{ExitStatus, Stdio};
+
+use rustix::process::{Pid, Signal, kill_process_group};
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+use wharf_model::LogStream;
+
+use crate::executor::{BoxFuture, Executor, StepOutcome, StepRequest};
+use crate::logs::LogWriter;
+
+/// Runs steps as local processes.
+#[derive(Debug, Default, Clone)]
+pub struct LocalExecutor;
+
+impl Executor for LocalExecutor {
+    fn run_step(
+        &self,
+        req: StepRequest,
+        cancel: watch::Receiver<bool>,
+        log: LogWriter,
+    ) -> BoxFuture<StepOutcome> {
+        Box::pin(run(req, cancel, log))
+    }
+}
+
+/// Why wharf is stopping a step, once it decided to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stopping {
+    No,
+    Timeout,
+    Cancel,
+}
+
+async fn run(
+    req: StepRequest,
+    mut cancel: watch::Receiver<bool>,
+    mut log: LogWriter,
+) -> StepOutcome {
+    let mut cmd = Command::new(&req.argv[0]);
+    cmd.args(&req.argv[1..])
+        .env_clear()
+        .envs(req.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&req.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let why = match e.kind() {
+                ErrorKind::NotFound if !req.cwd.is_dir() => {
+                    format!("working directory {} does not exist", req.cwd.display())
+                }
+                ErrorKind::NotFound => format!("{}: command not found", req.argv[0]),
+                _ => format!("could not start {}: {e}", req.argv[0]),
+            };
+            log.note(&why);
+            let _ = log.finish();
+            return StepOutcome::FailedToStart(why);
+        }
+    };
+    let pgid = child.id().and_then(|id| Pid::from_raw(id as i32));
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let (mut out_open, mut err_open) = (true, true);
+    let mut out_buf = vec![0u8; 64 * 1024];
+    let mut err_buf = vec![0u8; 64 * 1024];
+    let mut status: Option<ExitStatus> = None;
+    let mut stopping = Stopping::No;
+    let mut kill_at: Option<Instant> = None;
+    let far = Instant::now() + std::time::Duration::from_secs(86400 * 365);
+    // A process that left the group (setsid) may hold the pipes open forever: after the
+    // main process exits, read what is there for a short while, then stop.
+    let mut drain_until = far;
+
+    loop {
+        if status.is_some() && !out_open && !err_open {
+            break;
+        }
+        let deadline = if stopping == Stopping::No {
+            req.deadline.unwrap_or(far)
+        } else {
+            kill_at.unwrap_or(far)
+        };
+        tokio::select! {
+            n = stdout.read(&mut out_buf), if out_open => match n {
+                Ok(0) | Err(_) => out_open = false,
+                Ok(n) => log.write(LogStream::Stdout, &out_buf[..n]),
+            },
+            n = stderr.read(&mut err_buf), if err_open => match n {
+                Ok(0) | Err(_) => err_open = false,
+                Ok(n) => log.write(LogStream::Stderr, &err_buf[..n]),
+            },
+            s = child.wait(), if status.is_none() => {
+                status = Some(s.unwrap_or_else(|_| std::process::ExitStatus::default()));
+                // The main process is gone: anything it left in its group is an orphan.
+                // Killing the group also closes the pipes those orphans hold open.
+                signal_group(pgid, Signal::KILL);
+                drain_until = Instant::now() + std::time::Duration::from_secs(2);
+            },
+            _ = sleep_until(drain_until), if status.is_some() => break,
+            _ = sleep_until(deadline), if status.is_none() => {
+                if stopping == Stopping::No {
+                    stopping = Stopping::Timeout;
+                    log.note("timed out: stopping the step (SIGTERM)");
+                    signal_group(pgid, Signal::TERM);
+                    kill_at = Some(Instant::now() + req.kill_grace);
+                } else {
+                    log.note("still running after the grace period: SIGKILL");
+                    signal_group(pgid, Signal::KILL);
+                    kill_at = None;
+                }
+            },
+            changed = cancel.changed(), if stopping == Stopping::No && status.is_none() => {
+                if changed.is_err() || *cancel.borrow() {
+                    stopping = Stopping::Cancel;
+                    log.note("cancelled: stopping the step (SIGTERM)");
+                    signal_group(pgid, Signal::TERM);
+                    kill_at = Some(Instant::now() + req.kill_grace);
+                }
+            },
+        }
+    }
+    let _ = log.finish();
+    match stopping {
+        Stopping::Timeout => StepOutcome::TimedOut,
+        Stopping::Cancel => StepOutcome::Cancelled,
+        Stopping::No => outcome_of(status.expect("loop ends only after exit")),
+    }
+}
+
+fn outcome_of(status: ExitStatus) -> StepOutcome {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => StepOutcome::Exited(code),
+        (None, Some(sig)) => StepOutcome::Signaled(sig),
+        (None, None) => StepOutcome::Exited(1),
+    }
+}
+
+fn signal_group(pgid: Option<Pid>, sig: Signal) {
+    if let Some(pgid) = pgid {
+        // ESRCH (the group is already empty) is the normal case after a clean exit.
+        let _ = kill_process_group(pgid, sig);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn req(script: &str) -> StepRequest {
+        StepRequest {
+            job: "j".into(),
+            step: 0,
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            cwd: std::env::temp_dir(),
+            env: vec![("PATH".into(), std::env::var("PATH").unwrap())],
+            deadline: None,
+            kill_grace: Duration::from_millis(300),
+        }
+    }
+
+    async fn go(r: StepRequest) -> (StepOutcome, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let log = LogWriter::create("j", 0, &path, tx).unwrap();
+        let (_ctx, crx) = watch::channel(false);
+        let out = LocalExecutor.run_step(r, crx, log).await;
+        (out, std::fs::read_to_string(&path).unwrap())
+    }
+
+    #[tokio::test]
+    async fn exit_codes_and_output() {
+        let (o, log) = go(req("echo out; echo err >&2; exit 3")).await;
+        assert_eq!(o, StepOutcome::Exited(3));
+        assert!(log.contains("out\n") && log.contains("err\n"), "{log}");
+    }
+
+    #[tokio::test]
+    async fn environment_is_only_what_was_given() {
+        let mut r = req("echo \"[$HOME][$FOO]\"");
+        r.env.push(("FOO".into(), "bar".into()));
+        let (_, log) = go(r).await;
+        assert_eq!(log, "[][bar]\n");
+    }
+
+    #[tokio::test]
+    async fn missing_command_is_127() {
+        let mut r = req("");
+        r.argv = vec!["wharf-no-such-command".into()];
+        let (o, log) = go(r).await;
+        assert_eq!(o.exit_code(), Some(127));
+        assert!(log.contains("command not found"), "{log}");
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_whole_group_including_term_ignorers() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let mut r = req(&format!(
+            "(trap '' TERM; sleep 30) & echo $! > {}; trap '' TERM; sleep 30; wait",
+            pidfile.display()
+        ));
+        r.deadline = Some(Instant::now() + Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let (o, log) = go(r).await;
+        assert_eq!(o, StepOutcome::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(log.contains("SIGKILL"), "{log}");
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid));
+    }
+
+    #[tokio::test]
+    async fn background_orphans_are_killed_when_the_step_exits() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let r = req(&format!(
+            "sleep 30 & echo $! > {}; echo done",
+            pidfile.display()
+        ));
+        let started = std::time::Instant::now();
+        let (o, _) = go(r).await;
+        assert_eq!(o, StepOutcome::Exited(0));
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid));
+    }
+
+    #[tokio::test]
+    async fn cancel_stops_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let log = LogWriter::create("j", 0, &dir.path().join("l"), tx).unwrap();
+        let (ctx, crx) = watch::channel(false);
+        let h = tokio::spawn(LocalExecutor.run_step(req("sleep 30"), crx, log));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ctx.send(true).unwrap();
+        assert_eq!(h.await.unwrap(), StepOutcome::Cancelled);
+    }
+
+    fn is_zombie(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+    }
+}

@@ -1,0 +1,191 @@
+//! The log pipeline: bytes a step prints -> the step's log file and live line events.
+//!
+//! Logs are written to disk as they stream (nothing is held back until a step ends), and
+//! each complete line is sent as a [`RunEvent::Log`] for live display. Lines longer than
+//! [`MAX_LINE`] are cut into pieces so a step printing without newlines cannot grow memory.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use tokio::sync::mpsc::UnboundedSender;
+use wharf_model::{LogStream, RunEvent};
+
+/// The longest line sent as one event; longer ones are split.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Writes one step's output to its log file and to the event stream.
+pub struct LogWriter {
+    job: String,
+    step: usize,
+    file: Option<BufWriter<File>>,
+    events: Option<UnboundedSender<RunEvent>>,
+    partial: [Vec<u8>; 2],
+    error: Option<std::io::Error>,
+}
+
+impl LogWriter {
+    /// A writer for `job`'s step `step`, creating (truncating) `path`.
+    pub fn create(
+        job: &str,
+        step: usize,
+        path: &Path,
+        events: UnboundedSender<RunEvent>,
+    ) -> std::io::Result<LogWriter> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = File::create(path)?;
+        Ok(LogWriter {
+            job: job.to_string(),
+            step,
+            file: Some(BufWriter::with_capacity(64 * 1024, file)),
+            events: Some(events),
+            partial: [Vec::new(), Vec::new()],
+            error: None,
+        })
+    }
+
+    /// A writer that keeps nothing (for fakes and benchmarks).
+    pub fn discard(job: &str, step: usize) -> LogWriter {
+        LogWriter {
+            job: job.to_string(),
+            step,
+            file: None,
+            events: None,
+            partial: [Vec::new(), Vec::new()],
+            error: None,
+        }
+    }
+
+    /// Takes a chunk of output from `stream`.
+    pub fn write(&mut self, stream: LogStream, chunk: &[u8]) {
+        if let Some(f) = &mut self.file
+            && let Err(e) = f.write_all(chunk)
+        {
+            self.error.get_or_insert(e);
+            self.file = None;
+        }
+        let Some(events) = &self.events else {
+            return;
+        };
+        let idx = stream as usize;
+        let mut rest = chunk;
+        while let Some(nl) = memchr(b'\n', rest) {
+            let partial = &mut self.partial[idx];
+            let line = if partial.is_empty() {
+                decode(&rest[..nl])
+            } else {
+                partial.extend_from_slice(&rest[..nl]);
+                let l = decode(partial);
+                partial.clear();
+                l
+            };
+            let _ = events.send(self.line_event(stream, line));
+            rest = &rest[nl + 1..];
+        }
+        self.partial[idx].extend_from_slice(rest);
+        while self.partial[idx].len() >= MAX_LINE {
+            let piece: Vec<u8> = self.partial[idx].drain(..MAX_LINE).collect();
+            let _ = events.send(self.line_event(stream, decode(&piece)));
+        }
+    }
+
+    /// Writes a line from wharf itself (e.g. why a step could not start).
+    pub fn note(&mut self, text: &str) {
+        let mut line = format!("wharf: {text}");
+        line.push('\n');
+        self.write(LogStream::Stderr, line.as_bytes());
+    }
+
+    /// Flushes the file and emits unterminated last lines. Returns the first write error.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        for stream in [LogStream::Stdout, LogStream::Stderr] {
+            let partial = std::mem::take(&mut self.partial[stream as usize]);
+            if !partial.is_empty()
+                && let Some(events) = &self.events
+            {
+                let _ = events.send(self.line_event(stream, decode(&partial)));
+            }
+        }
+        if let Some(mut f) = self.file.take()
+            && let Err(e) = f.flush()
+        {
+            self.error.get_or_insert(e);
+        }
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn line_event(&self, stream: LogStream, line: String) -> RunEvent {
+        RunEvent::Log {
+            job: self.job.clone(),
+            step: self.step,
+            stream,
+            line,
+        }
+    }
+}
+
+fn decode(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(rx: &mut tokio::sync::mpsc::UnboundedReceiver<RunEvent>) -> Vec<(LogStream, String)> {
+        let mut out = Vec::new();
+        while let Ok(RunEvent::Log { stream, line, .. }) = rx.try_recv() {
+            out.push((stream, line));
+        }
+        out
+    }
+
+    #[test]
+    fn splits_lines_across_chunks_per_stream_and_keeps_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b.log");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut w = LogWriter::create("j", 0, &path, tx).unwrap();
+        w.write(LogStream::Stdout, b"hel");
+        w.write(LogStream::Stderr, b"err1\nerr");
+        w.write(LogStream::Stdout, b"lo\r\nworld\n\nlast");
+        w.finish().unwrap();
+        assert_eq!(
+            lines(&mut rx),
+            vec![
+                (LogStream::Stderr, "err1".into()),
+                (LogStream::Stdout, "hello".into()),
+                (LogStream::Stdout, "world".into()),
+                (LogStream::Stdout, "".into()),
+                (LogStream::Stdout, "last".into()),
+                (LogStream::Stderr, "err".into()),
+            ]
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"helerr1\nerrlo\r\nworld\n\nlast"
+        );
+    }
+
+    #[test]
+    fn long_lines_are_cut() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = LogWriter::create("j", 0, &dir.path().join("l"), tx).unwrap();
+        w.write(LogStream::Stdout, &vec![b'x'; MAX_LINE * 2 + 5]);
+        w.finish().unwrap();
+        let l = lines(&mut rx);
+        assert_eq!(l.len(), 3);
+        assert_eq!(l[2].1.len(), 5);
+    }
+}

@@ -1,0 +1,236 @@
+//! The run driver: feeds the scheduler, starts job tasks, reports events.
+//!
+//! This is the only place that joins the pure [`Scheduler`] to the world. It owns the
+//! per-run state the scheduler does not need (outputs, artifacts, cancel switches) and
+//! turns scheduler actions into tasks and [`RunEvent`]s.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc::UnboundedSender, watch};
+use tokio::task::JoinSet;
+use wharf_expr::Status;
+use wharf_model::{ArtifactRecord, JobStatus, Plan, RunEvent, RunStatus};
+
+use crate::artifacts::ArtifactStore;
+use crate::context::{JobContext, condition_holds};
+use crate::executor::Executor;
+use crate::job::{self, JobRun, JobTask};
+use crate::now_ms;
+use crate::scheduler::{Action, Input, JobNode, NeedsStatus, Scheduler};
+
+/// Gives the log file of a step: `(absolute path, path relative to the .wharf dir)`.
+pub type LogPathFn = dyn Fn(u64, &str, usize) -> (PathBuf, String) + Send + Sync;
+
+/// How to run a plan.
+pub struct RunOptions {
+    /// The run number (from the store).
+    pub run: u64,
+    /// The directory steps run in (the project root for local runs).
+    pub workspace: PathBuf,
+    /// The `.wharf` state directory (scratch files go under `tmp/`).
+    pub wharf_dir: PathBuf,
+    /// At most this many jobs at once.
+    pub max_parallel: usize,
+    /// Between SIGTERM and SIGKILL when stopping a step.
+    pub kill_grace: Duration,
+    /// The allow-listed host environment (see [`crate::env::host_env`]).
+    pub host_env: Vec<(String, String)>,
+    /// Where step logs go.
+    pub log_path: Box<LogPathFn>,
+}
+
+/// Runs `plan` to the end and returns its status. Emits every [`RunEvent`] after
+/// `RunStarted` (which the caller sends, since it allocates the run number).
+/// `interrupt` counts Ctrl-C presses: the first cancels the run gracefully.
+pub async fn run(
+    plan: Arc<Plan>,
+    opts: RunOptions,
+    executor: Arc<dyn Executor>,
+    store: Arc<dyn ArtifactStore>,
+    events: UnboundedSender<RunEvent>,
+    mut interrupt: watch::Receiver<u32>,
+) -> RunStatus {
+    let opts = Arc::new(opts);
+    let nodes = plan
+        .jobs
+        .iter()
+        .map(|j| JobNode {
+            needs: j.needs.clone(),
+            retries: j.retry.max,
+            retry_on_timeout: j.retry.on_timeout,
+            continue_on_error: j.continue_on_error,
+        })
+        .collect();
+    let mut sched = Scheduler::new(nodes, opts.max_parallel, plan.fail_fast);
+    let mut state = DriverState {
+        outputs: HashMap::new(),
+        results: HashMap::new(),
+        artifacts: vec![Vec::new(); plan.jobs.len()],
+        runs: (0..plan.jobs.len()).map(|_| None).collect(),
+        cancels: HashMap::new(),
+    };
+    let mut tasks: JoinSet<(usize, JobRun)> = JoinSet::new();
+    let mut actions = {
+        let mut decide = decider(&plan, &state);
+        sched.handle(Input::Start, &mut decide)
+    };
+    loop {
+        for action in actions.drain(..) {
+            match action {
+                Action::Start { job, attempt } => {
+                    let (tx, rx) = watch::channel(false);
+                    state.cancels.insert(job, tx);
+                    let task = JobTask {
+                        plan: plan.clone(),
+                        index: job,
+                        attempt,
+                        opts: opts.clone(),
+                        executor: executor.clone(),
+                        store: store.clone(),
+                        events: events.clone(),
+                        cancel: rx,
+                        outputs: state.outputs.clone(),
+                        results: state.results.clone(),
+                        inherited: inherited(&plan, job, &state.artifacts),
+                    };
+                    tasks.spawn(async move { (job, job::run(task).await) });
+                }
+                Action::Cancel { job } => {
+                    if let Some(tx) = state.cancels.get(&job) {
+                        let _ = tx.send(true);
+                    }
+                }
+                Action::Finish {
+                    job,
+                    status,
+                    reason,
+                } => state.finish(&plan, job, status, reason, &events),
+                Action::Done(status) => {
+                    let _ = events.send(RunEvent::RunFinished {
+                        status,
+                        at: now_ms(),
+                    });
+                    return status;
+                }
+            }
+        }
+        tokio::select! {
+            Some(joined) = tasks.join_next() => {
+                let (job, run) = match joined {
+                    Ok(x) => x,
+                    Err(e) => panic!("a job task panicked: {e}"),
+                };
+                state.cancels.remove(&job);
+                let outcome = run.outcome;
+                state.runs[job] = Some(run);
+                let mut decide = decider(&plan, &state);
+                actions = sched.handle(Input::Finished { job, outcome }, &mut decide);
+            }
+            changed = interrupt.changed() => {
+                if changed.is_ok() {
+                    let mut decide = decider(&plan, &state);
+                    actions = sched.handle(Input::Interrupt, &mut decide);
+                } else {
+                    // The interrupt sender is gone: nobody can interrupt any more.
+                    interrupt = watch::channel(0).1;
+                }
+            }
+        }
+    }
+}
+
+struct DriverState {
+    /// Outputs of finished jobs by job name (matrix cells merged in finishing order).
+    outputs: HashMap<String, BTreeMap<String, String>>,
+    /// Final statuses by job name (a matrix job: the worst cell so far).
+    results: HashMap<String, JobStatus>,
+    /// Artifacts stored by each job (index).
+    artifacts: Vec<Vec<ArtifactRecord>>,
+    /// The last attempt of each job.
+    runs: Vec<Option<JobRun>>,
+    cancels: HashMap<usize, watch::Sender<bool>>,
+}
+
+impl DriverState {
+    fn finish(
+        &mut self,
+        plan: &Plan,
+        job: usize,
+        status: JobStatus,
+        reason: Option<String>,
+        events: &UnboundedSender<RunEvent>,
+    ) {
+        let pj = &plan.jobs[job];
+        let run = self.runs[job].take();
+        let (exit_code, run_reason, outputs) = match run {
+            Some(r) => {
+                if status.counts_as_success() {
+                    self.artifacts[job] = r.artifacts;
+                }
+                (r.exit_code, r.reason, r.outputs)
+            }
+            None => (None, None, BTreeMap::new()),
+        };
+        self.outputs
+            .entry(pj.name.clone())
+            .or_default()
+            .extend(outputs.clone());
+        let merged = match self.results.get(&pj.name) {
+            Some(prev) if !prev.counts_as_success() => *prev,
+            _ => status,
+        };
+        self.results.insert(pj.name.clone(), merged);
+        let _ = events.send(RunEvent::JobFinished {
+            job: pj.id.clone(),
+            status,
+            exit_code,
+            reason: run_reason.or(reason),
+            outputs,
+            at: now_ms(),
+        });
+    }
+}
+
+/// The artifacts of every job `job` needs, directly or transitively, in plan order.
+fn inherited(plan: &Plan, job: usize, artifacts: &[Vec<ArtifactRecord>]) -> Vec<ArtifactRecord> {
+    let mut seen = vec![false; plan.jobs.len()];
+    let mut stack = plan.jobs[job].needs.clone();
+    while let Some(n) = stack.pop() {
+        if !seen[n] {
+            seen[n] = true;
+            stack.extend(plan.jobs[n].needs.iter().copied());
+        }
+    }
+    seen.iter()
+        .enumerate()
+        .filter(|(_, s)| **s)
+        .flat_map(|(i, _)| artifacts[i].iter().cloned())
+        .collect()
+}
+
+/// The scheduler's condition callback: evaluates each job's `if:`.
+fn decider<'a>(
+    plan: &'a Plan,
+    state: &'a DriverState,
+) -> impl FnMut(usize, NeedsStatus) -> Result<bool, String> + 'a {
+    move |job, needs| {
+        let pj = &plan.jobs[job];
+        let env = BTreeMap::new();
+        let ctx = JobContext {
+            plan,
+            job: pj,
+            outputs: &state.outputs,
+            results: &state.results,
+            env: &env,
+            status: Status {
+                success: needs.success,
+                failure: needs.failure,
+                cancelled: needs.cancelled,
+            },
+        };
+        condition_holds(pj.condition.as_deref(), &ctx).map_err(|e| format!("job `{}`: {e}", pj.id))
+    }
+}
