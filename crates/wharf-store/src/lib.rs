@@ -1,1 +1,22 @@
 //! The run history (SQLite) and the content-addressed artifact store.
+//!
+//! Everything wharf remembers about earlier runs lives under one directory (`.wharf/` in
+//! a project): `wharf.db` records runs from the engine's [`wharf_model::RunEvent`]s and
+//! answers with [`wharf_model::RunRecord`]s; `artifacts/` keeps the files jobs declared,
+//! by sha256; `logs/` keeps each step's output, at the path [`log_path`] gives.
+
+mod artifact_store;
+mod error;
+mod hash;
+mod logs;
+mod migrations;
+mod process;
+mod queries;
+mod record;
+mod recovery;
+mod store;
+
+pub use artifact_store::ArtifactStore;
+pub use error::{Error, Result};
+pub use logs::log_path;
+pub use store::{NewRun, Store};

@@ -1,0 +1,65 @@
+//! The schema's numbered migrations (`migrations/NNNN_name.sql`), embedded in the binary.
+//!
+//! `sqlx::migrate!` would find the files by itself, but it lives behind sqlx's `macros`
+//! feature, which this workspace leaves off (it builds the query macros' whole machinery).
+//! So the list is written out here, and a test fails when it drifts from the directory.
+//! The migrator is sqlx's own: same `_sqlx_migrations` table and checksums as the macro.
+
+use std::borrow::Cow;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+/// (version, name, SQL) of every migration, oldest first. Never edit an applied one:
+/// add the next number.
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "runs", include_str!("../migrations/0001_runs.sql"))];
+
+/// A migrator over the embedded migrations.
+pub(crate) fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, name, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(name),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_file_is_embedded_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<(i64, String, String)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                let file_name = entry.file_name().into_string().unwrap();
+                let stem = file_name.strip_suffix(".sql").expect("only .sql files");
+                let (number, name) = stem.split_once('_').expect("NNNN_name.sql");
+                assert_eq!(number.len(), 4, "{file_name}: four-digit number");
+                let sql = std::fs::read_to_string(entry.path()).unwrap();
+                (number.parse().unwrap(), name.to_string(), sql)
+            })
+            .collect();
+        files.sort();
+        let embedded: Vec<(i64, String, String)> = MIGRATIONS
+            .iter()
+            .map(|&(v, n, s)| (v, n.to_string(), s.to_string()))
+            .collect();
+        assert_eq!(embedded, files, "update MIGRATIONS in migrations.rs");
+        for (i, (version, _, _)) in embedded.iter().enumerate() {
+            assert_eq!(*version, i as i64 + 1, "versions are 1, 2, … without gaps");
+        }
+    }
+}
