@@ -85,7 +85,8 @@ pub fn condition_holds(source: Option<&str>, ctx: &dyn Context) -> Result<bool, 
         .functions()
         .iter()
         .any(|(f, _)| matches!(f.as_str(), "success" | "failure" | "always" | "cancelled"));
-    if !has_status_fn && !(status.success && !status.cancelled) {
+    let implicit_success = status.success && !status.cancelled;
+    if !has_status_fn && !implicit_success {
         return Ok(false);
     }
     let value = wharf_expr::eval(&expr, ctx).map_err(|e| format!("if: {}: {e}", source))?;

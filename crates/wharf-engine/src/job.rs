@@ -169,7 +169,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
             }
         };
         let mut vars = base.clone();
-        env::layer(&mut vars, step_env.into_iter());
+        env::layer(&mut vars, step_env);
         vars.push(("WHARF_OUTPUT".into(), output_file.display().to_string()));
         let dir = step
             .working_directory

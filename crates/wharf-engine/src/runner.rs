@@ -71,6 +71,7 @@ pub async fn run(
         artifacts: vec![Vec::new(); plan.jobs.len()],
         runs: (0..plan.jobs.len()).map(|_| None).collect(),
         cancels: HashMap::new(),
+        any_artifacts: false,
     };
     let mut tasks: JoinSet<(usize, JobRun)> = JoinSet::new();
     let mut actions = {
@@ -92,9 +93,13 @@ pub async fn run(
                         store: store.clone(),
                         events: events.clone(),
                         cancel: rx,
-                        outputs: state.outputs.clone(),
-                        results: state.results.clone(),
-                        inherited: inherited(&plan, job, &state.artifacts),
+                        outputs: state.of_needs(&plan, job, &state.outputs),
+                        results: state.of_needs(&plan, job, &state.results),
+                        inherited: if state.any_artifacts {
+                            inherited(&plan, job, &state.artifacts)
+                        } else {
+                            Vec::new()
+                        },
                     };
                     tasks.spawn(async move { (job, job::run(task).await) });
                 }
@@ -152,9 +157,29 @@ struct DriverState {
     /// The last attempt of each job.
     runs: Vec<Option<JobRun>>,
     cancels: HashMap<usize, watch::Sender<bool>>,
+    /// Whether any job stored artifacts yet (saves walking the graph when none did).
+    any_artifacts: bool,
 }
 
 impl DriverState {
+    /// The entries of `map` for the jobs `job` directly needs: all its expressions can
+    /// see (copying everything finished so far would make a run quadratic in its jobs).
+    fn of_needs<V: Clone>(
+        &self,
+        plan: &Plan,
+        job: usize,
+        map: &HashMap<String, V>,
+    ) -> HashMap<String, V> {
+        plan.jobs[job]
+            .needs
+            .iter()
+            .filter_map(|&n| {
+                let name = &plan.jobs[n].name;
+                map.get(name).map(|v| (name.clone(), v.clone()))
+            })
+            .collect()
+    }
+
     fn finish(
         &mut self,
         plan: &Plan,
@@ -167,7 +192,8 @@ impl DriverState {
         let run = self.runs[job].take();
         let (exit_code, run_reason, outputs) = match run {
             Some(r) => {
-                if status.counts_as_success() {
+                if status.counts_as_success() && !r.artifacts.is_empty() {
+                    self.any_artifacts = true;
                     self.artifacts[job] = r.artifacts;
                 }
                 (r.exit_code, r.reason, r.outputs)

@@ -1,2 +1,68 @@
-//! The wharf command line.
-fn main() {}
+//! The wharf command line: parse, dispatch to one command module, exit with a code.
+
+mod cli;
+mod commands;
+mod exit;
+mod git;
+mod output;
+mod project;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::exit::{ExitStatus, UserError};
+
+fn main() -> std::process::ExitCode {
+    // Steps run as the same user: without this they could read wharf's memory and
+    // environment through /proc (how the 2025 tj-actions compromise dumped secrets).
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitStatus::Invalid.into();
+        }
+    };
+    let result = runtime.block_on(dispatch(cli));
+    let status = match result {
+        Ok(status) => status,
+        Err(err) => report(&err),
+    };
+    // Do not wait for blocking tasks (e.g. a reader on a stuck pipe) on the way out.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    status.into()
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let dir = match &cli.directory {
+        Some(d) => d.clone(),
+        None => std::env::current_dir()?,
+    };
+    match cli.command {
+        Command::Run(args) => commands::run::run(&dir, args).await,
+        Command::Validate(args) => commands::validate::run(&dir, args),
+        Command::Graph(args) => commands::graph::run(&dir, args),
+        Command::Schema => commands::schema::run(),
+        Command::Runs(args) => commands::runs::run(&dir, args).await,
+        Command::Show(args) => commands::show::run(&dir, args).await,
+        Command::Logs(args) => commands::logs::run(&dir, args).await,
+        Command::Artifacts(args) => commands::artifacts::run(&dir, args).await,
+    }
+}
+
+fn report(err: &anyhow::Error) -> ExitStatus {
+    if let Some(u) = err.downcast_ref::<UserError>() {
+        eprintln!("error: {}", u.message);
+        if let Some(h) = &u.hint {
+            eprintln!("  hint: {h}");
+        }
+        return u.status;
+    }
+    eprintln!("error: {err:#}");
+    ExitStatus::Invalid
+}

@@ -1,0 +1,500 @@
+//! The pipeline file as written: serde types that mirror the YAML, with positions.
+//!
+//! These types only describe shape (keys, types); every rule that needs more than one
+//! value lives in `validate`. They also derive the JSON Schema published for editors, so
+//! the schema cannot drift from what the parser accepts. Fields that diagnostics point at
+//! are `Spanned`; `flatten` and `untagged` are avoided because they lose positions.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::Deserialize;
+use serde::de::{Deserializer, Error, MapAccess, Visitor};
+use serde_saphyr::Spanned;
+
+use crate::ordered_map::OrderedMap;
+use crate::scalar::{Declared, Scalar};
+
+/// An environment map: names to values (templates), with positions.
+pub type EnvFile = OrderedMap<Spanned<Scalar>>;
+
+/// A wharf pipeline file (version 1).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "wharf pipeline file")]
+pub struct PipelineFile {
+    /// The file format version; only `1` exists.
+    #[schemars(with = "u8", range(min = 1, max = 1))]
+    pub version: Spanned<u64>,
+    /// The pipeline's name (default: the file stem; `wharf.yml` gives `wharf`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub name: Option<Spanned<String>>,
+    /// Which events start this pipeline; absent means every event.
+    #[serde(default)]
+    pub on: Option<OnFile>,
+    /// Environment variables for every step (values may use `${{ … }}`).
+    #[serde(default)]
+    #[schemars(with = "OrderedMap<Scalar>")]
+    pub env: EnvFile,
+    /// Defaults for every job and step.
+    #[serde(default)]
+    pub defaults: Option<DefaultsFile>,
+    /// Cancel running jobs when one fails (default true).
+    #[serde(default)]
+    pub fail_fast: Option<bool>,
+    /// The jobs, in order; a job starts when all its `needs` succeeded.
+    #[schemars(with = "OrderedMap<JobFile>")]
+    pub jobs: Spanned<OrderedMap<JobFile>>,
+    /// Deployment environments that jobs may target with `environment:`.
+    #[serde(default)]
+    #[schemars(with = "Option<OrderedMap<EnvironmentFile>>")]
+    pub environments: Option<Spanned<OrderedMap<EnvironmentFile>>>,
+}
+
+/// The `on:` triggers.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct OnFile {
+    /// A push to a branch.
+    #[serde(default)]
+    pub push: Declared<PushFile>,
+    /// A pushed tag whose name matches one of these globs.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub tag: Option<Vec<Spanned<String>>>,
+    /// A pull request targeting a branch.
+    #[serde(default)]
+    pub pull_request: Declared<PullRequestFile>,
+    /// Cron schedules (5 fields, UTC).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub schedule: Option<Vec<Spanned<String>>>,
+    /// Started by hand, with optional inputs.
+    #[serde(default)]
+    pub manual: Declared<ManualFile>,
+    /// Another pipeline finished.
+    #[serde(default)]
+    pub pipeline: Option<PipelineTriggerFile>,
+}
+
+/// `on.push`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushFile {
+    /// Branch globs (default `["**"]`); `*` does not cross `/`, `**` does.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub branches: Option<Vec<Spanned<String>>>,
+    /// Path globs: run only when a changed file matches one.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub paths: Option<Vec<Spanned<String>>>,
+}
+
+/// `on.pull_request`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequestFile {
+    /// Target branch globs (default `["**"]`).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub branches: Option<Vec<Spanned<String>>>,
+    /// Give pull request runs access to secrets (default false: PRs are untrusted).
+    #[serde(default)]
+    pub secrets: Option<bool>,
+}
+
+/// `on.manual`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualFile {
+    /// Inputs a user may (or must) give, available as `inputs.NAME`.
+    #[serde(default)]
+    pub inputs: OrderedMap<InputFile>,
+}
+
+/// One manual input.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputFile {
+    /// What the input is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The value used when none is given.
+    #[serde(default)]
+    #[schemars(with = "Option<Scalar>")]
+    pub default: Option<Spanned<Scalar>>,
+    /// The only values allowed.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<Scalar>>")]
+    pub options: Option<Vec<Spanned<Scalar>>>,
+    /// A value must be given (or defaulted).
+    #[serde(default)]
+    pub required: Option<bool>,
+}
+
+/// `on.pipeline`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineTriggerFile {
+    /// The pipeline whose completion triggers this one.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// Which outcome triggers (default `success`).
+    #[serde(default)]
+    pub status: Option<TriggerStatus>,
+}
+
+/// The outcome of another pipeline that triggers this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerStatus {
+    /// It succeeded.
+    Success,
+    /// It failed.
+    Failure,
+    /// It finished either way.
+    Any,
+}
+
+/// `defaults:`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DefaultsFile {
+    /// Default job timeout, e.g. `30m`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Spanned<String>>,
+    /// Default shell for steps (default `bash`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub shell: Option<Spanned<String>>,
+    /// Default working directory, relative to the workspace.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub working_directory: Option<Spanned<String>>,
+}
+
+/// One job.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct JobFile {
+    /// Jobs that must succeed first.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub needs: Option<Vec<Spanned<String>>>,
+    /// Run only when this expression is true (default `success()`).
+    #[serde(default, rename = "if")]
+    #[schemars(with = "Option<String>")]
+    pub condition: Option<Spanned<String>>,
+    /// The steps, in order (or use `run`).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<StepFile>>")]
+    pub steps: Option<Vec<Spanned<StepFile>>>,
+    /// Shorthand for a single `run` step.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub run: Option<Spanned<String>>,
+    /// Environment variables for the job's steps.
+    #[serde(default)]
+    #[schemars(with = "OrderedMap<Scalar>")]
+    pub env: EnvFile,
+    /// Secret names the job may read, exposed as environment variables.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub secrets: Option<Vec<Spanned<String>>>,
+    /// Run the job once per combination of values.
+    #[serde(default)]
+    #[schemars(with = "Option<MatrixFile>")]
+    pub matrix: Option<Spanned<MatrixFile>>,
+    /// Kill the job after this long, e.g. `30m`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Spanned<String>>,
+    /// Retry a failed job: a count (0 to 10) or `{ max, on-timeout }`.
+    #[serde(default)]
+    #[schemars(with = "Option<RetryFile>")]
+    pub retry: Option<Spanned<RetryFile>>,
+    /// A failure of this job does not fail the run.
+    #[serde(default)]
+    pub continue_on_error: Option<bool>,
+    /// Directory the steps run in, relative to the workspace.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub working_directory: Option<Spanned<String>>,
+    /// A container image to run the job in.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub image: Option<Spanned<String>>,
+    /// Files the job produces, as globs relative to the workspace.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub artifacts: Option<Vec<Spanned<String>>>,
+    /// JUnit XML reports, as globs relative to the workspace.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub reports: Option<Vec<Spanned<String>>>,
+    /// A cache restored before and saved after the job.
+    #[serde(default)]
+    pub cache: Option<CacheFile>,
+    /// Output names the job's steps write to `$WHARF_OUTPUT`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub outputs: Option<Vec<Spanned<String>>>,
+    /// The deployment environment the job targets.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub environment: Option<Spanned<String>>,
+}
+
+/// One step.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StepFile {
+    /// Display name (default: the first line of `run`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub name: Option<Spanned<String>>,
+    /// The shell script.
+    #[schemars(with = "String")]
+    pub run: Spanned<String>,
+    /// The shell (default: `defaults.shell` or `bash`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub shell: Option<Spanned<String>>,
+    /// Environment variables for this step.
+    #[serde(default)]
+    #[schemars(with = "OrderedMap<Scalar>")]
+    pub env: EnvFile,
+    /// Directory, relative to the workspace.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub working_directory: Option<Spanned<String>>,
+    /// Kill the step after this long.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Spanned<String>>,
+    /// A failure of this step does not fail the job.
+    #[serde(default)]
+    pub continue_on_error: Option<bool>,
+    /// Run only when this expression is true (default `success()`).
+    #[serde(default, rename = "if")]
+    #[schemars(with = "Option<String>")]
+    pub condition: Option<Spanned<String>>,
+}
+
+/// `cache:` (parsed, not used yet).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFile {
+    /// Files whose content makes up the cache key.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// Paths saved and restored.
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+/// A deployment environment.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentFile {
+    /// Approvals needed before a deployment starts.
+    #[serde(default)]
+    pub approval: Option<ApprovalFile>,
+    /// The health check held after a deployment.
+    #[serde(default)]
+    pub health: Option<HealthFile>,
+    /// What happens when the health check fails.
+    #[serde(default)]
+    pub rollback: Option<Rollback>,
+}
+
+/// `environments.NAME.approval`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ApprovalFile {
+    /// How many approvals are needed.
+    #[serde(default)]
+    pub required: Option<u32>,
+    /// Whether whoever started the run may approve it.
+    #[serde(default)]
+    pub self_approval: Option<bool>,
+}
+
+/// `environments.NAME.health`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthFile {
+    /// A URL that must answer 2xx.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub http: Option<Spanned<String>>,
+    /// How long the check must hold, e.g. `2m`.
+    #[serde(default, rename = "for")]
+    #[schemars(with = "Option<String>")]
+    pub hold: Option<Spanned<String>>,
+}
+
+/// `environments.NAME.rollback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollback {
+    /// Roll back by itself when the health check fails.
+    Auto,
+    /// Wait for someone to roll back.
+    Manual,
+}
+
+/// `retry:` as written: a count, or a map.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryFile {
+    /// Extra attempts (validated to 0..=10 later, with a position).
+    pub max: i64,
+    /// Retry on timeouts too.
+    pub on_timeout: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RetryMap {
+    max: i64,
+    #[serde(default)]
+    on_timeout: bool,
+}
+
+impl<'de> Deserialize<'de> for RetryFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RetryVisitor;
+
+        impl<'de> Visitor<'de> for RetryVisitor {
+            type Value = RetryFile;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of retries or `{ max: N, on-timeout: BOOL }`")
+            }
+
+            fn visit_i64<E: Error>(self, v: i64) -> Result<RetryFile, E> {
+                Ok(RetryFile {
+                    max: v,
+                    on_timeout: false,
+                })
+            }
+
+            fn visit_u64<E: Error>(self, v: u64) -> Result<RetryFile, E> {
+                Ok(RetryFile {
+                    max: i64::try_from(v).unwrap_or(i64::MAX),
+                    on_timeout: false,
+                })
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RetryFile, A::Error> {
+                let m = RetryMap::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RetryFile {
+                    max: m.max,
+                    on_timeout: m.on_timeout,
+                })
+            }
+        }
+
+        deserializer.deserialize_any(RetryVisitor)
+    }
+}
+
+impl JsonSchema for RetryFile {
+    fn schema_name() -> Cow<'static, str> {
+        "Retry".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Extra attempts after a failure: a count, or a map.",
+            "oneOf": [
+                { "type": "integer", "minimum": 0, "maximum": 10 },
+                {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["max"],
+                    "properties": {
+                        "max": { "type": "integer", "minimum": 0, "maximum": 10 },
+                        "on-timeout": { "type": "boolean" }
+                    }
+                }
+            ]
+        })
+    }
+}
+
+/// A list of matrix cells given by hand (`include:` / `exclude:`).
+pub type CellsFile = Vec<Spanned<OrderedMap<Spanned<Scalar>>>>;
+
+/// `matrix:` as written: axes in order, and the `include` / `exclude` lists.
+#[derive(Debug, Default)]
+pub struct MatrixFile {
+    /// Axis name and its values, in source order.
+    pub axes: Vec<(Spanned<String>, Vec<Spanned<Scalar>>)>,
+    /// Extra cells.
+    pub include: CellsFile,
+    /// Cells removed from the cross product.
+    pub exclude: CellsFile,
+}
+
+impl<'de> Deserialize<'de> for MatrixFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MatrixVisitor;
+
+        impl<'de> Visitor<'de> for MatrixVisitor {
+            type Value = MatrixFile;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of axis names to lists of values")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MatrixFile, A::Error> {
+                let mut matrix = MatrixFile::default();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    match key.value.as_str() {
+                        "include" => matrix.include = map.next_value()?,
+                        "exclude" => matrix.exclude = map.next_value()?,
+                        _ => {
+                            let values = map.next_value()?;
+                            matrix.axes.push((key, values));
+                        }
+                    }
+                }
+                Ok(matrix)
+            }
+        }
+
+        deserializer.deserialize_map(MatrixVisitor)
+    }
+}
+
+impl JsonSchema for MatrixFile {
+    fn schema_name() -> Cow<'static, str> {
+        "Matrix".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let scalar = generator.subschema_for::<Scalar>();
+        json_schema!({
+            "description": "Axes (name -> list of values); the job runs once per combination.",
+            "type": "object",
+            "properties": {
+                "include": {
+                    "description": "Extra combinations.",
+                    "type": "array",
+                    "items": { "type": "object", "additionalProperties": scalar }
+                },
+                "exclude": {
+                    "description": "Combinations removed from the cross product.",
+                    "type": "array",
+                    "items": { "type": "object", "additionalProperties": scalar }
+                }
+            },
+            "additionalProperties": { "type": "array", "items": scalar }
+        })
+    }
+}

@@ -1,0 +1,107 @@
+//! Drawing a plan's DAG for people: plain text, Graphviz DOT and Mermaid.
+//!
+//! Every format lists jobs in plan order, so the output is stable and diffable.
+
+use std::fmt::Write;
+
+use wharf_model::Plan;
+
+/// One line per job: its id, then `<- ` and the jobs it needs.
+pub fn text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for job in &plan.jobs {
+        out.push_str(&job.id);
+        if !job.needs.is_empty() {
+            let needs: Vec<&str> = job
+                .needs
+                .iter()
+                .filter_map(|&i| plan.jobs.get(i))
+                .map(|j| j.id.as_str())
+                .collect();
+            let _ = write!(out, " <- {}", needs.join(", "));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A Graphviz `digraph`, edges from a needed job to the job that needs it.
+pub fn dot(plan: &Plan) -> String {
+    let mut out = format!(
+        "digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n",
+        dot_quote(&plan.pipeline)
+    );
+    for (i, job) in plan.jobs.iter().enumerate() {
+        let _ = writeln!(out, "  j{i} [label={}];", dot_quote(&job.id));
+    }
+    for (i, job) in plan.jobs.iter().enumerate() {
+        for need in &job.needs {
+            let _ = writeln!(out, "  j{need} -> j{i};");
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// A Mermaid `flowchart`, edges from a needed job to the job that needs it.
+pub fn mermaid(plan: &Plan) -> String {
+    let mut out = String::from("flowchart LR\n");
+    for (i, job) in plan.jobs.iter().enumerate() {
+        let _ = writeln!(out, "  j{i}[\"{}\"]", mermaid_escape(&job.id));
+    }
+    for (i, job) in plan.jobs.iter().enumerate() {
+        for need in &job.needs {
+            let _ = writeln!(out, "  j{need} --> j{i}");
+        }
+    }
+    out
+}
+
+fn dot_quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            _ => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn mermaid_escape(text: &str) -> String {
+    text.replace('"', "#quot;").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wharf_model::{Event, EventKind};
+
+    fn plan() -> Plan {
+        let text = "version: 1\nname: demo\njobs:\n  test:\n    matrix: { os: [linux, mac] }\n    run: make test\n  ship:\n    needs: [test]\n    run: make ship\n";
+        let p = crate::parse("wharf.yml", text).expect("valid");
+        p.plan(&Event::new(EventKind::Push), &[]).expect("plan")
+    }
+
+    #[test]
+    fn formats() {
+        let p = plan();
+        assert_eq!(
+            text(&p),
+            "test (os=linux)\ntest (os=mac)\nship <- test (os=linux), test (os=mac)\n"
+        );
+        assert_eq!(
+            dot(&p),
+            "digraph \"demo\" {\n  rankdir=LR;\n  node [shape=box];\n  j0 [label=\"test (os=linux)\"];\n  j1 [label=\"test (os=mac)\"];\n  j2 [label=\"ship\"];\n  j0 -> j2;\n  j1 -> j2;\n}\n"
+        );
+        assert_eq!(
+            mermaid(&p),
+            "flowchart LR\n  j0[\"test (os=linux)\"]\n  j1[\"test (os=mac)\"]\n  j2[\"ship\"]\n  j0 --> j2\n  j1 --> j2\n"
+        );
+    }
+}

@@ -1,0 +1,550 @@
+//! From the file as written to a [`Pipeline`]: every rule that spans more than one value.
+//!
+//! Checks keep going after a problem, so one pass reports everything it can; the caller
+//! sorts the diagnostics by position.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_saphyr::Spanned;
+use wharf_model::RetryPolicy;
+
+use crate::duration::duration_ms;
+use crate::exprs::{Scalar as ExprScalar, Scope, Site, check_condition, check_template};
+use crate::file::{EnvFile, JobFile, PipelineFile, StepFile};
+use crate::matrix::matrix_from_file;
+use crate::pipeline::{Cache, Defaults, Environment, Job, Pipeline, Step};
+use crate::reporter::Reporter;
+use crate::suggest::did_you_mean;
+use crate::triggers::{globs_from_file, triggers_from_file};
+
+/// The most retries a job may ask for.
+const MAX_RETRY: i64 = 10;
+
+/// `[A-Za-z_][A-Za-z0-9_-]*`: input, output and matrix axis names.
+pub(crate) fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// `[A-Za-z0-9_-]+`: job names.
+fn is_job_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`: environment variable names.
+fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `[A-Z_][A-Z0-9_]*`: secret names.
+fn is_secret_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Validates `file`, reporting into `r`; the result is meaningful only if nothing was
+/// reported.
+pub(crate) fn validate(r: &mut Reporter, file: &PipelineFile) -> Pipeline {
+    if file.version.value != 1 {
+        let d = r
+            .at(
+                r.span(&file.version),
+                format!("unsupported version `{}`", file.version.value),
+            )
+            .with_label("only version 1 exists")
+            .with_hint("write `version: 1`");
+        r.push(d);
+    }
+    let name = match &file.name {
+        Some(n) => {
+            if n.value.trim().is_empty() {
+                r.error(r.span(n), "the pipeline name is empty", "empty name");
+            }
+            n.value.clone()
+        }
+        None => Path::new(&r.file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("wharf")
+            .to_string(),
+    };
+    let triggers = file.on.as_ref().map(|on| triggers_from_file(r, on));
+    let input_names: Option<Vec<String>> = triggers
+        .as_ref()
+        .and_then(|t| t.manual.as_ref())
+        .map(|inputs| inputs.iter().map(|i| i.name.clone()).collect());
+
+    let defaults = file
+        .defaults
+        .as_ref()
+        .map_or_else(Defaults::default, |d| Defaults {
+            timeout_ms: d.timeout.as_ref().and_then(|t| duration(r, t)),
+            shell: d.shell.as_ref().map(|s| s.value.clone()),
+            working_directory: d.working_directory.as_ref().map(|w| w.value.clone()),
+        });
+
+    let environments = environments(r, file);
+
+    let jobs_file = &file.jobs.value.0;
+    if jobs_file.is_empty() {
+        r.error(r.span(&file.jobs), "`jobs` is empty", "no jobs");
+    }
+    let names: Vec<&str> = jobs_file.iter().map(|(k, _)| k.value.as_str()).collect();
+    let outputs: HashMap<String, Vec<String>> = jobs_file
+        .iter()
+        .map(|(k, j)| {
+            (
+                k.value.clone(),
+                j.outputs
+                    .iter()
+                    .flatten()
+                    .map(|o| o.value.clone())
+                    .collect(),
+            )
+        })
+        .collect();
+
+    let pipeline_scope = Scope {
+        job: None,
+        needs: &[],
+        outputs: &outputs,
+        matrix: None,
+        secrets: &[],
+        inputs: input_names.as_deref(),
+    };
+    let env = env_map(r, &pipeline_scope, &file.env);
+
+    let mut jobs = Vec::new();
+    for (key, job) in jobs_file {
+        let ctx = JobContext {
+            names: &names,
+            outputs: &outputs,
+            inputs: input_names.as_deref(),
+            defaults: &defaults,
+            environments: file.environments.as_ref().map(|e| e.value.keys().collect()),
+        };
+        jobs.push(validate_job(r, &ctx, key, job));
+    }
+    crate::dag::report_cycles(r, jobs_file);
+
+    Pipeline {
+        name,
+        name_span: file.name.as_ref().map(|n| r.span(n)),
+        file: r.file.clone(),
+        source: r.source.clone(),
+        triggers,
+        env,
+        defaults,
+        fail_fast: file.fail_fast.unwrap_or(true),
+        jobs,
+        environments,
+    }
+}
+
+struct JobContext<'a> {
+    names: &'a [&'a str],
+    outputs: &'a HashMap<String, Vec<String>>,
+    inputs: Option<&'a [String]>,
+    defaults: &'a Defaults,
+    environments: Option<Vec<&'a str>>,
+}
+
+fn validate_job(
+    r: &mut Reporter,
+    ctx: &JobContext<'_>,
+    key: &Spanned<String>,
+    job: &JobFile,
+) -> Job {
+    let name = key.value.clone();
+    let key_span = r.span(key);
+    if !is_job_name(&name) {
+        r.error(
+            key_span.clone(),
+            format!("invalid job name `{name}`"),
+            "use letters, digits, `_` and `-`",
+        );
+    }
+    let mut needs = Vec::new();
+    for need in job.needs.iter().flatten() {
+        if need.value == name {
+            let d = r
+                .at(r.span(need), format!("job `{name}` needs itself"))
+                .with_label("a job cannot need itself")
+                .with_hint("remove it from `needs:`");
+            r.push(d);
+        } else if !ctx.names.contains(&need.value.as_str()) {
+            let hint = did_you_mean(&need.value, ctx.names.iter().copied()).unwrap_or_else(|| {
+                format!(
+                    "the jobs are {}",
+                    ctx.names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+            let d = r
+                .at(
+                    r.span(need),
+                    format!("job `{name}` needs `{}`, which does not exist", need.value),
+                )
+                .with_label("unknown job")
+                .with_hint(hint);
+            r.push(d);
+        } else if needs.contains(&need.value) {
+            r.error(
+                r.span(need),
+                format!("job `{name}` lists `{}` twice in `needs`", need.value),
+                "duplicate",
+            );
+        } else {
+            needs.push(need.value.clone());
+        }
+    }
+    let mut secrets = Vec::new();
+    for s in job.secrets.iter().flatten() {
+        if !is_secret_name(&s.value) {
+            let d = r
+                .at(r.span(s), format!("invalid secret name `{}`", s.value))
+                .with_label("not a secret name")
+                .with_hint("secret names are upper case: `[A-Z_][A-Z0-9_]*`");
+            r.push(d);
+        }
+        secrets.push(s.value.clone());
+    }
+    let mut outputs = Vec::new();
+    for o in job.outputs.iter().flatten() {
+        if !is_identifier(&o.value) {
+            r.error(
+                r.span(o),
+                format!("invalid output name `{}`", o.value),
+                "use letters, digits, `_` and `-`, starting with a letter or `_`",
+            );
+        } else if outputs.contains(&o.value) {
+            r.error(
+                r.span(o),
+                format!("output `{}` is declared twice", o.value),
+                "duplicate",
+            );
+        }
+        outputs.push(o.value.clone());
+    }
+    let matrix = job.matrix.as_ref().and_then(|m| matrix_from_file(r, m));
+    let matrix_keys = match (&job.matrix, &matrix) {
+        (None, _) => None,
+        (Some(_), Some(m)) => Some(m.keys().into_iter().map(String::from).collect()),
+        // An invalid matrix was reported; accept any axis to avoid follow-up noise.
+        (Some(m), None) => Some(m.value.axes.iter().map(|(k, _)| k.value.clone()).collect()),
+    };
+    let scope = Scope {
+        job: Some(&name),
+        needs: &needs,
+        outputs: ctx.outputs,
+        matrix: matrix_keys,
+        secrets: &secrets,
+        inputs: ctx.inputs,
+    };
+    if let Some(c) = &job.condition {
+        check_condition(
+            r,
+            &scope,
+            ExprScalar {
+                value: &c.value,
+                location: &c.referenced,
+            },
+        );
+    }
+    if let Some(wd) = &job.working_directory {
+        check_template(
+            r,
+            &scope,
+            ExprScalar {
+                value: &wd.value,
+                location: &wd.referenced,
+            },
+            Site::PlanTime("working-directory"),
+        );
+    }
+    let env = env_map(r, &scope, &job.env);
+    let steps = match (&job.run, &job.steps) {
+        (Some(run), None) => {
+            check_template(
+                r,
+                &scope,
+                ExprScalar {
+                    value: &run.value,
+                    location: &run.referenced,
+                },
+                Site::Run,
+            );
+            vec![Step {
+                name: None,
+                run: run.value.clone(),
+                shell: shell(ctx.defaults, None),
+                env: Vec::new(),
+                working_directory: None,
+                timeout_ms: None,
+                continue_on_error: false,
+                condition: None,
+            }]
+        }
+        (None, Some(steps)) => {
+            if steps.is_empty() {
+                r.error(
+                    key_span.clone(),
+                    format!("job `{name}` has an empty `steps` list"),
+                    "no steps",
+                );
+            }
+            steps
+                .iter()
+                .map(|s| validate_step(r, &scope, ctx.defaults, &s.value))
+                .collect()
+        }
+        (Some(run), Some(_)) => {
+            let d = r
+                .at(
+                    r.span(run),
+                    format!("job `{name}` has both `run` and `steps`"),
+                )
+                .with_label("`run` is shorthand for a single step")
+                .with_hint("keep one: move this command into `steps:` as `- run: …`");
+            r.push(d);
+            Vec::new()
+        }
+        (None, None) => {
+            let d = r
+                .at(key_span.clone(), format!("job `{name}` has nothing to run"))
+                .with_label("no `run` or `steps`")
+                .with_hint("add `run: COMMAND` or a `steps:` list");
+            r.push(d);
+            Vec::new()
+        }
+    };
+    let retry = match &job.retry {
+        None => RetryPolicy::default(),
+        Some(retry) => {
+            if !(0..=MAX_RETRY).contains(&retry.value.max) {
+                r.error(
+                    r.span(retry),
+                    format!(
+                        "`retry` must be between 0 and {MAX_RETRY}, not {}",
+                        retry.value.max
+                    ),
+                    "out of range",
+                );
+            }
+            RetryPolicy {
+                max: u32::try_from(retry.value.max.clamp(0, MAX_RETRY)).unwrap_or(0),
+                on_timeout: retry.value.on_timeout,
+            }
+        }
+    };
+    if let (Some(env_name), Some(known)) = (&job.environment, &ctx.environments)
+        && !known.contains(&env_name.value.as_str())
+    {
+        let hint = did_you_mean(&env_name.value, known.iter().copied())
+            .unwrap_or_else(|| "declare it under `environments:`".to_string());
+        let d = r
+            .at(
+                r.span(env_name),
+                format!("unknown environment `{}`", env_name.value),
+            )
+            .with_label("not under `environments:`")
+            .with_hint(hint);
+        r.push(d);
+    }
+    let artifacts = job.artifacts.iter().flatten().cloned().collect::<Vec<_>>();
+    globs_from_file(r, &artifacts);
+    let reports = job.reports.iter().flatten().cloned().collect::<Vec<_>>();
+    globs_from_file(r, &reports);
+    Job {
+        name,
+        needs,
+        condition: job.condition.as_ref().map(|c| c.value.clone()),
+        steps,
+        env,
+        secrets,
+        matrix,
+        timeout_ms: job
+            .timeout
+            .as_ref()
+            .and_then(|t| duration(r, t))
+            .or(ctx.defaults.timeout_ms),
+        retry,
+        continue_on_error: job.continue_on_error.unwrap_or(false),
+        working_directory: job
+            .working_directory
+            .as_ref()
+            .map(|w| w.value.clone())
+            .or_else(|| ctx.defaults.working_directory.clone()),
+        image: job.image.as_ref().map(|i| i.value.clone()),
+        artifacts: artifacts.into_iter().map(|a| a.value).collect(),
+        reports: reports.into_iter().map(|a| a.value).collect(),
+        cache: job.cache.as_ref().map(|c| Cache {
+            key: c.key.clone(),
+            paths: c.paths.clone(),
+        }),
+        outputs,
+        environment: job.environment.as_ref().map(|e| e.value.clone()),
+    }
+}
+
+fn validate_step(
+    r: &mut Reporter,
+    scope: &Scope<'_>,
+    defaults: &Defaults,
+    step: &StepFile,
+) -> Step {
+    check_template(
+        r,
+        scope,
+        ExprScalar {
+            value: &step.run.value,
+            location: &step.run.referenced,
+        },
+        Site::Run,
+    );
+    if let Some(n) = &step.name {
+        check_template(
+            r,
+            scope,
+            ExprScalar {
+                value: &n.value,
+                location: &n.referenced,
+            },
+            Site::PlanTime("name"),
+        );
+    }
+    if let Some(wd) = &step.working_directory {
+        check_template(
+            r,
+            scope,
+            ExprScalar {
+                value: &wd.value,
+                location: &wd.referenced,
+            },
+            Site::PlanTime("working-directory"),
+        );
+    }
+    if let Some(c) = &step.condition {
+        check_condition(
+            r,
+            scope,
+            ExprScalar {
+                value: &c.value,
+                location: &c.referenced,
+            },
+        );
+    }
+    Step {
+        name: step.name.as_ref().map(|n| n.value.clone()),
+        run: step.run.value.clone(),
+        shell: shell(defaults, step.shell.as_ref().map(|s| s.value.as_str())),
+        env: env_map(r, scope, &step.env),
+        working_directory: step.working_directory.as_ref().map(|w| w.value.clone()),
+        timeout_ms: step.timeout.as_ref().and_then(|t| duration(r, t)),
+        continue_on_error: step.continue_on_error.unwrap_or(false),
+        condition: step.condition.as_ref().map(|c| c.value.clone()),
+    }
+}
+
+fn shell(defaults: &Defaults, own: Option<&str>) -> String {
+    own.or(defaults.shell.as_deref())
+        .unwrap_or("bash")
+        .to_string()
+}
+
+fn env_map(r: &mut Reporter, scope: &Scope<'_>, env: &EnvFile) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (key, value) in &env.0 {
+        if !is_env_name(&key.value) {
+            r.error(
+                r.span(key),
+                format!("invalid environment variable name `{}`", key.value),
+                "use letters, digits and `_`, not starting with a digit",
+            );
+        } else if key.value.starts_with("WHARF_") {
+            let d = r
+                .at(r.span(key), format!("`{}` is reserved", key.value))
+                .with_label("`WHARF_*` variables are set by wharf")
+                .with_hint("choose another name");
+            r.push(d);
+        }
+        check_template(
+            r,
+            scope,
+            ExprScalar {
+                value: &value.value.0,
+                location: &value.referenced,
+            },
+            Site::Env,
+        );
+        out.push((key.value.clone(), value.value.0.clone()));
+    }
+    out
+}
+
+fn duration(r: &mut Reporter, text: &Spanned<String>) -> Option<u64> {
+    let ms = duration_ms(&text.value);
+    if ms.is_none() {
+        let d = r
+            .at(r.span(text), format!("invalid duration `{}`", text.value))
+            .with_label("not a duration")
+            .with_hint("write a number and a unit: `500ms`, `30s`, `10m`, `2h`, `1h30m`");
+        r.push(d);
+    }
+    ms
+}
+
+fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
+    let mut out = Vec::new();
+    for (name, env) in file.environments.iter().flat_map(|e| e.value.0.iter()) {
+        if !is_job_name(&name.value) {
+            r.error(
+                r.span(name),
+                format!("invalid environment name `{}`", name.value),
+                "use letters, digits, `_` and `-`",
+            );
+        }
+        let health = env.health.as_ref();
+        let url = health.and_then(|h| h.http.as_ref());
+        if let Some(u) = url
+            && !(u.value.starts_with("http://") || u.value.starts_with("https://"))
+        {
+            r.error(
+                r.span(u),
+                format!("invalid health check URL `{}`", u.value),
+                "expected `http://…` or `https://…`",
+            );
+        }
+        out.push(Environment {
+            name: name.value.clone(),
+            approvals_required: env.approval.as_ref().and_then(|a| a.required).unwrap_or(0),
+            self_approval: env
+                .approval
+                .as_ref()
+                .and_then(|a| a.self_approval)
+                .unwrap_or(false),
+            health_url: url.map(|u| u.value.clone()),
+            health_for_ms: health
+                .and_then(|h| h.hold.as_ref())
+                .and_then(|d| duration(r, d)),
+            rollback: env.rollback,
+        });
+    }
+    out
+}

@@ -1,0 +1,171 @@
+//! The command line, as clap definitions. Nothing here does any work: `main` turns these
+//! into requests for the command modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// wharf: self-hosted Continuous Delivery in one binary. Runs the same pipeline on a
+/// laptop (`wharf run`) as on the server.
+#[derive(Debug, Parser)]
+#[command(name = "wharf", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Run as if started in DIR (the project holding wharf.yml or .wharf/).
+    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline (or the named jobs and what they need) locally.
+    Run(RunArgs),
+    /// Check the pipeline files and report every problem with its position.
+    Validate(JsonFlag),
+    /// Draw the job graph (text tree, Graphviz dot, or Mermaid).
+    Graph(GraphArgs),
+    /// Print the JSON Schema of the pipeline file (for editors).
+    Schema,
+    /// List earlier runs, newest first.
+    Runs(RunsArgs),
+    /// Show one run: jobs, steps, statuses, tests, artifacts.
+    Show(ShowArgs),
+    /// Print the logs of a run (or of one job of it).
+    Logs(LogsArgs),
+    /// List the artifacts a run stored.
+    Artifacts(ShowArgs),
+}
+
+/// `--json` alone.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wharf run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Jobs to run (with everything they need). Default: every job.
+    #[arg(value_name = "JOB")]
+    pub jobs: Vec<String>,
+
+    /// The event to simulate.
+    #[arg(long, value_enum, default_value_t = EventArg::Push)]
+    pub event: EventArg,
+
+    /// The branch (default: the checked-out branch).
+    #[arg(long)]
+    pub branch: Option<String>,
+
+    /// The tag, for `--event tag` (default: a tag pointing at HEAD).
+    #[arg(long)]
+    pub tag: Option<String>,
+
+    /// The commit (default: HEAD).
+    #[arg(long)]
+    pub sha: Option<String>,
+
+    /// A manual input, `NAME=VALUE` (repeatable), for `--event manual`.
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+
+    /// Run at most N jobs at once.
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = default_parallelism())]
+    pub parallel: usize,
+
+    /// Print the plan and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Plain `[job] line` logs even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+
+    /// One JSON event per line on stdout.
+    #[arg(long, conflicts_with = "plain")]
+    pub json: bool,
+
+    /// Seconds between SIGTERM and SIGKILL when stopping a step.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub kill_grace: u64,
+}
+
+fn default_parallelism() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}
+
+/// The events `--event` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventArg {
+    /// A push to a branch.
+    Push,
+    /// A tag (`--tag v1.2.3`).
+    Tag,
+    /// A pull request (no secrets unless the pipeline allows them).
+    PullRequest,
+    /// A cron schedule.
+    Schedule,
+    /// Started by hand (`--input k=v`).
+    Manual,
+}
+
+/// `wharf graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+    pub format: GraphFormat,
+}
+
+/// Formats of `wharf graph`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// A readable tree.
+    Text,
+    /// Graphviz dot.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+}
+
+/// `wharf runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// How many runs to list.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wharf show` and `wharf artifacts`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run number (default: the latest run).
+    pub run: Option<u64>,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wharf logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The run number (`latest` or omitted: the latest run).
+    pub run: Option<String>,
+    /// Only this job.
+    pub job: Option<String>,
+    /// Print JSON on stdout (one object per log line).
+    #[arg(long)]
+    pub json: bool,
+}

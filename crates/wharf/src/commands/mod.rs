@@ -1,0 +1,12 @@
+//! One module per subcommand, each exposing `run(…) -> Result<ExitStatus>`.
+
+pub mod artifacts;
+pub mod graph;
+pub mod logs;
+pub mod run;
+pub mod runs;
+pub mod schema;
+pub mod show;
+pub mod validate;
+
+mod history;

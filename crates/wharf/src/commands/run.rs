@@ -1,0 +1,331 @@
+//! `wharf run`: plan the pipelines the event triggers, run them, record and show them.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, watch};
+use wharf_model::{Event, EventKind, JobInfo, Plan, RunEvent, RunStatus};
+
+use crate::cli::{EventArg, RunArgs};
+use crate::exit::{ExitStatus, UserError};
+use crate::output::view::RunView;
+use crate::output::{Mode, Renderer};
+use crate::{git, project};
+
+/// Runs `wharf run`.
+pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
+    let root = project::find_root(dir)?;
+    let pipelines = project::load(&root)?;
+    let event = build_event(&root, &args)?;
+
+    let mut plans = Vec::new();
+    for p in &pipelines {
+        if !p.matches(&event) {
+            continue;
+        }
+        let names = p.job_names();
+        let only: Vec<String> = args
+            .jobs
+            .iter()
+            .filter(|j| names.contains(&j.as_str()))
+            .cloned()
+            .collect();
+        if !args.jobs.is_empty() && only.is_empty() {
+            continue;
+        }
+        let mut ev = event.clone();
+        p.resolve_inputs(&mut ev)
+            .map_err(|m| UserError::invalid(format!("pipeline `{}`: {m}", p.name())))?;
+        let plan = p.plan(&ev, &only).map_err(|d| {
+            eprint!("{}", d.render(console::colors_enabled_stderr()));
+            UserError::invalid(format!("cannot plan pipeline `{}`", p.name()))
+        })?;
+        plans.push(plan);
+    }
+    for wanted in &args.jobs {
+        let known = pipelines
+            .iter()
+            .any(|p| p.job_names().contains(&wanted.as_str()));
+        if !known {
+            return Err(UserError::invalid(format!("no job named `{wanted}`"))
+                .hint(format!("jobs: {}", all_jobs(&pipelines)))
+                .into());
+        }
+    }
+    if plans.is_empty() {
+        eprintln!(
+            "no pipeline runs for this event ({}); nothing to do",
+            describe(&event)
+        );
+        eprintln!("  hint: each pipeline's `on:` says which events start it; try --event manual");
+        return Ok(ExitStatus::Success);
+    }
+    for plan in &plans {
+        if let Some(job) = plan.jobs.iter().find(|j| !j.secrets.is_empty()) {
+            return Err(UserError::invalid(format!(
+                "job `{}` declares secrets, but this version of wharf has no secret store yet",
+                job.id
+            ))
+            .hint("remove `secrets:` for now")
+            .into());
+        }
+    }
+    if args.dry_run {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&plans)?);
+        } else {
+            for plan in &plans {
+                println!(
+                    "pipeline {} ({}) for {}",
+                    plan.pipeline,
+                    plan.file,
+                    describe(&plan.event)
+                );
+                print!("{}", wharf_pipeline::graph::text(plan));
+            }
+        }
+        return Ok(ExitStatus::Success);
+    }
+
+    let mode = if args.json {
+        Mode::Json
+    } else if args.plain || !std::io::stderr().is_terminal() {
+        Mode::Plain
+    } else {
+        Mode::Live
+    };
+    let interrupt = interrupt_counter();
+    let mut worst = ExitStatus::Success;
+    for plan in plans {
+        let status = execute(&root, plan, &args, mode, interrupt.clone()).await?;
+        let exit = match status {
+            RunStatus::Success => ExitStatus::Success,
+            RunStatus::Cancelled | RunStatus::Interrupted => ExitStatus::Interrupted,
+            RunStatus::Failed | RunStatus::Running => ExitStatus::Failure,
+        };
+        if exit != ExitStatus::Success && worst == ExitStatus::Success {
+            worst = exit;
+        }
+        if exit == ExitStatus::Interrupted {
+            break;
+        }
+    }
+    Ok(worst)
+}
+
+async fn execute(
+    root: &Path,
+    plan: Plan,
+    args: &RunArgs,
+    mode: Mode,
+    interrupt: watch::Receiver<u32>,
+) -> anyhow::Result<RunStatus> {
+    let wharf_dir = project::state_dir(root);
+    let store = wharf_store::Store::open(&wharf_dir)
+        .await
+        .with_context(|| format!("opening the run history in {}", wharf_dir.display()))?;
+    let jobs: Vec<JobInfo> = plan
+        .jobs
+        .iter()
+        .map(|j| JobInfo {
+            id: j.id.clone(),
+            name: j.name.clone(),
+            needs: j.needs.iter().map(|&n| plan.jobs[n].id.clone()).collect(),
+            steps: j.steps.iter().map(|s| s.name.clone()).collect(),
+        })
+        .collect();
+    let at = wharf_engine::now_ms();
+    let number = store
+        .start_run(&wharf_store::NewRun {
+            pipeline: plan.pipeline.clone(),
+            file: plan.file.clone(),
+            event: plan.event.clone(),
+            jobs: jobs.clone(),
+            at,
+            pid: std::process::id(),
+        })
+        .await
+        .context("recording the new run")?;
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = tx.send(RunEvent::RunStarted {
+        run: number,
+        pipeline: plan.pipeline.clone(),
+        file: plan.file.clone(),
+        event: plan.event.clone(),
+        jobs,
+        at,
+    });
+    let consumer = tokio::spawn(consume(rx, store.clone(), number, mode));
+
+    let log_dir = wharf_dir.clone();
+    let opts = wharf_engine::RunOptions {
+        run: number,
+        workspace: root.to_path_buf(),
+        wharf_dir: wharf_dir.clone(),
+        max_parallel: args.parallel.max(1),
+        kill_grace: Duration::from_secs(args.kill_grace),
+        host_env: wharf_engine::env::host_env(std::env::vars()),
+        log_path: Box::new(move |run, job, step| wharf_store::log_path(&log_dir, run, job, step)),
+    };
+    let artifacts = Arc::new(Artifacts(wharf_store::ArtifactStore::new(&wharf_dir)));
+    let status = wharf_engine::run(
+        Arc::new(plan),
+        opts,
+        Arc::new(wharf_engine::LocalExecutor),
+        artifacts,
+        tx,
+        interrupt,
+    )
+    .await;
+    consumer.await.context("the output task failed")?;
+    Ok(status)
+}
+
+/// Renders events and records them in the store, in batches.
+async fn consume(
+    mut rx: mpsc::UnboundedReceiver<RunEvent>,
+    store: wharf_store::Store,
+    run: u64,
+    mode: Mode,
+) {
+    let mut renderer = Renderer::new(mode);
+    let mut view = RunView::default();
+    let mut batch = Vec::with_capacity(256);
+    let mut warned = false;
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(ev) = next.take() {
+            let job = view.apply(&ev);
+            renderer.event(&view, job, &ev);
+            if !matches!(ev, RunEvent::Log { .. }) {
+                batch.push(ev);
+            }
+            n += 1;
+            if n < 4096 {
+                next = rx.try_recv().ok();
+            }
+        }
+        renderer.flush();
+        if !batch.is_empty() {
+            if let Err(e) = store.record(run, &batch).await
+                && !warned
+            {
+                warned = true;
+                eprintln!("warning: could not record run #{run} in the history: {e}");
+            }
+            batch.clear();
+        }
+    }
+    renderer.finish(&view);
+}
+
+/// Counts Ctrl-C / SIGTERM deliveries; the engine cancels the run on the first.
+fn interrupt_counter() -> watch::Receiver<u32> {
+    let (tx, rx) = watch::channel(0u32);
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { break },
+                Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {},
+            }
+            let count = {
+                tx.send_modify(|c| *c += 1);
+                *tx.borrow()
+            };
+            if count == 1 {
+                eprintln!(
+                    "\nstopping: cancelling running jobs (press Ctrl-C again to exit at once)"
+                );
+            } else {
+                eprintln!("\nexiting without waiting for steps to stop");
+                std::process::exit(130);
+            }
+        }
+    });
+    rx
+}
+
+fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
+    let kind = match args.event {
+        EventArg::Push => EventKind::Push,
+        EventArg::Tag => EventKind::Tag,
+        EventArg::PullRequest => EventKind::PullRequest,
+        EventArg::Schedule => EventKind::Schedule,
+        EventArg::Manual => EventKind::Manual,
+    };
+    let mut e = Event::new(kind);
+    e.sha = args.sha.clone().or_else(|| git::head_sha(root));
+    e.actor = std::env::var("USER").ok();
+    if kind == EventKind::Tag {
+        let tag = args
+            .tag
+            .clone()
+            .or_else(|| git::tag_at_head(root))
+            .ok_or_else(|| {
+                UserError::invalid("--event tag needs a tag, and no tag points at HEAD")
+                    .hint("pass --tag v1.2.3")
+            })?;
+        e.version = Event::version_from_tag(&tag);
+        e.tag = Some(tag);
+        e.branch = args.branch.clone();
+    } else {
+        if args.tag.is_some() {
+            return Err(UserError::invalid("--tag is only for --event tag")
+                .hint("use --event tag --tag v1.2.3"));
+        }
+        e.branch = args.branch.clone().or_else(|| git::branch(root));
+    }
+    if !args.inputs.is_empty() && kind != EventKind::Manual {
+        return Err(UserError::invalid("--input is only for --event manual")
+            .hint("use --event manual --input NAME=VALUE"));
+    }
+    for kv in &args.inputs {
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            UserError::invalid(format!("--input `{kv}` is not NAME=VALUE"))
+                .hint("e.g. --input target=staging")
+        })?;
+        e.inputs.insert(k.to_string(), v.to_string());
+    }
+    Ok(e)
+}
+
+fn describe(e: &Event) -> String {
+    let mut s = format!("{} event", e.kind);
+    if let Some(t) = &e.tag {
+        s.push_str(&format!(", tag `{t}`"));
+    }
+    if let Some(b) = &e.branch {
+        s.push_str(&format!(", branch `{b}`"));
+    }
+    s
+}
+
+fn all_jobs(pipelines: &[wharf_pipeline::Pipeline]) -> String {
+    pipelines
+        .iter()
+        .flat_map(|p| p.job_names())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The engine's artifact store over the on-disk content-addressed store.
+struct Artifacts(wharf_store::ArtifactStore);
+
+impl wharf_engine::ArtifactStore for Artifacts {
+    fn put(&self, path: &Path) -> std::io::Result<(String, u64)> {
+        self.0.put_file(path).map_err(std::io::Error::other)
+    }
+
+    fn materialize(&self, sha256: &str, dest: &Path, mode: u32) -> std::io::Result<()> {
+        self.0
+            .materialize(sha256, dest, mode)
+            .map_err(std::io::Error::other)
+    }
+}

@@ -1,0 +1,88 @@
+//! `wharf show`: one run in detail.
+
+use std::path::Path;
+
+use crate::cli::ShowArgs;
+use crate::commands::history;
+use crate::exit::ExitStatus;
+use crate::output::view::{duration, mark, tests_text};
+
+/// Runs `wharf show`.
+pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
+    let Some((_, store)) = history::open(dir).await? else {
+        return Err(history::no_runs());
+    };
+    let rec = history::find_run(&store, args.run).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rec)?);
+        return Ok(ExitStatus::Success);
+    }
+    let s = &rec.summary;
+    println!("run #{}  {}  ({})", s.number, s.status, rec.file);
+    println!("pipeline  {}", s.pipeline);
+    let mut event = s.event.kind.to_string();
+    for (k, v) in [
+        ("branch", &s.event.branch),
+        ("tag", &s.event.tag),
+        ("sha", &s.event.sha),
+    ] {
+        if let Some(v) = v {
+            event.push_str(&format!("  {k} {v}"));
+        }
+    }
+    println!("event     {event}");
+    println!(
+        "started   {}{}",
+        history::age(s.started_at),
+        s.finished_at
+            .map(|f| format!(", took {}", duration(f - s.started_at)))
+            .unwrap_or_default()
+    );
+    for j in &rec.jobs {
+        let time = match (j.started_at, j.finished_at) {
+            (Some(a), Some(b)) => duration(b - a),
+            _ => "-".into(),
+        };
+        println!("\n{} {}  {}  {}", mark(j.status), j.id, j.status, time);
+        if !j.needs.is_empty() {
+            println!("    needs: {}", j.needs.join(", "));
+        }
+        if let Some(r) = &j.reason {
+            println!("    reason: {r}");
+        }
+        if j.attempt > 1 {
+            println!("    attempts: {}", j.attempt);
+        }
+        for st in &j.steps {
+            let code = st
+                .exit_code
+                .map(|c| format!(" (exit {c})"))
+                .unwrap_or_default();
+            println!(
+                "    step {}: {}  {}{code}",
+                st.index + 1,
+                st.name,
+                st.status
+            );
+        }
+        for r in &j.reports {
+            println!(
+                "    tests: {} ({})",
+                tests_text([r.tests, r.failures, r.errors, r.skipped]),
+                r.path
+            );
+        }
+        for a in &j.artifacts {
+            println!(
+                "    artifact: {} ({} bytes, sha256:{})",
+                a.path,
+                a.size,
+                &a.sha256[..12]
+            );
+        }
+        for (k, v) in &j.outputs {
+            println!("    output: {k}={v}");
+        }
+    }
+    Ok(ExitStatus::Success)
+}

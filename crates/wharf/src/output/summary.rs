@@ -1,0 +1,81 @@
+//! The table printed when a run ends (every output mode but `--json`).
+
+use console::style;
+use wharf_model::RunStatus;
+
+use super::view::{RunView, duration, mark, tests_text};
+
+/// The summary table, as text (colored when `color`).
+pub fn render(view: &RunView, color: bool) -> String {
+    let paint = |s: &str, ok: Option<bool>| -> String {
+        match (color, ok) {
+            (true, Some(true)) => style(s).green().to_string(),
+            (true, Some(false)) => style(s).red().to_string(),
+            (true, None) => style(s).dim().to_string(),
+            (false, _) => s.to_string(),
+        }
+    };
+    let width = view
+        .jobs
+        .iter()
+        .map(|j| j.id.len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let mut out = String::new();
+    out.push_str(&format!(
+        "\n  {:<width$}  {:<14}  {:>8}  {}\n",
+        "JOB", "STATUS", "TIME", "NOTES"
+    ));
+    let end = view.finished.map(|(t, _)| t).unwrap_or(view.started);
+    for j in &view.jobs {
+        let ok = if j.status.counts_as_success() {
+            Some(true)
+        } else if j.status.fails_run() {
+            Some(false)
+        } else {
+            None
+        };
+        let mut notes = Vec::new();
+        if let Some(t) = j.tests {
+            notes.push(tests_text(t));
+        }
+        if j.artifacts > 0 {
+            notes.push(format!(
+                "{} artifact{}",
+                j.artifacts,
+                if j.artifacts == 1 { "" } else { "s" }
+            ));
+        }
+        if j.attempt > 1 {
+            notes.push(format!("attempt {}", j.attempt));
+        }
+        if let Some(r) = &j.reason {
+            notes.push(r.clone());
+        }
+        let time = j.elapsed(end).map(duration).unwrap_or_else(|| "-".into());
+        let status = format!("{} {}", mark(j.status), j.status);
+        out.push_str(&format!(
+            "  {:<width$}  {}  {:>8}  {}\n",
+            j.id,
+            paint(&format!("{status:<14}"), ok),
+            time,
+            notes.join("; ")
+        ));
+    }
+    let (status_text, ok) = match view.finished {
+        Some((_, RunStatus::Success)) => ("succeeded", Some(true)),
+        Some((_, RunStatus::Failed)) => ("failed", Some(false)),
+        Some((_, RunStatus::Cancelled)) => ("was cancelled", Some(false)),
+        Some((_, s)) => (s.as_str(), Some(false)),
+        None => ("did not finish", Some(false)),
+    };
+    out.push_str(&format!(
+        "\nrun #{} ({}) {} in {}\n",
+        view.run,
+        view.pipeline,
+        paint(status_text, ok),
+        duration(end - view.started)
+    ));
+    out
+}

@@ -1,0 +1,221 @@
+//! The state of a run as the renderers see it, folded from the event stream.
+
+use std::collections::VecDeque;
+
+use wharf_model::{JobStatus, Millis, RunEvent, RunStatus};
+
+/// How many of a job's last log lines are kept to show when it fails.
+pub const TAIL_LINES: usize = 20;
+
+/// One job as displayed.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    /// Job id.
+    pub id: String,
+    /// Step names.
+    pub steps: Vec<String>,
+    /// Current status.
+    pub status: JobStatus,
+    /// The attempt running or last run.
+    pub attempt: u32,
+    /// When the current attempt started.
+    pub started: Option<Millis>,
+    /// When it finished.
+    pub finished: Option<Millis>,
+    /// The step running now.
+    pub current_step: Option<usize>,
+    /// Why it ended that way.
+    pub reason: Option<String>,
+    /// Test counts from its reports: tests, failures, errors, skipped.
+    pub tests: Option<[u64; 4]>,
+    /// Number of artifacts stored.
+    pub artifacts: usize,
+    /// Its last lines of output.
+    pub tail: VecDeque<String>,
+}
+
+impl JobView {
+    /// Milliseconds the job ran (or has been running, given `now`).
+    pub fn elapsed(&self, now: Millis) -> Option<Millis> {
+        self.started
+            .map(|s| self.finished.unwrap_or(now).saturating_sub(s))
+    }
+}
+
+/// A run as displayed.
+#[derive(Debug, Clone, Default)]
+pub struct RunView {
+    /// Run number.
+    pub run: u64,
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Jobs in plan order.
+    pub jobs: Vec<JobView>,
+    /// When it started.
+    pub started: Millis,
+    /// When it ended and how.
+    pub finished: Option<(Millis, RunStatus)>,
+}
+
+impl RunView {
+    /// Index of job `id`.
+    pub fn index(&self, id: &str) -> Option<usize> {
+        self.jobs.iter().position(|j| j.id == id)
+    }
+
+    /// Folds one event in; returns the index of the job it concerns, if any.
+    pub fn apply(&mut self, ev: &RunEvent) -> Option<usize> {
+        match ev {
+            RunEvent::RunStarted {
+                run,
+                pipeline,
+                jobs,
+                at,
+                ..
+            } => {
+                self.run = *run;
+                self.pipeline = pipeline.clone();
+                self.started = *at;
+                self.jobs = jobs
+                    .iter()
+                    .map(|j| JobView {
+                        id: j.id.clone(),
+                        steps: j.steps.clone(),
+                        status: JobStatus::Pending,
+                        attempt: 0,
+                        started: None,
+                        finished: None,
+                        current_step: None,
+                        reason: None,
+                        tests: None,
+                        artifacts: 0,
+                        tail: VecDeque::new(),
+                    })
+                    .collect();
+                None
+            }
+            RunEvent::JobStarted { job, attempt, at } => {
+                let i = self.index(job)?;
+                let j = &mut self.jobs[i];
+                j.status = JobStatus::Running;
+                j.attempt = *attempt;
+                j.started = Some(*at);
+                j.tail.clear();
+                Some(i)
+            }
+            RunEvent::StepStarted { job, step, .. } => {
+                let i = self.index(job)?;
+                self.jobs[i].current_step = Some(*step);
+                Some(i)
+            }
+            RunEvent::Log { job, line, .. } => {
+                let i = self.index(job)?;
+                let tail = &mut self.jobs[i].tail;
+                if tail.len() == TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line.clone());
+                Some(i)
+            }
+            RunEvent::StepFinished { job, .. } => self.index(job),
+            RunEvent::JobFinished {
+                job,
+                status,
+                reason,
+                at,
+                ..
+            } => {
+                let i = self.index(job)?;
+                let j = &mut self.jobs[i];
+                j.status = *status;
+                j.finished = Some(*at);
+                j.reason = reason.clone();
+                j.current_step = None;
+                Some(i)
+            }
+            RunEvent::ArtifactStored { job, .. } => {
+                let i = self.index(job)?;
+                self.jobs[i].artifacts += 1;
+                Some(i)
+            }
+            RunEvent::ReportParsed {
+                job,
+                tests,
+                failures,
+                errors,
+                skipped,
+                ..
+            } => {
+                let i = self.index(job)?;
+                let t = self.jobs[i].tests.get_or_insert([0; 4]);
+                t[0] += tests;
+                t[1] += failures;
+                t[2] += errors;
+                t[3] += skipped;
+                Some(i)
+            }
+            RunEvent::RunFinished { status, at } => {
+                self.finished = Some((*at, *status));
+                None
+            }
+        }
+    }
+}
+
+/// `1.234s`, `12.3s`, `2m05s`.
+pub fn duration(ms: Millis) -> String {
+    let ms = ms.max(0);
+    if ms < 10_000 {
+        format!("{:.2}s", ms as f64 / 1000.0)
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+/// `9 passed, 1 failed` from tests/failures/errors/skipped.
+pub fn tests_text(t: [u64; 4]) -> String {
+    let [tests, failures, errors, skipped] = t;
+    let passed = tests.saturating_sub(failures + errors + skipped);
+    let mut parts = vec![format!("{passed} passed")];
+    for (n, what) in [
+        (failures, "failed"),
+        (errors, "errors"),
+        (skipped, "skipped"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// The mark shown before a finished job.
+pub fn mark(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Success => "✓",
+        JobStatus::Failed | JobStatus::TimedOut | JobStatus::Interrupted => "✗",
+        JobStatus::FailedAllowed => "!",
+        JobStatus::Skipped => "-",
+        JobStatus::Cancelled => "⊘",
+        JobStatus::Pending | JobStatus::Running => " ",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(1234), "1.23s");
+        assert_eq!(duration(12_345), "12.3s");
+        assert_eq!(duration(125_000), "2m05s");
+    }
+
+    #[test]
+    fn tests() {
+        assert_eq!(tests_text([10, 1, 0, 2]), "7 passed, 1 failed, 2 skipped");
+    }
+}

@@ -1,0 +1,53 @@
+//! Finding the project (the directory holding `wharf.yml` or `.wharf/*.yml`) and loading
+//! its pipelines, with diagnostics printed the same way by every command.
+
+use std::path::{Path, PathBuf};
+
+use crate::exit::UserError;
+
+/// The project root: `start` or the nearest parent holding a pipeline file.
+pub fn find_root(start: &Path) -> Result<PathBuf, UserError> {
+    let start = start
+        .canonicalize()
+        .map_err(|e| UserError::invalid(format!("{}: {e}", start.display())))?;
+    for dir in start.ancestors() {
+        if dir.join("wharf.yml").is_file() || has_pipeline_dir(dir) {
+            return Ok(dir.to_path_buf());
+        }
+    }
+    Err(UserError::invalid(format!(
+        "no pipeline file in {} or any parent directory",
+        start.display()
+    ))
+    .hint("create wharf.yml (see docs/pipeline.md), or pass -C DIR"))
+}
+
+fn has_pipeline_dir(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join(".wharf"))
+        .map(|entries| {
+            entries.flatten().any(|e| {
+                let p = e.path();
+                p.extension().is_some_and(|x| x == "yml" || x == "yaml") && p.is_file()
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// The `.wharf` state directory of a project.
+pub fn state_dir(root: &Path) -> PathBuf {
+    root.join(".wharf")
+}
+
+/// Loads every pipeline of the project; on invalid files prints the diagnostics to stderr
+/// and returns an error that exits 2.
+pub fn load(root: &Path) -> Result<Vec<wharf_pipeline::Pipeline>, UserError> {
+    wharf_pipeline::load_project(root).map_err(|diags| {
+        let color = console::colors_enabled_stderr();
+        eprint!("{}", diags.render(color));
+        let n = diags.0.len();
+        UserError::invalid(format!(
+            "{n} problem{} in the pipeline files",
+            if n == 1 { "" } else { "s" }
+        ))
+    })
+}

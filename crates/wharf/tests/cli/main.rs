@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `wharf` binary on real pipelines in temp directories.
+
+mod helper;
+mod history;
+mod run;
+mod run_control;
+mod validate;

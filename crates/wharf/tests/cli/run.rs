@@ -1,0 +1,334 @@
+//! `wharf run`: the engine's semantics through the real binary.
+
+use crate::helper::Project;
+
+fn job_status(events: &[serde_json::Value], job: &str) -> String {
+    events
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "job_finished" && e["job"] == job)
+        .map(|e| e["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no job_finished for {job}"))
+}
+
+#[test]
+fn a_pipeline_runs_in_dependency_order_with_outputs_and_layered_env() {
+    let p = Project::new(
+        r#"version: 1
+name: demo
+env: { LEVEL: pipeline, KEEP: p }
+jobs:
+  first:
+    env: { LEVEL: job }
+    outputs: [greeting]
+    steps:
+      - run: echo "greeting=hello from first" >> "$WHARF_OUTPUT"
+      - env: { LEVEL: step }
+        run: echo "level=$LEVEL keep=$KEEP" > first.txt
+  second:
+    needs: [first]
+    env:
+      GREETING: ${{ needs.first.outputs.greeting }}
+    run: |
+      test -f first.txt
+      echo "got: $GREETING; level=$LEVEL" > second.txt
+"#,
+    );
+    let r = p.wharf(&["run", "--json"]).expect(0);
+    assert_eq!(p.read("first.txt"), "level=step keep=p\n");
+    assert_eq!(
+        p.read("second.txt"),
+        "got: hello from first; level=pipeline\n"
+    );
+    let ev = r.events();
+    assert_eq!(ev[0]["type"], "run_started");
+    assert_eq!(ev.last().unwrap()["type"], "run_finished");
+    assert_eq!(ev.last().unwrap()["status"], "success");
+    let first_done = ev
+        .iter()
+        .position(|e| e["type"] == "job_finished" && e["job"] == "first")
+        .unwrap();
+    let second_start = ev
+        .iter()
+        .position(|e| e["type"] == "job_started" && e["job"] == "second")
+        .unwrap();
+    assert!(first_done < second_start);
+    let out = ev
+        .iter()
+        .find(|e| e["type"] == "job_finished" && e["job"] == "first")
+        .unwrap();
+    assert_eq!(out["outputs"]["greeting"], "hello from first");
+}
+
+#[test]
+fn a_failing_job_exits_1_skips_dependants_and_shows_the_failure() {
+    let p = Project::new(
+        "version: 1\njobs:\n  bad:\n    run: |\n      echo about to fail\n      exit 3\n  after:\n    needs: [bad]\n    run: touch after\n",
+    );
+    let r = p.wharf(&["run", "--plain"]).expect(1);
+    let err = r.stderr();
+    assert!(err.contains("[bad] about to fail"), "{err}");
+    assert!(err.contains("exited with 3"), "{err}");
+    assert!(err.contains("skipped"), "{err}");
+    assert!(!p.path().join("after").exists());
+}
+
+#[test]
+fn conditions_on_event_branch_and_tag_and_status() {
+    let p = Project::new(
+        r#"version: 1
+jobs:
+  on-main:
+    if: branch == 'main'
+    run: touch on-main
+  on-tag:
+    if: event == 'tag' && startsWith(tag, 'v')
+    run: echo "$WHARF_TAG $WHARF_VERSION" > on-tag
+  fails:
+    run: exit 1
+    continue-on-error: true
+  cleanup:
+    needs: [fails]
+    if: always()
+    run: touch cleanup
+"#,
+    );
+    p.wharf(&["run", "--branch", "dev"]).expect(0);
+    assert!(!p.path().join("on-main").exists());
+    assert!(!p.path().join("on-tag").exists());
+    assert!(p.path().join("cleanup").exists());
+    p.wharf(&["run", "--branch", "main"]).expect(0);
+    assert!(p.path().join("on-main").exists());
+    p.wharf(&["run", "--event", "tag", "--tag", "v1.2.3"])
+        .expect(0);
+    assert_eq!(p.read("on-tag"), "v1.2.3 1.2.3\n");
+}
+
+#[test]
+fn event_context_reaches_steps_as_variables_and_triggers_filter_pipelines() {
+    let p = Project::new(
+        r#"version: 1
+on:
+  push: { branches: [main] }
+  manual: { inputs: { target: { default: staging, options: [staging, production] } } }
+jobs:
+  show:
+    run: echo "$WHARF_EVENT|$WHARF_BRANCH|$WHARF_SHA|$WHARF_INPUT_TARGET|$WHARF_RUN_ID" > ctx
+"#,
+    );
+    p.git_init();
+    p.wharf(&["run"]).expect(0);
+    let ctx = p.read("ctx");
+    let parts: Vec<&str> = ctx.trim().split('|').collect();
+    assert_eq!(parts[0], "push");
+    assert_eq!(parts[1], "main");
+    assert_eq!(parts[2].len(), 40, "{ctx}");
+    assert_eq!(parts[4], "1");
+    // a branch the pipeline does not listen to: nothing runs, exit 0
+    std::fs::remove_file(p.path().join("ctx")).unwrap();
+    let r = p.wharf(&["run", "--branch", "feature"]).expect(0);
+    assert!(r.stderr().contains("no pipeline runs"), "{}", r.stderr());
+    assert!(!p.path().join("ctx").exists());
+    // manual inputs: default, explicit, and a value outside the options
+    p.wharf(&["run", "--event", "manual"]).expect(0);
+    assert!(p.read("ctx").starts_with("manual|main|"));
+    assert!(p.read("ctx").contains("|staging|"));
+    p.wharf(&["run", "--event", "manual", "--input", "target=production"])
+        .expect(0);
+    assert!(p.read("ctx").contains("|production|"));
+    let r = p
+        .wharf(&["run", "--event", "manual", "--input", "target=moon"])
+        .expect(2);
+    assert!(r.stderr().contains("production"), "{}", r.stderr());
+}
+
+#[test]
+fn matrix_cells_run_with_their_values() {
+    let p = Project::new(
+        r#"version: 1
+jobs:
+  test:
+    matrix: { py: ["3.11", "3.12"], os: [linux] }
+    run: echo ${{ matrix.py }}-$WHARF_JOB >> cells
+"#,
+    );
+    let r = p.wharf(&["run", "-j", "1", "--json"]).expect(0);
+    let mut cells: Vec<String> = p.read("cells").lines().map(String::from).collect();
+    cells.sort();
+    assert_eq!(
+        cells,
+        vec![
+            "3.11-test (py=3.11, os=linux)",
+            "3.12-test (py=3.12, os=linux)"
+        ]
+    );
+    assert_eq!(
+        job_status(&r.events(), "test (py=3.11, os=linux)"),
+        "success"
+    );
+}
+
+#[test]
+fn retries_rerun_a_failed_job() {
+    let p = Project::new(
+        r#"version: 1
+jobs:
+  flaky:
+    retry: 2
+    run: |
+      n=$(cat count 2>/dev/null || echo 0)
+      echo $((n+1)) > count
+      test $((n+1)) -ge 3
+"#,
+    );
+    let r = p.wharf(&["run", "--json"]).expect(0);
+    assert_eq!(p.read("count").trim(), "3");
+    let starts = r
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "job_started")
+        .count();
+    assert_eq!(starts, 3);
+}
+
+#[test]
+fn fail_fast_cancels_running_jobs_unless_disabled() {
+    let pipeline = |ff: bool| {
+        format!(
+            "version: 1\nfail-fast: {ff}\njobs:\n  slow:\n    run: sleep 5 && touch slow-done\n  bad:\n    run: sleep 0.2 && exit 1\n"
+        )
+    };
+    let p = Project::new(&pipeline(true));
+    let started = std::time::Instant::now();
+    let r = p.wharf(&["run", "--json", "--kill-grace", "1"]).expect(1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    assert_eq!(job_status(&r.events(), "slow"), "cancelled");
+    assert!(!p.path().join("slow-done").exists());
+    let p = Project::new(&pipeline(false));
+    let r = p.wharf(&["run", "--json"]).expect(1);
+    assert_eq!(job_status(&r.events(), "slow"), "success");
+}
+
+#[test]
+fn working_directory_and_selected_jobs() {
+    let p = Project::new(
+        "version: 1\njobs:\n  a:\n    working-directory: sub\n    run: pwd > where\n  b:\n    needs: [a]\n    run: touch b\n  c:\n    run: touch c\n",
+    );
+    std::fs::create_dir(p.path().join("sub")).unwrap();
+    p.wharf(&["run", "b"]).expect(0);
+    assert!(p.read("sub/where").trim().ends_with("/sub"));
+    assert!(p.path().join("b").exists());
+    assert!(!p.path().join("c").exists(), "c was not asked for");
+}
+
+#[test]
+fn steps_see_only_allow_listed_host_variables() {
+    let p = Project::new("version: 1\njobs:\n  a:\n    run: env > seen\n");
+    let r = p
+        .cmd(&["run"])
+        .env("AWS_SECRET_ACCESS_KEY", "leak")
+        .env("WHARF_SECRET_KEY", "k")
+        .output()
+        .unwrap();
+    assert!(r.status.success());
+    let seen = p.read("seen");
+    assert!(
+        !seen.contains("leak") && !seen.contains("WHARF_SECRET_KEY"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("PATH=") && seen.contains("WHARF_JOB=a"),
+        "{seen}"
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_runs_nothing() {
+    let p = Project::new("version: 1\njobs:\n  a:\n    run: touch a\n");
+    let r = p.wharf(&["run", "--dry-run", "--json"]).expect(0);
+    let plans = r.json();
+    assert_eq!(plans[0]["jobs"][0]["id"], "a");
+    assert!(!p.path().join("a").exists());
+    assert!(!p.path().join(".wharf/wharf.db").exists());
+}
+
+#[test]
+fn artifacts_are_stored_and_restored_for_jobs_that_need_them_and_reports_counted() {
+    let p = Project::new(
+        r#"version: 1
+jobs:
+  build:
+    run: |
+      mkdir -p dist reports
+      echo wheel-bytes > dist/app.whl
+      printf '<testsuite><testcase name="a"/><testcase name="b"><failure/></testcase></testsuite>' > reports/junit.xml
+    artifacts: ["dist/*.whl"]
+    reports: [reports/junit.xml]
+  use:
+    needs: [build]
+    run: cat dist/app.whl > used
+  tamper:
+    needs: [build]
+    run: rm dist/app.whl
+  late:
+    needs: [tamper]
+    run: cat dist/app.whl > late
+"#,
+    );
+    let r = p.wharf(&["run", "-j", "1", "--json"]).expect(0);
+    assert_eq!(p.read("used"), "wheel-bytes\n");
+    assert_eq!(
+        p.read("late"),
+        "wheel-bytes\n",
+        "artifact restored after a job deleted it"
+    );
+    let ev = r.events();
+    let stored = ev.iter().find(|e| e["type"] == "artifact_stored").unwrap();
+    assert_eq!(stored["path"], "dist/app.whl");
+    let report = ev.iter().find(|e| e["type"] == "report_parsed").unwrap();
+    assert_eq!(report["tests"], 2);
+    assert_eq!(report["failures"], 1);
+    let list = p.wharf(&["artifacts", "--json"]).expect(0).json();
+    assert_eq!(list[0]["path"], "dist/app.whl");
+    assert_eq!(list[0]["sha256"].as_str().unwrap().len(), 64);
+    let stored_at = list[0]["stored_at"].as_str().unwrap();
+    assert_eq!(std::fs::read_to_string(stored_at).unwrap(), "wheel-bytes\n");
+}
+
+#[test]
+fn artifact_paths_escaping_the_workspace_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), "s").unwrap();
+    let p = Project::new(&format!(
+        "version: 1\njobs:\n  a:\n    run: ln -sf {} dist-link\n    artifacts: [dist-link]\n",
+        outside.path().join("secret").display()
+    ));
+    let r = p.wharf(&["run", "--plain"]).expect(1);
+    assert!(
+        r.stderr().contains("outside the workspace"),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn missing_artifacts_fail_the_job() {
+    let p =
+        Project::new("version: 1\njobs:\n  a:\n    run: \"true\"\n    artifacts: [dist/*.whl]\n");
+    let r = p.wharf(&["run", "--plain"]).expect(1);
+    assert!(r.stderr().contains("matched no file"), "{}", r.stderr());
+}
+
+#[test]
+fn stdout_lines_are_never_instructions() {
+    let p = Project::new(
+        "version: 1\njobs:\n  a:\n    outputs: [x]\n    run: |\n      echo 'x=from-stdout'\n      echo '::set-output name=x::evil'\n",
+    );
+    let r = p.wharf(&["run", "--json"]).expect(0);
+    let done = r
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "job_finished")
+        .unwrap();
+    assert_eq!(done["outputs"], serde_json::json!({}));
+}

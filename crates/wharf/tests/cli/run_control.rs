@@ -1,0 +1,102 @@
+//! Stopping runs: timeouts, Ctrl-C, and a wharf killed with SIGKILL.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::helper::Project;
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+fn wait_for(path: &std::path::Path) {
+    let t = Instant::now();
+    while !path.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_timeout_kills_the_whole_process_group() {
+    let p = Project::new(
+        "version: 1\njobs:\n  slow:\n    timeout: 1s\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      trap '' TERM\n      sleep 60\n",
+    );
+    let started = Instant::now();
+    let r = p.wharf(&["run", "--plain", "--kill-grace", "1"]).expect(1);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(
+        r.stderr().contains("timed_out") || r.stderr().contains("timed out"),
+        "{}",
+        r.stderr()
+    );
+    let child: i32 = p.read("child.pid").trim().parse().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!alive(child), "the step's background child survived");
+}
+
+#[test]
+fn ctrl_c_cancels_the_run_kills_steps_and_exits_130() {
+    let p = Project::new(
+        "version: 1\njobs:\n  slow:\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      sleep 60\n  later:\n    needs: [slow]\n    run: touch later\n",
+    );
+    let child = p
+        .cmd(&["run", "--plain", "--kill-grace", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&p.path().join("child.pid"));
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bg: i32 = p.read("child.pid").trim().parse().unwrap();
+    assert!(!alive(bg));
+    assert!(!p.path().join("later").exists());
+    let shown = p.wharf(&["show", "--json"]).expect(0).json();
+    assert_eq!(shown["status"], "cancelled");
+}
+
+#[test]
+fn a_run_killed_with_sigkill_is_marked_interrupted_on_the_next_start() {
+    let p = Project::new("version: 1\njobs:\n  slow:\n    run: touch started && sleep 30\n");
+    let mut child = p
+        .cmd(&["run", "--plain"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&p.path().join("started"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let runs = p.wharf(&["runs", "--json"]).expect(0).json();
+    assert_eq!(runs[0]["status"], "interrupted", "{runs}");
+    let shown = p.wharf(&["show", "1", "--json"]).expect(0).json();
+    assert_eq!(shown["jobs"][0]["status"], "interrupted");
+    // and the database still works for new runs
+    p.write(
+        "wharf.yml",
+        "version: 1\njobs:\n  quick:\n    run: \"true\"\n",
+    );
+    p.wharf(&["run"]).expect(0);
+    let runs = p.wharf(&["runs", "--json"]).expect(0).json();
+    assert_eq!(runs[0]["number"], 2);
+    assert_eq!(runs[0]["status"], "success");
+}
