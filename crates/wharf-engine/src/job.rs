@@ -93,17 +93,9 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
             return JobRun::failed(e);
         }
     }
-    let output_file = t
-        .opts
-        .wharf_dir
-        .join("tmp")
-        .join(format!("run-{}", t.opts.run))
-        .join(format!("{}-{}.output", t.index, t.attempt));
-    if let Err(e) = std::fs::create_dir_all(output_file.parent().expect("has parent"))
-        .and_then(|_| std::fs::write(&output_file, b""))
-    {
-        return JobRun::failed(format!("creating {}: {e}", output_file.display()));
-    }
+    // Not created up front: the first `>> "$WHARF_OUTPUT"` creates it, and a job that
+    // writes no outputs costs no file operations. The directory is made once per run.
+    let output_file = output_dir(&t.opts).join(format!("{}-{}.output", t.index, t.attempt));
 
     let deadline = job
         .timeout_ms
@@ -286,6 +278,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
         }
     }
     match std::fs::metadata(&output_file) {
+        Err(_) => {}
         Ok(m) if m.len() > outputs::MAX_OUTPUT_BYTES => {
             run.outcome = Outcome::Failed;
             run.reason = Some(format!(
@@ -294,7 +287,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
                 outputs::MAX_OUTPUT_BYTES
             ));
         }
-        _ => {
+        Ok(_) => {
             let text = std::fs::read_to_string(&output_file).unwrap_or_default();
             let (values, problems) = outputs::parse(&text, &job.outputs);
             for p in problems {
@@ -305,6 +298,11 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
     }
     let _ = std::fs::remove_file(&output_file);
     run
+}
+
+/// The directory of a run's `$WHARF_OUTPUT` files.
+pub(crate) fn output_dir(opts: &RunOptions) -> PathBuf {
+    opts.wharf_dir.join("tmp").join(format!("run-{}", opts.run))
 }
 
 fn ctx<'a>(t: &'a JobTask, env: &'a BTreeMap<String, String>, status: Status) -> JobContext<'a> {

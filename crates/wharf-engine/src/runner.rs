@@ -54,6 +54,9 @@ pub async fn run(
     mut interrupt: watch::Receiver<u32>,
 ) -> RunStatus {
     let opts = Arc::new(opts);
+    let scratch = job::output_dir(&opts);
+    // If this fails, a step appending to $WHARF_OUTPUT says so, naming the path.
+    let _ = std::fs::create_dir_all(&scratch);
     let nodes = plan
         .jobs
         .iter()
@@ -114,6 +117,7 @@ pub async fn run(
                     reason,
                 } => state.finish(&plan, job, status, reason, &events),
                 Action::Done(status) => {
+                    let _ = std::fs::remove_dir(&scratch);
                     let _ = events.send(RunEvent::RunFinished {
                         status,
                         at: now_ms(),
