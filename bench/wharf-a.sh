@@ -5,7 +5,7 @@
 #   DIR  = the workload dir a-steps.sh passes as {dir} (holds steps.tsv)
 #   JOBS = parallelism ({jobs}: 1, or 8 for the DAG)
 # Converts DIR/steps.tsv to DIR/wharf-bench/wharf.yml once (so it happens in hyperfine's
-# warm-up), then runs the pipeline there with `wharf run -j JOBS --plain`, stdout discarded.
+# warm-up), then runs the pipeline there with `wharf run --event manual -j JOBS --plain`, stdout discarded.
 set -euo pipefail
 if [ $# -ne 3 ]; then
   echo "usage: $0 WHARF_BIN DIR JOBS" >&2
@@ -19,4 +19,4 @@ if [ ! -f "$W/wharf.yml" ]; then
   python3 "$HERE/to-wharf.py" "$DIR/steps.tsv" "$W/wharf.yml"
 fi
 cd "$W"
-exec "$WHARF_BIN" run -j "$JOBS" --plain >/dev/null
+exec "$WHARF_BIN" run --event manual -j "$JOBS" --plain >/dev/null

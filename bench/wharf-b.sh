@@ -46,4 +46,4 @@ if [ "$OLD" != "$YML" ]; then
   mv -f "$W/wharf.yml.tmp$$" "$W/wharf.yml"
 fi
 cd "$W"
-exec "$WHARF_BIN" run --plain
+exec "$WHARF_BIN" run --event manual --plain
