@@ -46,7 +46,21 @@ async fn run(
     mut cancel: watch::Receiver<bool>,
     mut log: LogWriter,
 ) -> StepOutcome {
-    let mut cmd = Command::new(&req.argv[0]);
+    // Resolved here, against the step's own PATH: given a bare name and a PATH that differs
+    // from wharf's, std falls back to fork + a PATH search in the child, which costs about
+    // 0.6 ms a step more than the posix_spawn it uses for a full path.
+    let path_var = req
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str());
+    let Some(program) = resolve(&req.argv[0], path_var, &req.cwd) else {
+        let why = format!("{}: command not found", req.argv[0]);
+        log.note(&why);
+        let _ = log.finish();
+        return StepOutcome::FailedToStart(why);
+    };
+    let mut cmd = Command::new(program);
     cmd.args(&req.argv[1..])
         .env_clear()
         .envs(req.env.iter().map(|(k, v)| (k, v)))
@@ -140,6 +154,29 @@ async fn run(
     }
 }
 
+/// The file `program` names: itself when it contains a `/` (relative to `cwd`), else the
+/// first executable file called that in `path` (the step's `PATH`).
+fn resolve(program: &str, path: Option<&str>, cwd: &std::path::Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return Some(cwd.join(program));
+    }
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    path?
+        .split(':')
+        .map(|dir| {
+            if dir.is_empty() {
+                cwd.to_path_buf()
+            } else {
+                cwd.join(dir)
+            }
+        })
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+}
+
 fn outcome_of(status: ExitStatus) -> StepOutcome {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
@@ -189,6 +226,26 @@ mod tests {
         let (o, log) = go(req("echo out; echo err >&2; exit 3")).await;
         assert_eq!(o, StepOutcome::Exited(3));
         assert!(log.contains("out\n") && log.contains("err\n"), "{log}");
+    }
+
+    #[test]
+    fn programs_resolve_against_the_step_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let tool = bin.join("tool");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        std::fs::write(bin.join("plain"), "not executable").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("/nonexistent:{}", bin.display());
+        assert_eq!(resolve("tool", Some(&path), dir.path()), Some(tool));
+        assert_eq!(resolve("plain", Some(&path), dir.path()), None);
+        assert_eq!(resolve("tool", None, dir.path()), None);
+        assert_eq!(
+            resolve("./x", Some(&path), dir.path()),
+            Some(dir.path().join("./x"))
+        );
     }
 
     #[tokio::test]
