@@ -5,8 +5,11 @@
 //! main process exits, whatever it left running in its group is killed, so no step leaves
 //! orphans behind.
 
+use std::collections::HashMap;
 use std::io::ErrorKind;
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Mutex;
 
 use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::io::AsyncReadExt;
@@ -19,8 +22,42 @@ use crate::executor::{BoxFuture, Executor, StepOutcome, StepRequest};
 use crate::logs::LogWriter;
 
 /// Runs steps as local processes.
-#[derive(Debug, Default, Clone)]
-pub struct LocalExecutor;
+#[derive(Debug, Default)]
+pub struct LocalExecutor {
+    /// Programs already found, by (name, PATH, directory): searching PATH costs a failed
+    /// stat per directory before the hit, for every step. Like bash's `hash`, a program
+    /// found once is not searched again during the run.
+    resolved: Mutex<HashMap<(String, String, PathBuf), PathBuf>>,
+}
+
+impl LocalExecutor {
+    /// A new executor (one per run).
+    pub fn new() -> LocalExecutor {
+        LocalExecutor::default()
+    }
+
+    fn program(&self, req: &StepRequest) -> Option<PathBuf> {
+        let name = &req.argv[0];
+        let path_var = req
+            .env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str());
+        let key = (
+            name.clone(),
+            path_var.unwrap_or_default().to_string(),
+            req.cwd.clone(),
+        );
+        if let Some(hit) = self.resolved.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Some(hit);
+        }
+        let found = resolve(name, path_var, &req.cwd)?;
+        if let Ok(mut m) = self.resolved.lock() {
+            m.insert(key, found.clone());
+        }
+        Some(found)
+    }
+}
 
 impl Executor for LocalExecutor {
     fn run_step(
@@ -29,7 +66,8 @@ impl Executor for LocalExecutor {
         cancel: watch::Receiver<bool>,
         log: LogWriter,
     ) -> BoxFuture<StepOutcome> {
-        Box::pin(run(req, cancel, log))
+        let program = self.program(&req);
+        Box::pin(run(req, program, cancel, log))
     }
 }
 
@@ -41,20 +79,16 @@ enum Stopping {
     Cancel,
 }
 
+/// Runs one step. `program` is `argv[0]` resolved against the step's own PATH: given a
+/// bare name and a PATH that differs from wharf's, std would fall back to fork and a PATH
+/// search in the child, much slower than the posix_spawn it uses for a full path.
 async fn run(
     req: StepRequest,
+    program: Option<PathBuf>,
     mut cancel: watch::Receiver<bool>,
     mut log: LogWriter,
 ) -> StepOutcome {
-    // Resolved here, against the step's own PATH: given a bare name and a PATH that differs
-    // from wharf's, std falls back to fork + a PATH search in the child, which costs about
-    // 0.6 ms a step more than the posix_spawn it uses for a full path.
-    let path_var = req
-        .env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.as_str());
-    let Some(program) = resolve(&req.argv[0], path_var, &req.cwd) else {
+    let Some(program) = program else {
         let why = format!("{}: command not found", req.argv[0]);
         log.note(&why);
         let _ = log.finish();
@@ -217,7 +251,7 @@ mod tests {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let log = LogWriter::create("j", 0, &path, tx).unwrap();
         let (_ctx, crx) = watch::channel(false);
-        let out = LocalExecutor.run_step(r, crx, log).await;
+        let out = LocalExecutor::new().run_step(r, crx, log).await;
         (out, std::fs::read_to_string(&path).unwrap())
     }
 
@@ -314,7 +348,7 @@ mod tests {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let log = LogWriter::create("j", 0, &dir.path().join("l"), tx).unwrap();
         let (ctx, crx) = watch::channel(false);
-        let h = tokio::spawn(LocalExecutor.run_step(req("sleep 30"), crx, log));
+        let h = tokio::spawn(LocalExecutor::new().run_step(req("sleep 30"), crx, log));
         tokio::time::sleep(Duration::from_millis(100)).await;
         ctx.send(true).unwrap();
         assert_eq!(h.await.unwrap(), StepOutcome::Cancelled);

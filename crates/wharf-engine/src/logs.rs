@@ -18,6 +18,10 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub struct LogWriter {
     job: String,
     step: usize,
+    /// Where the log goes; the file is created with the first byte, so a silent step
+    /// leaves no empty file behind (and costs no inode: creating files is a measurable
+    /// part of a step on ext4).
+    path: Option<std::path::PathBuf>,
     file: Option<BufWriter<File>>,
     events: Option<UnboundedSender<RunEvent>>,
     partial: [Vec<u8>; 2],
@@ -25,21 +29,19 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// A writer for `job`'s step `step`, creating (truncating) `path`.
+    /// A writer for `job`'s step `step` into `path` (created, or truncated, on the first
+    /// output).
     pub fn create(
         job: &str,
         step: usize,
         path: &Path,
         events: UnboundedSender<RunEvent>,
     ) -> std::io::Result<LogWriter> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = File::create(path)?;
         Ok(LogWriter {
             job: job.to_string(),
             step,
-            file: Some(BufWriter::with_capacity(64 * 1024, file)),
+            path: Some(path.to_path_buf()),
+            file: None,
             events: Some(events),
             partial: [Vec::new(), Vec::new()],
             error: None,
@@ -51,6 +53,7 @@ impl LogWriter {
         LogWriter {
             job: job.to_string(),
             step,
+            path: None,
             file: None,
             events: None,
             partial: [Vec::new(), Vec::new()],
@@ -60,6 +63,16 @@ impl LogWriter {
 
     /// Takes a chunk of output from `stream`.
     pub fn write(&mut self, stream: LogStream, chunk: &[u8]) {
+        if self.file.is_none()
+            && let Some(path) = self.path.take()
+        {
+            match open(&path) {
+                Ok(f) => self.file = Some(BufWriter::with_capacity(64 * 1024, f)),
+                Err(e) => {
+                    self.error.get_or_insert(e);
+                }
+            }
+        }
         if let Some(f) = &mut self.file
             && let Err(e) = f.write_all(chunk)
         {
@@ -129,6 +142,19 @@ impl LogWriter {
     }
 }
 
+/// Creates `path`, and its directory when missing (usually it exists: try the file first).
+fn open(path: &Path) -> std::io::Result<File> {
+    match File::create(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            File::create(path)
+        }
+        other => other,
+    }
+}
+
 fn decode(bytes: &[u8]) -> String {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     String::from_utf8_lossy(bytes).into_owned()
@@ -175,6 +201,18 @@ mod tests {
             std::fs::read(&path).unwrap(),
             b"helerr1\nerrlo\r\nworld\n\nlast"
         );
+    }
+
+    #[test]
+    fn a_silent_step_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x/silent.log");
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        LogWriter::create("j", 0, &path, tx)
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert!(!path.exists());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Where a step's log file lives: `logs/<run>/<job-slug>/<step>.log` in the wharf dir.
+//! Where a step's log file lives: `logs/<run>/<job-slug>.<step>.log` in the wharf dir.
 //!
 //! Job ids are free text (`test (py=3.11)` for a matrix cell), so they are turned into a
 //! safe directory name; when that changed anything, a short hash of the real id is added
@@ -15,7 +15,9 @@ const MAX_SLUG: usize = 100;
 /// (absolute when `wharf_dir` can be made absolute) and the same path relative to
 /// `wharf_dir` with `/` separators, as recorded in `StepFinished::log`.
 pub fn log_path(wharf_dir: &Path, run: u64, job_id: &str, step: usize) -> (PathBuf, String) {
-    let relative = format!("logs/{run}/{}/{step}.log", job_slug(job_id));
+    // One directory per run (not per job): creating a directory is a measurable part of a
+    // step's cost. The step index is the last dotted part, so names cannot collide.
+    let relative = format!("logs/{run}/{}.{step}.log", job_slug(job_id));
     let base = std::path::absolute(wharf_dir).unwrap_or_else(|_| wharf_dir.to_path_buf());
     (base.join(&relative), relative)
 }
@@ -90,7 +92,7 @@ mod tests {
     fn paths_are_under_the_wharf_dir() {
         let (abs, rel) = log_path(Path::new("/p/.wharf"), 7, "test (py=3.11)", 2);
         assert!(rel.starts_with("logs/7/test__py_3.11_-"), "{rel}");
-        assert!(rel.ends_with("/2.log"));
+        assert!(rel.ends_with(".2.log"), "{rel}");
         assert_eq!(abs, Path::new("/p/.wharf").join(&rel));
         let (abs, _) = log_path(Path::new("relative/.wharf"), 1, "build", 0);
         assert!(abs.is_absolute());

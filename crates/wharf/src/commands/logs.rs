@@ -47,9 +47,16 @@ pub async fn run(dir: &Path, args: LogsArgs) -> anyhow::Result<ExitStatus> {
             let path = wharf_dir.join(rel);
             let file = match std::fs::File::open(&path) {
                 Ok(f) => f,
+                // A step that printed nothing has no log file.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if !args.json {
+                        writeln!(out, "==> {} / {} <==\n(no output)", j.id, st.name)?;
+                    }
+                    continue;
+                }
                 Err(e) => {
                     eprintln!(
-                        "warning: log of {} step {} is gone ({}): {e}",
+                        "warning: cannot read the log of {} step {} ({}): {e}",
                         j.id,
                         st.index + 1,
                         path.display()

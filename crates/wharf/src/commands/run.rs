@@ -175,7 +175,7 @@ async fn execute(
     let status = wharf_engine::run(
         Arc::new(plan),
         opts,
-        Arc::new(wharf_engine::LocalExecutor),
+        Arc::new(wharf_engine::LocalExecutor::new()),
         artifacts,
         tx,
         interrupt,
@@ -185,7 +185,13 @@ async fn execute(
     Ok(status)
 }
 
-/// Renders events and records them in the store, in batches.
+/// How long the recorder gathers events before writing them in one transaction. A crash
+/// loses at most this much of the run's record (its logs are already on disk, and the run
+/// is marked interrupted on the next start); per-event transactions would cost more than
+/// a whole step.
+const RECORD_WINDOW: Duration = Duration::from_millis(100);
+
+/// Renders events as they come and records them in the store in time-windowed batches.
 async fn consume(
     mut rx: mpsc::UnboundedReceiver<RunEvent>,
     store: wharf_store::Store,
@@ -194,34 +200,57 @@ async fn consume(
 ) {
     let mut renderer = Renderer::new(mode);
     let mut view = RunView::default();
-    let mut batch = Vec::with_capacity(256);
+    let mut pending: Vec<RunEvent> = Vec::with_capacity(256);
+    let mut flush_at: Option<tokio::time::Instant> = None;
     let mut warned = false;
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        let mut n = 0;
-        while let Some(ev) = next.take() {
-            let job = view.apply(&ev);
-            renderer.event(&view, job, &ev);
-            if !matches!(ev, RunEvent::Log { .. }) {
-                batch.push(ev);
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(first) = ev else { break };
+                let mut next = Some(first);
+                let mut n = 0;
+                while let Some(ev) = next.take() {
+                    let job = view.apply(&ev);
+                    renderer.event(&view, job, &ev);
+                    if !matches!(ev, RunEvent::Log { .. }) {
+                        pending.push(ev);
+                    }
+                    n += 1;
+                    if n < 4096 {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                renderer.flush();
+                if !pending.is_empty() && flush_at.is_none() {
+                    flush_at = Some(tokio::time::Instant::now() + RECORD_WINDOW);
+                }
             }
-            n += 1;
-            if n < 4096 {
-                next = rx.try_recv().ok();
+            _ = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if flush_at.is_some() => {
+                record(&store, run, &mut pending, &mut warned).await;
+                flush_at = None;
             }
-        }
-        renderer.flush();
-        if !batch.is_empty() {
-            if let Err(e) = store.record(run, &batch).await
-                && !warned
-            {
-                warned = true;
-                eprintln!("warning: could not record run #{run} in the history: {e}");
-            }
-            batch.clear();
         }
     }
+    record(&store, run, &mut pending, &mut warned).await;
     renderer.finish(&view);
+}
+
+async fn record(
+    store: &wharf_store::Store,
+    run: u64,
+    pending: &mut Vec<RunEvent>,
+    warned: &mut bool,
+) {
+    if pending.is_empty() {
+        return;
+    }
+    if let Err(e) = store.record(run, pending).await
+        && !*warned
+    {
+        *warned = true;
+        eprintln!("warning: could not record run #{run} in the history: {e}");
+    }
+    pending.clear();
 }
 
 /// Counts Ctrl-C / SIGTERM deliveries; the engine cancels the run on the first.
