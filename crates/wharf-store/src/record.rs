@@ -83,15 +83,18 @@ async fn apply(
             .execute(&mut *conn)
             .await?
             .rows_affected();
-            // A retry starts over: the steps shown are those of the latest attempt.
-            sqlx::query(
-                "UPDATE steps SET status = 'pending', exit_code = NULL, started_at = NULL, \
+            // A retry starts over: the steps shown are those of the latest attempt. (On
+            // the first attempt they are still as `start_run` wrote them: pending.)
+            if *attempt > 1 {
+                sqlx::query(
+                    "UPDATE steps SET status = 'pending', exit_code = NULL, started_at = NULL, \
                  finished_at = NULL, log = NULL WHERE run = ? AND job = ?",
-            )
-            .bind(run)
-            .bind(job)
-            .execute(&mut *conn)
-            .await?;
+                )
+                .bind(run)
+                .bind(job)
+                .execute(&mut *conn)
+                .await?;
+            }
             rows
         }
         RunEvent::StepStarted {

@@ -16,14 +16,20 @@ fn git(root: &Path, args: &[&str]) -> Option<String> {
     (out.status.success() && !text.is_empty()).then_some(text)
 }
 
-/// The checked-out branch (`None` when detached or not a repository).
-pub fn branch(root: &Path) -> Option<String> {
-    git(root, &["symbolic-ref", "--quiet", "--short", "HEAD"])
-}
-
-/// The full sha of HEAD.
-pub fn head_sha(root: &Path) -> Option<String> {
-    git(root, &["rev-parse", "--verify", "--quiet", "HEAD"])
+/// HEAD's full sha and the checked-out branch (`None` when detached or not a
+/// repository), from one git process: it runs before every `wharf run`.
+pub fn head(root: &Path) -> (Option<String>, Option<String>) {
+    if let Some(out) = git(root, &["rev-parse", "HEAD", "--abbrev-ref", "HEAD"]) {
+        let mut lines = out.lines();
+        let sha = lines.next().map(str::to_string);
+        let branch = lines.next().filter(|b| *b != "HEAD").map(str::to_string);
+        return (sha, branch);
+    }
+    // No commit yet: there is still a branch to report.
+    (
+        None,
+        git(root, &["symbolic-ref", "--quiet", "--short", "HEAD"]),
+    )
 }
 
 /// A tag pointing at HEAD (the highest version-sorted one when several do).

@@ -13,8 +13,7 @@ pub fn run(dir: &Path, args: GraphArgs) -> anyhow::Result<ExitStatus> {
     let root = project::find_root(dir)?;
     let pipelines = project::load(&root)?;
     let mut event = Event::new(EventKind::Push);
-    event.branch = git::branch(&root);
-    event.sha = git::head_sha(&root);
+    (event.sha, event.branch) = git::head(&root);
     for p in &pipelines {
         let plan = p.plan(&event, &[]).map_err(|d| {
             eprint!("{}", d.render(console::colors_enabled_stderr()));

@@ -290,7 +290,12 @@ fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
         EventArg::Manual => EventKind::Manual,
     };
     let mut e = Event::new(kind);
-    e.sha = args.sha.clone().or_else(|| git::head_sha(root));
+    let (head_sha, head_branch) = if args.sha.is_some() && args.branch.is_some() {
+        (None, None)
+    } else {
+        git::head(root)
+    };
+    e.sha = args.sha.clone().or(head_sha);
     e.actor = std::env::var("USER").ok();
     if kind == EventKind::Tag {
         let tag = args
@@ -309,7 +314,7 @@ fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
             return Err(UserError::invalid("--tag is only for --event tag")
                 .hint("use --event tag --tag v1.2.3"));
         }
-        e.branch = args.branch.clone().or_else(|| git::branch(root));
+        e.branch = args.branch.clone().or(head_branch);
     }
     if !args.inputs.is_empty() && kind != EventKind::Manual {
         return Err(UserError::invalid("--input is only for --event manual")
