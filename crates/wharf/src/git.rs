@@ -19,6 +19,10 @@ fn git(root: &Path, args: &[&str]) -> Option<String> {
 /// HEAD's full sha and the checked-out branch (`None` when detached or not a
 /// repository), from one git process: it runs before every `wharf run`.
 pub fn head(root: &Path) -> (Option<String>, Option<String>) {
+    // Outside any repository, asking git costs a process for nothing.
+    if std::env::var_os("GIT_DIR").is_none() && !root.ancestors().any(|d| d.join(".git").exists()) {
+        return (None, None);
+    }
     if let Some(out) = git(root, &["rev-parse", "HEAD", "--abbrev-ref", "HEAD"]) {
         let mut lines = out.lines();
         let sha = lines.next().map(str::to_string);
