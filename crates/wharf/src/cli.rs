@@ -111,6 +111,7 @@ pub enum EventArg {
     /// A tag (`--tag v1.2.3`).
     Tag,
     /// A pull request (no secrets unless the pipeline allows them).
+    #[value(name = "pull_request", alias = "pull-request")]
     PullRequest,
     /// A cron schedule.
     Schedule,

@@ -332,3 +332,49 @@ fn stdout_lines_are_never_instructions() {
         .unwrap();
     assert_eq!(done["outputs"], serde_json::json!({}));
 }
+
+#[test]
+fn schedule_and_pull_request_events_start_only_pipelines_that_listen_to_them() {
+    let p = Project::new(
+        r#"version: 1
+name: nightly
+on:
+  schedule: ["0 3 * * 1"]
+jobs:
+  scan:
+    run: echo "$WHARF_EVENT" > nightly
+"#,
+    );
+    p.write(
+        ".wharf/review.yml",
+        r#"version: 1
+name: review
+on:
+  pull_request: { branches: [main] }
+jobs:
+  check:
+    run: echo "$WHARF_EVENT $WHARF_BRANCH" > review
+"#,
+    );
+    // wharf.yml and .wharf/*.yml are both pipelines of the project
+    let r = p.wharf(&["run", "--branch", "main"]).expect(0);
+    assert!(r.stderr().contains("no pipeline runs"), "{}", r.stderr());
+    p.wharf(&["run", "--event", "schedule"]).expect(0);
+    assert_eq!(p.read("nightly"), "schedule\n");
+    assert!(!p.path().join("review").exists());
+    p.wharf(&["run", "--event", "pull_request", "--branch", "main"])
+        .expect(0);
+    assert_eq!(p.read("review"), "pull_request main\n");
+    std::fs::remove_file(p.path().join("review")).unwrap();
+    p.wharf(&["run", "--event", "pull_request", "--branch", "dev"])
+        .expect(0);
+    assert!(!p.path().join("review").exists(), "branch filter");
+    let runs = p.wharf(&["runs", "--json"]).expect(0).json();
+    let names: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["pipeline"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["review", "nightly"]);
+}
