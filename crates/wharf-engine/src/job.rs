@@ -289,6 +289,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
         }
         Ok(_) => {
             let text = std::fs::read_to_string(&output_file).unwrap_or_default();
+            let _ = std::fs::remove_file(&output_file);
             let (values, problems) = outputs::parse(&text, &job.outputs);
             for p in problems {
                 note(&t, last_step, &format!("$WHARF_OUTPUT: {p}"));
@@ -296,7 +297,6 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
             run.outputs = values;
         }
     }
-    let _ = std::fs::remove_file(&output_file);
     run
 }
 
