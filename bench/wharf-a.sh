@@ -12,9 +12,10 @@ if [ $# -ne 3 ]; then
   exit 2
 fi
 WHARF_BIN=$1 DIR=$2 JOBS=$3
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 W="$DIR/wharf-bench"
 if [ ! -f "$W/wharf.yml" ]; then
+  # Only here (once, in the warm-up): the timed runs must not fork subshells.
+  HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   mkdir -p "$W"
   python3 "$HERE/to-wharf.py" "$DIR/steps.tsv" "$W/wharf.yml"
 fi
