@@ -12,7 +12,10 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
 
 use rustix::process::{Pid, Signal, kill_process_group};
+use std::os::fd::OwnedFd;
+
 use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
 use tokio::process::Command;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
@@ -94,16 +97,31 @@ async fn run(
         let _ = log.finish();
         return StepOutcome::FailedToStart(why);
     };
+    // stdout and stderr share one pipe, as with `2>&1`: the log keeps the order in which
+    // the step wrote its lines (two pipes lose it, and a failing step's last lines would
+    // show out of order).
+    let (reader, writer) = match std::io::pipe().and_then(|(r, w)| Ok((r, w.try_clone()?, w))) {
+        Ok((r, w1, w2)) => (r, (w1, w2)),
+        Err(e) => {
+            let why = format!("could not create a pipe: {e}");
+            log.note(&why);
+            let _ = log.finish();
+            return StepOutcome::FailedToStart(why);
+        }
+    };
     let mut cmd = Command::new(program);
     cmd.args(&req.argv[1..])
         .env_clear()
         .envs(req.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&req.cwd)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(writer.0))
+        .stderr(Stdio::from(writer.1))
         .process_group(0);
-    let mut child = match cmd.spawn() {
+    let spawned = cmd.spawn();
+    // The command holds the pipe's write ends: drop it, or the read end never sees EOF.
+    drop(cmd);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             let why = match e.kind() {
@@ -119,11 +137,20 @@ async fn run(
         }
     };
     let pgid = child.id().and_then(|id| Pid::from_raw(id as i32));
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let (mut out_open, mut err_open) = (true, true);
-    let mut out_buf = vec![0u8; 64 * 1024];
-    let mut err_buf = vec![0u8; 64 * 1024];
+    let mut output = match pipe::Receiver::from_owned_fd(OwnedFd::from(reader)) {
+        Ok(r) => r,
+        Err(e) => {
+            // Without a reader the step would block on a full pipe: stop it.
+            signal_group(pgid, Signal::KILL);
+            let _ = child.wait().await;
+            let why = format!("could not read the step's output: {e}");
+            log.note(&why);
+            let _ = log.finish();
+            return StepOutcome::FailedToStart(why);
+        }
+    };
+    let mut open = true;
+    let mut buf = vec![0u8; 64 * 1024];
     let mut status: Option<ExitStatus> = None;
     let mut stopping = Stopping::No;
     let mut kill_at: Option<Instant> = None;
@@ -133,7 +160,7 @@ async fn run(
     let mut drain_until = far;
 
     loop {
-        if status.is_some() && !out_open && !err_open {
+        if status.is_some() && !open {
             break;
         }
         let deadline = if stopping == Stopping::No {
@@ -142,13 +169,9 @@ async fn run(
             kill_at.unwrap_or(far)
         };
         tokio::select! {
-            n = stdout.read(&mut out_buf), if out_open => match n {
-                Ok(0) | Err(_) => out_open = false,
-                Ok(n) => log.write(LogStream::Stdout, &out_buf[..n]),
-            },
-            n = stderr.read(&mut err_buf), if err_open => match n {
-                Ok(0) | Err(_) => err_open = false,
-                Ok(n) => log.write(LogStream::Stderr, &err_buf[..n]),
+            n = output.read(&mut buf), if open => match n {
+                Ok(0) | Err(_) => open = false,
+                Ok(n) => log.write(LogStream::Output, &buf[..n]),
             },
             s = child.wait(), if status.is_none() => {
                 status = Some(s.unwrap_or_else(|_| std::process::ExitStatus::default()));

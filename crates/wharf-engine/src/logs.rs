@@ -24,7 +24,7 @@ pub struct LogWriter {
     path: Option<std::path::PathBuf>,
     file: Option<BufWriter<File>>,
     events: Option<UnboundedSender<RunEvent>>,
-    partial: [Vec<u8>; 2],
+    partial: [Vec<u8>; 3],
     error: Option<std::io::Error>,
 }
 
@@ -43,7 +43,7 @@ impl LogWriter {
             path: Some(path.to_path_buf()),
             file: None,
             events: Some(events),
-            partial: [Vec::new(), Vec::new()],
+            partial: [Vec::new(), Vec::new(), Vec::new()],
             error: None,
         })
     }
@@ -56,7 +56,7 @@ impl LogWriter {
             path: None,
             file: None,
             events: None,
-            partial: [Vec::new(), Vec::new()],
+            partial: [Vec::new(), Vec::new(), Vec::new()],
             error: None,
         }
     }
@@ -113,7 +113,7 @@ impl LogWriter {
 
     /// Flushes the file and emits unterminated last lines. Returns the first write error.
     pub fn finish(mut self) -> std::io::Result<()> {
-        for stream in [LogStream::Stdout, LogStream::Stderr] {
+        for stream in [LogStream::Output, LogStream::Stdout, LogStream::Stderr] {
             let partial = std::mem::take(&mut self.partial[stream as usize]);
             if !partial.is_empty()
                 && let Some(events) = &self.events

@@ -14,9 +14,12 @@ use crate::{Event, JobStatus, Millis, RunStatus, StepStatus};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogStream {
-    /// The step's standard output.
+    /// The step's standard output and standard error together, in the order written
+    /// (the local executor gives a step one pipe for both, as `2>&1` does).
+    Output,
+    /// The step's standard output alone (executors that keep the streams apart).
     Stdout,
-    /// The step's standard error.
+    /// The step's standard error alone, or a note from wharf itself.
     Stderr,
 }
 

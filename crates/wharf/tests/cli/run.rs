@@ -378,3 +378,41 @@ jobs:
         .collect();
     assert_eq!(names, vec!["review", "nightly"]);
 }
+
+#[test]
+fn on_a_terminal_the_live_view_shows_marks_durations_and_the_failing_tail() {
+    let p = Project::new(
+        "version: 1\njobs:\n  ok:\n    run: sleep 0.3\n  bad:\n    needs: [ok]\n    run: |\n      echo first-line\n      echo the-last-words >&2\n      exit 5\n",
+    );
+    // `script` gives wharf a real pseudo-terminal, as a person's shell would.
+    let cmd = format!("{} run", crate::helper::bin().display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(p.path())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{screen}");
+    assert!(screen.contains("✓") && screen.contains("ok"), "{screen}");
+    assert!(screen.contains("✗") && screen.contains("bad"), "{screen}");
+    // The tail follows the failed job's line (which ends with its reason).
+    let after_mark = &screen[screen.find('✗').unwrap()..];
+    let tail = &after_mark[after_mark.find("exited with 5").unwrap()..];
+    let first = tail.find("first-line").unwrap();
+    let last = tail.find("the-last-words").unwrap();
+    assert!(
+        first < last,
+        "the tail keeps the order the step wrote in: {screen}"
+    );
+    assert!(screen.contains("exited with 5"), "{screen}");
+    assert!(
+        screen.contains("JOB") && screen.contains("failed"),
+        "summary: {screen}"
+    );
+    assert!(
+        !screen.contains("[bad] first-line"),
+        "no plain prefixes on a terminal: {screen}"
+    );
+}
