@@ -136,6 +136,8 @@ fn engine_on_fake(
                     String::new(),
                 )
             }),
+            masks: None,
+            secrets: Default::default(),
         };
         let (_itx, irx) = tokio::sync::watch::channel(0);
         let fake = Arc::new(wharf_engine::FakeExecutor::new());

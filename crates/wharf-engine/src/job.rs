@@ -152,7 +152,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
         });
         let (log_abs, log_rel) = (t.opts.log_path)(t.opts.run, &job.id, i);
         let log = match LogWriter::create(&job.id, i, &log_abs, t.events.clone()) {
-            Ok(l) => l,
+            Ok(l) => l.with_masks(t.opts.masks.as_ref()),
             Err(e) => {
                 failed = true;
                 reason = Some(format!("creating log {}: {e}", log_abs.display()));
@@ -162,6 +162,17 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
         };
         let mut vars = base.clone();
         env::layer(&mut vars, step_env);
+        if let Some(secrets) = t.opts.secrets.get(&t.index) {
+            // Last, so nothing in `env:` can shadow a declared secret. The values live in
+            // the request only as long as the step runs (the executor passes them as the
+            // child's environment, never as arguments).
+            env::layer(
+                &mut vars,
+                secrets
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.expose().to_string())),
+            );
+        }
         vars.push(("WHARF_OUTPUT".into(), output_file.display().to_string()));
         let dir = step
             .working_directory
@@ -294,10 +305,19 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
             for p in problems {
                 note(&t, last_step, &format!("$WHARF_OUTPUT: {p}"));
             }
-            run.outputs = values;
+            run.outputs = values.into_iter().map(|(k, v)| (k, mask(&t, &v))).collect();
         }
     }
+    run.reason = run.reason.map(|r| mask(&t, &r));
     run
+}
+
+/// `text` with every secret of the run masked.
+fn mask(t: &JobTask, text: &str) -> String {
+    match &t.opts.masks {
+        Some(m) if !m.is_empty() => m.mask_str(text),
+        _ => text.to_string(),
+    }
 }
 
 /// The directory of a run's `$WHARF_OUTPUT` files.
@@ -360,7 +380,7 @@ fn note(t: &JobTask, step: usize, text: &str) {
         job: t.plan.jobs[t.index].id.clone(),
         step,
         stream: LogStream::Stderr,
-        line: format!("wharf: {text}"),
+        line: mask(t, &format!("wharf: {text}")),
     });
 }
 

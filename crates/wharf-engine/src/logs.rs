@@ -3,13 +3,21 @@
 //! Logs are written to disk as they stream (nothing is held back until a step ends), and
 //! each complete line is sent as a [`RunEvent::Log`] for live display. Lines longer than
 //! [`MAX_LINE`] are cut into pieces so a step printing without newlines cannot grow memory.
+//!
+//! When the run has secrets, every byte goes through a streaming masker first, so the file,
+//! the terminal and the JSON events only ever see `***`. The masker holds back only bytes
+//! that could still be the start of a secret, so a secret split across writes (or lines,
+//! for a multi-line value) is caught and ordinary output is not delayed.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc::UnboundedSender;
 use wharf_model::{LogStream, RunEvent};
+use wharf_secrets::mask::{MaskSet, StreamMasker};
 
 /// The longest line sent as one event; longer ones are split.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -26,6 +34,10 @@ pub struct LogWriter {
     events: Option<UnboundedSender<RunEvent>>,
     partial: [Vec<u8>; 3],
     error: Option<std::io::Error>,
+    /// The run's secrets, when it has any, and the masker state of the current line.
+    masks: Option<(Arc<MaskSet>, StreamMasker)>,
+    /// Reused output buffer of the masker.
+    scratch: Vec<u8>,
 }
 
 impl LogWriter {
@@ -45,7 +57,17 @@ impl LogWriter {
             events: Some(events),
             partial: [Vec::new(), Vec::new(), Vec::new()],
             error: None,
+            masks: None,
+            scratch: Vec::new(),
         })
+    }
+
+    /// Masks every form of these secrets in everything written (no-op when empty).
+    pub fn with_masks(mut self, masks: Option<&Arc<MaskSet>>) -> LogWriter {
+        self.masks = masks
+            .filter(|m| !m.is_empty())
+            .map(|m| (m.clone(), m.stream()));
+        self
     }
 
     /// A writer that keeps nothing (for fakes and benchmarks).
@@ -58,11 +80,25 @@ impl LogWriter {
             events: None,
             partial: [Vec::new(), Vec::new(), Vec::new()],
             error: None,
+            masks: None,
+            scratch: Vec::new(),
         }
     }
 
     /// Takes a chunk of output from `stream`.
     pub fn write(&mut self, stream: LogStream, chunk: &[u8]) {
+        let Some((_, masker)) = &mut self.masks else {
+            return self.emit(stream, chunk);
+        };
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        masker.write(chunk, &mut out);
+        self.emit(stream, &out);
+        self.scratch = out;
+    }
+
+    /// Writes bytes that are already masked.
+    fn emit(&mut self, stream: LogStream, chunk: &[u8]) {
         if self.file.is_none()
             && let Some(path) = self.path.take()
         {
@@ -106,13 +142,22 @@ impl LogWriter {
 
     /// Writes a line from wharf itself (e.g. why a step could not start).
     pub fn note(&mut self, text: &str) {
+        let text = match &self.masks {
+            Some((set, _)) => set.mask_str(text),
+            None => text.to_string(),
+        };
         let mut line = format!("wharf: {text}");
         line.push('\n');
-        self.write(LogStream::Stderr, line.as_bytes());
+        self.emit(LogStream::Stderr, line.as_bytes());
     }
 
     /// Flushes the file and emits unterminated last lines. Returns the first write error.
     pub fn finish(mut self) -> std::io::Result<()> {
+        if let Some((_, masker)) = &mut self.masks {
+            let mut out = Vec::new();
+            masker.finish(&mut out);
+            self.emit(LogStream::Output, &out);
+        }
         for stream in [LogStream::Output, LogStream::Stdout, LogStream::Stderr] {
             let partial = std::mem::take(&mut self.partial[stream as usize]);
             if !partial.is_empty()

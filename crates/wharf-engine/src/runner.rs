@@ -40,6 +40,11 @@ pub struct RunOptions {
     pub host_env: Vec<(String, String)>,
     /// Where step logs go.
     pub log_path: Box<LogPathFn>,
+    /// Every form of every secret of this run, masked in logs, outputs and reasons.
+    pub masks: Option<Arc<wharf_secrets::mask::MaskSet>>,
+    /// The secrets each job (by plan index) gets as environment variables: only those it
+    /// declares, already resolved for its environment.
+    pub secrets: HashMap<usize, Vec<(String, wharf_secrets::secret::SecretString)>>,
 }
 
 /// Runs `plan` to the end and returns its status. Emits every [`RunEvent`] after

@@ -6,6 +6,7 @@
 //! secret in output streams with `***`, as a backstop behind scoping.
 
 pub mod crypto;
+pub mod error;
 pub mod key;
 pub mod mask;
 pub mod secret;

@@ -4,6 +4,7 @@
 //! a project): `wharf.db` records runs from the engine's [`wharf_model::RunEvent`]s and
 //! answers with [`wharf_model::RunRecord`]s; `artifacts/` keeps the files jobs declared,
 //! by sha256; `logs/` keeps each step's output, at the path [`log_path`] gives.
+//! `wharf.db` also keeps the encrypted secrets ([`SecretRecord`]), as bytes it cannot read.
 
 mod artifact_store;
 mod error;
@@ -14,9 +15,11 @@ mod process;
 mod queries;
 mod record;
 mod recovery;
+mod secrets;
 mod store;
 
 pub use artifact_store::ArtifactStore;
 pub use error::{Error, Result};
 pub use logs::log_path;
+pub use secrets::{SecretMeta, SecretRecord};
 pub use store::{NewRun, Store};

@@ -12,8 +12,10 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// (version, name, SQL) of every migration, oldest first. Never edit an applied one:
 /// add the next number.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "runs", include_str!("../migrations/0001_runs.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "runs", include_str!("../migrations/0001_runs.sql")),
+    (2, "secrets", include_str!("../migrations/0002_secrets.sql")),
+];
 
 /// A migrator over the embedded migrations.
 pub(crate) fn migrator() -> Migrator {

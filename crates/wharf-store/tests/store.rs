@@ -10,7 +10,7 @@ use wharf_model::{
     ArtifactRecord, Event, EventKind, JobInfo, JobRecord, JobStatus, LogStream, ReportRecord,
     RunEvent, RunRecord, RunStatus, RunSummary, StepRecord, StepStatus,
 };
-use wharf_store::{ArtifactStore, Error, NewRun, Store, log_path};
+use wharf_store::{ArtifactStore, Error, NewRun, SecretMeta, SecretRecord, Store, log_path};
 
 fn push_event() -> Event {
     let mut event = Event::new(EventKind::Push);
@@ -728,4 +728,214 @@ fn a_large_file_hashes_like_sha2_does() {
     let copy = dir.path().join("copy.bin");
     store.materialize(&digest, &copy, 0o600).unwrap();
     assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&src).unwrap());
+}
+
+// Secrets. The store cannot use wharf-secrets (it holds opaque bytes), so these tests seal
+// with a stand-in: XOR with a fixed byte. Only the bytes' round trip matters here.
+
+/// A stand-in "cipher": the store must keep exactly the bytes it is given.
+fn xor_seal(plaintext: &str) -> Vec<u8> {
+    plaintext.bytes().map(|b| b ^ 0x5a).collect()
+}
+
+fn secret(name: &str, scope: Option<&str>, value: &str, at: i64) -> SecretRecord {
+    SecretRecord {
+        name: name.into(),
+        scope: scope.map(Into::into),
+        key_id: "0123456789abcdef".into(),
+        nonce: vec![7; 24],
+        ciphertext: xor_seal(value),
+        updated_at: at,
+    }
+}
+
+fn meta(record: &SecretRecord) -> SecretMeta {
+    SecretMeta {
+        name: record.name.clone(),
+        scope: record.scope.clone(),
+        key_id: record.key_id.clone(),
+        updated_at: record.updated_at,
+    }
+}
+
+#[tokio::test]
+async fn secrets_are_put_listed_read_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    assert!(store.list_secrets().await.unwrap().is_empty());
+    assert_eq!(store.get_secret("TOKEN", None).await.unwrap(), None);
+    assert!(!store.delete_secret("TOKEN", None).await.unwrap());
+
+    let token = secret("TOKEN", None, "t-value", 10);
+    let api = secret("API_KEY", Some("prod"), "a-value", 20);
+    store.put_secret(&token).await.unwrap();
+    store.put_secret(&api).await.unwrap();
+    assert_eq!(
+        store.get_secret("TOKEN", None).await.unwrap().as_ref(),
+        Some(&token)
+    );
+    assert_eq!(
+        store
+            .get_secret("API_KEY", Some("prod"))
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&api)
+    );
+    assert_eq!(
+        store.list_secrets().await.unwrap(),
+        [meta(&api), meta(&token)],
+        "sorted by name"
+    );
+
+    // Secrets outlive the handle, and deleting takes exactly the one named.
+    drop(store);
+    let store = Store::open(dir.path()).await.unwrap();
+    assert!(store.delete_secret("TOKEN", None).await.unwrap());
+    assert!(!store.delete_secret("TOKEN", None).await.unwrap());
+    assert_eq!(store.get_secret("TOKEN", None).await.unwrap(), None);
+    assert_eq!(store.list_secrets().await.unwrap(), [meta(&api)]);
+}
+
+#[tokio::test]
+async fn putting_a_secret_again_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    store
+        .put_secret(&secret("TOKEN", Some("prod"), "old", 10))
+        .await
+        .unwrap();
+    let mut new = secret("TOKEN", Some("prod"), "new-value", 20);
+    new.key_id = "fedcba9876543210".into();
+    new.nonce = vec![9; 24];
+    store.put_secret(&new).await.unwrap();
+    assert_eq!(
+        store.get_secret("TOKEN", Some("prod")).await.unwrap(),
+        Some(new.clone())
+    );
+    assert_eq!(store.list_secrets().await.unwrap(), [meta(&new)]);
+}
+
+#[tokio::test]
+async fn each_scope_holds_its_own_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let all = secret("TOKEN", None, "for-all", 1);
+    let prod = secret("TOKEN", Some("prod"), "for-prod", 2);
+    let staging = secret("TOKEN", Some("staging"), "for-staging", 3);
+    for record in [&staging, &all, &prod] {
+        store.put_secret(record).await.unwrap();
+    }
+    assert_eq!(
+        store.list_secrets().await.unwrap(),
+        [meta(&all), meta(&prod), meta(&staging)],
+        "the unscoped one first, then by scope"
+    );
+    for record in [&all, &prod, &staging] {
+        let got = store
+            .get_secret("TOKEN", record.scope.as_deref())
+            .await
+            .unwrap();
+        assert_eq!(got.as_ref(), Some(record));
+    }
+    // Exact scope only: no fallback to the unscoped secret.
+    assert_eq!(store.get_secret("TOKEN", Some("dev")).await.unwrap(), None);
+    // The empty scope is "every environment".
+    assert_eq!(
+        store.get_secret("TOKEN", Some("")).await.unwrap().as_ref(),
+        Some(&all)
+    );
+
+    assert!(store.delete_secret("TOKEN", Some("prod")).await.unwrap());
+    assert_eq!(
+        store.list_secrets().await.unwrap(),
+        [meta(&all), meta(&staging)]
+    );
+}
+
+#[tokio::test]
+async fn secret_meta_serializes_for_json_output() {
+    let value = serde_json::to_value([
+        meta(&secret("TOKEN", None, "x", 5)),
+        meta(&secret("TOKEN", Some("prod"), "x", 6)),
+    ])
+    .unwrap();
+    assert_eq!(
+        value,
+        serde_json::json!([
+            {"name": "TOKEN", "scope": null, "key_id": "0123456789abcdef", "updated_at": 5},
+            {"name": "TOKEN", "scope": "prod", "key_id": "0123456789abcdef", "updated_at": 6},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_database_from_before_secrets_gains_the_table_and_keeps_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(store.start_run(&simple_run()).await.unwrap(), 1);
+    // Make it a database that only ever saw migration 1.
+    let mut conn = raw_connection(&store).await;
+    sqlx::query("DROP TABLE secrets")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 2")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop((conn, store));
+
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(store.latest_run().await.unwrap(), Some(1));
+    let record = secret("TOKEN", None, "v", 1);
+    store.put_secret(&record).await.unwrap();
+    assert_eq!(store.get_secret("TOKEN", None).await.unwrap(), Some(record));
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The bytes of `wharf.db` and its `-wal` and `-shm` files, those that exist.
+fn database_bytes(dir: &Path) -> Vec<u8> {
+    ["wharf.db", "wharf.db-wal", "wharf.db-shm"]
+        .iter()
+        .filter_map(|name| std::fs::read(dir.join(name)).ok())
+        .flatten()
+        .collect()
+}
+
+#[tokio::test]
+async fn only_the_sealed_bytes_reach_the_database_files() {
+    const PLAINTEXT: &str = "plaintext-marker-4f2a9c-never-stored";
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let record = secret("DEPLOY_TOKEN", Some("prod"), PLAINTEXT, 1);
+    assert!(!contains(&record.ciphertext, PLAINTEXT.as_bytes()));
+    store.put_secret(&record).await.unwrap();
+
+    let check = |phase: &str| {
+        let bytes = database_bytes(dir.path());
+        assert!(
+            contains(&bytes, &record.ciphertext),
+            "{phase}: the ciphertext is in the files, byte for byte as given"
+        );
+        assert!(
+            !contains(&bytes, PLAINTEXT.as_bytes()),
+            "{phase}: the plaintext is nowhere in the files"
+        );
+    };
+    // While the store is open, the row is in the WAL; after a reopen, wherever SQLite
+    // checkpointed it.
+    check("open");
+    drop(store);
+    let store = Store::open(dir.path()).await.unwrap();
+    check("reopened");
+    let stored = store
+        .get_secret("DEPLOY_TOKEN", Some("prod"))
+        .await
+        .unwrap();
+    assert_eq!(stored, Some(record));
 }

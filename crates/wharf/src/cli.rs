@@ -38,6 +38,46 @@ pub enum Command {
     Logs(LogsArgs),
     /// List the artifacts a run stored.
     Artifacts(ShowArgs),
+    /// Manage the encrypted secret store (values are read from stdin, never from argv).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+/// `wharf secrets …`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Store a secret; the value is read from stdin (or --from-file).
+    Set(SecretSetArgs),
+    /// List stored secrets: names, environments, update times. Never values.
+    List(JsonFlag),
+    /// Delete a secret.
+    Rm(SecretNameArgs),
+}
+
+/// `wharf secrets set`.
+#[derive(Debug, Args)]
+pub struct SecretSetArgs {
+    /// The name (the environment variable jobs see): `[A-Z_][A-Z0-9_]*`.
+    pub name: String,
+    /// Only for jobs of this environment (default: every environment).
+    #[arg(long = "env", value_name = "ENVIRONMENT")]
+    pub env: Option<String>,
+    /// Read the value from this file instead of stdin.
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<std::path::PathBuf>,
+    /// Catches a value given on the command line, to refuse it without echoing it.
+    #[arg(hide = true)]
+    pub value_in_argv: Option<String>,
+}
+
+/// `wharf secrets rm`.
+#[derive(Debug, Args)]
+pub struct SecretNameArgs {
+    /// The name.
+    pub name: String,
+    /// The environment it was stored for (default: the one for every environment).
+    #[arg(long = "env", value_name = "ENVIRONMENT")]
+    pub env: Option<String>,
 }
 
 /// `--json` alone.

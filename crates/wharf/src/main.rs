@@ -6,6 +6,7 @@ mod exit;
 mod git;
 mod output;
 mod project;
+mod secret_env;
 
 use clap::Parser;
 
@@ -52,6 +53,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Show(args) => commands::show::run(&dir, args).await,
         Command::Logs(args) => commands::logs::run(&dir, args).await,
         Command::Artifacts(args) => commands::artifacts::run(&dir, args).await,
+        Command::Secrets(cmd) => commands::secrets::run(&dir, cmd).await,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod logs;
 pub mod run;
 pub mod runs;
 pub mod schema;
+pub mod secrets;
 pub mod show;
 pub mod validate;
 

@@ -13,7 +13,7 @@ use crate::cli::{EventArg, RunArgs};
 use crate::exit::{ExitStatus, UserError};
 use crate::output::view::RunView;
 use crate::output::{Mode, Renderer};
-use crate::{git, project};
+use crate::{git, project, secret_env};
 
 /// Runs `wharf run`.
 pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
@@ -63,16 +63,6 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
         eprintln!("  hint: each pipeline's `on:` says which events start it; try --event manual");
         return Ok(ExitStatus::Success);
     }
-    for plan in &plans {
-        if let Some(job) = plan.jobs.iter().find(|j| !j.secrets.is_empty()) {
-            return Err(UserError::invalid(format!(
-                "job `{}` declares secrets, but this version of wharf has no secret store yet",
-                job.id
-            ))
-            .hint("remove `secrets:` for now")
-            .into());
-        }
-    }
     if args.dry_run {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&plans)?);
@@ -97,10 +87,35 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
     } else {
         Mode::Live
     };
+    let wharf_dir = project::state_dir(&root);
+    let store = wharf_store::Store::open(&wharf_dir)
+        .await
+        .with_context(|| format!("opening the run history in {}", wharf_dir.display()))?;
+    // Every plan's secrets before any job runs: a missing one must stop everything.
+    let mut secrets = Vec::new();
+    for plan in &plans {
+        let resolved = secret_env::resolve(&store, plan).await?;
+        if !resolved.withheld.is_empty() {
+            eprintln!(
+                "warning: pull_request run: secrets withheld from {} (set `on.pull_request.secrets: true` only for trusted pipelines)",
+                resolved.withheld.join(", ")
+            );
+        }
+        secrets.push(resolved);
+    }
     let interrupt = interrupt_counter();
     let mut worst = ExitStatus::Success;
-    for plan in plans {
-        let status = execute(&root, plan, &args, mode, interrupt.clone()).await?;
+    for (plan, resolved) in plans.into_iter().zip(secrets) {
+        let status = execute(
+            &root,
+            &store,
+            plan,
+            resolved,
+            &args,
+            mode,
+            interrupt.clone(),
+        )
+        .await?;
         let exit = match status {
             RunStatus::Success => ExitStatus::Success,
             RunStatus::Cancelled | RunStatus::Interrupted => ExitStatus::Interrupted,
@@ -118,15 +133,14 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
 
 async fn execute(
     root: &Path,
+    store: &wharf_store::Store,
     plan: Plan,
+    secrets: secret_env::Resolved,
     args: &RunArgs,
     mode: Mode,
     interrupt: watch::Receiver<u32>,
 ) -> anyhow::Result<RunStatus> {
     let wharf_dir = project::state_dir(root);
-    let store = wharf_store::Store::open(&wharf_dir)
-        .await
-        .with_context(|| format!("opening the run history in {}", wharf_dir.display()))?;
     let jobs: Vec<JobInfo> = plan
         .jobs
         .iter()
@@ -177,6 +191,8 @@ async fn execute(
         kill_grace: Duration::from_secs(args.kill_grace),
         host_env: wharf_engine::env::host_env(std::env::vars()),
         log_path: Box::new(move |run, job, step| wharf_store::log_path(&log_dir, run, job, step)),
+        masks: secrets.masks,
+        secrets: secrets.by_job,
     };
     let artifacts = Arc::new(Artifacts(wharf_store::ArtifactStore::new(&wharf_dir)));
     let status = wharf_engine::run(

@@ -4,4 +4,5 @@ mod helper;
 mod history;
 mod run;
 mod run_control;
+mod secrets;
 mod validate;

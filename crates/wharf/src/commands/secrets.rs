@@ -1,0 +1,204 @@
+//! `wharf secrets set|list|rm`: the encrypted secret store of a project.
+//!
+//! Values come from stdin or a file, never from the command line (where shell history and
+//! `ps` would keep them); on a terminal the typed value is not echoed. They are encrypted
+//! with the key before they reach the database.
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+use wharf_secrets::crypto;
+use wharf_secrets::key::{self, KeySource};
+use wharf_secrets::mask::MIN_SECRET_LEN;
+use wharf_secrets::secret::SecretString;
+use wharf_store::{SecretRecord, Store};
+
+use crate::cli::{SecretNameArgs, SecretSetArgs, SecretsCommand};
+use crate::commands::history;
+use crate::exit::{ExitStatus, UserError};
+use crate::project;
+
+/// Runs `wharf secrets …`.
+pub async fn run(dir: &Path, cmd: SecretsCommand) -> anyhow::Result<ExitStatus> {
+    let root = project::find_root(dir)?;
+    let store = Store::open(&project::state_dir(&root)).await?;
+    match cmd {
+        SecretsCommand::Set(args) => set(&store, args).await,
+        SecretsCommand::List(args) => list(&store, args.json).await,
+        SecretsCommand::Rm(args) => rm(&store, args).await,
+    }
+}
+
+async fn set(store: &Store, args: SecretSetArgs) -> anyhow::Result<ExitStatus> {
+    if args.value_in_argv.is_some() {
+        return Err(UserError::invalid(
+            "secret values are never taken from the command line (shell history and `ps` would keep them)",
+        )
+        .hint(format!(
+            "pipe it in: printf %s \"$TOKEN\" | wharf secrets set {}",
+            args.name
+        ))
+        .into());
+    }
+    check_name(&args.name)?;
+    if let Some(e) = &args.env {
+        check_env(e)?;
+    }
+    let value = read_value(&args)?;
+    if value.len() < MIN_SECRET_LEN {
+        return Err(UserError::invalid(format!(
+            "the value is {} characters long; secrets must have at least {MIN_SECRET_LEN}",
+            value.len()
+        ))
+        .hint("values that short match ordinary log text, so they cannot be masked reliably; use a longer token")
+        .into());
+    }
+    let existed = key::default_key_path().is_some_and(|p| p.exists());
+    let (key, source) = key::load_key(true).map_err(|e| UserError::invalid(e.to_string()))?;
+    let sealed = crypto::seal(&key, &args.name, args.env.as_deref(), &value)
+        .map_err(|e| UserError::invalid(e.to_string()))?;
+    store
+        .put_secret(&SecretRecord {
+            name: args.name.clone(),
+            scope: args.env.clone(),
+            key_id: sealed.key_id,
+            nonce: sealed.nonce,
+            ciphertext: sealed.ciphertext,
+            updated_at: wharf_engine::now_ms(),
+        })
+        .await?;
+    let scope = args
+        .env
+        .as_deref()
+        .map(|e| format!("environment {e}"))
+        .unwrap_or_else(|| "every environment".into());
+    eprintln!("stored {} for {scope} (key {})", args.name, key.id());
+    if let KeySource::File(path) = source
+        && !existed
+    {
+        eprintln!(
+            "created the key file {} (mode 0600): keep it safe, the stored secrets cannot be read without it",
+            path.display()
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn read_value(args: &SecretSetArgs) -> anyhow::Result<SecretString> {
+    let mut raw = String::new();
+    if let Some(path) = &args.from_file {
+        raw = std::fs::read_to_string(path)
+            .map_err(|e| UserError::invalid(format!("{}: {e}", path.display())))?;
+    } else if std::io::stdin().is_terminal() {
+        eprint!("value for {} (not shown; end with Enter): ", args.name);
+        raw = read_hidden_line()?;
+        eprintln!();
+    } else {
+        std::io::stdin().read_to_string(&mut raw)?;
+    }
+    // `echo "$TOKEN" | …` and files end with a newline that is not part of the value.
+    if raw.ends_with('\n') {
+        raw.pop();
+        if raw.ends_with('\r') {
+            raw.pop();
+        }
+    }
+    if raw.is_empty() {
+        return Err(UserError::invalid("the value is empty")
+            .hint("pipe it in: printf %s \"$TOKEN\" | wharf secrets set NAME")
+            .into());
+    }
+    Ok(SecretString::new(raw))
+}
+
+/// Reads one line from the terminal with echo off.
+fn read_hidden_line() -> anyhow::Result<String> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    let before = tcgetattr(&stdin)?;
+    let mut quiet = before.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    tcsetattr(&stdin, OptionalActions::Now, &quiet)?;
+    let mut line = String::new();
+    let read = stdin.read_line(&mut line);
+    tcsetattr(&stdin, OptionalActions::Now, &before)?;
+    read?;
+    Ok(line)
+}
+
+async fn list(store: &Store, json: bool) -> anyhow::Result<ExitStatus> {
+    let secrets = store.list_secrets().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&secrets)?);
+        return Ok(ExitStatus::Success);
+    }
+    if secrets.is_empty() {
+        eprintln!("no secrets stored; add one with `wharf secrets set NAME`");
+        return Ok(ExitStatus::Success);
+    }
+    println!(
+        "{:<32}  {:<16}  {:<16}  UPDATED",
+        "NAME", "ENVIRONMENT", "KEY"
+    );
+    for s in secrets {
+        println!(
+            "{:<32}  {:<16}  {:<16}  {}",
+            s.name,
+            s.scope.as_deref().unwrap_or("(all)"),
+            s.key_id,
+            history::age(s.updated_at)
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+async fn rm(store: &Store, args: SecretNameArgs) -> anyhow::Result<ExitStatus> {
+    if store.delete_secret(&args.name, args.env.as_deref()).await? {
+        eprintln!("deleted {}", args.name);
+        Ok(ExitStatus::Success)
+    } else {
+        let scope = args
+            .env
+            .as_deref()
+            .map(|e| format!(" for environment {e}"))
+            .unwrap_or_default();
+        Err(
+            UserError::invalid(format!("no secret {}{scope}", args.name))
+                .hint("`wharf secrets list` shows what is stored")
+                .into(),
+        )
+    }
+}
+
+fn check_name(name: &str) -> Result<(), UserError> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if ok && !name.starts_with("WHARF_") {
+        Ok(())
+    } else {
+        Err(UserError::invalid(format!(
+            "`{name}` is not a valid secret name"
+        ))
+        .hint("names are environment variable names: upper case letters, digits and _, not starting with a digit or WHARF_"))
+    }
+}
+
+fn check_env(env: &str) -> Result<(), UserError> {
+    if !env.is_empty()
+        && env
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Ok(())
+    } else {
+        Err(
+            UserError::invalid(format!("`{env}` is not a valid environment name"))
+                .hint("letters, digits, - and _"),
+        )
+    }
+}

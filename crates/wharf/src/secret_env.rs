@@ -1,0 +1,102 @@
+//! Resolving the secrets a run needs, before anything runs.
+//!
+//! Each job gets only the secrets it declares (`secrets: [NAME]`). A job with an
+//! `environment:` gets that environment's value when one is stored, else the value for
+//! every environment. Every missing secret is reported at once, before the first step
+//! starts. Runs for `pull_request` events get none unless the pipeline opts in, since a
+//! pull request runs code its author controls.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wharf_model::{EventKind, Plan};
+use wharf_secrets::crypto::{self, Sealed};
+use wharf_secrets::mask::MaskSet;
+use wharf_secrets::secret::SecretString;
+use wharf_store::Store;
+
+use crate::exit::UserError;
+
+/// What one plan's jobs get.
+pub struct Resolved {
+    /// Declared secrets by job index.
+    pub by_job: HashMap<usize, Vec<(String, SecretString)>>,
+    /// Every value of this run, in every form, for masking (None when there are none).
+    pub masks: Option<Arc<MaskSet>>,
+    /// Jobs that declared secrets but get none (pull request without opt-in).
+    pub withheld: Vec<String>,
+}
+
+/// Resolves the secrets of `plan`'s jobs from `store`.
+pub async fn resolve(store: &Store, plan: &Plan) -> anyhow::Result<Resolved> {
+    let mut resolved = Resolved {
+        by_job: HashMap::new(),
+        masks: None,
+        withheld: Vec::new(),
+    };
+    let wanted: Vec<usize> = (0..plan.jobs.len())
+        .filter(|&i| !plan.jobs[i].secrets.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(resolved);
+    }
+    if plan.event.kind == EventKind::PullRequest && !plan.pull_request_secrets {
+        resolved.withheld = wanted.iter().map(|&i| plan.jobs[i].id.clone()).collect();
+        return Ok(resolved);
+    }
+    // Find every record first, so every missing one is named in one error.
+    let mut records = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    for &i in &wanted {
+        let job = &plan.jobs[i];
+        for name in &job.secrets {
+            let env = job.environment.as_deref();
+            let mut rec = None;
+            if let Some(env) = env {
+                rec = store.get_secret(name, Some(env)).await?;
+            }
+            if rec.is_none() {
+                rec = store.get_secret(name, None).await?;
+            }
+            match rec {
+                Some(r) => records.push((i, name.clone(), r)),
+                None => missing.push(match env {
+                    Some(e) => format!("{name} (job `{}`, environment `{e}`)", job.id),
+                    None => format!("{name} (job `{}`)", job.id),
+                }),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let first = missing[0].split(' ').next().unwrap_or("NAME").to_string();
+        return Err(UserError::invalid(format!(
+            "{} declared secret{} not in the secret store: {}",
+            missing.len(),
+            if missing.len() == 1 { " is" } else { "s are" },
+            missing.join(", ")
+        ))
+        .hint(format!(
+            "store one with `wharf secrets set {first}` (the value is read from stdin)"
+        ))
+        .into());
+    }
+    let (key, _) =
+        wharf_secrets::key::load_key(false).map_err(|e| UserError::invalid(e.to_string()))?;
+    let mut values: Vec<Vec<u8>> = Vec::new();
+    for (i, name, rec) in records {
+        let sealed = Sealed {
+            key_id: rec.key_id.clone(),
+            nonce: rec.nonce.clone(),
+            ciphertext: rec.ciphertext.clone(),
+        };
+        let value = crypto::open(&key, &rec.name, rec.scope.as_deref(), &sealed)
+            .map_err(|e| UserError::invalid(format!("secret {name}: {e}")))?;
+        values.push(value.expose().as_bytes().to_vec());
+        resolved.by_job.entry(i).or_default().push((name, value));
+    }
+    resolved.masks = Some(Arc::new(MaskSet::new(&values)));
+    for v in &mut values {
+        v.iter_mut().for_each(|b| *b = 0);
+    }
+    Ok(resolved)
+}
