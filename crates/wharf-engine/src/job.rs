@@ -376,11 +376,11 @@ fn finish_step(
 
 /// A line from wharf about the job, shown live (not part of a step's log file).
 fn note(t: &JobTask, step: usize, text: &str) {
-    let _ = t.events.send(RunEvent::Log {
+    let _ = t.events.send(RunEvent::Lines {
         job: t.plan.jobs[t.index].id.clone(),
         step,
         stream: LogStream::Stderr,
-        line: mask(t, &format!("wharf: {text}")),
+        text: mask(t, &format!("wharf: {text}")),
     });
 }
 

@@ -1,7 +1,7 @@
 //! The log pipeline: bytes a step prints -> the step's log file and live line events.
 //!
 //! Logs are written to disk as they stream (nothing is held back until a step ends), and
-//! each complete line is sent as a [`RunEvent::Log`] for live display. Lines longer than
+//! the complete lines of each read are sent as one [`RunEvent::Lines`] for live display. Lines longer than
 //! [`MAX_LINE`] are cut into pieces so a step printing without newlines cannot grow memory.
 //!
 //! When the run has secrets, every byte goes through a streaming masker first, so the file,
@@ -115,28 +115,39 @@ impl LogWriter {
             self.error.get_or_insert(e);
             self.file = None;
         }
-        let Some(events) = &self.events else {
+        if self.events.is_none() {
+            return;
+        }
+        let idx = stream as usize;
+        // The complete lines of this chunk are everything up to its last newline.
+        let Some(last_nl) = chunk.iter().rposition(|&b| b == b'\n') else {
+            self.partial[idx].extend_from_slice(chunk);
+            self.cut_long_line(stream);
             return;
         };
-        let idx = stream as usize;
-        let mut rest = chunk;
-        while let Some(nl) = memchr(b'\n', rest) {
-            let partial = &mut self.partial[idx];
-            let line = if partial.is_empty() {
-                decode(&rest[..nl])
-            } else {
-                partial.extend_from_slice(&rest[..nl]);
-                let l = decode(partial);
-                partial.clear();
-                l
-            };
-            let _ = events.send(self.line_event(stream, line));
-            rest = &rest[nl + 1..];
+        let text = if self.partial[idx].is_empty() {
+            lines_text(&chunk[..last_nl])
+        } else {
+            let mut region = std::mem::take(&mut self.partial[idx]);
+            region.extend_from_slice(&chunk[..last_nl]);
+            lines_text(&region)
+        };
+        self.partial[idx].extend_from_slice(&chunk[last_nl + 1..]);
+        if let Some(events) = &self.events {
+            let _ = events.send(self.lines_event(stream, text));
         }
-        self.partial[idx].extend_from_slice(rest);
+        self.cut_long_line(stream);
+    }
+
+    /// Sends the start of an unterminated line that grew past [`MAX_LINE`] as lines of its
+    /// own, so a step printing without newlines cannot grow memory.
+    fn cut_long_line(&mut self, stream: LogStream) {
+        let idx = stream as usize;
         while self.partial[idx].len() >= MAX_LINE {
             let piece: Vec<u8> = self.partial[idx].drain(..MAX_LINE).collect();
-            let _ = events.send(self.line_event(stream, decode(&piece)));
+            if let Some(events) = &self.events {
+                let _ = events.send(self.lines_event(stream, lines_text(&piece)));
+            }
         }
     }
 
@@ -163,7 +174,7 @@ impl LogWriter {
             if !partial.is_empty()
                 && let Some(events) = &self.events
             {
-                let _ = events.send(self.line_event(stream, decode(&partial)));
+                let _ = events.send(self.lines_event(stream, lines_text(&partial)));
             }
         }
         if let Some(mut f) = self.file.take()
@@ -177,12 +188,12 @@ impl LogWriter {
         }
     }
 
-    fn line_event(&self, stream: LogStream, line: String) -> RunEvent {
-        RunEvent::Log {
+    fn lines_event(&self, stream: LogStream, text: String) -> RunEvent {
+        RunEvent::Lines {
             job: self.job.clone(),
             step: self.step,
             stream,
-            line,
+            text,
         }
     }
 }
@@ -200,13 +211,24 @@ fn open(path: &Path) -> std::io::Result<File> {
     }
 }
 
-fn decode(bytes: &[u8]) -> String {
-    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
+/// `\n`-separated lines as text: invalid UTF-8 replaced, a `\r` before each newline
+/// dropped. The common case (valid UTF-8, no `\r`) is one validation and one copy for the
+/// whole region, with no work per line.
+fn lines_text(region: &[u8]) -> String {
+    if let Ok(s) = std::str::from_utf8(region)
+        && !s.contains('\r')
+    {
+        return s.to_owned();
+    }
+    let mut text = String::with_capacity(region.len());
+    for (i, line) in region.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        text.push_str(&String::from_utf8_lossy(line));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -215,8 +237,8 @@ mod tests {
 
     fn lines(rx: &mut tokio::sync::mpsc::UnboundedReceiver<RunEvent>) -> Vec<(LogStream, String)> {
         let mut out = Vec::new();
-        while let Ok(RunEvent::Log { stream, line, .. }) = rx.try_recv() {
-            out.push((stream, line));
+        while let Ok(RunEvent::Lines { stream, text, .. }) = rx.try_recv() {
+            out.extend(text.split('\n').map(|l| (stream, l.to_string())));
         }
         out
     }

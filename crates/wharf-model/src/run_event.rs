@@ -86,6 +86,19 @@ pub enum RunEvent {
         /// The line, without its newline.
         line: String,
     },
+    /// Several complete lines a step printed, in one event (secrets already masked): how
+    /// the engine sends output, so a step printing millions of lines costs one event per
+    /// read, not per line. `--json` writes them as one [`RunEvent::Log`] per line.
+    Lines {
+        /// Job id.
+        job: String,
+        /// 0-based step index.
+        step: usize,
+        /// Where they came from.
+        stream: LogStream,
+        /// The lines, separated by `\n`, without a final newline.
+        text: String,
+    },
     /// A step ended.
     StepFinished {
         /// Job id.

@@ -53,6 +53,7 @@ fn job_of(event: &RunEvent) -> Option<&str> {
         RunEvent::JobStarted { job, .. }
         | RunEvent::StepStarted { job, .. }
         | RunEvent::Log { job, .. }
+        | RunEvent::Lines { job, .. }
         | RunEvent::StepFinished { job, .. }
         | RunEvent::JobFinished { job, .. }
         | RunEvent::ArtifactStored { job, .. }
@@ -69,7 +70,9 @@ async fn apply(
     event: &RunEvent,
 ) -> Result<Option<u64>, sqlx::Error> {
     let rows = match event {
-        RunEvent::RunStarted { .. } | RunEvent::Log { .. } => return Ok(None),
+        RunEvent::RunStarted { .. } | RunEvent::Log { .. } | RunEvent::Lines { .. } => {
+            return Ok(None);
+        }
         RunEvent::JobStarted { job, attempt, at } => {
             let rows = sqlx::query(
                 "UPDATE jobs SET status = 'running', attempt = ?, started_at = ?, \

@@ -215,8 +215,11 @@ async fn execute(
 /// a whole step.
 const RECORD_WINDOW: Duration = Duration::from_millis(100);
 
-/// How long the display waits between batches of events.
+/// How long the display waits between batches of events when output is light.
 const DISPLAY_BATCH: Duration = Duration::from_millis(5);
+
+/// Below this many events in a batch, output counts as light.
+const LIGHT_BATCH: usize = 256;
 
 /// Renders events as they come and records them in the store in time-windowed batches.
 async fn consume(
@@ -242,11 +245,11 @@ async fn consume(
                     ended |= matches!(ev, RunEvent::RunFinished { .. });
                     let job = view.apply(&ev);
                     renderer.event(&view, job, &ev);
-                    if !matches!(ev, RunEvent::Log { .. }) {
+                    if !matches!(ev, RunEvent::Log { .. } | RunEvent::Lines { .. }) {
                         pending.push(ev);
                     }
                     n += 1;
-                    if n < 4096 {
+                    if n < 65_536 {
                         next = rx.try_recv().ok();
                     }
                 }
@@ -257,7 +260,9 @@ async fn consume(
                 // Let events pile up a little: waking this task for every event of every
                 // job costs the engine a cross-thread hand-off each time, and 5 ms is
                 // below what a person watching can notice. Never after the last event.
-                if !ended {
+                // Only when output is light: under a flood of log lines the batches are
+                // large anyway, and sleeping would let the queue grow without bound.
+                if !ended && n < LIGHT_BATCH {
                     tokio::select! {
                         _ = tokio::time::sleep(DISPLAY_BATCH) => {}
                         _ = engine_done.notified() => {}

@@ -14,6 +14,17 @@ use wharf_model::{JobStatus, RunEvent};
 
 use view::{RunView, duration, mark};
 
+/// A `log` event of `--json`, written from a [`RunEvent::Lines`] without copying.
+#[derive(serde::Serialize)]
+struct LogLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    job: &'a str,
+    step: usize,
+    stream: wharf_model::LogStream,
+    line: &'a str,
+}
+
 /// Which renderer to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -49,8 +60,31 @@ impl Renderer {
     pub fn event(&mut self, view: &RunView, job: Option<usize>, ev: &RunEvent) {
         match self {
             Renderer::Json(out) => {
-                let _ = serde_json::to_writer(&mut *out, ev);
-                let _ = out.write_all(b"\n");
+                if let RunEvent::Lines {
+                    job,
+                    step,
+                    stream,
+                    text,
+                } = ev
+                {
+                    // The public format stays one `log` event per line.
+                    for line in text.split('\n') {
+                        let _ = serde_json::to_writer(
+                            &mut *out,
+                            &LogLine {
+                                kind: "log",
+                                job,
+                                step: *step,
+                                stream: *stream,
+                                line,
+                            },
+                        );
+                        let _ = out.write_all(b"\n");
+                    }
+                } else {
+                    let _ = serde_json::to_writer(&mut *out, ev);
+                    let _ = out.write_all(b"\n");
+                }
             }
             Renderer::Plain(out) => plain(out, view, job, ev),
             Renderer::Live(live) => live.event(view, job, ev),
@@ -107,6 +141,16 @@ fn plain(out: &mut BufWriter<Stderr>, view: &RunView, job: Option<usize>, ev: &R
         RunEvent::JobStarted { .. } => writeln!(out, "[{}] started", j.id),
         RunEvent::StepStarted { name, .. } => writeln!(out, "[{}] $ {name}", j.id),
         RunEvent::Log { line, .. } => writeln!(out, "[{}] {line}", j.id),
+        RunEvent::Lines { text, .. } => {
+            for line in text.split('\n') {
+                let _ = out.write_all(b"[");
+                let _ = out.write_all(j.id.as_bytes());
+                let _ = out.write_all(b"] ");
+                let _ = out.write_all(line.as_bytes());
+                let _ = out.write_all(b"\n");
+            }
+            Ok(())
+        }
         RunEvent::JobFinished { status, .. } => {
             let time = j.elapsed(j.finished.unwrap_or(0)).map(duration);
             let mut text = format!("[{}] {} {status}", j.id, mark(*status));

@@ -35,6 +35,16 @@ pub struct JobView {
 }
 
 impl JobView {
+    /// Appends lines to the tail, keeping the last [`TAIL_LINES`].
+    fn push_tail<'a>(&mut self, lines: impl Iterator<Item = &'a str>) {
+        for line in lines {
+            if self.tail.len() == TAIL_LINES {
+                self.tail.pop_front();
+            }
+            self.tail.push_back(line.to_string());
+        }
+    }
+
     /// Milliseconds the job ran (or has been running, given `now`).
     pub fn elapsed(&self, now: Millis) -> Option<Millis> {
         self.started
@@ -110,11 +120,14 @@ impl RunView {
             }
             RunEvent::Log { job, line, .. } => {
                 let i = self.index(job)?;
-                let tail = &mut self.jobs[i].tail;
-                if tail.len() == TAIL_LINES {
-                    tail.pop_front();
-                }
-                tail.push_back(line.clone());
+                self.jobs[i].push_tail(std::iter::once(line.as_str()));
+                Some(i)
+            }
+            RunEvent::Lines { job, text, .. } => {
+                let i = self.index(job)?;
+                // Only the last lines can stay in the tail: skip the rest without copying.
+                let lines: Vec<&str> = text.rsplit('\n').take(TAIL_LINES).collect();
+                self.jobs[i].push_tail(lines.into_iter().rev());
                 Some(i)
             }
             RunEvent::StepFinished { job, .. } => self.index(job),
