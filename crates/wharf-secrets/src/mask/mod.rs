@@ -7,6 +7,7 @@
 //! masks bytes as they arrive, holding back only a tail that could still begin a secret.
 
 mod forms;
+mod prefilter;
 mod stream;
 
 use std::fmt;
@@ -42,6 +43,8 @@ pub struct MaskSet {
     /// Whether some form begins with this byte (a cheap first test before the search).
     starts: [bool; 256],
     matcher: Matcher,
+    /// The fast first pass, when every form is long enough for it.
+    prefilter: Option<prefilter::Prefilter>,
     max_len: usize,
 }
 
@@ -69,10 +72,15 @@ impl MaskSet {
         }
         let max_len = forms.iter().map(Vec::len).max().unwrap_or(0);
         let matcher = compile(&forms);
+        let prefilter = match matcher {
+            Matcher::Forms(_) => prefilter::Prefilter::new(&forms),
+            _ => None,
+        };
         MaskSet {
             forms,
             starts,
             matcher,
+            prefilter,
             max_len,
         }
     }
@@ -209,6 +217,7 @@ mod tests {
         let set = Arc::new(MaskSet {
             forms: vec![b"x".to_vec()],
             starts: [true; 256],
+            prefilter: None,
             matcher: Matcher::Everything,
             max_len: 1,
         });

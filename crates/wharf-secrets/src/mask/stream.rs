@@ -176,7 +176,11 @@ fn mask_span(set: &MaskSet, hay: &[u8], limit: usize, cur: &mut Cursor, out: &mu
     let mut at = 0;
     while at < limit {
         // Unanchored leftmost-longest searches cannot fail, so `find` cannot panic.
-        let Some(m) = ac.find(Input::new(hay).span(at..hay.len())) else {
+        let found = match &set.prefilter {
+            Some(pf) => pf.find(hay, at, limit),
+            None => ac.find(Input::new(hay).span(at..hay.len())),
+        };
+        let Some(m) = found else {
             break;
         };
         if m.start() >= limit {
