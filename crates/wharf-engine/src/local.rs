@@ -24,6 +24,12 @@ use wharf_model::LogStream;
 use crate::executor::{BoxFuture, Executor, StepOutcome, StepRequest};
 use crate::logs::LogWriter;
 
+/// The size asked for the pipe of a step's output.
+const PIPE_SIZE: usize = 1 << 20;
+
+/// How much of a step's output is read at once.
+const READ_SIZE: usize = 256 * 1024;
+
 /// Runs steps as local processes.
 #[derive(Debug, Default)]
 pub struct LocalExecutor {
@@ -109,6 +115,9 @@ async fn run(
             return StepOutcome::FailedToStart(why);
         }
     };
+    // A bigger pipe lets a chatty step write more before wharf must read: fewer wake-ups
+    // and reads (the default is 64 KiB). Best effort: the system may cap it.
+    let _ = rustix::pipe::fcntl_setpipe_size(&reader, PIPE_SIZE);
     let mut cmd = Command::new(program);
     cmd.args(&req.argv[1..])
         .env_clear()
@@ -150,7 +159,7 @@ async fn run(
         }
     };
     let mut open = true;
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; READ_SIZE];
     let mut status: Option<ExitStatus> = None;
     let mut stopping = Stopping::No;
     let mut kill_at: Option<Instant> = None;

@@ -120,7 +120,7 @@ impl LogWriter {
         }
         let idx = stream as usize;
         // The complete lines of this chunk are everything up to its last newline.
-        let Some(last_nl) = chunk.iter().rposition(|&b| b == b'\n') else {
+        let Some(last_nl) = memchr::memrchr(b'\n', chunk) else {
             self.partial[idx].extend_from_slice(chunk);
             self.cut_long_line(stream);
             return;

@@ -43,8 +43,6 @@ pub struct MaskSet {
     /// Whether some form begins with this byte (a cheap first test before the search).
     starts: [bool; 256],
     matcher: Matcher,
-    /// The fast first pass, when every form is long enough for it.
-    prefilter: Option<prefilter::Prefilter>,
     max_len: usize,
 }
 
@@ -54,6 +52,8 @@ enum Matcher {
     Empty,
     /// Leftmost-longest search over all forms.
     Forms(AhoCorasick),
+    /// The same, through the prefix prefilter (every form is long enough for it).
+    Prefiltered(prefilter::Prefilter),
     /// The forms could not be compiled (beyond any realistic size): everything is masked,
     /// since printing a secret is worse than printing nothing.
     Everything,
@@ -71,16 +71,14 @@ impl MaskSet {
             starts[usize::from(form[0])] = true;
         }
         let max_len = forms.iter().map(Vec::len).max().unwrap_or(0);
-        let matcher = compile(&forms);
-        let prefilter = match matcher {
-            Matcher::Forms(_) => prefilter::Prefilter::new(&forms),
-            _ => None,
+        let matcher = match prefilter::Prefilter::new(&forms) {
+            Some(pf) => Matcher::Prefiltered(pf),
+            None => compile(&forms),
         };
         MaskSet {
             forms,
             starts,
             matcher,
-            prefilter,
             max_len,
         }
     }
@@ -217,7 +215,6 @@ mod tests {
         let set = Arc::new(MaskSet {
             forms: vec![b"x".to_vec()],
             starts: [true; 256],
-            prefilter: None,
             matcher: Matcher::Everything,
             max_len: 1,
         });

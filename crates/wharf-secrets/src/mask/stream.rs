@@ -67,7 +67,7 @@ impl StreamMasker {
                 }
                 return;
             }
-            Matcher::Forms(_) => {}
+            Matcher::Forms(_) | Matcher::Prefiltered(_) => {}
         }
         let start = Cursor {
             pos: self.mask_end.unwrap_or(0),
@@ -146,7 +146,7 @@ pub(super) fn mask_all(set: &MaskSet, hay: &[u8], out: &mut Vec<u8>) {
     match set.matcher {
         Matcher::Empty => out.extend_from_slice(hay),
         Matcher::Everything => out.extend_from_slice(MASK.as_bytes()),
-        Matcher::Forms(_) => {
+        Matcher::Forms(_) | Matcher::Prefiltered(_) => {
             mask_span(
                 set,
                 hay,
@@ -168,17 +168,18 @@ pub(super) fn mask_all(set: &MaskSet, hay: &[u8], out: &mut Vec<u8>) {
 /// longest match at each such start is known. A mask may reach past `limit`; `cur` then
 /// records how far.
 fn mask_span(set: &MaskSet, hay: &[u8], limit: usize, cur: &mut Cursor, out: &mut Vec<u8>) {
-    let Matcher::Forms(ac) = &set.matcher else {
+    if !matches!(set.matcher, Matcher::Forms(_) | Matcher::Prefiltered(_)) {
         return;
-    };
+    }
     // A haystack begins where the previous call's limit was, so no match starting in it
     // has been handled yet (those inside an emitted mask merely extend it).
     let mut at = 0;
     while at < limit {
         // Unanchored leftmost-longest searches cannot fail, so `find` cannot panic.
-        let found = match &set.prefilter {
-            Some(pf) => pf.find(hay, at, limit),
-            None => ac.find(Input::new(hay).span(at..hay.len())),
+        let found = match &set.matcher {
+            Matcher::Prefiltered(pf) => pf.find(hay, at, limit),
+            Matcher::Forms(ac) => ac.find(Input::new(hay).span(at..hay.len())),
+            Matcher::Empty | Matcher::Everything => None,
         };
         let Some(m) = found else {
             break;

@@ -142,12 +142,14 @@ fn plain(out: &mut BufWriter<Stderr>, view: &RunView, job: Option<usize>, ev: &R
         RunEvent::StepStarted { name, .. } => writeln!(out, "[{}] $ {name}", j.id),
         RunEvent::Log { line, .. } => writeln!(out, "[{}] {line}", j.id),
         RunEvent::Lines { text, .. } => {
-            for line in text.split('\n') {
-                let _ = out.write_all(b"[");
-                let _ = out.write_all(j.id.as_bytes());
-                let _ = out.write_all(b"] ");
-                let _ = out.write_all(line.as_bytes());
+            let prefix = format!("[{}] ", j.id);
+            let bytes = text.as_bytes();
+            let mut start = 0;
+            for nl in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
+                let _ = out.write_all(prefix.as_bytes());
+                let _ = out.write_all(&bytes[start..nl]);
                 let _ = out.write_all(b"\n");
+                start = nl + 1;
             }
             Ok(())
         }
