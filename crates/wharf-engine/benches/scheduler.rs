@@ -138,6 +138,7 @@ fn engine_on_fake(
             }),
             masks: None,
             secrets: Default::default(),
+            text_pool: Default::default(),
         };
         let (_itx, irx) = tokio::sync::watch::channel(0);
         let fake = Arc::new(wharf_engine::FakeExecutor::new());

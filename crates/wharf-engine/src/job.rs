@@ -152,7 +152,9 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
         });
         let (log_abs, log_rel) = (t.opts.log_path)(t.opts.run, &job.id, i);
         let log = match LogWriter::create(&job.id, i, &log_abs, t.events.clone()) {
-            Ok(l) => l.with_masks(t.opts.masks.as_ref()),
+            Ok(l) => l
+                .with_masks(t.opts.masks.as_ref())
+                .with_pool(&t.opts.text_pool),
             Err(e) => {
                 failed = true;
                 reason = Some(format!("creating log {}: {e}", log_abs.display()));

@@ -45,6 +45,8 @@ pub struct RunOptions {
     /// The secrets each job (by plan index) gets as environment variables: only those it
     /// declares, already resolved for its environment.
     pub secrets: HashMap<usize, Vec<(String, wharf_secrets::secret::SecretString)>>,
+    /// Buffers for the lines steps print; give them back once displayed.
+    pub text_pool: Arc<crate::logs::TextPool>,
 }
 
 /// Runs `plan` to the end and returns its status. Emits every [`RunEvent`] after

@@ -174,12 +174,14 @@ async fn execute(
         at,
     });
     let engine_done = Arc::new(tokio::sync::Notify::new());
+    let text_pool = Arc::new(wharf_engine::logs::TextPool::default());
     let consumer = tokio::spawn(consume(
         rx,
         store.clone(),
         number,
         mode,
         engine_done.clone(),
+        text_pool.clone(),
     ));
 
     let log_dir = wharf_dir.clone();
@@ -193,6 +195,7 @@ async fn execute(
         log_path: Box::new(move |run, job, step| wharf_store::log_path(&log_dir, run, job, step)),
         masks: secrets.masks,
         secrets: secrets.by_job,
+        text_pool,
     };
     let artifacts = Arc::new(Artifacts(wharf_store::ArtifactStore::new(&wharf_dir)));
     let status = wharf_engine::run(
@@ -228,6 +231,7 @@ async fn consume(
     run: u64,
     mode: Mode,
     engine_done: Arc<tokio::sync::Notify>,
+    text_pool: Arc<wharf_engine::logs::TextPool>,
 ) {
     let mut renderer = Renderer::new(mode);
     let mut view = RunView::default();
@@ -245,8 +249,11 @@ async fn consume(
                     ended |= matches!(ev, RunEvent::RunFinished { .. });
                     let job = view.apply(&ev);
                     renderer.event(&view, job, &ev);
-                    if !matches!(ev, RunEvent::Log { .. } | RunEvent::Lines { .. }) {
-                        pending.push(ev);
+                    match ev {
+                        // Shown; the buffer goes back to the engine.
+                        RunEvent::Lines { text, .. } => text_pool.give(text),
+                        RunEvent::Log { .. } => {}
+                        ev => pending.push(ev),
                     }
                     n += 1;
                     if n < 65_536 {
