@@ -319,3 +319,19 @@ fn a_wrong_key_is_a_clear_error_and_the_key_file_is_private() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_pipeline_that_opts_in_gets_secrets_on_pull_requests() {
+    let p = Project::new(
+        "version: 1\non:\n  pull_request: { branches: [main], secrets: true }\njobs:\n  check:\n    secrets: [TOKEN]\n    run: echo \"$TOKEN\" | base64 > got\n",
+    );
+    secrets(&p, &["set", "TOKEN"], "trusted-pr-token").expect(0);
+    let r = run_with_key(&p, &["run", "--event", "pull_request", "--branch", "main"]).expect(0);
+    assert!(!r.stderr().contains("withheld"), "{}", r.stderr());
+    let out = std::process::Command::new("base64")
+        .args(["-d", "got"])
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "trusted-pr-token\n");
+}
