@@ -448,6 +448,11 @@ mod tests {
         }
     }
 
+    /// Reports that `job` ended with `outcome`.
+    fn finish(s: &mut Scheduler, job: usize, outcome: Outcome, d: &mut dyn Decide) -> Vec<Action> {
+        s.handle(Input::Finished { job, outcome }, d)
+    }
+
     fn default_decide(_: usize, n: NeedsStatus) -> Result<bool, String> {
         Ok(n.success && !n.cancelled)
     }
@@ -511,13 +516,7 @@ mod tests {
         let mut d = default_decide;
         let a = s.handle(Input::Start, &mut d);
         assert_eq!(starts(&a), vec![0, 1]);
-        let a = s.handle(
-            Input::Finished {
-                job: 0,
-                outcome: Outcome::Success,
-            },
-            &mut d,
-        );
+        let a = finish(&mut s, 0, Outcome::Success, &mut d);
         assert_eq!(starts(&a), vec![2]);
     }
 
@@ -528,13 +527,7 @@ mod tests {
         let mut d = default_decide;
         let a = s.handle(Input::Start, &mut d);
         assert_eq!(starts(&a), vec![0, 1, 2]);
-        let a = s.handle(
-            Input::Finished {
-                job: 1,
-                outcome: Outcome::Success,
-            },
-            &mut d,
-        );
+        let a = finish(&mut s, 1, Outcome::Success, &mut d);
         assert_eq!(starts(&a), vec![3]);
     }
 
@@ -543,21 +536,9 @@ mod tests {
         let mut s = Scheduler::new(vec![node(&[]), node(&[]), node(&[1])], 4, true);
         let mut d = default_decide;
         s.handle(Input::Start, &mut d);
-        let a = s.handle(
-            Input::Finished {
-                job: 0,
-                outcome: Outcome::Failed,
-            },
-            &mut d,
-        );
+        let a = finish(&mut s, 0, Outcome::Failed, &mut d);
         assert!(a.contains(&Action::Cancel { job: 1 }));
-        let a = s.handle(
-            Input::Finished {
-                job: 1,
-                outcome: Outcome::Cancelled,
-            },
-            &mut d,
-        );
+        let a = finish(&mut s, 1, Outcome::Cancelled, &mut d);
         assert_eq!(final_status(&a, 1), JobStatus::Cancelled);
         assert!(matches!(
             a.iter()
@@ -644,13 +625,7 @@ mod tests {
             Ok(if job == 2 { n.failure } else { n.success })
         };
         s.handle(Input::Start, &mut d);
-        let a = s.handle(
-            Input::Finished {
-                job: 0,
-                outcome: Outcome::Failed,
-            },
-            &mut d,
-        );
+        let a = finish(&mut s, 0, Outcome::Failed, &mut d);
         assert_eq!(starts(&a), vec![2]);
         assert_eq!(final_status(&a, 1), JobStatus::Skipped);
     }
@@ -680,13 +655,7 @@ mod tests {
                 }
             }]
         );
-        let a = s.handle(
-            Input::Finished {
-                job: 0,
-                outcome: Outcome::Cancelled,
-            },
-            &mut d,
-        );
+        let a = finish(&mut s, 0, Outcome::Cancelled, &mut d);
         assert_eq!(final_status(&a, 1), JobStatus::Cancelled);
         assert_eq!(a.last(), Some(&Action::Done(RunStatus::Cancelled)));
     }
