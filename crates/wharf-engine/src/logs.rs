@@ -36,8 +36,6 @@ pub struct LogWriter {
     error: Option<std::io::Error>,
     /// The run's secrets, when it has any, and the masker state of the current line.
     masks: Option<(Arc<MaskSet>, StreamMasker)>,
-    /// Reused output buffer of the masker.
-    scratch: Vec<u8>,
     /// Where line buffers come from (and go back to, once displayed).
     pool: Arc<TextPool>,
 }
@@ -94,7 +92,6 @@ impl LogWriter {
             partial: [Vec::new(), Vec::new(), Vec::new()],
             error: None,
             masks: None,
-            scratch: Vec::new(),
             pool: Arc::default(),
         })
     }
@@ -124,7 +121,6 @@ impl LogWriter {
             partial: [Vec::new(), Vec::new(), Vec::new()],
             error: None,
             masks: None,
-            scratch: Vec::new(),
             pool: Arc::default(),
         }
     }
@@ -134,15 +130,45 @@ impl LogWriter {
         let Some((_, masker)) = &mut self.masks else {
             return self.emit(stream, chunk);
         };
-        let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
+        // The masker writes straight into the buffer that becomes the event's text, after
+        // the carried start of an unfinished line: one copy of the output instead of two.
+        let idx = stream as usize;
+        let mut out = self
+            .pool
+            .take(chunk.len() + self.partial[idx].len())
+            .into_bytes();
+        let carried = self.partial[idx].len();
+        out.extend_from_slice(&self.partial[idx]);
+        self.partial[idx].clear();
         masker.write(chunk, &mut out);
-        self.emit(stream, &out);
-        self.scratch = out;
+        self.write_file(&out[carried..]);
+        if self.events.is_none() {
+            return;
+        }
+        match memchr::memrchr(b'\n', &out[carried..]) {
+            None => {
+                self.partial[idx].extend_from_slice(&out);
+                self.pool.give(String::from_utf8(out).unwrap_or_default());
+            }
+            Some(rel) => {
+                let nl = carried + rel;
+                self.partial[idx].extend_from_slice(&out[nl + 1..]);
+                out.truncate(nl);
+                let text = match String::from_utf8(out) {
+                    Ok(s) if !s.contains('\r') => s,
+                    Ok(s) => lines_text(&self.pool, s.as_bytes()),
+                    Err(e) => lines_text(&self.pool, e.as_bytes()),
+                };
+                if let Some(events) = &self.events {
+                    let _ = events.send(self.lines_event(stream, text));
+                }
+            }
+        }
+        self.cut_long_line(stream);
     }
 
-    /// Writes bytes that are already masked.
-    fn emit(&mut self, stream: LogStream, chunk: &[u8]) {
+    /// Appends already-masked bytes to the log file (created on the first byte).
+    fn write_file(&mut self, bytes: &[u8]) {
         if self.file.is_none()
             && let Some(path) = self.path.take()
         {
@@ -154,11 +180,16 @@ impl LogWriter {
             }
         }
         if let Some(f) = &mut self.file
-            && let Err(e) = f.write_all(chunk)
+            && let Err(e) = f.write_all(bytes)
         {
             self.error.get_or_insert(e);
             self.file = None;
         }
+    }
+
+    /// Writes bytes that are already masked.
+    fn emit(&mut self, stream: LogStream, chunk: &[u8]) {
+        self.write_file(chunk);
         if self.events.is_none() {
             return;
         }
@@ -312,6 +343,33 @@ mod tests {
         assert_eq!(
             std::fs::read(&path).unwrap(),
             b"helerr1\nerrlo\r\nworld\n\nlast"
+        );
+    }
+
+    #[test]
+    fn masked_lines_across_chunks_keep_their_text_and_hide_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.log");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let masks = Arc::new(MaskSet::new(&["s3cr3t-value"]));
+        let mut w = LogWriter::create("j", 0, &path, tx)
+            .unwrap()
+            .with_masks(Some(&masks));
+        for piece in [
+            &b"first li"[..],
+            b"ne\ntoken=s3c",
+            b"r3t-va",
+            b"lue end\nla",
+            b"st",
+        ] {
+            w.write(LogStream::Output, piece);
+        }
+        w.finish().unwrap();
+        let got: Vec<String> = lines(&mut rx).into_iter().map(|(_, l)| l).collect();
+        assert_eq!(got, vec!["first line", "token=*** end", "last"]);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "first line\ntoken=*** end\nlast"
         );
     }
 
