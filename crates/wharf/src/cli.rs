@@ -41,6 +41,48 @@ pub enum Command {
     /// Manage the encrypted secret store (values are read from stdin, never from argv).
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Build or verify an immutable release package (a reproducible archive with a manifest).
+    #[command(subcommand)]
+    Package(PackageCommand),
+}
+
+/// `wharf package …`.
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Archive files and directories into one reproducible package with a manifest.
+    Create(PackageCreateArgs),
+    /// Check every entry of a package against its manifest.
+    Verify(PackageVerifyArgs),
+}
+
+/// `wharf package create`.
+#[derive(Debug, Args)]
+pub struct PackageCreateArgs {
+    /// Files and directories to include, relative to the current directory.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// The package file to write (e.g. dist/app-1.2.3.tar.gz).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
+    /// The version recorded in the manifest (default: from a version tag at HEAD).
+    #[arg(long = "release-version", value_name = "VERSION")]
+    pub release_version: Option<String>,
+    /// The commit recorded in the manifest (default: HEAD).
+    #[arg(long)]
+    pub commit: Option<String>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wharf package verify`.
+#[derive(Debug, Args)]
+pub struct PackageVerifyArgs {
+    /// The package file.
+    pub file: std::path::PathBuf,
+    /// Print the manifest as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `wharf secrets …`.
@@ -209,4 +251,18 @@ pub struct LogsArgs {
     /// Print JSON on stdout (one object per log line).
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// clap checks its definitions (unique ids, valid defaults…) only in debug builds and
+    /// only for the subcommand being parsed: check them all here.
+    #[test]
+    fn every_command_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
 }

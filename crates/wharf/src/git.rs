@@ -41,3 +41,10 @@ pub fn tag_at_head(root: &Path) -> Option<String> {
     let tags = git(root, &["tag", "--points-at", "HEAD", "--sort=-v:refname"])?;
     tags.lines().next().map(str::to_string)
 }
+
+/// The committer time of HEAD, in seconds since the epoch (reproducible archive mtimes).
+pub fn head_time(root: &Path) -> Option<u64> {
+    git(root, &["log", "-1", "--format=%ct", "HEAD"])?
+        .parse()
+        .ok()
+}

@@ -3,6 +3,7 @@
 pub mod artifacts;
 pub mod graph;
 pub mod logs;
+pub mod package;
 pub mod run;
 pub mod runs;
 pub mod schema;

@@ -2,6 +2,7 @@
 
 mod helper;
 mod history;
+mod package;
 mod run;
 mod run_control;
 mod secrets;
