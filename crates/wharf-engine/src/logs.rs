@@ -31,7 +31,7 @@ pub struct LogWriter {
     /// part of a step on ext4).
     path: Option<std::path::PathBuf>,
     file: Option<BufWriter<File>>,
-    events: Option<UnboundedSender<RunEvent>>,
+    events: UnboundedSender<RunEvent>,
     partial: [Vec<u8>; 3],
     error: Option<std::io::Error>,
     /// The run's secrets, when it has any, and the masker state of the current line.
@@ -88,7 +88,7 @@ impl LogWriter {
             step,
             path: Some(path.to_path_buf()),
             file: None,
-            events: Some(events),
+            events,
             partial: [Vec::new(), Vec::new(), Vec::new()],
             error: None,
             masks: None,
@@ -110,58 +110,38 @@ impl LogWriter {
         self
     }
 
-    /// A writer that keeps nothing (for fakes and benchmarks).
-    pub fn discard(job: &str, step: usize) -> LogWriter {
-        LogWriter {
-            job: job.to_string(),
-            step,
-            path: None,
-            file: None,
-            events: None,
-            partial: [Vec::new(), Vec::new(), Vec::new()],
-            error: None,
-            masks: None,
-            pool: Arc::default(),
-        }
-    }
-
     /// Takes a chunk of output from `stream`.
     pub fn write(&mut self, stream: LogStream, chunk: &[u8]) {
-        let Some((_, masker)) = &mut self.masks else {
-            return self.emit(stream, chunk);
-        };
-        // The masker writes straight into the buffer that becomes the event's text, after
-        // the carried start of an unfinished line: one copy of the output instead of two.
+        self.push(stream, chunk, true);
+    }
+
+    /// Appends `chunk` (masked when `mask` and the run has secrets) to the buffer that
+    /// becomes the event's text, after the carried start of an unfinished line: the output
+    /// is copied once, whether masked or not.
+    fn push(&mut self, stream: LogStream, chunk: &[u8], mask: bool) {
         let idx = stream as usize;
-        let mut out = self
-            .pool
-            .take(chunk.len() + self.partial[idx].len())
-            .into_bytes();
         let carried = self.partial[idx].len();
-        out.extend_from_slice(&self.partial[idx]);
+        let mut buf = self.pool.take(carried + chunk.len()).into_bytes();
+        buf.extend_from_slice(&self.partial[idx]);
         self.partial[idx].clear();
-        masker.write(chunk, &mut out);
-        self.write_file(&out[carried..]);
-        if self.events.is_none() {
-            return;
+        match &mut self.masks {
+            Some((_, masker)) if mask => masker.write(chunk, &mut buf),
+            _ => buf.extend_from_slice(chunk),
         }
-        match memchr::memrchr(b'\n', &out[carried..]) {
-            None => {
-                self.partial[idx].extend_from_slice(&out);
-                self.pool.give(String::from_utf8(out).unwrap_or_default());
-            }
+        self.write_file(&buf[carried..]);
+        match memchr::memrchr(b'\n', &buf[carried..]) {
+            // No line ends yet: all of it is the unfinished line.
+            None => self.partial[idx] = buf,
             Some(rel) => {
                 let nl = carried + rel;
-                self.partial[idx].extend_from_slice(&out[nl + 1..]);
-                out.truncate(nl);
-                let text = match String::from_utf8(out) {
+                self.partial[idx].extend_from_slice(&buf[nl + 1..]);
+                buf.truncate(nl);
+                let text = match String::from_utf8(buf) {
                     Ok(s) if !s.contains('\r') => s,
                     Ok(s) => lines_text(&self.pool, s.as_bytes()),
                     Err(e) => lines_text(&self.pool, e.as_bytes()),
                 };
-                if let Some(events) = &self.events {
-                    let _ = events.send(self.lines_event(stream, text));
-                }
+                let _ = self.events.send(self.lines_event(stream, text));
             }
         }
         self.cut_long_line(stream);
@@ -169,6 +149,9 @@ impl LogWriter {
 
     /// Appends already-masked bytes to the log file (created on the first byte).
     fn write_file(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
         if self.file.is_none()
             && let Some(path) = self.path.take()
         {
@@ -187,42 +170,15 @@ impl LogWriter {
         }
     }
 
-    /// Writes bytes that are already masked.
-    fn emit(&mut self, stream: LogStream, chunk: &[u8]) {
-        self.write_file(chunk);
-        if self.events.is_none() {
-            return;
-        }
-        let idx = stream as usize;
-        // The complete lines of this chunk are everything up to its last newline.
-        let Some(last_nl) = memchr::memrchr(b'\n', chunk) else {
-            self.partial[idx].extend_from_slice(chunk);
-            self.cut_long_line(stream);
-            return;
-        };
-        let text = if self.partial[idx].is_empty() {
-            lines_text(&self.pool, &chunk[..last_nl])
-        } else {
-            let mut region = std::mem::take(&mut self.partial[idx]);
-            region.extend_from_slice(&chunk[..last_nl]);
-            lines_text(&self.pool, &region)
-        };
-        self.partial[idx].extend_from_slice(&chunk[last_nl + 1..]);
-        if let Some(events) = &self.events {
-            let _ = events.send(self.lines_event(stream, text));
-        }
-        self.cut_long_line(stream);
-    }
-
     /// Sends the start of an unterminated line that grew past [`MAX_LINE`] as lines of its
     /// own, so a step printing without newlines cannot grow memory.
     fn cut_long_line(&mut self, stream: LogStream) {
         let idx = stream as usize;
         while self.partial[idx].len() >= MAX_LINE {
             let piece: Vec<u8> = self.partial[idx].drain(..MAX_LINE).collect();
-            if let Some(events) = &self.events {
-                let _ = events.send(self.lines_event(stream, lines_text(&self.pool, &piece)));
-            }
+            let _ = self
+                .events
+                .send(self.lines_event(stream, lines_text(&self.pool, &piece)));
         }
     }
 
@@ -234,7 +190,7 @@ impl LogWriter {
         };
         let mut line = format!("wharf: {text}");
         line.push('\n');
-        self.emit(LogStream::Stderr, line.as_bytes());
+        self.push(LogStream::Stderr, line.as_bytes(), false);
     }
 
     /// Flushes the file and emits unterminated last lines. Returns the first write error.
@@ -242,14 +198,14 @@ impl LogWriter {
         if let Some((_, masker)) = &mut self.masks {
             let mut out = Vec::new();
             masker.finish(&mut out);
-            self.emit(LogStream::Output, &out);
+            self.push(LogStream::Output, &out, false);
         }
         for stream in [LogStream::Output, LogStream::Stdout, LogStream::Stderr] {
             let partial = std::mem::take(&mut self.partial[stream as usize]);
-            if !partial.is_empty()
-                && let Some(events) = &self.events
-            {
-                let _ = events.send(self.lines_event(stream, lines_text(&self.pool, &partial)));
+            if !partial.is_empty() {
+                let _ = self
+                    .events
+                    .send(self.lines_event(stream, lines_text(&self.pool, &partial)));
             }
         }
         if let Some(mut f) = self.file.take()

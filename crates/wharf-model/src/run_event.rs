@@ -75,20 +75,10 @@ pub enum RunEvent {
         /// When.
         at: Millis,
     },
-    /// A line a step printed (secrets already masked). Not stored in the database.
-    Log {
-        /// Job id.
-        job: String,
-        /// 0-based step index.
-        step: usize,
-        /// stdout or stderr.
-        stream: LogStream,
-        /// The line, without its newline.
-        line: String,
-    },
     /// Several complete lines a step printed, in one event (secrets already masked): how
     /// the engine sends output, so a step printing millions of lines costs one event per
-    /// read, not per line. `--json` writes them as one [`RunEvent::Log`] per line.
+    /// read, not per line. Not stored in the database. `--json` writes one
+    /// `{"type": "log", "job", "step", "stream", "line"}` object per line.
     Lines {
         /// Job id.
         job: String,

@@ -52,7 +52,6 @@ fn job_of(event: &RunEvent) -> Option<&str> {
     match event {
         RunEvent::JobStarted { job, .. }
         | RunEvent::StepStarted { job, .. }
-        | RunEvent::Log { job, .. }
         | RunEvent::Lines { job, .. }
         | RunEvent::StepFinished { job, .. }
         | RunEvent::JobFinished { job, .. }
@@ -70,7 +69,7 @@ async fn apply(
     event: &RunEvent,
 ) -> Result<Option<u64>, sqlx::Error> {
     let rows = match event {
-        RunEvent::RunStarted { .. } | RunEvent::Log { .. } | RunEvent::Lines { .. } => {
+        RunEvent::RunStarted { .. } | RunEvent::Lines { .. } => {
             return Ok(None);
         }
         RunEvent::JobStarted { job, attempt, at } => {

@@ -132,11 +132,11 @@ async fn a_recorded_run_reads_back_whole() {
             name: "compile".into(),
             at: 1_020,
         },
-        RunEvent::Log {
+        RunEvent::Lines {
             job: "build".into(),
             step: 0,
-            stream: LogStream::Stdout,
-            line: "compiling".into(),
+            stream: LogStream::Output,
+            text: "compiling".into(),
         },
     ];
     let batch2 = vec![

@@ -82,7 +82,6 @@ pub async fn resolve(store: &Store, plan: &Plan) -> anyhow::Result<Resolved> {
     }
     let (key, _) =
         wharf_secrets::key::load_key(false).map_err(|e| UserError::invalid(e.to_string()))?;
-    let mut values: Vec<Vec<u8>> = Vec::new();
     for (i, name, rec) in records {
         let sealed = Sealed {
             key_id: rec.key_id.clone(),
@@ -91,12 +90,15 @@ pub async fn resolve(store: &Store, plan: &Plan) -> anyhow::Result<Resolved> {
         };
         let value = crypto::open(&key, &rec.name, rec.scope.as_deref(), &sealed)
             .map_err(|e| UserError::invalid(format!("secret {name}: {e}")))?;
-        values.push(value.expose().as_bytes().to_vec());
         resolved.by_job.entry(i).or_default().push((name, value));
     }
+    // Borrowed from the SecretStrings: no plaintext copy to wipe afterwards.
+    let values: Vec<&[u8]> = resolved
+        .by_job
+        .values()
+        .flatten()
+        .map(|(_, v)| v.expose().as_bytes())
+        .collect();
     resolved.masks = Some(Arc::new(MaskSet::new(&values)));
-    for v in &mut values {
-        v.iter_mut().for_each(|b| *b = 0);
-    }
     Ok(resolved)
 }

@@ -23,9 +23,7 @@ pub async fn open(dir: &Path) -> anyhow::Result<Option<(std::path::PathBuf, Stor
 pub async fn find_run(store: &Store, number: Option<u64>) -> anyhow::Result<RunRecord> {
     let number = match number {
         Some(n) => n,
-        None => store.latest_run().await?.ok_or_else(|| {
-            UserError::invalid("no runs recorded yet").hint("start one with `wharf run`")
-        })?,
+        None => store.latest_run().await?.ok_or_else(no_runs)?,
     };
     store.get_run(number).await?.ok_or_else(|| {
         UserError::invalid(format!("there is no run #{number}"))

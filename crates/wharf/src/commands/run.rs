@@ -252,7 +252,6 @@ async fn consume(
                     match ev {
                         // Shown; the buffer goes back to the engine.
                         RunEvent::Lines { text, .. } => text_pool.give(text),
-                        RunEvent::Log { .. } => {}
                         ev => pending.push(ev),
                     }
                     n += 1;

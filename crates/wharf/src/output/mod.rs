@@ -140,7 +140,6 @@ fn plain(out: &mut BufWriter<Stderr>, view: &RunView, job: Option<usize>, ev: &R
         }
         RunEvent::JobStarted { .. } => writeln!(out, "[{}] started", j.id),
         RunEvent::StepStarted { name, .. } => writeln!(out, "[{}] $ {name}", j.id),
-        RunEvent::Log { line, .. } => writeln!(out, "[{}] {line}", j.id),
         RunEvent::Lines { text, .. } => {
             let prefix = format!("[{}] ", j.id);
             let bytes = text.as_bytes();

@@ -118,11 +118,6 @@ impl RunView {
                 self.jobs[i].current_step = Some(*step);
                 Some(i)
             }
-            RunEvent::Log { job, line, .. } => {
-                let i = self.index(job)?;
-                self.jobs[i].push_tail(std::iter::once(line.as_str()));
-                Some(i)
-            }
             RunEvent::Lines { job, text, .. } => {
                 let i = self.index(job)?;
                 // Only the last lines can stay in the tail: skip the rest without copying.
