@@ -1,0 +1,1 @@
+//! OCI Distribution client (to be written).

@@ -1,0 +1,1 @@
+//! pypiserver launcher (to be written).

@@ -1,0 +1,1 @@
+//! docker-registry launcher (to be written).
