@@ -79,8 +79,10 @@ fn plan(needs: &[Vec<usize>]) -> Plan {
                 condition: None,
                 steps: vec![PlannedStep {
                     name: "true".into(),
-                    run: "true".into(),
-                    shell: "bash".into(),
+                    action: wharf_model::StepAction::Run {
+                        run: "true".into(),
+                        shell: "bash".into(),
+                    },
                     env: BTreeMap::new(),
                     working_directory: None,
                     timeout_ms: None,
@@ -139,6 +141,7 @@ fn engine_on_fake(
             masks: None,
             secrets: Default::default(),
             text_pool: Default::default(),
+            builtins: None,
         };
         let (_itx, irx) = tokio::sync::watch::channel(0);
         let fake = Arc::new(wharf_engine::FakeExecutor::new());

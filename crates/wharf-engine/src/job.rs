@@ -7,9 +7,13 @@ use std::sync::Arc;
 use tokio::sync::{mpsc::UnboundedSender, watch};
 use tokio::time::Instant;
 use wharf_expr::Status;
-use wharf_model::{ArtifactRecord, JobStatus, LogStream, Plan, RunEvent, StepStatus};
+use wharf_model::{
+    ArtifactRecord, JobStatus, LogStream, Plan, Produced, ProducedKind, RunEvent, StepAction,
+    StepStatus,
+};
 
 use crate::artifacts::{self, ArtifactStore};
+use crate::builtin::{self, BuiltinRequest};
 use crate::context::{JobContext, condition_holds};
 use crate::executor::{Executor, StepOutcome, StepRequest};
 use crate::logs::LogWriter;
@@ -32,6 +36,8 @@ pub(crate) struct JobTask {
     pub results: HashMap<String, JobStatus>,
     /// Artifacts of every job this one needs, directly or not.
     pub inherited: Vec<ArtifactRecord>,
+    /// The digest of the last image built or pushed by a job this one needs.
+    pub image_digest: Option<String>,
 }
 
 /// How an attempt ended.
@@ -41,6 +47,8 @@ pub(crate) struct JobRun {
     pub reason: Option<String>,
     pub outputs: BTreeMap<String, String>,
     pub artifacts: Vec<ArtifactRecord>,
+    /// What its built-in steps produced.
+    pub produced: Vec<Produced>,
 }
 
 impl JobRun {
@@ -51,6 +59,7 @@ impl JobRun {
             reason: Some(reason),
             outputs: BTreeMap::new(),
             artifacts: Vec::new(),
+            produced: Vec::new(),
         }
     }
 }
@@ -82,6 +91,9 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
         &mut base,
         env::context_env(&t.plan, job, t.opts.run, &workspace),
     );
+    if let Some(d) = &t.image_digest {
+        env::layer(&mut base, [("WHARF_IMAGE_DIGEST".to_string(), d.clone())]);
+    }
     let mut env_map: BTreeMap<String, String> = BTreeMap::new();
     let status = Status {
         success: true,
@@ -107,6 +119,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
     let mut reason = None;
     let mut cancel = t.cancel.clone();
     let mut last_step = 0;
+    let mut produced: Vec<Produced> = Vec::new();
 
     for (i, step) in job.steps.iter().enumerate() {
         last_step = i;
@@ -163,19 +176,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
             }
         };
         let mut vars = base.clone();
-        env::layer(&mut vars, step_env);
-        if let Some(secrets) = t.opts.secrets.get(&t.index) {
-            // Last, so nothing in `env:` can shadow a declared secret. The values live in
-            // the request only as long as the step runs (the executor passes them as the
-            // child's environment, never as arguments).
-            env::layer(
-                &mut vars,
-                secrets
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.expose().to_string())),
-            );
-        }
-        vars.push(("WHARF_OUTPUT".into(), output_file.display().to_string()));
+        env::layer(&mut vars, step_env.clone());
         let dir = step
             .working_directory
             .as_ref()
@@ -196,19 +197,93 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
         let step_deadline = step
             .timeout_ms
             .map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
-        let req = StepRequest {
-            job: job.id.clone(),
-            step: i,
-            argv: shell::argv(&step.shell, &step.run),
-            cwd,
-            env: vars,
-            deadline: match (deadline, step_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
-            kill_grace: t.opts.kill_grace,
+        let until = match (deadline, step_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
-        let outcome = t.executor.run_step(req, cancel.clone(), log).await;
+        let secrets = t.opts.secrets.get(&t.index);
+        let mut builtin_error = None;
+        let outcome = match &step.action {
+            StepAction::Run { run, shell: sh } => {
+                if let Some(secrets) = secrets {
+                    // Last, so nothing in `env:` can shadow a declared secret. The values
+                    // live in the request only as long as the step runs (the executor
+                    // passes them as the child's environment, never as arguments).
+                    env::layer(
+                        &mut vars,
+                        secrets
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.expose().to_string())),
+                    );
+                }
+                vars.push(("WHARF_OUTPUT".into(), output_file.display().to_string()));
+                let req = StepRequest {
+                    job: job.id.clone(),
+                    step: i,
+                    argv: shell::argv(sh, run),
+                    cwd,
+                    env: vars,
+                    deadline: until,
+                    kill_grace: t.opts.kill_grace,
+                };
+                t.executor.run_step(req, cancel.clone(), log).await
+            }
+            StepAction::Builtin(b) => {
+                let rendered = builtin::render(b, &mut |text: &str| {
+                    let tpl = wharf_expr::parse_template(text).map_err(|e| e.to_string())?;
+                    tpl.render(&ctx(&t, &step_env, step_status))
+                        .map_err(|e| e.to_string())
+                });
+                match (rendered, &t.opts.builtins) {
+                    (Err(e), _) => {
+                        let mut log = log;
+                        log.note(&format!("wharf: {e}"));
+                        let _ = log.finish();
+                        StepOutcome::FailedToStart(e)
+                    }
+                    (Ok(_), None) => {
+                        let _ = log.finish();
+                        StepOutcome::FailedToStart(
+                            "built-in steps are not available in this runner".to_string(),
+                        )
+                    }
+                    (Ok(builtin), Some(runner)) => {
+                        let req = BuiltinRequest {
+                            job: job.id.clone(),
+                            step: i,
+                            builtin,
+                            cwd,
+                            workspace: workspace.clone(),
+                            wharf_dir: t.opts.wharf_dir.clone(),
+                            run: t.opts.run,
+                            event: t.plan.event.clone(),
+                            env: vars,
+                            secrets: secrets.cloned().unwrap_or_default(),
+                            deadline: until,
+                        };
+                        let done = runner.run(req, cancel.clone(), log).await;
+                        for item in done.produced {
+                            if matches!(item.kind, ProducedKind::Image | ProducedKind::PushedImage)
+                            {
+                                // Later steps of this job see the image too.
+                                env::layer(
+                                    &mut base,
+                                    [("WHARF_IMAGE_DIGEST".to_string(), item.digest.clone())],
+                                );
+                            }
+                            let _ = t.events.send(RunEvent::Produced {
+                                job: job.id.clone(),
+                                step: i,
+                                item: item.clone(),
+                            });
+                            produced.push(item);
+                        }
+                        builtin_error = done.error;
+                        done.outcome
+                    }
+                }
+            }
+        };
         let (st, code) = match &outcome {
             o if o.is_success() => (StepStatus::Success, o.exit_code()),
             StepOutcome::TimedOut => (StepStatus::TimedOut, None),
@@ -221,9 +296,10 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
             StepStatus::Failed => {
                 failed = true;
                 exit_code = code;
-                reason.get_or_insert_with(|| match &outcome {
-                    StepOutcome::FailedToStart(why) => format!("step `{}`: {why}", step.name),
-                    _ => format!("step `{}` exited with {}", step.name, code.unwrap_or(-1)),
+                reason.get_or_insert_with(|| match (&outcome, builtin_error) {
+                    (_, Some(why)) => format!("step `{}`: {why}", step.name),
+                    (StepOutcome::FailedToStart(why), _) => format!("step `{}`: {why}", step.name),
+                    (_, None) => format!("step `{}` exited with {}", step.name, code.unwrap_or(-1)),
                 });
             }
             StepStatus::TimedOut => {
@@ -255,15 +331,23 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
         reason,
         outputs: BTreeMap::new(),
         artifacts: Vec::new(),
+        produced,
     };
     if run.outcome == Outcome::Cancelled {
         return run;
     }
     parse_reports(&t, last_step);
-    if run.outcome == Outcome::Success && !job.artifacts.is_empty() {
+    // Release packages are kept like declared artifacts, so later jobs receive them.
+    let mut pats = job.artifacts.clone();
+    pats.extend(
+        run.produced
+            .iter()
+            .filter(|p| p.kind == ProducedKind::Package)
+            .map(|p| globset::escape(&p.name)),
+    );
+    if run.outcome == Outcome::Success && !pats.is_empty() {
         let store = t.store.clone();
         let ws = workspace.clone();
-        let pats = job.artifacts.clone();
         let id = job.id.clone();
         let res = tokio::task::spawn_blocking(move || {
             let found = artifacts::collect(&ws, &pats, true)?;

@@ -5,6 +5,7 @@
 //! The [`scheduler`] inside is pure and can be driven on its own.
 
 pub mod artifacts;
+mod builtin;
 mod context;
 pub mod env;
 mod executor;
@@ -19,6 +20,7 @@ pub mod scheduler;
 pub mod shell;
 
 pub use artifacts::ArtifactStore;
+pub use builtin::{BuiltinOutcome, BuiltinRequest, BuiltinRunner};
 pub use executor::{BoxFuture, Executor, StepOutcome, StepRequest};
 pub use fake::FakeExecutor;
 pub use local::LocalExecutor;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc::UnboundedSender, watch};
 use tokio::task::JoinSet;
 use wharf_expr::Status;
-use wharf_model::{ArtifactRecord, JobStatus, Plan, RunEvent, RunStatus};
+use wharf_model::{ArtifactRecord, JobStatus, Plan, ProducedKind, RunEvent, RunStatus};
 
 use crate::artifacts::ArtifactStore;
 use crate::context::{JobContext, condition_holds};
@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub secrets: HashMap<usize, Vec<(String, wharf_secrets::secret::SecretString)>>,
     /// Buffers for the lines steps print; give them back once displayed.
     pub text_pool: Arc<crate::logs::TextPool>,
+    /// Runs built-in steps (`package:`, `build-image:`, ...); without one, such steps fail.
+    pub builtins: Option<Arc<dyn crate::BuiltinRunner>>,
 }
 
 /// Runs `plan` to the end and returns its status. Emits every [`RunEvent`] after
@@ -82,6 +84,7 @@ pub async fn run(
         runs: (0..plan.jobs.len()).map(|_| None).collect(),
         cancels: HashMap::new(),
         any_artifacts: false,
+        images: vec![None; plan.jobs.len()],
     };
     let mut tasks: JoinSet<(usize, JobRun)> = JoinSet::new();
     let mut actions = {
@@ -110,6 +113,7 @@ pub async fn run(
                         } else {
                             Vec::new()
                         },
+                        image_digest: state.image_of_needs(&plan, job),
                     };
                     tasks.spawn(async move { (job, job::run(task).await) });
                 }
@@ -170,9 +174,29 @@ struct DriverState {
     cancels: HashMap<usize, watch::Sender<bool>>,
     /// Whether any job stored artifacts yet (saves walking the graph when none did).
     any_artifacts: bool,
+    /// The last image digest each job (index) built or pushed.
+    images: Vec<Option<String>>,
 }
 
 impl DriverState {
+    /// The image of the nearest job `job` needs that built one (direct needs first, in
+    /// plan order; then theirs).
+    fn image_of_needs(&self, plan: &Plan, job: usize) -> Option<String> {
+        let mut seen = vec![false; plan.jobs.len()];
+        let mut queue: std::collections::VecDeque<usize> =
+            plan.jobs[job].needs.iter().copied().collect();
+        while let Some(n) = queue.pop_front() {
+            if std::mem::replace(&mut seen[n], true) {
+                continue;
+            }
+            if let Some(d) = &self.images[n] {
+                return Some(d.clone());
+            }
+            queue.extend(plan.jobs[n].needs.iter().copied());
+        }
+        None
+    }
+
     /// The entries of `map` for the jobs `job` directly needs: all its expressions can
     /// see (copying everything finished so far would make a run quadratic in its jobs).
     fn of_needs<V: Clone>(
@@ -203,6 +227,14 @@ impl DriverState {
         let run = self.runs[job].take();
         let (exit_code, run_reason, outputs) = match run {
             Some(r) => {
+                if let Some(img) = r
+                    .produced
+                    .iter()
+                    .rev()
+                    .find(|p| matches!(p.kind, ProducedKind::Image | ProducedKind::PushedImage))
+                {
+                    self.images[job] = Some(img.digest.clone());
+                }
                 if status.counts_as_success() && !r.artifacts.is_empty() {
                     self.any_artifacts = true;
                     self.artifacts[job] = r.artifacts;

@@ -6,12 +6,17 @@
 //! here does I/O; everything is serializable so a plan (`--dry-run`) or an event stream
 //! (`--json`) can be printed as data.
 
+mod builtin;
 mod event;
 mod plan;
 mod record;
 mod run_event;
 mod status;
 
+pub use builtin::{
+    BuildImageStep, Builtin, LayerSpec, PackageStep, Produced, ProducedKind, PublishPythonStep,
+    StepAction,
+};
 pub use event::{Event, EventKind};
 pub use plan::{Plan, PlannedJob, PlannedStep, RetryPolicy};
 pub use record::{ArtifactRecord, JobRecord, ReportRecord, RunRecord, RunSummary, StepRecord};

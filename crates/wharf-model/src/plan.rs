@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Event;
+use crate::{Event, StepAction};
 
 /// A pipeline compiled for one event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,10 +71,8 @@ pub struct PlannedJob {
 pub struct PlannedStep {
     /// Display name: `name:` or the first line of the command.
     pub name: String,
-    /// The shell script (matrix and other trusted values already substituted).
-    pub run: String,
-    /// The shell program: `bash`, `sh`, or another program that takes `-c SCRIPT`.
-    pub shell: String,
+    /// What the step does.
+    pub action: StepAction,
     /// Step `env:` (templates), layered over job env.
     pub env: BTreeMap<String, String>,
     /// Directory, relative to the workspace (overrides the job's).

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Event, JobStatus, Millis, RunStatus, StepStatus};
+use crate::{Event, JobStatus, Millis, Produced, RunStatus, StepStatus};
 
 /// One line of `wharf runs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +62,9 @@ pub struct JobRecord {
     pub artifacts: Vec<ArtifactRecord>,
     /// JUnit reports it produced.
     pub reports: Vec<ReportRecord>,
+    /// Release artifacts its built-in steps produced (packages, images, Python files).
+    #[serde(default)]
+    pub produced: Vec<Produced>,
 }
 
 /// A step of a recorded job.

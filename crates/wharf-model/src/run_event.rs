@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Event, JobStatus, Millis, RunStatus, StepStatus};
+use crate::{Event, JobStatus, Millis, Produced, RunStatus, StepStatus};
 
 /// Which output stream a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +131,15 @@ pub enum RunEvent {
         size: u64,
         /// Unix mode bits.
         mode: u32,
+    },
+    /// A built-in step produced a release artifact (a package, an image, a Python file).
+    Produced {
+        /// Job id.
+        job: String,
+        /// 0-based step index.
+        step: usize,
+        /// What it produced.
+        item: Produced,
     },
     /// A JUnit XML report was parsed.
     ReportParsed {

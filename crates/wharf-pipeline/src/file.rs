@@ -257,9 +257,22 @@ pub struct StepFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub name: Option<Spanned<String>>,
-    /// The shell script.
-    #[schemars(with = "String")]
-    pub run: Spanned<String>,
+    /// The shell script (or one of the built-in steps below).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub run: Option<Spanned<String>>,
+    /// Built-in: archive paths into a reproducible release package.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::builtin::PackageFile>")]
+    pub package: Option<Spanned<crate::builtin::PackageFile>>,
+    /// Built-in: build an OCI image (and push it).
+    #[serde(default)]
+    #[schemars(with = "Option<crate::builtin::BuildImageFile>")]
+    pub build_image: Option<Spanned<crate::builtin::BuildImageFile>>,
+    /// Built-in: upload Python wheels and sdists to an index.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::builtin::PublishPythonFile>")]
+    pub publish_python: Option<Spanned<crate::builtin::PublishPythonFile>>,
     /// The shell (default: `defaults.shell` or `bash`).
     #[serde(default)]
     #[schemars(with = "Option<String>")]

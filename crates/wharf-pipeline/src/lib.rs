@@ -10,9 +10,11 @@
 //! let text = "version: 1\njobs:\n  test:\n    run: make test\n";
 //! let pipeline = wharf_pipeline::parse("wharf.yml", text).expect("valid");
 //! let plan = pipeline.plan(&Event::new(EventKind::Push), &[]).expect("plan");
-//! assert_eq!(plan.jobs[0].steps[0].run, "make test");
+//! let step = &plan.jobs[0].steps[0].action;
+//! assert!(matches!(step, wharf_model::StepAction::Run { run, .. } if run == "make test"));
 //! ```
 
+mod builtin;
 mod dag;
 mod diagnostic;
 mod duration;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use wharf_model::{Event, Plan, RetryPolicy};
+use wharf_model::{Event, Plan, RetryPolicy, StepAction};
 
 use crate::diagnostic::Diagnostics;
 use crate::file::Rollback;
@@ -92,10 +92,8 @@ pub struct Cache {
 pub struct Step {
     /// `name:`, if given.
     pub name: Option<String>,
-    /// The script (a template whose only expressions are `matrix.*`).
-    pub run: String,
-    /// The shell.
-    pub shell: String,
+    /// What it does; a `run:` script is a template whose only expressions are `matrix.*`.
+    pub action: StepAction,
     /// `env:` templates, in file order.
     pub env: Vec<(String, String)>,
     /// Working directory.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use wharf_expr::{Context, Status, Value};
-use wharf_model::{Event, Plan, PlannedJob, PlannedStep};
+use wharf_model::{Event, Plan, PlannedJob, PlannedStep, StepAction};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::matrix::{Cell, cell_id};
@@ -164,15 +164,30 @@ fn planned_job(
 ) -> Result<PlannedJob, String> {
     let mut steps = Vec::new();
     for step in &job.steps {
-        let run = substitute(&step.run, cell)?;
-        let name = match &step.name {
-            Some(n) => substitute(n, cell)?,
-            None => default_step_name(&run),
+        // Built-in parameters are data, not shell source: the engine evaluates their
+        // templates with the whole run-time context when the step starts.
+        let action = match &step.action {
+            StepAction::Run { run, shell } => StepAction::Run {
+                run: substitute(run, cell)?,
+                shell: shell.clone(),
+            },
+            builtin @ StepAction::Builtin(_) => builtin.clone(),
+        };
+        let name = match (&step.name, &action) {
+            (Some(n), _) => substitute(n, cell)?,
+            (None, StepAction::Run { run, .. }) => default_step_name(run),
+            (None, StepAction::Builtin(b)) => {
+                let d = b.describe();
+                if d.contains("${{") {
+                    b.key().to_string()
+                } else {
+                    d
+                }
+            }
         };
         steps.push(PlannedStep {
             name,
-            run,
-            shell: step.shell.clone(),
+            action,
             env: env(&step.env, cell)?,
             working_directory: opt(&step.working_directory, cell)?,
             timeout_ms: step.timeout_ms,

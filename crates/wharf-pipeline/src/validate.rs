@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde_saphyr::Spanned;
-use wharf_model::RetryPolicy;
+use wharf_model::{RetryPolicy, StepAction};
 
+use crate::builtin;
 use crate::duration::duration_ms;
 use crate::exprs::{Scalar as ExprScalar, Scope, Site, check_condition, check_template};
 use crate::file::{EnvFile, JobFile, PipelineFile, StepFile};
@@ -292,8 +293,10 @@ fn validate_job(
             );
             vec![Step {
                 name: None,
-                run: run.value.clone(),
-                shell: shell(ctx.defaults, None),
+                action: StepAction::Run {
+                    run: run.value.clone(),
+                    shell: shell(ctx.defaults, None),
+                },
                 env: Vec::new(),
                 working_directory: None,
                 timeout_ms: None,
@@ -311,7 +314,7 @@ fn validate_job(
             }
             steps
                 .iter()
-                .map(|s| validate_step(r, &scope, ctx.defaults, &s.value))
+                .map(|s| validate_step(r, &scope, ctx.defaults, s))
                 .collect()
         }
         (Some(run), Some(_)) => {
@@ -407,17 +410,10 @@ fn validate_step(
     r: &mut Reporter,
     scope: &Scope<'_>,
     defaults: &Defaults,
-    step: &StepFile,
+    spanned: &Spanned<StepFile>,
 ) -> Step {
-    check_template(
-        r,
-        scope,
-        ExprScalar {
-            value: &step.run.value,
-            location: &step.run.referenced,
-        },
-        Site::Run,
-    );
+    let step = &spanned.value;
+    let action = step_action(r, scope, defaults, spanned);
     if let Some(n) = &step.name {
         check_template(
             r,
@@ -452,14 +448,90 @@ fn validate_step(
     }
     Step {
         name: step.name.as_ref().map(|n| n.value.clone()),
-        run: step.run.value.clone(),
-        shell: shell(defaults, step.shell.as_ref().map(|s| s.value.as_str())),
+        action,
         env: env_map(r, scope, &step.env),
         working_directory: step.working_directory.as_ref().map(|w| w.value.clone()),
         timeout_ms: step.timeout.as_ref().and_then(|t| duration(r, t)),
         continue_on_error: step.continue_on_error.unwrap_or(false),
         condition: step.condition.as_ref().map(|c| c.value.clone()),
     }
+}
+
+/// What a step does: its `run:` or its one built-in key.
+fn step_action(
+    r: &mut Reporter,
+    scope: &Scope<'_>,
+    defaults: &Defaults,
+    spanned: &Spanned<StepFile>,
+) -> StepAction {
+    let step = &spanned.value;
+    let mut kinds: Vec<&'static str> = Vec::new();
+    let mut action = None;
+    if let Some(run) = &step.run {
+        kinds.push("run");
+        check_template(
+            r,
+            scope,
+            ExprScalar {
+                value: &run.value,
+                location: &run.referenced,
+            },
+            Site::Run,
+        );
+        action = Some(StepAction::Run {
+            run: run.value.clone(),
+            shell: shell(defaults, step.shell.as_ref().map(|s| s.value.as_str())),
+        });
+    }
+    if let Some(p) = &step.package {
+        kinds.push("package");
+        action = Some(StepAction::Builtin(builtin::package(r, scope, p)));
+    }
+    if let Some(b) = &step.build_image {
+        kinds.push("build-image");
+        action = Some(StepAction::Builtin(builtin::build_image(r, scope, b)));
+    }
+    if let Some(p) = &step.publish_python {
+        kinds.push("publish-python");
+        action = Some(StepAction::Builtin(builtin::publish_python(r, scope, p)));
+    }
+    if kinds.len() > 1 {
+        let d = r
+            .at(
+                r.span(spanned),
+                format!("a step has both {}", join_keys(&kinds)),
+            )
+            .with_label("one step does one thing")
+            .with_hint("split it into separate steps");
+        r.push(d);
+    }
+    if kinds.iter().any(|k| *k != "run") && step.shell.is_some() {
+        let d = r
+            .at(r.span(spanned), "`shell:` only applies to `run:` steps")
+            .with_label("this is a built-in step")
+            .with_hint("remove `shell:`");
+        r.push(d);
+    }
+    action.unwrap_or_else(|| {
+        let d = r
+            .at(r.span(spanned), "a step needs `run:` or a built-in step")
+            .with_label("nothing to do")
+            .with_hint(
+                "add `run: COMMAND`, or one of `package`, `build-image` or `publish-python`",
+            );
+        r.push(d);
+        StepAction::Run {
+            run: String::new(),
+            shell: String::new(),
+        }
+    })
+}
+
+fn join_keys(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 fn shell(defaults: &Defaults, own: Option<&str>) -> String {

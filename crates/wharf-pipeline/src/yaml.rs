@@ -54,8 +54,11 @@ fn translate(r: &Reporter, error: &Error) -> Diagnostic {
             let hint = did_you_mean(field, expected.iter().copied()).or_else(|| {
                 if expected.contains(&"shell") {
                     Some(format!(
-                        "built-in steps are not available in this version; a step is `run:` with optional {}",
-                        list(expected.iter().filter(|k| **k != "run"))
+                        "a step is `run:` or one built-in step ({}), with optional {}",
+                        list(crate::builtin::BUILTIN_KEYS.iter()),
+                        list(expected.iter().filter(|k| {
+                            **k != "run" && !crate::builtin::BUILTIN_KEYS.contains(k)
+                        }))
                     ))
                 } else {
                     Some(format!("expected one of {}", list(expected.iter())))

@@ -15,6 +15,11 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "runs", include_str!("../migrations/0001_runs.sql")),
     (2, "secrets", include_str!("../migrations/0002_secrets.sql")),
+    (
+        3,
+        "produced",
+        include_str!("../migrations/0003_produced.sql"),
+    ),
 ];
 
 /// A migrator over the embedded migrations.

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use wharf_model::{
-    ArtifactRecord, Event, JobRecord, JobStatus, ReportRecord, RunRecord, RunStatus, RunSummary,
-    StepRecord, StepStatus,
+    ArtifactRecord, Event, JobRecord, JobStatus, Produced, ProducedKind, ReportRecord, RunRecord,
+    RunStatus, RunSummary, StepRecord, StepStatus,
 };
 
 use crate::error::{Result, corrupt};
@@ -118,6 +118,32 @@ impl Store {
             reports.entry(report.job.clone()).or_default().push(report);
         }
 
+        let mut produced: HashMap<String, Vec<Produced>> = HashMap::new();
+        for row in sqlx::query(
+            "SELECT job, kind, name, digest, size FROM produced WHERE run = ? ORDER BY seq",
+        )
+        .bind(run)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(&err)?
+        {
+            let job: String = row.try_get("job").map_err(&err)?;
+            let kind: String = row.try_get("kind").map_err(&err)?;
+            let size: Option<i64> = row.try_get("size").map_err(&err)?;
+            let item = Produced {
+                kind: ProducedKind::parse(&kind).ok_or_else(|| {
+                    corrupt(
+                        &self.path,
+                        format!("job `{job}` produced an unknown kind `{kind}`"),
+                    )
+                })?,
+                name: row.try_get("name").map_err(&err)?,
+                digest: row.try_get("digest").map_err(&err)?,
+                size: size.map(from_sql),
+            };
+            produced.entry(job).or_default().push(item);
+        }
+
         let mut jobs = Vec::new();
         for row in sqlx::query(
             "SELECT id, needs, status, attempt, exit_code, reason, started_at, finished_at, \
@@ -156,6 +182,7 @@ impl Store {
                 steps: steps.remove(&id).unwrap_or_default(),
                 artifacts: artifacts.remove(&id).unwrap_or_default(),
                 reports: reports.remove(&id).unwrap_or_default(),
+                produced: produced.remove(&id).unwrap_or_default(),
                 id,
             });
         }

@@ -56,7 +56,8 @@ fn job_of(event: &RunEvent) -> Option<&str> {
         | RunEvent::StepFinished { job, .. }
         | RunEvent::JobFinished { job, .. }
         | RunEvent::ArtifactStored { job, .. }
-        | RunEvent::ReportParsed { job, .. } => Some(job),
+        | RunEvent::ReportParsed { job, .. }
+        | RunEvent::Produced { job, .. } => Some(job),
         RunEvent::RunStarted { .. } | RunEvent::RunFinished { .. } => None,
     }
 }
@@ -210,6 +211,22 @@ async fn apply(
         .bind(to_sql(*failures))
         .bind(to_sql(*errors))
         .bind(to_sql(*skipped))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected(),
+        RunEvent::Produced { job, step, item } => sqlx::query(
+            "INSERT INTO produced (run, job, step, kind, name, digest, size) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (run, job, kind, name) DO UPDATE SET step = excluded.step, \
+             digest = excluded.digest, size = excluded.size",
+        )
+        .bind(run)
+        .bind(job)
+        .bind(to_sql(*step as u64))
+        .bind(item.kind.as_str())
+        .bind(&item.name)
+        .bind(&item.digest)
+        .bind(item.size.map(to_sql))
         .execute(&mut *conn)
         .await?
         .rows_affected(),

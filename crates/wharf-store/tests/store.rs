@@ -7,8 +7,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use wharf_model::{
-    ArtifactRecord, Event, EventKind, JobInfo, JobRecord, JobStatus, LogStream, ReportRecord,
-    RunEvent, RunRecord, RunStatus, RunSummary, StepRecord, StepStatus,
+    ArtifactRecord, Event, EventKind, JobInfo, JobRecord, JobStatus, LogStream, Produced,
+    ProducedKind, ReportRecord, RunEvent, RunRecord, RunStatus, RunSummary, StepRecord, StepStatus,
 };
 use wharf_store::{ArtifactStore, Error, NewRun, SecretMeta, SecretRecord, Store, log_path};
 
@@ -204,6 +204,16 @@ async fn a_recorded_run_reads_back_whole() {
             errors: 1,
             skipped: 3,
         },
+        RunEvent::Produced {
+            job: "test (py=3.11)".into(),
+            step: 0,
+            item: Produced {
+                kind: ProducedKind::PushedImage,
+                name: "127.0.0.1:5000/demo:1.0".into(),
+                digest: format!("sha256:{}", "ab".repeat(32)),
+                size: None,
+            },
+        },
         RunEvent::JobFinished {
             job: "test (py=3.11)".into(),
             status: JobStatus::Failed,
@@ -292,6 +302,7 @@ async fn a_recorded_run_reads_back_whole() {
                     mode: 0o644,
                 }],
                 reports: vec![],
+                produced: vec![],
             },
             JobRecord {
                 id: "test (py=3.11)".into(),
@@ -320,6 +331,12 @@ async fn a_recorded_run_reads_back_whole() {
                     errors: 1,
                     skipped: 3,
                 }],
+                produced: vec![Produced {
+                    kind: ProducedKind::PushedImage,
+                    name: "127.0.0.1:5000/demo:1.0".into(),
+                    digest: format!("sha256:{}", "ab".repeat(32)),
+                    size: None,
+                }],
             },
             JobRecord {
                 id: "deploy".into(),
@@ -334,6 +351,7 @@ async fn a_recorded_run_reads_back_whole() {
                 outputs: BTreeMap::new(),
                 artifacts: vec![],
                 reports: vec![],
+                produced: vec![],
             },
         ],
     };

@@ -1,5 +1,6 @@
 //! The wharf command line: parse, dispatch to one command module, exit with a code.
 
+mod builtins;
 mod cli;
 mod commands;
 mod exit;

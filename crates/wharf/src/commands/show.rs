@@ -80,6 +80,14 @@ pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
                 &a.sha256[..12]
             );
         }
+        for p in &j.produced {
+            println!(
+                "    produced: {} {} ({})",
+                p.kind.as_str(),
+                p.name,
+                p.digest
+            );
+        }
         for (k, v) in &j.outputs {
             println!("    output: {k}={v}");
         }

@@ -1,7 +1,7 @@
 //! The table printed when a run ends (every output mode but `--json`).
 
 use console::style;
-use wharf_model::RunStatus;
+use wharf_model::{Produced, RunStatus};
 
 use super::view::{RunView, duration, mark, tests_text};
 
@@ -47,6 +47,9 @@ pub fn render(view: &RunView, color: bool) -> String {
                 if j.artifacts == 1 { "" } else { "s" }
             ));
         }
+        for p in &j.produced {
+            notes.push(produced_text(p));
+        }
         if j.attempt > 1 {
             notes.push(format!("attempt {}", j.attempt));
         }
@@ -78,4 +81,10 @@ pub fn render(view: &RunView, color: bool) -> String {
         duration(end - view.started)
     ));
     out
+}
+
+/// `image 127.0.0.1:5000/demo:1.0 @ sha256:0123456789ab`, for the notes and `show`.
+pub fn produced_text(p: &Produced) -> String {
+    let short = p.digest.get(..19).unwrap_or(&p.digest);
+    format!("{} {} @ {short}", p.kind.as_str(), p.name)
 }

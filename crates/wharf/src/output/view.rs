@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use wharf_model::{JobStatus, Millis, RunEvent, RunStatus};
+use wharf_model::{JobStatus, Millis, Produced, RunEvent, RunStatus};
 
 /// How many of a job's last log lines are kept to show when it fails.
 pub const TAIL_LINES: usize = 20;
@@ -30,6 +30,8 @@ pub struct JobView {
     pub tests: Option<[u64; 4]>,
     /// Number of artifacts stored.
     pub artifacts: usize,
+    /// Release artifacts its built-in steps produced.
+    pub produced: Vec<Produced>,
     /// Its last lines of output.
     pub tail: VecDeque<String>,
 }
@@ -99,6 +101,7 @@ impl RunView {
                         reason: None,
                         tests: None,
                         artifacts: 0,
+                        produced: Vec::new(),
                         tail: VecDeque::new(),
                     })
                     .collect();
@@ -144,6 +147,11 @@ impl RunView {
             RunEvent::ArtifactStored { job, .. } => {
                 let i = self.index(job)?;
                 self.jobs[i].artifacts += 1;
+                Some(i)
+            }
+            RunEvent::Produced { job, item, .. } => {
+                let i = self.index(job)?;
+                self.jobs[i].produced.push(item.clone());
                 Some(i)
             }
             RunEvent::ReportParsed {

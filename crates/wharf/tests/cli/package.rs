@@ -99,3 +99,66 @@ fn paths_outside_the_directory_and_missing_ones_are_refused() {
     );
     p.wharf(&["package", "verify", "missing.tar.gz"]).expect(2);
 }
+
+#[test]
+fn the_package_step_records_the_package_and_passes_it_on() {
+    let p = Project::new(
+        r#"version: 1
+env: { SOURCE_DATE_EPOCH: "1700000000" }
+jobs:
+  pack:
+    steps:
+      - package: { paths: [dist, bin/run.sh], output: "out/app-${{ version }}.tar.gz" }
+  clean:
+    needs: [pack]
+    run: rm out/app-2.0.0.tar.gz
+  check:
+    needs: [clean]
+    run: test -s out/app-2.0.0.tar.gz
+"#,
+    );
+    p.write("dist/app.whl", "wheel bytes\n");
+    p.write("bin/run.sh", "#!/bin/sh\necho run\n");
+    p.git_init();
+    let run = p
+        .wharf(&["run", "--plain", "--event", "tag", "--tag", "v2.0.0"])
+        .expect(0);
+    assert!(
+        run.stderr()
+            .contains("packaged 2 files into out/app-2.0.0.tar.gz"),
+        "{}",
+        run.stderr()
+    );
+    let show = p.wharf(&["show", "1", "--json"]).expect(0).json();
+    let produced = &show["jobs"][0]["produced"][0];
+    assert_eq!(produced["kind"], "package");
+    assert_eq!(produced["name"], "out/app-2.0.0.tar.gz");
+    assert_eq!(
+        show["jobs"][0]["artifacts"][0]["path"],
+        "out/app-2.0.0.tar.gz"
+    );
+    // restored for `check` from the artifact store, and it verifies
+    p.wharf(&["package", "verify", "out/app-2.0.0.tar.gz"])
+        .expect(0);
+    let digest = produced["digest"].as_str().unwrap();
+    let sha = format!(
+        "sha256:{}",
+        show["jobs"][0]["artifacts"][0]["sha256"].as_str().unwrap()
+    );
+    assert_eq!(digest, sha);
+}
+
+#[test]
+fn the_package_step_refuses_paths_outside_the_workspace() {
+    let p = Project::new(
+        "version: 1\njobs:\n  pack:\n    steps:\n      - package: { paths: [../etc], output: /tmp/x.tar.gz }\n",
+    );
+    let run = p.wharf(&["run", "--plain"]).expect(1);
+    assert!(
+        run.stderr().contains(
+            "`paths: ../etc` must be a path inside the workspace (no leading `/`, no `..`)"
+        ),
+        "{}",
+        run.stderr()
+    );
+}

@@ -1,0 +1,196 @@
+//! Built-in steps: work wharf does itself instead of running a command (SPEC.md
+//! "Release artifacts"). A plan carries them with every string still a template; the
+//! engine evaluates the templates with the job's context when the step starts, then hands
+//! the step to the binary's built-in runner.
+//!
+//! Parameters that name secrets (`token:`, `password:`) hold the secret's *name*; its value
+//! reaches the runner only through the job's declared secrets.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What a step does: run a command, or one of wharf's built-in steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepAction {
+    /// A shell script.
+    Run {
+        /// The script (matrix values already substituted).
+        run: String,
+        /// The shell program: `bash`, `sh`, or another that takes `-c SCRIPT`.
+        shell: String,
+    },
+    /// A built-in step.
+    Builtin(Builtin),
+}
+
+/// The built-in steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Builtin {
+    /// Archive paths into a reproducible release package.
+    Package(PackageStep),
+    /// Build an OCI image (daemonless, or from a Dockerfile through a Docker Engine), and
+    /// optionally push it.
+    BuildImage(Box<BuildImageStep>),
+    /// Upload Python wheels and sdists to an index.
+    PublishPython(PublishPythonStep),
+}
+
+impl Builtin {
+    /// The key that names this step kind in a pipeline file.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Builtin::Package(_) => "package",
+            Builtin::BuildImage(_) => "build-image",
+            Builtin::PublishPython(_) => "publish-python",
+        }
+    }
+
+    /// A short display name for the step.
+    pub fn describe(&self) -> String {
+        match self {
+            Builtin::Package(p) => format!("package {}", p.output),
+            Builtin::BuildImage(b) => match &b.image {
+                Some(image) => format!("build-image {image}"),
+                None => "build-image".to_string(),
+            },
+            Builtin::PublishPython(p) => format!("publish-python {}", p.files.join(" ")),
+        }
+    }
+}
+
+/// `package:` — archive workspace paths into one reproducible file with a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PackageStep {
+    /// Files and directories to include, relative to the working directory.
+    pub paths: Vec<String>,
+    /// The package file to write, relative to the working directory.
+    pub output: String,
+}
+
+/// One layer of a daemonless image build: a file or directory and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerSpec {
+    /// Source path, relative to the working directory.
+    pub src: String,
+    /// Absolute destination path in the image.
+    pub dest: String,
+}
+
+/// `build-image:` — build an OCI image and optionally push it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BuildImageStep {
+    /// Base: `scratch`, `oci-layout:PATH[:TAG]`, or an image reference (pulled).
+    /// `None` with a Dockerfile (the Dockerfile names its base).
+    pub from: Option<String>,
+    /// Layers for the daemonless builder.
+    pub layers: Vec<LayerSpec>,
+    /// A Dockerfile to build through the Docker Engine instead, relative to `context`.
+    pub dockerfile: Option<String>,
+    /// The Docker build context (default: the working directory).
+    pub context: Option<String>,
+    /// Dockerfile `ARG`s.
+    pub build_args: BTreeMap<String, String>,
+    /// Image config: entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// Image config: cmd.
+    pub cmd: Option<Vec<String>>,
+    /// Image config: environment.
+    pub env: BTreeMap<String, String>,
+    /// Image config: working directory.
+    pub workdir: Option<String>,
+    /// Image config: user.
+    pub user: Option<String>,
+    /// Image config: exposed ports (`8080`, `8080/tcp`).
+    pub ports: Vec<String>,
+    /// Image labels (wharf adds the `org.opencontainers.image.*` ones it knows).
+    pub labels: BTreeMap<String, String>,
+    /// The image name without a tag, e.g. `127.0.0.1:5000/demo`.
+    pub image: Option<String>,
+    /// Tags: bare tags (`latest`) or full references. Default: the version, `latest`
+    /// and the short sha.
+    pub tags: Vec<String>,
+    /// Push every tag after building.
+    pub push: bool,
+    /// Registries (host[:port]) that may be reached over plain HTTP besides loopback ones.
+    pub insecure: Vec<String>,
+    /// `gzip` (default) or `zstd`.
+    pub compression: Option<String>,
+    /// Registry user name, with `password` naming the secret that holds the password or
+    /// token. Without them, a docker `config.json` is consulted, then anonymous access.
+    pub username: Option<String>,
+    /// Name of the secret holding the registry password or token.
+    pub password: Option<String>,
+    /// Where the OCI layout is written (default `.wharf/images/<job>`).
+    pub output: Option<String>,
+}
+
+/// `publish-python:` — upload wheels and sdists through the index upload API.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PublishPythonStep {
+    /// Upload URL, e.g. `https://upload.pypi.org/legacy/`.
+    pub repository: String,
+    /// Globs of files to upload, relative to the working directory.
+    pub files: Vec<String>,
+    /// Name of the secret holding an API token (sent as user `__token__`) or password.
+    pub token: Option<String>,
+    /// User name for password auth (default `__token__`).
+    pub username: Option<String>,
+    /// The index's simple API URL used to detect files already published (default:
+    /// derived from `repository`).
+    pub index_url: Option<String>,
+}
+
+/// What kind of release artifact a built-in step produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProducedKind {
+    /// A release package file (`package:`).
+    Package,
+    /// An OCI image built into a layout (`build-image:` without `push`).
+    Image,
+    /// An OCI image pushed to a registry under a tag.
+    PushedImage,
+    /// A Python wheel or sdist on an index (`publish-python:`).
+    PythonFile,
+}
+
+impl ProducedKind {
+    /// The stable name used in the store and in `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProducedKind::Package => "package",
+            ProducedKind::Image => "image",
+            ProducedKind::PushedImage => "pushed-image",
+            ProducedKind::PythonFile => "python-file",
+        }
+    }
+
+    /// Parses [`ProducedKind::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "package" => ProducedKind::Package,
+            "image" => ProducedKind::Image,
+            "pushed-image" => ProducedKind::PushedImage,
+            "python-file" => ProducedKind::PythonFile,
+            _ => return None,
+        })
+    }
+}
+
+/// A release artifact a built-in step produced: recorded with the run, and the input of
+/// a release record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Produced {
+    /// What it is.
+    pub kind: ProducedKind,
+    /// A workspace-relative path (package), an image reference with its tag (image), or
+    /// the file name and index URL (Python file).
+    pub name: String,
+    /// `sha256:<hex>`: of the file, or the image manifest.
+    pub digest: String,
+    /// Size in bytes, when meaningful.
+    pub size: Option<u64>,
+}

@@ -1,0 +1,400 @@
+//! Built-in steps as written (`package:`, `build-image:`, `publish-python:`) and their
+//! validation into the plan's [`Builtin`] values.
+//!
+//! Every string may hold `${{ … }}` templates over the whole run-time context (they are
+//! data for wharf, never shell source), evaluated when the step starts. Parameters that
+//! name secrets must name secrets the job declares, so a typo is caught before a run.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use wharf_model::{BuildImageStep, Builtin, LayerSpec, PackageStep, PublishPythonStep};
+
+use crate::exprs::{Scalar as ExprScalar, Scope, Site, check_template};
+use crate::file::EnvFile;
+use crate::ordered_map::OrderedMap;
+use crate::reporter::Reporter;
+use crate::scalar::Scalar;
+
+/// The keys that start a built-in step, for hints.
+pub(crate) const BUILTIN_KEYS: [&str; 3] = ["package", "build-image", "publish-python"];
+
+/// `package:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackageFile {
+    /// Files and directories to archive, relative to the working directory.
+    #[schemars(with = "Vec<String>")]
+    pub paths: Vec<Spanned<String>>,
+    /// The package file to write, e.g. `dist/app-${{ version }}.tar.gz`.
+    #[schemars(with = "String")]
+    pub output: Spanned<String>,
+}
+
+/// One image layer: `{ src: dist/, dest: /app/ }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LayerFile {
+    /// A file or directory, relative to the working directory.
+    #[schemars(with = "String")]
+    pub src: Spanned<String>,
+    /// Absolute destination path in the image.
+    #[schemars(with = "String")]
+    pub dest: Spanned<String>,
+}
+
+/// `build-image:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BuildImageFile {
+    /// Base image: `scratch`, `oci-layout:PATH[:TAG]`, or a registry reference.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub from: Option<Spanned<String>>,
+    /// Layers: files or directories and where they go in the image.
+    #[serde(default)]
+    pub layers: Vec<LayerFile>,
+    /// Build this Dockerfile through the Docker Engine instead of the daemonless builder.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub dockerfile: Option<Spanned<String>>,
+    /// Build context for `dockerfile` (default: the working directory).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub context: Option<Spanned<String>>,
+    /// Dockerfile `ARG` values.
+    #[serde(default)]
+    #[schemars(with = "OrderedMap<Scalar>")]
+    pub build_args: EnvFile,
+    /// The command the image runs.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub entrypoint: Option<Vec<Spanned<String>>>,
+    /// Default arguments (or command).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub cmd: Option<Vec<Spanned<String>>>,
+    /// Environment variables baked into the image.
+    #[serde(default)]
+    #[schemars(with = "OrderedMap<Scalar>")]
+    pub env: EnvFile,
+    /// Working directory in the image.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub workdir: Option<Spanned<String>>,
+    /// User the image runs as.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub user: Option<Spanned<String>>,
+    /// Exposed ports: `8080` or `8080/tcp`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub ports: Vec<Spanned<String>>,
+    /// Image labels.
+    #[serde(default)]
+    #[schemars(with = "OrderedMap<Scalar>")]
+    pub labels: EnvFile,
+    /// Image name without a tag, e.g. `127.0.0.1:5000/demo`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub image: Option<Spanned<String>>,
+    /// Tags (`latest`) or full references; default: the version, `latest`, the short sha.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub tags: Vec<Spanned<String>>,
+    /// Push every tag after the build.
+    #[serde(default)]
+    pub push: bool,
+    /// Registries reachable over plain HTTP besides loopback ones (host[:port]).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub insecure: Vec<Spanned<String>>,
+    /// `gzip` (default) or `zstd`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub compression: Option<Spanned<String>>,
+    /// Registry user name (with `password`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub username: Option<Spanned<String>>,
+    /// Name of a secret the job declares, holding the registry password or token.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub password: Option<Spanned<String>>,
+    /// Where to write the OCI image layout (default `.wharf/images/<job>`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub output: Option<Spanned<String>>,
+}
+
+/// `publish-python:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PublishPythonFile {
+    /// Upload URL of the index, e.g. `https://upload.pypi.org/legacy/`.
+    #[schemars(with = "String")]
+    pub repository: Spanned<String>,
+    /// A glob or a list of globs of wheels and sdists, e.g. `dist/*`.
+    #[schemars(with = "Globs")]
+    pub files: Spanned<Globs>,
+    /// Name of a secret the job declares, holding an API token or password.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub token: Option<Spanned<String>>,
+    /// User name (default `__token__`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub username: Option<Spanned<String>>,
+    /// The index's simple API, used to find files already published (default: derived
+    /// from `repository`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub index_url: Option<Spanned<String>>,
+}
+
+/// Checks a template-bearing string and returns its text.
+fn text(r: &mut Reporter, scope: &Scope<'_>, s: &Spanned<String>) -> String {
+    check_template(
+        r,
+        scope,
+        ExprScalar {
+            value: &s.value,
+            location: &s.referenced,
+        },
+        Site::Env,
+    );
+    s.value.clone()
+}
+
+fn opt(r: &mut Reporter, scope: &Scope<'_>, s: &Option<Spanned<String>>) -> Option<String> {
+    s.as_ref().map(|s| text(r, scope, s))
+}
+
+fn list(r: &mut Reporter, scope: &Scope<'_>, items: &[Spanned<String>]) -> Vec<String> {
+    items.iter().map(|s| text(r, scope, s)).collect()
+}
+
+fn map(r: &mut Reporter, scope: &Scope<'_>, m: &EnvFile) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in &m.0 {
+        check_template(
+            r,
+            scope,
+            ExprScalar {
+                value: &v.value.0,
+                location: &v.referenced,
+            },
+            Site::Env,
+        );
+        out.insert(k.value.clone(), v.value.0.clone());
+    }
+    out
+}
+
+/// A parameter naming a secret: it must be one the job declares.
+fn secret(
+    r: &mut Reporter,
+    scope: &Scope<'_>,
+    key: &str,
+    s: &Option<Spanned<String>>,
+) -> Option<String> {
+    let s = s.as_ref()?;
+    if !scope.secrets.iter().any(|d| d == &s.value) {
+        let job = scope.job.unwrap_or("?");
+        let d = r
+            .at(r.span(s), format!("`{key}: {}` names a secret job `{job}` does not declare", s.value))
+            .with_label("not in the job's `secrets:`")
+            .with_hint(format!("add `secrets: [{}]` to job `{job}`; `{key}` takes the secret's name, not its value", s.value));
+        r.push(d);
+    }
+    Some(s.value.clone())
+}
+
+/// `package:` into the plan's form.
+pub(crate) fn package(r: &mut Reporter, scope: &Scope<'_>, f: &Spanned<PackageFile>) -> Builtin {
+    if f.value.paths.is_empty() {
+        r.error(
+            r.span(f),
+            "`package:` has no paths",
+            "add `paths: [dist/]` or similar",
+        );
+    }
+    Builtin::Package(PackageStep {
+        paths: list(r, scope, &f.value.paths),
+        output: text(r, scope, &f.value.output),
+    })
+}
+
+/// `build-image:` into the plan's form.
+pub(crate) fn build_image(
+    r: &mut Reporter,
+    scope: &Scope<'_>,
+    f: &Spanned<BuildImageFile>,
+) -> Builtin {
+    let b = &f.value;
+    if let Some(df) = &b.dockerfile {
+        if !b.layers.is_empty() || b.from.is_some() {
+            let d = r
+                .at(r.span(df), "`dockerfile:` cannot be combined with `from:` or `layers:`")
+                .with_label("the Dockerfile names its own base and content")
+                .with_hint("use either `dockerfile:` (built by a Docker Engine) or `from:` + `layers:` (daemonless)");
+            r.push(d);
+        }
+    } else if b.layers.is_empty() && b.from.is_none() {
+        r.error(
+            r.span(f),
+            "`build-image:` needs `layers:` (with an optional `from:`) or `dockerfile:`",
+            "nothing to build",
+        );
+    }
+    for l in &b.layers {
+        if !l.dest.value.starts_with('/') && !l.dest.value.starts_with("${{") {
+            r.error(
+                r.span(&l.dest),
+                format!("layer destination `{}` is not absolute", l.dest.value),
+                "write it as `/app/` or similar",
+            );
+        }
+    }
+    if let Some(c) = &b.compression
+        && !matches!(c.value.as_str(), "gzip" | "zstd")
+    {
+        r.error(
+            r.span(c),
+            format!("unknown compression `{}`", c.value),
+            "use `gzip` (default) or `zstd`",
+        );
+    }
+    if b.push && b.image.is_none() && !b.tags.iter().any(|t| t.value.contains('/')) {
+        r.error(
+            r.span(f),
+            "`push: true` needs an image name",
+            "add `image: REGISTRY/NAME` or full references in `tags:`",
+        );
+    }
+    if b.password.is_some() != b.username.is_some() {
+        r.error(
+            r.span(f),
+            "`username:` and `password:` go together",
+            "give both, or neither to use a docker config.json or anonymous access",
+        );
+    }
+    for p in &b.ports {
+        let (num, proto) = p.value.split_once('/').unwrap_or((&p.value, "tcp"));
+        if num.parse::<u16>().is_err() || !matches!(proto, "tcp" | "udp" | "sctp") {
+            r.error(
+                r.span(p),
+                format!("invalid port `{}`", p.value),
+                "write `8080` or `8080/tcp`",
+            );
+        }
+    }
+    let layers = b
+        .layers
+        .iter()
+        .map(|l| LayerSpec {
+            src: text(r, scope, &l.src),
+            dest: text(r, scope, &l.dest),
+        })
+        .collect();
+    Builtin::BuildImage(Box::new(BuildImageStep {
+        from: opt(r, scope, &b.from),
+        layers,
+        dockerfile: opt(r, scope, &b.dockerfile),
+        context: opt(r, scope, &b.context),
+        build_args: map(r, scope, &b.build_args),
+        entrypoint: b.entrypoint.as_ref().map(|v| list(r, scope, v)),
+        cmd: b.cmd.as_ref().map(|v| list(r, scope, v)),
+        env: map(r, scope, &b.env),
+        workdir: opt(r, scope, &b.workdir),
+        user: opt(r, scope, &b.user),
+        ports: list(r, scope, &b.ports),
+        labels: map(r, scope, &b.labels),
+        image: opt(r, scope, &b.image),
+        tags: list(r, scope, &b.tags),
+        push: b.push,
+        insecure: list(r, scope, &b.insecure),
+        compression: b.compression.as_ref().map(|c| c.value.clone()),
+        username: opt(r, scope, &b.username),
+        password: secret(r, scope, "password", &b.password),
+        output: opt(r, scope, &b.output),
+    }))
+}
+
+/// `publish-python:` into the plan's form.
+pub(crate) fn publish_python(
+    r: &mut Reporter,
+    scope: &Scope<'_>,
+    f: &Spanned<PublishPythonFile>,
+) -> Builtin {
+    let p = &f.value;
+    if p.files.value.0.is_empty() {
+        r.error(
+            r.span(&p.files),
+            "`publish-python:` has no files",
+            "add `files: dist/*`",
+        );
+    }
+    let files: Vec<Spanned<String>> = p
+        .files
+        .value
+        .0
+        .iter()
+        .map(|g| Spanned {
+            value: g.clone(),
+            referenced: p.files.referenced,
+            defined: p.files.defined,
+        })
+        .collect();
+    Builtin::PublishPython(PublishPythonStep {
+        repository: text(r, scope, &p.repository),
+        files: list(r, scope, &files),
+        token: secret(r, scope, "token", &p.token),
+        username: opt(r, scope, &p.username),
+        index_url: opt(r, scope, &p.index_url),
+    })
+}
+
+/// One glob or a list of globs (`files: dist/*` or `files: [dist/*.whl, dist/*.tar.gz]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Globs(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Globs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Globs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a glob or a list of globs")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Globs, E> {
+                Ok(Globs(vec![v.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Globs, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(Globs(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Globs {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Globs".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A glob or a list of globs.",
+            "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
+        })
+    }
+}
