@@ -44,6 +44,50 @@ pub enum Command {
     /// Build or verify an immutable release package (a reproducible archive with a manifest).
     #[command(subcommand)]
     Package(PackageCommand),
+    /// Plan a release from git: the next version and its notes, from conventional commits.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+}
+
+/// `wharf release …`.
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Print the current release, the next version and the commits that decided it.
+    Plan(ReleasePlanArgs),
+    /// Print the release notes (Markdown) of the next release, or write them into a changelog.
+    Notes(ReleaseNotesArgs),
+}
+
+/// `wharf release plan`.
+#[derive(Debug, Args)]
+pub struct ReleasePlanArgs {
+    /// Plan a pre-release `X.Y.Z-ID.N` (e.g. `--pre rc`).
+    #[arg(long, value_name = "ID")]
+    pub pre: Option<String>,
+    /// Print the plan as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wharf release notes`.
+#[derive(Debug, Args)]
+pub struct ReleaseNotesArgs {
+    /// List the commits since this tag (default: the last release reachable from HEAD).
+    #[arg(long, value_name = "TAG")]
+    pub since: Option<String>,
+    /// The version the notes are for (default: the planned next version).
+    #[arg(long = "release-version", value_name = "VERSION")]
+    pub release_version: Option<String>,
+    /// Plan a pre-release `X.Y.Z-ID.N` (e.g. `--pre rc`).
+    #[arg(long, value_name = "ID")]
+    pub pre: Option<String>,
+    /// Insert the notes at the top of this changelog (created if missing; a version that
+    /// is already there is left alone).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "CHANGELOG.md")]
+    pub write: Option<PathBuf>,
+    /// Print the notes and commits as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `wharf package …`.

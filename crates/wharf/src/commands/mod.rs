@@ -4,6 +4,7 @@ pub mod artifacts;
 pub mod graph;
 pub mod logs;
 pub mod package;
+pub mod release;
 pub mod run;
 pub mod runs;
 pub mod schema;

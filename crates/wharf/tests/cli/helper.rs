@@ -95,6 +95,36 @@ impl Project {
         self
     }
 
+    /// Runs git in the project (fixed identity and dates), returning its stdout.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .env("GIT_AUTHOR_DATE", "1764000000 +0000")
+            .env("GIT_COMMITTER_DATE", "1764000000 +0000")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Commits a change with `message`.
+    pub fn commit(&self, message: &str) -> &Project {
+        let n = std::fs::read_dir(self.path()).unwrap().count();
+        self.write(&format!("change-{n}.txt"), message);
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-qm", message]);
+        self
+    }
+
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
         c.args(args)

@@ -3,6 +3,7 @@
 mod helper;
 mod history;
 mod package;
+mod release;
 mod run;
 mod run_control;
 mod secrets;

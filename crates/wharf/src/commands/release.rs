@@ -1,0 +1,167 @@
+//! `wharf release plan|notes`: the next version and its notes, from git tags and
+//! conventional commits (wharf-release does the work; this module talks to the user).
+
+use std::path::Path;
+
+use wharf_release::{NotesOptions, PlanOptions, ReleasePlan, Repo, commit_url_base, render_notes};
+
+use crate::cli::{ReleaseCommand, ReleaseNotesArgs, ReleasePlanArgs};
+use crate::exit::{ExitStatus, UserError};
+
+/// Runs `wharf release …`.
+pub fn run(dir: &Path, cmd: ReleaseCommand) -> anyhow::Result<ExitStatus> {
+    match cmd {
+        ReleaseCommand::Plan(args) => run_plan(dir, args),
+        ReleaseCommand::Notes(args) => run_notes(dir, args),
+    }
+}
+
+fn open(dir: &Path) -> anyhow::Result<Repo> {
+    let repo = Repo::open(dir).map_err(|e| {
+        UserError::invalid(e.to_string())
+            .hint("releases are planned from git history: run inside a git repository")
+    })?;
+    if !repo.has_commits() {
+        return Err(UserError::invalid("the repository has no commits yet").into());
+    }
+    Ok(repo)
+}
+
+fn make_plan(repo: &Repo, pre: Option<String>) -> anyhow::Result<ReleasePlan> {
+    let plan = wharf_release::plan(
+        repo,
+        &PlanOptions {
+            pre,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| UserError::invalid(e.to_string()))?;
+    if plan.shallow && plan.current.is_none() {
+        eprintln!(
+            "warning: this is a shallow clone and no release tag is reachable in it\n  hint: fetch the history and tags first: git fetch --unshallow --tags"
+        );
+    }
+    Ok(plan)
+}
+
+fn run_plan(dir: &Path, args: ReleasePlanArgs) -> anyhow::Result<ExitStatus> {
+    let repo = open(dir)?;
+    let plan = make_plan(&repo, args.pre)?;
+    if args.json {
+        let deciding: Vec<&str> = plan.deciding().map(|c| c.sha.as_str()).collect();
+        let mut value = serde_json::to_value(&plan)?;
+        value["deciding"] = serde_json::json!(deciding);
+        println!("{value}");
+        return Ok(ExitStatus::Success);
+    }
+    let current = plan
+        .current
+        .as_ref()
+        .map(|c| c.version.to_string())
+        .unwrap_or_else(|| "none".into());
+    match &plan.next {
+        Some(next) => println!("{current} -> {next} ({} bump)", bump_name(plan.bump)),
+        None => println!("{current}: nothing to release (no commits since {current})"),
+    }
+    let deciding: Vec<_> = plan.deciding().collect();
+    if !deciding.is_empty() {
+        println!("decided by:");
+        for c in deciding {
+            println!("  {} {}", &c.sha[..7], c.summary);
+        }
+    } else if plan.next.is_some() {
+        println!(
+            "decided by: {} commit(s) that are not feat, fix or breaking (a patch release)",
+            plan.commits.len()
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn run_notes(dir: &Path, args: ReleaseNotesArgs) -> anyhow::Result<ExitStatus> {
+    let repo = open(dir)?;
+    let plan = make_plan(&repo, args.pre.clone())?;
+    let commits = match &args.since {
+        None => plan.commits.clone(),
+        Some(tag) => {
+            let since = repo.resolve(tag).map_err(|e| {
+                UserError::invalid(e.to_string())
+                    .hint("name a tag or commit that exists, e.g. --since v1.2.0")
+            })?;
+            repo.commits(Some(&since), &plan.head)
+                .map_err(|e| UserError::invalid(e.to_string()))?
+                .iter()
+                .map(wharf_release::classify)
+                .collect()
+        }
+    };
+    let version = match (args.release_version, &plan.next) {
+        (Some(v), _) => v,
+        (None, Some(n)) => n.to_string(),
+        (None, None) => {
+            return Err(UserError::invalid(
+                "nothing to release: no commits since the last release",
+            )
+            .hint("pass --since TAG to list older changes, or --release-version V")
+            .into());
+        }
+    };
+    let notes = render_notes(
+        &commits,
+        &NotesOptions {
+            version: version.clone(),
+            time: repo.commit_time(&plan.head).ok(),
+            link_base: repo.origin_url().as_deref().and_then(commit_url_base),
+        },
+    );
+    let mut written = None;
+    if let Some(file) = &args.write {
+        let path = if file.is_absolute() {
+            file.clone()
+        } else {
+            dir.join(file)
+        };
+        let existing = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(
+                    UserError::invalid(format!("cannot read {}: {e}", path.display())).into(),
+                );
+            }
+        };
+        written = Some(
+            match wharf_release::insert_section(&existing, &version, &notes) {
+                Some(text) => {
+                    std::fs::write(&path, text).map_err(|e| {
+                        UserError::invalid(format!("cannot write {}: {e}", path.display()))
+                    })?;
+                    eprintln!("added {version} to {}", path.display());
+                    true
+                }
+                None => {
+                    eprintln!("{} already has {version}: unchanged", path.display());
+                    false
+                }
+            },
+        );
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "version": version, "notes": notes, "commits": commits, "changelog_updated": written })
+        );
+    } else if args.write.is_none() {
+        print!("{notes}");
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn bump_name(b: wharf_release::Bump) -> &'static str {
+    match b {
+        wharf_release::Bump::None => "no",
+        wharf_release::Bump::Patch => "patch",
+        wharf_release::Bump::Minor => "minor",
+        wharf_release::Bump::Major => "major",
+    }
+}
