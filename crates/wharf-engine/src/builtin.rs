@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::Value as Json;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use wharf_model::{Builtin, Event, Produced};
+use wharf_model::{ArtifactRecord, Builtin, Event, Produced};
 use wharf_secrets::secret::SecretString;
 
 use crate::executor::{BoxFuture, StepOutcome};
@@ -38,6 +38,11 @@ pub struct BuiltinRequest {
     pub secrets: Vec<(String, SecretString)>,
     /// Stop when this instant passes.
     pub deadline: Option<Instant>,
+    /// Artifacts of the jobs this one needs (directly or not).
+    pub upstream_artifacts: Vec<ArtifactRecord>,
+    /// What the built-in steps of the jobs this one needs, and this job's earlier steps,
+    /// produced.
+    pub upstream_produced: Vec<Produced>,
 }
 
 impl BuiltinRequest {

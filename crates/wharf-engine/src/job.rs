@@ -38,6 +38,8 @@ pub(crate) struct JobTask {
     pub inherited: Vec<ArtifactRecord>,
     /// The digest of the last image built or pushed by a job this one needs.
     pub image_digest: Option<String>,
+    /// What the built-in steps of every job this one needs produced.
+    pub upstream: Vec<Produced>,
 }
 
 /// How an attempt ended.
@@ -260,6 +262,13 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
                             env: vars,
                             secrets: secrets.cloned().unwrap_or_default(),
                             deadline: until,
+                            upstream_artifacts: t.inherited.clone(),
+                            upstream_produced: t
+                                .upstream
+                                .iter()
+                                .chain(produced.iter())
+                                .cloned()
+                                .collect(),
                         };
                         let done = runner.run(req, cancel.clone(), log).await;
                         for item in done.produced {

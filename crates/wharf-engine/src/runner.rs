@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc::UnboundedSender, watch};
 use tokio::task::JoinSet;
 use wharf_expr::Status;
-use wharf_model::{ArtifactRecord, JobStatus, Plan, ProducedKind, RunEvent, RunStatus};
+use wharf_model::{ArtifactRecord, JobStatus, Plan, Produced, ProducedKind, RunEvent, RunStatus};
 
 use crate::artifacts::ArtifactStore;
 use crate::context::{JobContext, condition_holds};
@@ -85,6 +85,7 @@ pub async fn run(
         cancels: HashMap::new(),
         any_artifacts: false,
         images: vec![None; plan.jobs.len()],
+        produced: vec![Vec::new(); plan.jobs.len()],
     };
     let mut tasks: JoinSet<(usize, JobRun)> = JoinSet::new();
     let mut actions = {
@@ -114,6 +115,7 @@ pub async fn run(
                             Vec::new()
                         },
                         image_digest: state.image_of_needs(&plan, job),
+                        upstream: upstream(&plan, job, &state.produced),
                     };
                     tasks.spawn(async move { (job, job::run(task).await) });
                 }
@@ -176,6 +178,8 @@ struct DriverState {
     any_artifacts: bool,
     /// The last image digest each job (index) built or pushed.
     images: Vec<Option<String>>,
+    /// What each job's built-in steps produced.
+    produced: Vec<Vec<Produced>>,
 }
 
 impl DriverState {
@@ -235,6 +239,9 @@ impl DriverState {
                 {
                     self.images[job] = Some(img.digest.clone());
                 }
+                if status.counts_as_success() {
+                    self.produced[job] = r.produced.clone();
+                }
                 if status.counts_as_success() && !r.artifacts.is_empty() {
                     self.any_artifacts = true;
                     self.artifacts[job] = r.artifacts;
@@ -265,6 +272,11 @@ impl DriverState {
 
 /// The artifacts of every job `job` needs, directly or transitively, in plan order.
 fn inherited(plan: &Plan, job: usize, artifacts: &[Vec<ArtifactRecord>]) -> Vec<ArtifactRecord> {
+    upstream(plan, job, artifacts)
+}
+
+/// The items of every job `job` needs, directly or transitively, in plan order.
+fn upstream<T: Clone>(plan: &Plan, job: usize, per_job: &[Vec<T>]) -> Vec<T> {
     let mut seen = vec![false; plan.jobs.len()];
     let mut stack = plan.jobs[job].needs.clone();
     while let Some(n) = stack.pop() {
@@ -276,7 +288,7 @@ fn inherited(plan: &Plan, job: usize, artifacts: &[Vec<ArtifactRecord>]) -> Vec<
     seen.iter()
         .enumerate()
         .filter(|(_, s)| **s)
-        .flat_map(|(i, _)| artifacts[i].iter().cloned())
+        .flat_map(|(i, _)| per_job[i].iter().cloned())
         .collect()
 }
 

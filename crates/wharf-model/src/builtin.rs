@@ -36,6 +36,8 @@ pub enum Builtin {
     BuildImage(Box<BuildImageStep>),
     /// Upload Python wheels and sdists to an index.
     PublishPython(PublishPythonStep),
+    /// Write the release: version, notes, tag and a release record.
+    Release(ReleaseStep),
 }
 
 impl Builtin {
@@ -45,6 +47,7 @@ impl Builtin {
             Builtin::Package(_) => "package",
             Builtin::BuildImage(_) => "build-image",
             Builtin::PublishPython(_) => "publish-python",
+            Builtin::Release(_) => "release",
         }
     }
 
@@ -57,6 +60,7 @@ impl Builtin {
                 None => "build-image".to_string(),
             },
             Builtin::PublishPython(p) => format!("publish-python {}", p.files.join(" ")),
+            Builtin::Release(_) => "release".to_string(),
         }
     }
 }
@@ -143,6 +147,19 @@ pub struct PublishPythonStep {
     pub index_url: Option<String>,
 }
 
+/// `release:` — the release of this run: its version (from the tag that started the run,
+/// or planned from conventional commits), its notes, an annotated tag, and a release
+/// record listing the digest of everything the run produced.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReleaseStep {
+    /// Insert the notes at the top of this changelog (relative to the working directory).
+    pub changelog: Option<String>,
+    /// A pre-release identifier (`rc`) for a planned version: `X.Y.Z-rc.N`.
+    pub pre: Option<String>,
+    /// Create the annotated tag `v<version>` when the run was not started by a tag.
+    pub tag: bool,
+}
+
 /// What kind of release artifact a built-in step produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -155,6 +172,8 @@ pub enum ProducedKind {
     PushedImage,
     /// A Python wheel or sdist on an index (`publish-python:`).
     PythonFile,
+    /// A file a job declared under `artifacts:` (listed in release records).
+    Artifact,
 }
 
 impl ProducedKind {
@@ -165,6 +184,7 @@ impl ProducedKind {
             ProducedKind::Image => "image",
             ProducedKind::PushedImage => "pushed-image",
             ProducedKind::PythonFile => "python-file",
+            ProducedKind::Artifact => "artifact",
         }
     }
 
@@ -175,6 +195,7 @@ impl ProducedKind {
             "image" => ProducedKind::Image,
             "pushed-image" => ProducedKind::PushedImage,
             "python-file" => ProducedKind::PythonFile,
+            "artifact" => ProducedKind::Artifact,
             _ => return None,
         })
     }

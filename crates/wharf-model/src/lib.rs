@@ -15,11 +15,13 @@ mod status;
 
 pub use builtin::{
     BuildImageStep, Builtin, LayerSpec, PackageStep, Produced, ProducedKind, PublishPythonStep,
-    StepAction,
+    ReleaseStep, StepAction,
 };
 pub use event::{Event, EventKind};
 pub use plan::{Plan, PlannedJob, PlannedStep, RetryPolicy};
-pub use record::{ArtifactRecord, JobRecord, ReportRecord, RunRecord, RunSummary, StepRecord};
+pub use record::{
+    ArtifactRecord, JobRecord, ReleaseRecord, ReportRecord, RunRecord, RunSummary, StepRecord,
+};
 pub use run_event::{JobInfo, LogStream, RunEvent};
 pub use status::{JobStatus, RunStatus, StepStatus};
 

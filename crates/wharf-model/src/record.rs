@@ -117,3 +117,23 @@ pub struct ReportRecord {
     /// Skipped test cases.
     pub skipped: u64,
 }
+
+/// A release (`wharf releases`, `wharf release show`): what was released, from which
+/// commit and run, with its notes and the digest of everything it ships.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    /// The version, e.g. `1.2.0`.
+    pub version: String,
+    /// The git tag, e.g. `v1.2.0`.
+    pub tag: String,
+    /// The released commit (full sha).
+    pub commit: String,
+    /// The run that made it.
+    pub run: u64,
+    /// The release notes (Markdown).
+    pub notes: String,
+    /// When it was recorded.
+    pub created_at: Millis,
+    /// Artifacts, packages, images and Python files, with their digests.
+    pub items: Vec<Produced>,
+}

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
-use wharf_model::{BuildImageStep, Builtin, LayerSpec, PackageStep, PublishPythonStep};
+use wharf_model::{
+    BuildImageStep, Builtin, LayerSpec, PackageStep, PublishPythonStep, ReleaseStep,
+};
 
 use crate::exprs::{Scalar as ExprScalar, Scope, Site, check_template};
 use crate::file::EnvFile;
@@ -19,7 +21,7 @@ use crate::reporter::Reporter;
 use crate::scalar::Scalar;
 
 /// The keys that start a built-in step, for hints.
-pub(crate) const BUILTIN_KEYS: [&str; 3] = ["package", "build-image", "publish-python"];
+pub(crate) const BUILTIN_KEYS: [&str; 4] = ["package", "build-image", "publish-python", "release"];
 
 /// `package:`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -152,6 +154,24 @@ pub struct PublishPythonFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub index_url: Option<Spanned<String>>,
+}
+
+/// `release:`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseFile {
+    /// Insert the release notes at the top of this changelog, e.g. `CHANGELOG.md`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub changelog: Option<Spanned<String>>,
+    /// A pre-release identifier for a planned version (`rc` gives `X.Y.Z-rc.N`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub pre: Option<Spanned<String>>,
+    /// Create the annotated tag `v<version>` when the run was not started by a tag
+    /// (default true).
+    #[serde(default)]
+    pub tag: Option<bool>,
 }
 
 /// Checks a template-bearing string and returns its text.
@@ -397,4 +417,27 @@ impl JsonSchema for Globs {
             "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
         })
     }
+}
+
+/// `release:` into the plan's form.
+pub(crate) fn release(r: &mut Reporter, scope: &Scope<'_>, f: &Spanned<ReleaseFile>) -> Builtin {
+    let p = &f.value;
+    if let Some(pre) = &p.pre
+        && (pre.value.is_empty()
+            || !pre
+                .value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
+        r.error(
+            r.span(pre),
+            format!("invalid pre-release identifier `{}`", pre.value),
+            "use letters, digits and `-`, e.g. `rc`",
+        );
+    }
+    Builtin::Release(ReleaseStep {
+        changelog: opt(r, scope, &p.changelog),
+        pre: p.pre.as_ref().map(|s| s.value.clone()),
+        tag: p.tag.unwrap_or(true),
+    })
 }

@@ -273,6 +273,10 @@ pub struct StepFile {
     #[serde(default)]
     #[schemars(with = "Option<crate::builtin::PublishPythonFile>")]
     pub publish_python: Option<Spanned<crate::builtin::PublishPythonFile>>,
+    /// Built-in: write the release (version, notes, tag, release record).
+    #[serde(default)]
+    #[schemars(with = "Option<crate::builtin::ReleaseFile>")]
+    pub release: Option<Spanned<crate::builtin::ReleaseFile>>,
     /// The shell (default: `defaults.shell` or `bash`).
     #[serde(default)]
     #[schemars(with = "Option<String>")]

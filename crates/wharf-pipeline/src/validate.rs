@@ -495,6 +495,10 @@ fn step_action(
         kinds.push("publish-python");
         action = Some(StepAction::Builtin(builtin::publish_python(r, scope, p)));
     }
+    if let Some(p) = &step.release {
+        kinds.push("release");
+        action = Some(StepAction::Builtin(builtin::release(r, scope, p)));
+    }
     if kinds.len() > 1 {
         let d = r
             .at(
@@ -517,7 +521,7 @@ fn step_action(
             .at(r.span(spanned), "a step needs `run:` or a built-in step")
             .with_label("nothing to do")
             .with_hint(
-                "add `run: COMMAND`, or one of `package`, `build-image` or `publish-python`",
+                "add `run: COMMAND`, or one of `package`, `build-image`, `publish-python` or `release`",
             );
         r.push(d);
         StepAction::Run {

@@ -168,9 +168,12 @@ impl Repo {
 
     /// Creates the annotated tag `name` on `commit` with `message`.
     pub fn create_annotated_tag(&self, name: &str, commit: &str, message: &str) -> Result<()> {
+        // verbatim: the notes' Markdown headings start with `#`, which git's default
+        // cleanup would strip as comments.
         self.git(&[
             "tag",
             "--annotate",
+            "--cleanup=verbatim",
             "--message",
             message,
             "--",

@@ -59,6 +59,9 @@ pub struct PlanOptions {
     pub rev: String,
     /// A pre-release identifier (`rc`, `beta`), for `X.Y.Z-ID.N`.
     pub pre: Option<String>,
+    /// The version being released, when it is already decided (a run started by the tag
+    /// `v1.2.0`): the plan then reports the changes since the release before it.
+    pub version: Option<Version>,
 }
 
 impl Default for PlanOptions {
@@ -66,6 +69,7 @@ impl Default for PlanOptions {
         PlanOptions {
             rev: "HEAD".to_string(),
             pre: None,
+            version: None,
         }
     }
 }
@@ -119,6 +123,7 @@ pub fn plan(repo: &Repo, opts: &PlanOptions) -> Result<ReleasePlan> {
     let current = tags
         .iter()
         .filter(|t| t.version.pre.is_empty())
+        .filter(|t| opts.version.as_ref().is_none_or(|v| t.version < *v))
         .max_by(|a, b| a.version.cmp(&b.version))
         .cloned();
     let raw = repo.commits(current.as_ref().map(|c| c.commit.as_str()), &head)?;
@@ -126,6 +131,16 @@ pub fn plan(repo: &Repo, opts: &PlanOptions) -> Result<ReleasePlan> {
     let mut bump = commits.iter().map(|c| c.bump).max().unwrap_or(Bump::None);
     if bump == Bump::None && !commits.is_empty() {
         bump = Bump::Patch;
+    }
+    if let Some(v) = &opts.version {
+        return Ok(ReleasePlan {
+            head,
+            current,
+            next: Some(v.clone()),
+            bump,
+            commits,
+            shallow: repo.is_shallow(),
+        });
     }
     let next = (bump != Bump::None).then(|| {
         let stable = match &current {

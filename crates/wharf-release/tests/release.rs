@@ -282,3 +282,24 @@ fn outside_a_repository_is_a_clear_error() {
     let err = Repo::open(dir.path()).unwrap_err().to_string();
     assert!(err.ends_with("is not in a git repository"), "{err}");
 }
+
+#[test]
+fn a_decided_version_lists_the_changes_since_the_release_before_it() {
+    let mut g = Git::new();
+    g.commit("chore: init")
+        .tag("v0.1.0")
+        .commit("feat: a")
+        .commit("fix: b")
+        .tag("v0.2.0");
+    let opts = PlanOptions {
+        version: Some("0.2.0".parse().unwrap()),
+        ..Default::default()
+    };
+    let p = plan(&Repo::open(g.path()).unwrap(), &opts).unwrap();
+    assert_eq!(p.current.unwrap().name, "v0.1.0");
+    assert_eq!(
+        next(&plan(&Repo::open(g.path()).unwrap(), &opts).unwrap()).as_deref(),
+        Some("0.2.0")
+    );
+    assert_eq!(p.commits.len(), 2);
+}

@@ -61,6 +61,10 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// A write that would contradict what is recorded (a release is made once).
+    #[error("{0}")]
+    Conflict(String),
+
     /// A value could not be encoded as JSON for storage.
     #[error("could not encode {what} as JSON: {source}")]
     Encode {

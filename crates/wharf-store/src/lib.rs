@@ -15,6 +15,7 @@ mod process;
 mod queries;
 mod record;
 mod recovery;
+mod releases;
 mod secrets;
 mod store;
 

@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "produced",
         include_str!("../migrations/0003_produced.sql"),
     ),
+    (
+        4,
+        "releases",
+        include_str!("../migrations/0004_releases.sql"),
+    ),
 ];
 
 /// A migrator over the embedded migrations.

@@ -957,3 +957,44 @@ async fn only_the_sealed_bytes_reach_the_database_files() {
         .unwrap();
     assert_eq!(stored, Some(record));
 }
+
+#[tokio::test]
+async fn releases_are_recorded_once_per_version_with_their_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let item = |kind, name: &str| Produced {
+        kind,
+        name: name.into(),
+        digest: format!("sha256:{}", "cd".repeat(32)),
+        size: Some(42),
+    };
+    let rec = wharf_model::ReleaseRecord {
+        version: "0.2.0".into(),
+        tag: "v0.2.0".into(),
+        commit: "a".repeat(40),
+        run: 7,
+        notes: "## 0.2.0\n".into(),
+        created_at: 1_000,
+        items: vec![
+            item(ProducedKind::Artifact, "dist/app.whl"),
+            item(ProducedKind::PushedImage, "127.0.0.1:5000/app:0.2.0"),
+        ],
+    };
+    store.put_release(&rec).await.unwrap();
+    assert_eq!(store.get_release("0.2.0").await.unwrap(), Some(rec.clone()));
+    // a re-run from the same commit replaces the record
+    let mut again = rec.clone();
+    again.run = 8;
+    again.items.truncate(1);
+    store.put_release(&again).await.unwrap();
+    assert_eq!(store.get_release("0.2.0").await.unwrap(), Some(again.clone()));
+    // another commit may not reuse the version
+    let mut other = rec.clone();
+    other.commit = "b".repeat(40);
+    let err = store.put_release(&other).await.unwrap_err().to_string();
+    assert!(err.contains("release 0.2.0 was already recorded from commit aaaaaaaaaaaa"), "{err}");
+    let list = store.list_releases().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!((list[0].version.as_str(), list[0].run, list[0].items.len()), ("0.2.0", 8, 0));
+    assert_eq!(store.get_release("9.9.9").await.unwrap(), None);
+}

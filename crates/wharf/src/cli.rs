@@ -44,9 +44,11 @@ pub enum Command {
     /// Build or verify an immutable release package (a reproducible archive with a manifest).
     #[command(subcommand)]
     Package(PackageCommand),
-    /// Plan a release from git: the next version and its notes, from conventional commits.
+    /// Plan a release from git (next version, notes), or show a recorded release.
     #[command(subcommand)]
     Release(ReleaseCommand),
+    /// List the recorded releases, newest first.
+    Releases(JsonFlag),
 }
 
 /// `wharf release …`.
@@ -56,6 +58,19 @@ pub enum ReleaseCommand {
     Plan(ReleasePlanArgs),
     /// Print the release notes (Markdown) of the next release, or write them into a changelog.
     Notes(ReleaseNotesArgs),
+    /// Show a recorded release: version, tag, commit, run, notes and every item's digest.
+    Show(ReleaseShowArgs),
+}
+
+/// `wharf release show`.
+#[derive(Debug, Args)]
+pub struct ReleaseShowArgs {
+    /// The version (`1.2.0`; a leading `v` is accepted).
+    #[arg(value_name = "VERSION")]
+    pub release: String,
+    /// Print the release as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `wharf release plan`.

@@ -56,7 +56,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Artifacts(args) => commands::artifacts::run(&dir, args).await,
         Command::Secrets(cmd) => commands::secrets::run(&dir, cmd).await,
         Command::Package(cmd) => commands::package::run(&dir, cmd),
-        Command::Release(cmd) => commands::release::run(&dir, cmd),
+        Command::Release(cmd) => commands::release::run(&dir, cmd).await,
+        Command::Releases(args) => commands::releases::run(&dir, args).await,
     }
 }
 

@@ -3,6 +3,7 @@
 //! and turns cancellation, deadlines and errors into the step's outcome.
 
 mod package;
+mod release;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -12,7 +13,10 @@ use wharf_engine::{BoxFuture, BuiltinOutcome, BuiltinRequest, BuiltinRunner, Ste
 use wharf_model::{Builtin, LogStream, Produced};
 
 /// The binary's [`BuiltinRunner`].
-pub struct Builtins;
+pub struct Builtins {
+    /// The project's store, for release records.
+    pub store: wharf_store::Store,
+}
 
 /// What a built-in step's body returns: what it produced, or why it failed.
 type StepResult = Result<Vec<Produced>, String>;
@@ -24,12 +28,13 @@ impl BuiltinRunner for Builtins {
         cancel: watch::Receiver<bool>,
         log: LogWriter,
     ) -> BoxFuture<BuiltinOutcome> {
-        Box::pin(run(req, cancel, log))
+        Box::pin(run(req, self.store.clone(), cancel, log))
     }
 }
 
 async fn run(
     req: BuiltinRequest,
+    store: wharf_store::Store,
     mut cancel: watch::Receiver<bool>,
     mut log: LogWriter,
 ) -> BuiltinOutcome {
@@ -39,6 +44,7 @@ async fn run(
             Builtin::Package(p) => package::run(&req, p, &mut log).await,
             Builtin::BuildImage(_) => Err("`build-image` is not wired yet".to_string()),
             Builtin::PublishPython(_) => Err("`publish-python` is not wired yet".to_string()),
+            Builtin::Release(r) => release::run(&req, r, &store, &mut log).await,
         }
     };
     let stopped = async {

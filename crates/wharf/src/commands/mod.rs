@@ -5,6 +5,7 @@ pub mod graph;
 pub mod logs;
 pub mod package;
 pub mod release;
+pub mod releases;
 pub mod run;
 pub mod runs;
 pub mod schema;

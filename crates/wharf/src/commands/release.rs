@@ -5,15 +5,54 @@ use std::path::Path;
 
 use wharf_release::{NotesOptions, PlanOptions, ReleasePlan, Repo, commit_url_base, render_notes};
 
-use crate::cli::{ReleaseCommand, ReleaseNotesArgs, ReleasePlanArgs};
+use crate::cli::{ReleaseCommand, ReleaseNotesArgs, ReleasePlanArgs, ReleaseShowArgs};
+use crate::commands::history;
 use crate::exit::{ExitStatus, UserError};
 
 /// Runs `wharf release …`.
-pub fn run(dir: &Path, cmd: ReleaseCommand) -> anyhow::Result<ExitStatus> {
+pub async fn run(dir: &Path, cmd: ReleaseCommand) -> anyhow::Result<ExitStatus> {
     match cmd {
         ReleaseCommand::Plan(args) => run_plan(dir, args),
         ReleaseCommand::Notes(args) => run_notes(dir, args),
+        ReleaseCommand::Show(args) => run_show(dir, args).await,
     }
+}
+
+async fn run_show(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitStatus> {
+    let version = args.release.strip_prefix('v').unwrap_or(&args.release);
+    let not_found = || -> anyhow::Error {
+        UserError::invalid(format!("there is no release {version}"))
+            .hint("`wharf releases` lists the recorded releases")
+            .into()
+    };
+    let Some((_, store)) = history::open(dir).await? else {
+        return Err(not_found());
+    };
+    let rec = store.get_release(version).await?.ok_or_else(not_found)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&rec)?);
+        return Ok(ExitStatus::Success);
+    }
+    println!(
+        "release {}  tag {}  commit {}  run #{}  {}",
+        rec.version,
+        rec.tag,
+        &rec.commit[..rec.commit.len().min(12)],
+        rec.run,
+        history::age(rec.created_at)
+    );
+    for i in &rec.items {
+        let size = i.size.map(|s| format!(" ({s} bytes)")).unwrap_or_default();
+        println!(
+            "  {:<12} {}{size}\n               {}",
+            i.kind.as_str(),
+            i.name,
+            i.digest
+        );
+    }
+    println!();
+    print!("{}", rec.notes);
+    Ok(ExitStatus::Success)
 }
 
 fn open(dir: &Path) -> anyhow::Result<Repo> {

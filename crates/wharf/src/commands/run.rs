@@ -196,7 +196,9 @@ async fn execute(
         masks: secrets.masks,
         secrets: secrets.by_job,
         text_pool,
-        builtins: Some(Arc::new(crate::builtins::Builtins)),
+        builtins: Some(Arc::new(crate::builtins::Builtins {
+            store: store.clone(),
+        })),
     };
     let artifacts = Arc::new(Artifacts(wharf_store::ArtifactStore::new(&wharf_dir)));
     let status = wharf_engine::run(

@@ -140,3 +140,134 @@ fn outside_git_is_a_usage_error() {
             .contains("hint: releases are planned from git history")
     );
 }
+
+const RELEASE_PIPELINE: &str = r#"version: 1
+jobs:
+  build:
+    run: mkdir -p dist && echo wheel > dist/app.whl
+    artifacts: [dist/*.whl]
+  pack:
+    needs: [build]
+    steps:
+      - package: { paths: [dist], output: "out/app.tar.gz" }
+  release:
+    needs: [pack]
+    steps:
+      - release: { changelog: CHANGELOG.md }
+"#;
+
+fn release_project() -> Project {
+    let p = Project::new(RELEASE_PIPELINE);
+    p.write(".gitignore", ".wharf/\ndist/\nout/\n");
+    p.git_init();
+    p.git(&["tag", "-a", "-m", "first", "v1.4.2"]);
+    p.commit("feat: add --json").commit("fix: exit codes");
+    p
+}
+
+#[test]
+fn the_release_step_tags_records_and_writes_the_changelog() {
+    let p = release_project();
+    let run = p.wharf(&["run", "--plain"]).expect(0);
+    assert!(
+        run.stderr()
+            .contains("released 1.5.0 (tagged v1.5.0, 2 items)"),
+        "{}",
+        run.stderr()
+    );
+    let tag = p.git(&["cat-file", "-p", "v1.5.0"]);
+    assert!(
+        tag.contains("\n## 1.5.0 (2025-11-24)\n\n### Features\n\n- add --json ("),
+        "{tag}"
+    );
+    assert_eq!(
+        p.git(&["rev-parse", "v1.5.0^{commit}"]),
+        p.git(&["rev-parse", "HEAD"])
+    );
+    let rec = p
+        .wharf(&["release", "show", "v1.5.0", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(rec["tag"], "v1.5.0");
+    assert_eq!(rec["run"], 1);
+    let kinds: Vec<(&str, &str)> = rec["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["kind"].as_str().unwrap(), i["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("artifact", "dist/app.whl"), ("package", "out/app.tar.gz")]
+    );
+    for i in rec["items"].as_array().unwrap() {
+        assert!(i["digest"].as_str().unwrap().starts_with("sha256:"));
+    }
+    let changelog = p.read("CHANGELOG.md");
+    assert!(
+        changelog.starts_with("# Changelog\n\n## 1.5.0 (2025-11-24)\n"),
+        "{changelog}"
+    );
+    // a second run of the same commit: the tag is there already, nothing to release
+    let again = p.wharf(&["run", "--plain"]).expect(0);
+    assert!(
+        again.stderr().contains("nothing to release"),
+        "{}",
+        again.stderr()
+    );
+    assert_eq!(p.read("CHANGELOG.md"), changelog);
+    let list = p.wharf(&["releases", "--json"]).expect(0).json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(
+        p.wharf(&["releases"])
+            .expect(0)
+            .stdout()
+            .contains("1.5.0            v1.5.0")
+    );
+}
+
+#[test]
+fn a_tag_run_releases_that_version_with_the_changes_since_the_previous_one() {
+    let p = release_project();
+    p.git(&["tag", "-a", "-m", "v1.5.0", "v1.5.0"]);
+    let run = p
+        .wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.5.0"])
+        .expect(0);
+    assert!(
+        run.stderr()
+            .contains("released 1.5.0 (tag v1.5.0, 2 items)"),
+        "{}",
+        run.stderr()
+    );
+    let rec = p
+        .wharf(&["release", "show", "1.5.0", "--json"])
+        .expect(0)
+        .json();
+    let notes = rec["notes"].as_str().unwrap();
+    assert!(
+        notes.contains("- add --json (") && notes.contains("- exit codes ("),
+        "{notes}"
+    );
+}
+
+#[test]
+fn a_release_tag_on_another_commit_is_an_error_and_unknown_releases_are_named() {
+    let p = release_project();
+    // the version the plan asks for is taken by a commit on another branch
+    p.git(&["checkout", "-q", "-b", "side"]);
+    p.commit("feat: elsewhere");
+    p.git(&["tag", "-a", "-m", "x", "v1.5.0"]);
+    p.git(&["checkout", "-q", "main"]);
+    let run = p.wharf(&["run", "--plain"]).expect(1);
+    assert!(
+        run.stderr().contains("tag v1.5.0 already exists on commit"),
+        "{}",
+        run.stderr()
+    );
+    let show = p.wharf(&["release", "show", "3.0.0"]).expect(2);
+    assert!(show.stderr().contains("error: there is no release 3.0.0"));
+    assert!(
+        show.stderr()
+            .contains("hint: `wharf releases` lists the recorded releases")
+    );
+}

@@ -1,0 +1,135 @@
+//! Release records: one per version, with the digest of everything it ships.
+
+use sqlx::Row;
+use wharf_model::{Produced, ProducedKind, ReleaseRecord};
+
+use crate::error::{Result, corrupt};
+use crate::store::{Store, from_sql, to_sql};
+
+impl Store {
+    /// Records a release. A version is recorded once: recording it again from the same
+    /// commit replaces the record (a re-run), from another commit is refused.
+    pub async fn put_release(&self, rec: &ReleaseRecord) -> Result<()> {
+        let err = self.db_err("record a release");
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT sha FROM releases WHERE version = ?")
+                .bind(&rec.version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(&err)?;
+        if let Some(sha) = existing
+            && sha != rec.commit
+        {
+            return Err(crate::Error::Conflict(format!(
+                "release {} was already recorded from commit {}; a version is released once",
+                rec.version,
+                &sha[..sha.len().min(12)]
+            )));
+        }
+        sqlx::query("DELETE FROM releases WHERE version = ?")
+            .bind(&rec.version)
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+        sqlx::query(
+            "INSERT INTO releases (version, tag, sha, run, notes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&rec.version)
+        .bind(&rec.tag)
+        .bind(&rec.commit)
+        .bind(to_sql(rec.run))
+        .bind(&rec.notes)
+        .bind(rec.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(&err)?;
+        for (seq, item) in rec.items.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO release_items (version, seq, kind, name, digest, size) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&rec.version)
+            .bind(to_sql(seq as u64))
+            .bind(item.kind.as_str())
+            .bind(&item.name)
+            .bind(&item.digest)
+            .bind(item.size.map(to_sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+        }
+        tx.commit().await.map_err(&err)?;
+        Ok(())
+    }
+
+    /// Every release, newest first (by record time), without items.
+    pub async fn list_releases(&self) -> Result<Vec<ReleaseRecord>> {
+        let err = self.db_err("list releases");
+        let rows = sqlx::query(
+            "SELECT version, tag, sha, run, notes, created_at FROM releases ORDER BY created_at DESC, version DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ReleaseRecord {
+                    version: row.try_get("version").map_err(&err)?,
+                    tag: row.try_get("tag").map_err(&err)?,
+                    commit: row.try_get("sha").map_err(&err)?,
+                    run: from_sql(row.try_get("run").map_err(&err)?),
+                    notes: row.try_get("notes").map_err(&err)?,
+                    created_at: row.try_get("created_at").map_err(&err)?,
+                    items: Vec::new(),
+                })
+            })
+            .collect()
+    }
+
+    /// One release with its items.
+    pub async fn get_release(&self, version: &str) -> Result<Option<ReleaseRecord>> {
+        let err = self.db_err("read a release");
+        let Some(row) = sqlx::query(
+            "SELECT version, tag, sha, run, notes, created_at FROM releases WHERE version = ?",
+        )
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(&err)?
+        else {
+            return Ok(None);
+        };
+        let mut items = Vec::new();
+        for item in sqlx::query(
+            "SELECT kind, name, digest, size FROM release_items WHERE version = ? ORDER BY seq",
+        )
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&err)?
+        {
+            let kind: String = item.try_get("kind").map_err(&err)?;
+            let size: Option<i64> = item.try_get("size").map_err(&err)?;
+            items.push(Produced {
+                kind: ProducedKind::parse(&kind).ok_or_else(|| {
+                    corrupt(
+                        &self.path,
+                        format!("release {version} lists an unknown kind `{kind}`"),
+                    )
+                })?,
+                name: item.try_get("name").map_err(&err)?,
+                digest: item.try_get("digest").map_err(&err)?,
+                size: size.map(from_sql),
+            });
+        }
+        Ok(Some(ReleaseRecord {
+            version: row.try_get("version").map_err(&err)?,
+            tag: row.try_get("tag").map_err(&err)?,
+            commit: row.try_get("sha").map_err(&err)?,
+            run: from_sql(row.try_get("run").map_err(&err)?),
+            notes: row.try_get("notes").map_err(&err)?,
+            created_at: row.try_get("created_at").map_err(&err)?,
+            items,
+        }))
+    }
+}

@@ -1,0 +1,178 @@
+//! `release:` — the run's release: its version (the tag that started the run, or the next
+//! version planned from conventional commits), its notes (optionally inserted into a
+//! changelog), an annotated tag, and a release record listing the digest of every
+//! artifact, package, image and Python file the jobs before it produced.
+
+use wharf_engine::BuiltinRequest;
+use wharf_engine::logs::LogWriter;
+use wharf_model::{EventKind, Produced, ProducedKind, ReleaseRecord, ReleaseStep};
+use wharf_release::{NotesOptions, PlanOptions, Repo, commit_url_base, render_notes};
+
+use super::{StepResult, resolve, say};
+
+/// What the git part of a release decided.
+struct Decided {
+    version: String,
+    tag: String,
+    commit: String,
+    notes: String,
+    tagged: bool,
+}
+
+pub(super) async fn run(
+    req: &BuiltinRequest,
+    step: &ReleaseStep,
+    store: &wharf_store::Store,
+    log: &mut LogWriter,
+) -> StepResult {
+    let changelog = step
+        .changelog
+        .as_deref()
+        .map(|c| resolve(req, "changelog", c))
+        .transpose()?;
+    let workspace = req.workspace.clone();
+    let event = req.event.clone();
+    let step = step.clone();
+    let decided = tokio::task::spawn_blocking(move || {
+        decide(&workspace, &event, &step, changelog.as_deref())
+    })
+    .await
+    .map_err(|e| format!("the release task failed: {e}"))??;
+    let Some(d) = decided else {
+        say(log, "nothing to release: no commits since the last release");
+        return Ok(Vec::new());
+    };
+    let mut items: Vec<Produced> = req
+        .upstream_artifacts
+        .iter()
+        .map(|a| Produced {
+            kind: ProducedKind::Artifact,
+            name: a.path.clone(),
+            digest: format!("sha256:{}", a.sha256),
+            size: Some(a.size),
+        })
+        .collect();
+    for p in &req.upstream_produced {
+        // A package is also an artifact: list it once, as what it is.
+        items.retain(|i| {
+            !(i.kind == ProducedKind::Artifact
+                && p.kind == ProducedKind::Package
+                && i.name == p.name)
+        });
+        items.push(p.clone());
+    }
+    let record = ReleaseRecord {
+        version: d.version.clone(),
+        tag: d.tag.clone(),
+        commit: d.commit.clone(),
+        run: req.run,
+        notes: d.notes.clone(),
+        created_at: wharf_engine::now_ms(),
+        items,
+    };
+    store
+        .put_release(&record)
+        .await
+        .map_err(|e| e.to_string())?;
+    say(
+        log,
+        format!(
+            "released {} ({} {}, {} item{})",
+            d.version,
+            if d.tagged { "tagged" } else { "tag" },
+            d.tag,
+            record.items.len(),
+            if record.items.len() == 1 { "" } else { "s" }
+        ),
+    );
+    for i in &record.items {
+        say(
+            log,
+            format!("  {} {} {}", i.kind.as_str(), i.name, i.digest),
+        );
+    }
+    Ok(Vec::new())
+}
+
+fn decide(
+    workspace: &std::path::Path,
+    event: &wharf_model::Event,
+    step: &ReleaseStep,
+    changelog: Option<&std::path::Path>,
+) -> Result<Option<Decided>, String> {
+    let repo =
+        Repo::open(workspace).map_err(|e| format!("{e} (a release is made from git history)"))?;
+    let head = repo
+        .resolve(event.sha.as_deref().unwrap_or("HEAD"))
+        .or_else(|_| repo.resolve("HEAD"))
+        .map_err(|e| e.to_string())?;
+    let from_tag = event.kind == EventKind::Tag && event.version.is_some();
+    let fixed = match (&event.version, from_tag) {
+        (Some(v), true) => Some(
+            v.parse::<semver::Version>()
+                .map_err(|e| format!("the tag's version `{v}` is not semver: {e}"))?,
+        ),
+        _ => None,
+    };
+    let plan = wharf_release::plan(
+        &repo,
+        &PlanOptions {
+            rev: head.clone(),
+            pre: step.pre.clone(),
+            version: fixed,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let Some(version) = plan.next.as_ref().map(|v| v.to_string()) else {
+        return Ok(None);
+    };
+    let notes = render_notes(
+        &plan.commits,
+        &NotesOptions {
+            version: version.clone(),
+            time: repo.commit_time(&head).ok(),
+            link_base: repo.origin_url().as_deref().and_then(commit_url_base),
+        },
+    );
+    if let Some(path) = changelog {
+        let existing = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        if let Some(text) = wharf_release::insert_section(&existing, &version, &notes) {
+            std::fs::write(path, text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+    }
+    let (tag, tagged) = match (&event.tag, from_tag) {
+        (Some(t), true) => (t.clone(), false),
+        _ => {
+            let tag = format!("v{version}");
+            if !step.tag {
+                (tag, false)
+            } else if repo.tag_exists(&tag) {
+                let at = repo.resolve(&tag).map_err(|e| e.to_string())?;
+                if at != head {
+                    return Err(format!(
+                        "tag {tag} already exists on commit {}, not on the released commit {}",
+                        &at[..12],
+                        &head[..12]
+                    ));
+                }
+                (tag, false)
+            } else {
+                repo.create_annotated_tag(&tag, &head, &notes)
+                    .map_err(|e| e.to_string())?;
+                (tag, true)
+            }
+        }
+    };
+    Ok(Some(Decided {
+        version,
+        tag,
+        commit: head,
+        notes,
+        tagged,
+    }))
+}
