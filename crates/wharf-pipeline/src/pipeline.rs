@@ -149,7 +149,13 @@ impl Pipeline {
     /// Compiles the pipeline for `event`. `only_jobs` empty means every job; otherwise
     /// those jobs and everything they need.
     pub fn plan(&self, event: &Event, only_jobs: &[String]) -> Result<Plan, Diagnostics> {
-        crate::plan::plan(self, event, only_jobs)
+        crate::plan::plan(self, event, only_jobs, true)
+    }
+
+    /// Compiles only the named jobs, without the jobs they need (their `needs` are taken
+    /// as met): one platform job of an exported CI file runs one wharf job this way.
+    pub fn plan_without_needs(&self, event: &Event, jobs: &[String]) -> Result<Plan, Diagnostics> {
+        crate::plan::plan(self, event, jobs, false)
     }
 
     /// Job names in source order.

@@ -18,8 +18,13 @@ use crate::suggest::did_you_mean;
 const STEP_NAME_CHARS: usize = 60;
 
 /// See [`Pipeline::plan`].
-pub(crate) fn plan(p: &Pipeline, event: &Event, only_jobs: &[String]) -> Result<Plan, Diagnostics> {
-    let selected = select(p, only_jobs)?;
+pub(crate) fn plan(
+    p: &Pipeline,
+    event: &Event,
+    only_jobs: &[String],
+    with_needs: bool,
+) -> Result<Plan, Diagnostics> {
+    let selected = select(p, only_jobs, with_needs)?;
     let mut jobs: Vec<PlannedJob> = Vec::new();
     let mut cells_of: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     let mut errors = Vec::new();
@@ -69,7 +74,11 @@ pub(crate) fn plan(p: &Pipeline, event: &Event, only_jobs: &[String]) -> Result<
 }
 
 /// The requested jobs and everything they need, transitively; every job when empty.
-fn select<'a>(p: &'a Pipeline, only_jobs: &[String]) -> Result<Vec<&'a str>, Diagnostics> {
+fn select<'a>(
+    p: &'a Pipeline,
+    only_jobs: &[String],
+    with_needs: bool,
+) -> Result<Vec<&'a str>, Diagnostics> {
     if only_jobs.is_empty() {
         return Ok(p.job_names());
     }
@@ -101,6 +110,9 @@ fn select<'a>(p: &'a Pipeline, only_jobs: &[String]) -> Result<Vec<&'a str>, Dia
             continue;
         }
         selected.push(name);
+        if !with_needs {
+            continue;
+        }
         if let Some(job) = p.jobs.iter().find(|j| j.name == name) {
             queue.extend(job.needs.iter().map(String::as_str));
         }

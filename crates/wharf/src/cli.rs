@@ -235,6 +235,21 @@ pub struct RunArgs {
     /// Seconds between SIGTERM and SIGKILL when stopping a step.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub kill_grace: u64,
+
+    /// Run only the named jobs, as if the jobs they need had succeeded (their artifacts
+    /// must already be in the workspace). Exported CI files run one job per platform job.
+    #[arg(long, requires = "jobs")]
+    pub no_deps: bool,
+
+    /// Take the event (kind, branch, tag, sha, manual inputs from `WHARF_INPUT_<NAME>`)
+    /// from the CI platform's variables: GitHub Actions, GitLab CI, Woodpecker, Bitbucket.
+    #[arg(long, conflicts_with_all = ["branch", "tag", "sha", "inputs"])]
+    pub from_ci: bool,
+
+    /// Read each declared secret from the environment variable of the same name instead
+    /// of the secret store (a CI platform injects them from its own store).
+    #[arg(long)]
+    pub secrets_from_env: bool,
 }
 
 fn default_parallelism() -> usize {

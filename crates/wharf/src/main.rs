@@ -1,6 +1,7 @@
 //! The wharf command line: parse, dispatch to one command module, exit with a code.
 
 mod builtins;
+mod ci_env;
 mod cli;
 mod commands;
 mod exit;

@@ -27,8 +27,18 @@ pub struct Resolved {
     pub withheld: Vec<String>,
 }
 
-/// Resolves the secrets of `plan`'s jobs from `store`.
-pub async fn resolve(store: &Store, plan: &Plan) -> anyhow::Result<Resolved> {
+/// Where declared secrets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// wharf's encrypted secret store.
+    Store,
+    /// wharf's own environment, one variable per secret name (`--secrets-from-env`):
+    /// what CI platforms do when they inject their secret store into a job.
+    Environment,
+}
+
+/// Resolves the secrets of `plan`'s jobs from `store` (or the environment).
+pub async fn resolve(store: &Store, plan: &Plan, source: Source) -> anyhow::Result<Resolved> {
     let mut resolved = Resolved {
         by_job: HashMap::new(),
         masks: None,
@@ -43,6 +53,9 @@ pub async fn resolve(store: &Store, plan: &Plan) -> anyhow::Result<Resolved> {
     if plan.event.kind == EventKind::PullRequest && !plan.pull_request_secrets {
         resolved.withheld = wanted.iter().map(|&i| plan.jobs[i].id.clone()).collect();
         return Ok(resolved);
+    }
+    if source == Source::Environment {
+        return from_environment(plan, &wanted, resolved);
     }
     // Find every record first, so every missing one is named in one error.
     let mut records = Vec::new();
@@ -92,6 +105,47 @@ pub async fn resolve(store: &Store, plan: &Plan) -> anyhow::Result<Resolved> {
             .map_err(|e| UserError::invalid(format!("secret {name}: {e}")))?;
         resolved.by_job.entry(i).or_default().push((name, value));
     }
+    resolved.masks = Some(masks(&resolved));
+    Ok(resolved)
+}
+
+fn from_environment(
+    plan: &Plan,
+    wanted: &[usize],
+    mut resolved: Resolved,
+) -> anyhow::Result<Resolved> {
+    let mut missing: Vec<String> = Vec::new();
+    for &i in wanted {
+        let job = &plan.jobs[i];
+        for name in &job.secrets {
+            match std::env::var(name) {
+                Ok(v) if !v.is_empty() => {
+                    resolved
+                        .by_job
+                        .entry(i)
+                        .or_default()
+                        .push((name.clone(), SecretString::new(v)));
+                }
+                _ => missing.push(format!("{name} (job `{}`)", job.id)),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(UserError::invalid(format!(
+            "{} declared secret{} not set in the environment: {}",
+            missing.len(),
+            if missing.len() == 1 { " is" } else { "s are" },
+            missing.join(", ")
+        ))
+        .hint("with --secrets-from-env each secret comes from the variable of the same name; map it from the CI platform's secret store")
+        .into());
+    }
+    resolved.masks = Some(masks(&resolved));
+    Ok(resolved)
+}
+
+/// Every form of every resolved value, for masking.
+fn masks(resolved: &Resolved) -> Arc<MaskSet> {
     // Borrowed from the SecretStrings: no plaintext copy to wipe afterwards.
     let values: Vec<&[u8]> = resolved
         .by_job
@@ -99,6 +153,5 @@ pub async fn resolve(store: &Store, plan: &Plan) -> anyhow::Result<Resolved> {
         .flatten()
         .map(|(_, v)| v.expose().as_bytes())
         .collect();
-    resolved.masks = Some(Arc::new(MaskSet::new(&values)));
-    Ok(resolved)
+    Arc::new(MaskSet::new(&values))
 }

@@ -39,7 +39,12 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
         let mut ev = event.clone();
         p.resolve_inputs(&mut ev)
             .map_err(|m| UserError::invalid(format!("pipeline `{}`: {m}", p.name())))?;
-        let plan = p.plan(&ev, &only).map_err(|d| {
+        let planned = if args.no_deps {
+            p.plan_without_needs(&ev, &only)
+        } else {
+            p.plan(&ev, &only)
+        };
+        let plan = planned.map_err(|d| {
             eprint!("{}", d.render(console::colors_enabled_stderr()));
             UserError::invalid(format!("cannot plan pipeline `{}`", p.name()))
         })?;
@@ -94,7 +99,12 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
     // Every plan's secrets before any job runs: a missing one must stop everything.
     let mut secrets = Vec::new();
     for plan in &plans {
-        let resolved = secret_env::resolve(&store, plan).await?;
+        let source = if args.secrets_from_env {
+            secret_env::Source::Environment
+        } else {
+            secret_env::Source::Store
+        };
+        let resolved = secret_env::resolve(&store, plan, source).await?;
         if !resolved.withheld.is_empty() {
             eprintln!(
                 "warning: pull_request run: secrets withheld from {} (set `on.pull_request.secrets: true` only for trusted pipelines)",
@@ -335,6 +345,13 @@ fn interrupt_counter() -> watch::Receiver<u32> {
 }
 
 fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
+    if args.from_ci {
+        let mut e = crate::ci_env::event_from_process()?;
+        if e.sha.is_none() {
+            e.sha = git::head(root).0;
+        }
+        return Ok(e);
+    }
     let kind = match args.event {
         EventArg::Push => EventKind::Push,
         EventArg::Tag => EventKind::Tag,

@@ -100,3 +100,22 @@ fn a_run_killed_with_sigkill_is_marked_interrupted_on_the_next_start() {
     assert_eq!(runs[0]["number"], 2);
     assert_eq!(runs[0]["status"], "success");
 }
+
+#[test]
+fn no_deps_runs_only_the_named_jobs() {
+    let p = crate::helper::Project::new(
+        "version: 1\njobs:\n  build:\n    run: echo building\n  test:\n    needs: [build]\n    run: echo testing\n",
+    );
+    let run = p.wharf(&["run", "--plain", "--no-deps", "test"]).expect(0);
+    assert!(run.stderr().contains("[test] testing"), "{}", run.stderr());
+    assert!(!run.stderr().contains("building"), "{}", run.stderr());
+    let with = p.wharf(&["run", "--plain", "test"]).expect(0);
+    assert!(with.stderr().contains("[build] building"));
+    let bad = p.wharf(&["run", "--no-deps"]).expect(2);
+    assert!(
+        bad.stderr()
+            .contains("the following required arguments were not provided"),
+        "{}",
+        bad.stderr()
+    );
+}

@@ -335,3 +335,32 @@ fn a_pipeline_that_opts_in_gets_secrets_on_pull_requests() {
         .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "trusted-pr-token\n");
 }
+
+#[test]
+fn secrets_from_the_environment_are_masked_and_missing_ones_named() {
+    let p = Project::new(
+        "version: 1\njobs:\n  deploy:\n    secrets: [DEPLOY_TOKEN]\n    run: echo \"token=$DEPLOY_TOKEN\"\n",
+    );
+    let out = p
+        .cmd(&["run", "--plain", "--secrets-from-env"])
+        .env("DEPLOY_TOKEN", "tok-from-the-platform-123")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("[deploy] token=***"), "{stderr}");
+    assert!(!stderr.contains("tok-from-the-platform-123"));
+    let missing = p
+        .cmd(&["run", "--plain", "--secrets-from-env"])
+        .env_remove("DEPLOY_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains(
+            "1 declared secret is not set in the environment: DEPLOY_TOKEN (job `deploy`)"
+        ),
+        "{stderr}"
+    );
+}
