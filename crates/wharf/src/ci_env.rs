@@ -16,7 +16,8 @@ pub fn event(var: &dyn Fn(&str) -> Option<String>) -> Result<Event, UserError> {
     let set = |name: &str| var(name).filter(|v| !v.is_empty());
     let mut e = if set("GITHUB_ACTIONS").as_deref() == Some("true") {
         github(&set)?
-    } else if set("GITLAB_CI").as_deref() == Some("true") {
+    } else if set("GITLAB_CI").is_some() {
+        // `true` on GitLab; gitlab-ci-local sets `false` to tell it runs locally.
         gitlab(&set)?
     } else if set("CI").as_deref() == Some("woodpecker") {
         woodpecker(&set)?

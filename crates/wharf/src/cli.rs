@@ -49,6 +49,47 @@ pub enum Command {
     Release(ReleaseCommand),
     /// List the recorded releases, newest first.
     Releases(JsonFlag),
+    /// Write a thin GitHub Actions, GitLab CI, Woodpecker or Bitbucket file that calls wharf.
+    Export(ExportArgs),
+}
+
+/// `wharf export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The platform.
+    #[arg(value_enum)]
+    pub platform: ExportPlatform,
+    /// The pipeline to export (default: the only one).
+    #[arg(long, value_name = "NAME")]
+    pub pipeline: Option<String>,
+    /// Where to write (default: where the platform looks; `-` for stdout).
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// One platform job running the whole pipeline, instead of one per wharf job.
+    #[arg(long)]
+    pub single_job: bool,
+    /// Exit 1 when the file on disk differs from what would be written (for CI).
+    #[arg(long)]
+    pub check: bool,
+    /// The shell command that installs wharf in the platform's job.
+    #[arg(long, value_name = "COMMAND", default_value = wharf_export::DEFAULT_INSTALL)]
+    pub install: String,
+    /// The container image jobs run in (Woodpecker, Bitbucket; GitLab when given).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+}
+
+/// The platforms `wharf export` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportPlatform {
+    /// GitHub Actions (.github/workflows/wharf-NAME.yml).
+    Github,
+    /// GitLab CI/CD (.gitlab-ci.yml).
+    Gitlab,
+    /// Woodpecker CI (.woodpecker/wharf-NAME.yml).
+    Woodpecker,
+    /// Bitbucket Pipelines (bitbucket-pipelines.yml).
+    Bitbucket,
 }
 
 /// `wharf release …`.

@@ -59,6 +59,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Package(cmd) => commands::package::run(&dir, cmd),
         Command::Release(cmd) => commands::release::run(&dir, cmd).await,
         Command::Releases(args) => commands::releases::run(&dir, args).await,
+        Command::Export(args) => commands::export::run(&dir, args),
     }
 }
 

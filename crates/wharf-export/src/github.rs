@@ -1,0 +1,193 @@
+//! GitHub Actions: one workflow per pipeline.
+
+use wharf_model::{Builtin, StepAction};
+use wharf_pipeline::Job;
+
+use crate::common::Cx;
+use crate::node::Node;
+
+pub(crate) fn export(cx: &mut Cx<'_>) -> Node {
+    let mut root = Node::map().with("name", format!("wharf {}", cx.p.name()));
+    root.set("on", triggers(cx));
+    root.set("permissions", Node::map().with("contents", "read"));
+    let mut jobs = Node::map();
+    if cx.opts.single_job {
+        let all: Vec<&Job> = cx.jobs().iter().collect();
+        jobs.set(cx.p.name(), job(cx, None, &all));
+    } else {
+        for j in cx.jobs() {
+            jobs.set(&j.name, job(cx, Some(j), &[j]));
+        }
+    }
+    root.set("jobs", jobs);
+    cx.warn_environments("GitHub environment protection rules (required reviewers, wait timer) in the repository settings");
+    root
+}
+
+fn triggers(cx: &mut Cx<'_>) -> Node {
+    let mut on = Node::map();
+    let Some(t) = cx.p.triggers() else {
+        // No `on:` means every event; these are the ones GitHub can start.
+        return on
+            .with("push", Node::map())
+            .with("pull_request", Node::map())
+            .with("workflow_dispatch", Node::map());
+    };
+    if t.push.is_some() || t.tag.is_some() {
+        let mut push = Node::map();
+        if let Some(p) = &t.push {
+            push.set("branches", p.branches.patterns().to_vec());
+            if let Some(paths) = &p.paths {
+                push.set("paths", paths.patterns().to_vec());
+                if t.tag.is_some() {
+                    cx.warn("on.push.paths: GitHub applies `paths` to tag pushes too; wharf does not (nearest: a separate workflow for tags)");
+                }
+            }
+        }
+        if let Some(tags) = &t.tag {
+            push.set("tags", tags.patterns().to_vec());
+        }
+        on.set("push", push);
+    }
+    if let Some(pr) = &t.pull_request {
+        on.set(
+            "pull_request",
+            Node::map().with("branches", pr.branches.patterns().to_vec()),
+        );
+    }
+    if !t.schedule.is_empty() {
+        let crons: Vec<Node> = t
+            .schedule
+            .iter()
+            .map(|c| Node::map().with("cron", c.as_str()))
+            .collect();
+        on.set("schedule", Node::Seq(crons));
+    }
+    if let Some(inputs) = &t.manual {
+        let mut ins = Node::map();
+        for i in inputs {
+            let mut n = Node::map();
+            if let Some(d) = &i.description {
+                n.set("description", d.as_str());
+            }
+            n.set("required", i.required);
+            if let Some(d) = &i.default {
+                n.set("default", d.as_str());
+            }
+            if !i.options.is_empty() {
+                n.set("type", "choice");
+                n.set("options", i.options.clone());
+            } else {
+                n.set("type", "string");
+            }
+            ins.set(&i.name, n);
+        }
+        let mut dispatch = Node::map();
+        if !ins.is_empty() {
+            dispatch.set("inputs", ins);
+        }
+        on.set("workflow_dispatch", dispatch);
+    }
+    if let Some(p) = &t.pipeline {
+        cx.warn(format!(
+            "on.pipeline (after `{}`): not mapped; nearest GitHub feature: a `workflow_run` trigger on that workflow",
+            p.name
+        ));
+    }
+    on
+}
+
+fn job(cx: &mut Cx<'_>, one: Option<&Job>, covered: &[&Job]) -> Node {
+    let mut n = Node::map().with("runs-on", "ubuntu-latest");
+    if let Some(j) = one {
+        if !j.needs.is_empty() {
+            n.set("needs", j.needs.clone());
+        }
+        if let Some(e) = &j.environment {
+            n.set("environment", e.as_str());
+        }
+    } else if let Some(e) = covered.iter().find_map(|j| j.environment.as_ref()) {
+        n.set("environment", e.as_str());
+    }
+    let releases = covered.iter().any(|j| {
+        j.steps
+            .iter()
+            .any(|s| matches!(&s.action, StepAction::Builtin(Builtin::Release(_))))
+    });
+    if releases {
+        // The release step pushes its tag.
+        n.set("permissions", Node::map().with("contents", "write"));
+    }
+    let mut env = Node::map();
+    let secrets: Vec<String> = match one {
+        Some(j) => j.secrets.clone(),
+        None => cx.all_secrets(),
+    };
+    for s in &secrets {
+        env.set(s, format!("${{{{ secrets.{s} }}}}"));
+    }
+    if let Some(inputs) = cx.p.triggers().and_then(|t| t.manual.as_ref()) {
+        for i in inputs {
+            // Inputs reach wharf as environment values, never as shell source.
+            env.set(
+                &format!("WHARF_INPUT_{}", i.name),
+                format!("${{{{ inputs.{} }}}}", i.name),
+            );
+        }
+    }
+    if !env.is_empty() {
+        n.set("env", env);
+    }
+    let mut steps = vec![
+        Node::map()
+            .with("uses", "actions/checkout@v4")
+            .with("with", Node::map().with("fetch-depth", 0i64)),
+    ];
+    if let Some(j) = one {
+        for src in cx.artifact_sources(j) {
+            steps.push(
+                Node::map()
+                    .with("uses", "actions/download-artifact@v4")
+                    .with(
+                        "with",
+                        Node::map()
+                            .with("name", format!("wharf-{}", src.name))
+                            .with("path", "."),
+                    ),
+            );
+        }
+    }
+    steps.push(
+        Node::map()
+            .with("name", "Install wharf")
+            .with("run", cx.opts.install.as_str()),
+    );
+    steps.push(
+        Node::map()
+            .with(
+                "name",
+                format!("wharf run {}", one.map_or(cx.p.name(), |j| j.name.as_str())),
+            )
+            .with("run", cx.run_line(one)),
+    );
+    if let Some(j) = one {
+        let paths = cx.artifact_paths(j);
+        if !paths.is_empty() {
+            // The pipeline file sits at the root, so the artifact keeps workspace paths
+            // (upload-artifact roots it at the paths' common ancestor).
+            let mut list = vec![cx.p.file().to_string()];
+            list.extend(paths);
+            steps.push(
+                Node::map().with("uses", "actions/upload-artifact@v4").with(
+                    "with",
+                    Node::map()
+                        .with("name", format!("wharf-{}", j.name))
+                        .with("path", list.join("\n") + "\n")
+                        .with("if-no-files-found", "error"),
+                ),
+            );
+        }
+    }
+    n.set("steps", Node::Seq(steps));
+    n
+}

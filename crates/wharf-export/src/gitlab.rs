@@ -1,0 +1,127 @@
+//! GitLab CI/CD: `.gitlab-ci.yml` with `workflow:rules` for the triggers and `needs` for
+//! the graph. GitLab passes CI/CD variables (the secrets) to jobs by name.
+
+use wharf_pipeline::Job;
+
+use crate::common::{Cx, glob_to_regex};
+use crate::node::Node;
+
+pub(crate) fn export(cx: &mut Cx<'_>) -> Node {
+    let mut root = Node::map();
+    let rules = rules(cx);
+    if !rules.is_empty() {
+        root.set("workflow", Node::map().with("rules", Node::Seq(rules)));
+    }
+    if let Some(inputs) = cx.p.triggers().and_then(|t| t.manual.as_ref()) {
+        let mut vars = Node::map();
+        for i in inputs {
+            // Prefilled variables on "Run pipeline"; wharf reads WHARF_INPUT_* itself.
+            let mut v = Node::map().with("value", i.default.clone().unwrap_or_default());
+            if !i.options.is_empty() {
+                v.set("options", i.options.clone());
+            }
+            if let Some(d) = &i.description {
+                v.set("description", d.as_str());
+            }
+            vars.set(&format!("WHARF_INPUT_{}", i.name), v);
+        }
+        if !vars.is_empty() {
+            root.set("variables", vars);
+        }
+    }
+    let mut default = Node::map();
+    if let Some(image) = &cx.opts.image {
+        default.set("image", image.as_str());
+    }
+    default.set("before_script", vec![cx.opts.install.clone()]);
+    root.set("default", default);
+    if cx.opts.single_job {
+        let env = cx.jobs().iter().find_map(|j| j.environment.clone());
+        let mut n = Node::map().with("script", vec![cx.run_line(None)]);
+        if let Some(e) = env {
+            n.set("environment", e);
+        }
+        root.set(&format!("wharf-{}", cx.p.name()), n);
+    } else {
+        for j in cx.jobs() {
+            let n = job(cx, j);
+            root.set(&j.name, n);
+        }
+    }
+    cx.warn_environments("GitLab protected environments with deployment approval rules");
+    root
+}
+
+fn rules(cx: &mut Cx<'_>) -> Vec<Node> {
+    let mut rules = Vec::new();
+    let Some(t) = cx.p.triggers() else {
+        return rules;
+    };
+    let rule = |cond: String| Node::map().with("if", cond);
+    if let Some(p) = &t.push {
+        for g in p.branches.patterns() {
+            let mut r = rule(format!(
+                "$CI_PIPELINE_SOURCE == \"push\" && $CI_COMMIT_BRANCH =~ /{}/",
+                glob_to_regex(g)
+            ));
+            if let Some(paths) = &p.paths {
+                r.set("changes", paths.patterns().to_vec());
+            }
+            rules.push(r);
+        }
+    }
+    if let Some(tags) = &t.tag {
+        for g in tags.patterns() {
+            rules.push(rule(format!("$CI_COMMIT_TAG =~ /{}/", glob_to_regex(g))));
+        }
+    }
+    if let Some(pr) = &t.pull_request {
+        for g in pr.branches.patterns() {
+            rules.push(rule(format!(
+                "$CI_PIPELINE_SOURCE == \"merge_request_event\" && $CI_MERGE_REQUEST_TARGET_BRANCH_NAME =~ /{}/",
+                glob_to_regex(g)
+            )));
+        }
+    }
+    if !t.schedule.is_empty() {
+        rules.push(rule("$CI_PIPELINE_SOURCE == \"schedule\"".to_string()));
+        cx.warn(format!(
+            "on.schedule ({}): GitLab schedules live in the project settings, not the file; nearest: CI/CD > Pipeline schedules with that cron (UTC)",
+            t.schedule.join(", ")
+        ));
+    }
+    if t.manual.is_some() {
+        rules.push(rule(
+            "$CI_PIPELINE_SOURCE == \"web\" || $CI_PIPELINE_SOURCE == \"api\"".to_string(),
+        ));
+    }
+    if let Some(p) = &t.pipeline {
+        cx.warn(format!(
+            "on.pipeline (after `{}`): not mapped; nearest GitLab feature: a `trigger:` job in the upstream project",
+            p.name
+        ));
+    }
+    rules
+}
+
+fn job(cx: &mut Cx<'_>, j: &Job) -> Node {
+    let mut n = Node::map();
+    // Jobs listed in `needs` hand over their artifacts: include every upstream job that
+    // leaves some, not only the direct needs.
+    let mut needs = j.needs.clone();
+    for src in cx.artifact_sources(j) {
+        if !needs.contains(&src.name) {
+            needs.push(src.name.clone());
+        }
+    }
+    n.set("needs", needs);
+    n.set("script", vec![cx.run_line(Some(j))]);
+    let paths = cx.artifact_paths(j);
+    if !paths.is_empty() {
+        n.set("artifacts", Node::map().with("paths", paths));
+    }
+    if let Some(e) = &j.environment {
+        n.set("environment", e.as_str());
+    }
+    n
+}
