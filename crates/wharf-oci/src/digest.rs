@@ -15,7 +15,9 @@ pub struct Digest(String);
 impl Digest {
     /// Parses and validates a digest string.
     pub fn parse(s: &str) -> Result<Self> {
-        let hex = s.strip_prefix("sha256:").ok_or_else(|| Error::InvalidDigest(s.to_owned()))?;
+        let hex = s
+            .strip_prefix("sha256:")
+            .ok_or_else(|| Error::InvalidDigest(s.to_owned()))?;
         if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(Error::InvalidDigest(s.to_owned()));
         }
@@ -50,12 +52,14 @@ impl Digest {
 
     /// The same digest as oci-spec's type, for descriptors.
     pub fn to_oci(&self) -> oci_spec::image::Digest {
-        self.0.parse().expect("a validated sha256 digest is a valid OCI digest")
+        self.0
+            .parse()
+            .expect("a validated sha256 digest is a valid OCI digest")
     }
 
     /// Converts oci-spec's digest, refusing anything but sha256.
     pub fn from_oci(d: &oci_spec::image::Digest) -> Result<Self> {
-        Self::parse(&d.to_string())
+        Self::parse(d.as_ref())
     }
 }
 
@@ -94,12 +98,20 @@ pub struct DigestWriter<W> {
 impl<W: Write> DigestWriter<W> {
     /// Wraps `inner`.
     pub fn new(inner: W) -> Self {
-        DigestWriter { inner, hasher: Sha256::new(), size: 0 }
+        DigestWriter {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
     }
 
     /// The digest and byte count of what was written, and the inner writer.
     pub fn finish(self) -> (Digest, u64, W) {
-        (Digest::from_sha256(self.hasher.finalize().into()), self.size, self.inner)
+        (
+            Digest::from_sha256(self.hasher.finalize().into()),
+            self.size,
+            self.inner,
+        )
     }
 }
 
@@ -130,8 +142,16 @@ mod tests {
 
     #[test]
     fn parse_rejects_other_algorithms_and_bad_hex() {
-        for bad in ["sha512:abc", "e3b0", "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", "sha256:zz"] {
-            assert!(matches!(Digest::parse(bad), Err(Error::InvalidDigest(_))), "{bad}");
+        for bad in [
+            "sha512:abc",
+            "e3b0",
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+            "sha256:zz",
+        ] {
+            assert!(
+                matches!(Digest::parse(bad), Err(Error::InvalidDigest(_))),
+                "{bad}"
+            );
         }
         let d = Digest::of(b"x");
         assert_eq!(Digest::parse(d.as_str()).unwrap(), d);

@@ -9,7 +9,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType, ANNOTATION_REF_NAME};
+use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 
 use crate::{Digest, DigestWriter, Error, Result};
 
@@ -46,8 +46,10 @@ impl OciLayout {
             path: root.clone(),
             reason: format!("not an OCI image layout (cannot read {LAYOUT_FILE}: {e})"),
         })?;
-        let version: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| Error::Json { what: marker.display().to_string(), source: e })?;
+        let version: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Json {
+            what: marker.display().to_string(),
+            source: e,
+        })?;
         if version.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
             return Err(Error::InvalidLayout {
                 path: root,
@@ -82,10 +84,15 @@ impl OciLayout {
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
         let mut bytes = Vec::new();
         let path = self.blob_path(digest);
-        self.open_blob(digest)?.read_to_end(&mut bytes).map_err(|e| Error::io("cannot read blob", path, e))?;
+        self.open_blob(digest)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("cannot read blob", path, e))?;
         let actual = Digest::of(&bytes);
         if &actual != digest {
-            return Err(Error::DigestMismatch { expected: digest.to_string(), actual: actual.to_string() });
+            return Err(Error::DigestMismatch {
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+            });
         }
         Ok(bytes)
     }
@@ -93,7 +100,8 @@ impl OciLayout {
     /// Stores `bytes` as a blob, returning its digest (a no-op when already present).
     pub fn write_blob(&self, bytes: &[u8]) -> Result<Digest> {
         let mut w = self.blob_writer()?;
-        w.write_all(bytes).map_err(|e| Error::io("cannot write blob", self.root.join("blobs"), e))?;
+        w.write_all(bytes)
+            .map_err(|e| Error::io("cannot write blob", self.root.join("blobs"), e))?;
         Ok(w.commit()?.0)
     }
 
@@ -104,19 +112,28 @@ impl OciLayout {
             .prefix(".tmp-")
             .tempfile_in(&dir)
             .map_err(|e| Error::io("cannot create a blob in", &dir, e))?;
-        Ok(BlobWriter { layout: self.clone(), inner: DigestWriter::new(BufWriter::with_capacity(256 * 1024, tmp)) })
+        Ok(BlobWriter {
+            layout: self.clone(),
+            inner: DigestWriter::new(BufWriter::with_capacity(256 * 1024, tmp)),
+        })
     }
 
     /// Reads and parses `index.json`.
     pub fn index(&self) -> Result<ImageIndex> {
         let path = self.root.join("index.json");
         let text = fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        serde_json::from_slice(&text).map_err(|e| Error::Json { what: path.display().to_string(), source: e })
+        serde_json::from_slice(&text).map_err(|e| Error::Json {
+            what: path.display().to_string(),
+            source: e,
+        })
     }
 
     /// Writes `index.json` atomically.
     pub fn write_index(&self, index: &ImageIndex) -> Result<()> {
-        let bytes = serde_json::to_vec(index).map_err(|e| Error::Json { what: "index.json".into(), source: e })?;
+        let bytes = serde_json::to_vec(index).map_err(|e| Error::Json {
+            what: "index.json".into(),
+            source: e,
+        })?;
         self.write_atomic("index.json", &bytes)
     }
 
@@ -153,8 +170,12 @@ impl OciLayout {
         let mut annotations = d.annotations().clone().unwrap_or_default();
         annotations.insert(ANNOTATION_REF_NAME.to_owned(), tag.to_owned());
         d.set_annotations(Some(annotations));
-        let mut manifests: Vec<Descriptor> =
-            index.manifests().iter().filter(|m| ref_name(m) != Some(tag)).cloned().collect();
+        let mut manifests: Vec<Descriptor> = index
+            .manifests()
+            .iter()
+            .filter(|m| ref_name(m) != Some(tag))
+            .cloned()
+            .collect();
         manifests.push(d);
         index.set_manifests(manifests);
         self.write_index(&index)
@@ -162,10 +183,12 @@ impl OciLayout {
 
     fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.root.join(name);
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(&self.root).map_err(|e| Error::io("cannot write in", &self.root, e))?;
-        tmp.write_all(bytes).map_err(|e| Error::io("cannot write", &path, e))?;
-        tmp.persist(&path).map_err(|e| Error::io("cannot replace", &path, e.error))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.root)
+            .map_err(|e| Error::io("cannot write in", &self.root, e))?;
+        tmp.write_all(bytes)
+            .map_err(|e| Error::io("cannot write", &path, e))?;
+        tmp.persist(&path)
+            .map_err(|e| Error::io("cannot replace", &path, e.error))?;
         Ok(())
     }
 }
@@ -181,10 +204,13 @@ impl BlobWriter {
     pub fn commit(self) -> Result<(Digest, u64)> {
         let (digest, size, buf) = self.inner.finish();
         let dir = self.layout.root.join("blobs/sha256");
-        let tmp = buf.into_inner().map_err(|e| Error::io("cannot write a blob in", &dir, e.into_error()))?;
+        let tmp = buf
+            .into_inner()
+            .map_err(|e| Error::io("cannot write a blob in", &dir, e.into_error()))?;
         let path = self.layout.blob_path(&digest);
         if !path.exists() {
-            tmp.persist(&path).map_err(|e| Error::io("cannot store blob", &path, e.error))?;
+            tmp.persist(&path)
+                .map_err(|e| Error::io("cannot store blob", &path, e.error))?;
         }
         Ok((digest, size))
     }
@@ -202,11 +228,18 @@ impl Write for BlobWriter {
 
 /// A descriptor's `org.opencontainers.image.ref.name`.
 pub fn ref_name(d: &Descriptor) -> Option<&str> {
-    d.annotations().as_ref()?.get(ANNOTATION_REF_NAME).map(String::as_str)
+    d.annotations()
+        .as_ref()?
+        .get(ANNOTATION_REF_NAME)
+        .map(String::as_str)
 }
 
 fn list_or_none(tags: &[&str]) -> String {
-    if tags.is_empty() { "none".to_owned() } else { tags.join(", ") }
+    if tags.is_empty() {
+        "none".to_owned()
+    } else {
+        tags.join(", ")
+    }
 }
 
 fn empty_index() -> ImageIndex {
@@ -235,9 +268,15 @@ mod tests {
         layout.set_tag("latest", &desc).unwrap();
         let reopened = OciLayout::open(layout.root()).unwrap();
         assert_eq!(reopened.index().unwrap().manifests().len(), 2);
-        assert_eq!(reopened.resolve(Some("v1")).unwrap().digest().to_string(), d.as_str());
+        assert_eq!(
+            reopened.resolve(Some("v1")).unwrap().digest().to_string(),
+            d.as_str()
+        );
         let err = reopened.resolve(Some("v2")).unwrap_err().to_string();
-        assert!(err.contains("no image tagged `v2` (tags: v1, latest)"), "{err}");
+        assert!(
+            err.contains("no image tagged `v2` (tags: v1, latest)"),
+            "{err}"
+        );
         let err = reopened.resolve(None).unwrap_err().to_string();
         assert!(err.contains("2 images in the layout"), "{err}");
     }
@@ -248,7 +287,10 @@ mod tests {
         let layout = OciLayout::create(dir.path()).unwrap();
         let d = layout.write_blob(b"original").unwrap();
         fs::write(layout.blob_path(&d), b"tampered").unwrap();
-        assert!(matches!(layout.read_blob(&d), Err(Error::DigestMismatch { .. })));
+        assert!(matches!(
+            layout.read_blob(&d),
+            Err(Error::DigestMismatch { .. })
+        ));
     }
 
     #[test]
