@@ -102,5 +102,6 @@ impl Serialize for Node {
 pub fn to_yaml(node: &Node) -> String {
     let mut opts = serde_saphyr::SerializerOptions::default();
     opts.folded_wrap_chars = 1000;
-    serde_saphyr::to_string_with_options(node, opts).expect("an ordered tree of strings always serializes")
+    serde_saphyr::to_string_with_options(node, opts)
+        .expect("an ordered tree of strings always serializes")
 }

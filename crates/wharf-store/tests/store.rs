@@ -987,14 +987,23 @@ async fn releases_are_recorded_once_per_version_with_their_items() {
     again.run = 8;
     again.items.truncate(1);
     store.put_release(&again).await.unwrap();
-    assert_eq!(store.get_release("0.2.0").await.unwrap(), Some(again.clone()));
+    assert_eq!(
+        store.get_release("0.2.0").await.unwrap(),
+        Some(again.clone())
+    );
     // another commit may not reuse the version
     let mut other = rec.clone();
     other.commit = "b".repeat(40);
     let err = store.put_release(&other).await.unwrap_err().to_string();
-    assert!(err.contains("release 0.2.0 was already recorded from commit aaaaaaaaaaaa"), "{err}");
+    assert!(
+        err.contains("release 0.2.0 was already recorded from commit aaaaaaaaaaaa"),
+        "{err}"
+    );
     let list = store.list_releases().await.unwrap();
     assert_eq!(list.len(), 1);
-    assert_eq!((list[0].version.as_str(), list[0].run, list[0].items.len()), ("0.2.0", 8, 0));
+    assert_eq!(
+        (list[0].version.as_str(), list[0].run, list[0].items.len()),
+        ("0.2.0", 8, 0)
+    );
     assert_eq!(store.get_release("9.9.9").await.unwrap(), None);
 }

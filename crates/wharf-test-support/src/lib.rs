@@ -41,7 +41,10 @@ pub fn require_program(program: &str, package: &str) {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
         .unwrap_or(false);
-    assert!(found, "`{program}` is not installed; install {package} (.ci/run does)");
+    assert!(
+        found,
+        "`{program}` is not installed; install {package} (.ci/run does)"
+    );
 }
 
 /// A child process killed (and reaped) when dropped.
