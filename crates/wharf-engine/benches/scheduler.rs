@@ -99,6 +99,7 @@ fn plan(needs: &[Vec<usize>]) -> Plan {
                 reports: vec![],
                 outputs: vec![],
                 environment: None,
+                external_needs: vec![],
             })
             .collect(),
     }
@@ -142,6 +143,7 @@ fn engine_on_fake(
             secrets: Default::default(),
             text_pool: Default::default(),
             builtins: None,
+            handoffs: vec![],
         };
         let (_itx, irx) = tokio::sync::watch::channel(0);
         let fake = Arc::new(wharf_engine::FakeExecutor::new());

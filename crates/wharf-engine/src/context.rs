@@ -69,6 +69,7 @@ impl JobContext<'_> {
             .needs
             .iter()
             .any(|&i| self.plan.jobs[i].name == name)
+            || self.job.external_needs.iter().any(|n| n == name)
     }
 }
 

@@ -40,6 +40,8 @@ pub(crate) struct JobTask {
     pub image_digest: Option<String>,
     /// What the built-in steps of every job this one needs produced.
     pub upstream: Vec<Produced>,
+    /// Artifacts of jobs that ran outside this run (for release records).
+    pub upstream_artifacts: Vec<ArtifactRecord>,
 }
 
 /// How an attempt ended.
@@ -262,7 +264,12 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
                             env: vars,
                             secrets: secrets.cloned().unwrap_or_default(),
                             deadline: until,
-                            upstream_artifacts: t.inherited.clone(),
+                            upstream_artifacts: t
+                                .upstream_artifacts
+                                .iter()
+                                .chain(t.inherited.iter())
+                                .cloned()
+                                .collect(),
                             upstream_produced: t
                                 .upstream
                                 .iter()

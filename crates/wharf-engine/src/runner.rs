@@ -12,7 +12,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc::UnboundedSender, watch};
 use tokio::task::JoinSet;
 use wharf_expr::Status;
-use wharf_model::{ArtifactRecord, JobStatus, Plan, Produced, ProducedKind, RunEvent, RunStatus};
+use wharf_model::{
+    ArtifactRecord, Handoff, JobStatus, Plan, Produced, ProducedKind, RunEvent, RunStatus,
+};
 
 use crate::artifacts::ArtifactStore;
 use crate::context::{JobContext, condition_holds};
@@ -49,6 +51,8 @@ pub struct RunOptions {
     pub text_pool: Arc<crate::logs::TextPool>,
     /// Runs built-in steps (`package:`, `build-image:`, ...); without one, such steps fail.
     pub builtins: Option<Arc<dyn crate::BuiltinRunner>>,
+    /// What jobs that ran outside this run left for it (their `external_needs`).
+    pub handoffs: Vec<Handoff>,
 }
 
 /// Runs `plan` to the end and returns its status. Emits every [`RunEvent`] after
@@ -77,6 +81,11 @@ pub async fn run(
         })
         .collect();
     let mut sched = Scheduler::new(nodes, opts.max_parallel, plan.fail_fast);
+    let external: HashMap<String, Handoff> = opts
+        .handoffs
+        .iter()
+        .map(|h| (h.job.clone(), h.clone()))
+        .collect();
     let mut state = DriverState {
         outputs: HashMap::new(),
         results: HashMap::new(),
@@ -107,15 +116,48 @@ pub async fn run(
                         store: store.clone(),
                         events: events.clone(),
                         cancel: rx,
-                        outputs: state.of_needs(&plan, job, &state.outputs),
-                        results: state.of_needs(&plan, job, &state.results),
+                        outputs: with_external(
+                            state.of_needs(&plan, job, &state.outputs),
+                            &plan.jobs[job].external_needs,
+                            &external,
+                            |h| h.outputs.clone(),
+                        ),
+                        results: with_external(
+                            state.of_needs(&plan, job, &state.results),
+                            &plan.jobs[job].external_needs,
+                            &external,
+                            |h| h.status,
+                        ),
                         inherited: if state.any_artifacts {
                             inherited(&plan, job, &state.artifacts)
                         } else {
                             Vec::new()
                         },
-                        image_digest: state.image_of_needs(&plan, job),
-                        upstream: upstream(&plan, job, &state.produced),
+                        image_digest: state.image_of_needs(&plan, job).or_else(|| {
+                            // Outside this run: the last image any handoff names.
+                            opts.handoffs
+                                .iter()
+                                .flat_map(|h| &h.produced)
+                                .rev()
+                                .find(|p| {
+                                    matches!(
+                                        p.kind,
+                                        ProducedKind::Image | ProducedKind::PushedImage
+                                    )
+                                })
+                                .map(|p| p.digest.clone())
+                        }),
+                        upstream: opts
+                            .handoffs
+                            .iter()
+                            .flat_map(|h| h.produced.iter().cloned())
+                            .chain(upstream(&plan, job, &state.produced))
+                            .collect(),
+                        upstream_artifacts: opts
+                            .handoffs
+                            .iter()
+                            .flat_map(|h| h.artifacts.iter().cloned())
+                            .collect(),
                     };
                     tasks.spawn(async move { (job, job::run(task).await) });
                 }
@@ -268,6 +310,21 @@ impl DriverState {
             at: now_ms(),
         });
     }
+}
+
+/// `map` plus, for each of `names` with a handoff, the value `get` takes from it.
+fn with_external<V>(
+    mut map: HashMap<String, V>,
+    names: &[String],
+    external: &HashMap<String, Handoff>,
+    get: impl Fn(&Handoff) -> V,
+) -> HashMap<String, V> {
+    for n in names {
+        if let Some(h) = external.get(n) {
+            map.insert(n.clone(), get(h));
+        }
+    }
+    map
 }
 
 /// The artifacts of every job `job` needs, directly or transitively, in plan order.

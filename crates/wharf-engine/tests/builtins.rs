@@ -101,6 +101,7 @@ async fn run(builtins: Option<Arc<FakeBuiltins>>) -> (RunStatus, Arc<FakeExecuto
         secrets: Default::default(),
         text_pool: Default::default(),
         builtins: builtins.map(|b| b as Arc<dyn BuiltinRunner>),
+        handoffs: vec![],
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (_itx, irx) = watch::channel(0);

@@ -16,14 +16,12 @@ pub(crate) struct Cx<'a> {
 
 impl<'a> Cx<'a> {
     pub fn new(p: &'a Pipeline, platform: Platform, opts: &'a ExportOptions) -> Cx<'a> {
-        let mut cx = Cx {
+        Cx {
             p,
             platform,
             opts,
             warnings: Vec::new(),
-        };
-        cx.check_cross_job_values();
-        cx
+        }
     }
 
     pub fn warn(&mut self, text: impl Into<String>) {
@@ -71,10 +69,12 @@ impl<'a> Cx<'a> {
         all
     }
 
-    /// The files a job leaves for the jobs after it: `artifacts:` globs and the output of
-    /// `package` steps (when not a template).
+    /// The files a job leaves for the jobs after it: `artifacts:` globs, the output of
+    /// `package` steps (when not a template), and its handoff file (outputs, statuses,
+    /// image digests and release items for the next `wharf run --no-deps`).
     pub fn artifact_paths(&self, job: &Job) -> Vec<String> {
         let mut paths = job.artifacts.clone();
+        paths.push(format!(".wharf/handoff/{}.json", job.name));
         for s in &job.steps {
             if let StepAction::Builtin(Builtin::Package(p)) = &s.action
                 && !p.output.contains("${{")
@@ -102,50 +102,6 @@ impl<'a> Cx<'a> {
         jobs.iter()
             .filter(|j| seen.contains(&j.name.as_str()) && !self.artifact_paths(j).is_empty())
             .collect()
-    }
-
-    /// Platform jobs that cannot pass values between each other lose `needs.*.outputs`,
-    /// `WHARF_IMAGE_DIGEST` and what a `release` step lists: say so.
-    fn check_cross_job_values(&mut self) {
-        if self.opts.single_job {
-            return;
-        }
-        let jobs = self.p.jobs().to_vec();
-        for job in &jobs {
-            let reads_outputs = job.env.iter().any(|(_, v)| v.contains("needs."))
-                || job
-                    .steps
-                    .iter()
-                    .any(|s| s.env.iter().any(|(_, v)| v.contains("needs.")))
-                || job
-                    .condition
-                    .as_deref()
-                    .is_some_and(|c| c.contains("needs."));
-            if reads_outputs {
-                self.warn(format!(
-                    "job `{}` reads `needs.*` values, which do not cross platform jobs; export with --single-job to keep them",
-                    job.name
-                ));
-            }
-            let releases = job
-                .steps
-                .iter()
-                .any(|s| matches!(&s.action, StepAction::Builtin(Builtin::Release(_))));
-            let needs_image = job.needs.iter().any(|n| {
-                jobs.iter().any(|j| {
-                    &j.name == n
-                        && j.steps.iter().any(|s| {
-                            matches!(&s.action, StepAction::Builtin(Builtin::BuildImage(_)))
-                        })
-                })
-            });
-            if releases || needs_image {
-                self.warn(format!(
-                    "job `{}` uses what earlier jobs produced (image digests, release items), which separate platform jobs do not share; export with --single-job to keep them",
-                    job.name
-                ));
-            }
-        }
     }
 
     /// Warns about triggers and environment rules the platform lacks.

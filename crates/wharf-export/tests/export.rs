@@ -107,19 +107,41 @@ fn every_file_has_its_platforms_structure() {
     );
     assert_eq!(gh["jobs"]["release"]["permissions"]["contents"], "write");
     assert_eq!(gh["jobs"]["deploy"]["environment"], "production");
-    // the release job gets the package job's artifacts (two levels up)
-    let dl = gh["jobs"]["release"]["steps"][1]["with"]["name"].clone();
-    assert_eq!(dl, "wharf-package");
+    // the release job gets the files and handoffs of every job before it
+    let downloads: Vec<&str> = gh["jobs"]["release"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["uses"] == "actions/download-artifact@v4")
+        .map(|s| s["with"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(downloads, ["wharf-test", "wharf-package", "wharf-publish"]);
+    let upload = gh["jobs"]["test"]["steps"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        upload["with"]["path"],
+        "wharf.yml
+.wharf/handoff/test.json
+"
+    );
 
     let gl = parse(&export(&p, Platform::Gitlab, &ExportOptions::default()).text);
     assert!(gl["workflow"]["rules"].as_array().unwrap().len() >= 5);
     assert_eq!(
         gl["release"]["needs"],
-        serde_json::json!(["publish", "package"])
+        serde_json::json!(["publish", "test", "package"])
     );
     assert_eq!(
         gl["package"]["artifacts"]["paths"],
-        serde_json::json!(["dist/*.whl", "dist/app.tar.gz"])
+        serde_json::json!([
+            "dist/*.whl",
+            ".wharf/handoff/package.json",
+            "dist/app.tar.gz"
+        ])
     );
     assert!(
         gl["test"]["script"][0]
@@ -158,24 +180,6 @@ fn what_cannot_be_mapped_is_a_warning_naming_the_nearest_feature() {
         "{text:?}"
     );
     assert!(text.iter().any(|w| w.contains("environment `production`") && w.contains("protected environments")), "{text:?}");
-    assert!(
-        text.iter()
-            .any(|w| w.contains("job `release` uses what earlier jobs produced")),
-        "{text:?}"
-    );
-    let single = export(
-        &p,
-        Platform::Gitlab,
-        &ExportOptions {
-            single_job: true,
-            ..Default::default()
-        },
-    );
-    assert!(
-        !single
-            .warnings
-            .iter()
-            .any(|w| w.0.contains("earlier jobs produced")),
-        "one job keeps them"
-    );
+    // values between jobs travel in handoff files: nothing to warn about
+    assert_eq!(text.len(), 2, "{text:?}");
 }

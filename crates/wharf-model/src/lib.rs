@@ -20,7 +20,8 @@ pub use builtin::{
 pub use event::{Event, EventKind};
 pub use plan::{Plan, PlannedJob, PlannedStep, RetryPolicy};
 pub use record::{
-    ArtifactRecord, JobRecord, ReleaseRecord, ReportRecord, RunRecord, RunSummary, StepRecord,
+    ArtifactRecord, Handoff, JobRecord, ReleaseRecord, ReportRecord, RunRecord, RunSummary,
+    StepRecord,
 };
 pub use run_event::{JobInfo, LogStream, RunEvent};
 pub use status::{JobStatus, RunStatus, StepStatus};

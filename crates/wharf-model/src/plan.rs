@@ -64,6 +64,10 @@ pub struct PlannedJob {
     pub outputs: Vec<String>,
     /// The deployment environment the job targets, if any.
     pub environment: Option<String>,
+    /// Jobs it needs that ran outside this run (`wharf run --no-deps`, one platform job
+    /// per wharf job): their results and outputs come from handoff files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external_needs: Vec<String>,
 }
 
 /// One step of a job.

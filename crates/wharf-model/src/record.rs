@@ -137,3 +137,20 @@ pub struct ReleaseRecord {
     /// Artifacts, packages, images and Python files, with their digests.
     pub items: Vec<Produced>,
 }
+
+/// What a job hands to the jobs after it when they run in other processes (one platform
+/// job per wharf job): written to `.wharf/handoff/JOB.json` and carried by the platform's
+/// artifact mechanism.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// The job's name.
+    pub job: String,
+    /// How it ended.
+    pub status: JobStatus,
+    /// Outputs it wrote.
+    pub outputs: BTreeMap<String, String>,
+    /// Artifacts it stored (already in the workspace of the next job).
+    pub artifacts: Vec<ArtifactRecord>,
+    /// What its built-in steps produced.
+    pub produced: Vec<Produced>,
+}

@@ -44,7 +44,13 @@ pub(crate) fn plan(
                 .flat_map(|n| cells_of.get(n.as_str()).cloned().unwrap_or_default())
                 .collect();
             match planned_job(job, &cell, needs, p) {
-                Ok(planned) => {
+                Ok(mut planned) => {
+                    planned.external_needs = job
+                        .needs
+                        .iter()
+                        .filter(|n| !selected.contains(&n.as_str()))
+                        .cloned()
+                        .collect();
                     cells_of
                         .entry(job.name.as_str())
                         .or_default()
@@ -224,6 +230,7 @@ fn planned_job(
         reports: job.reports.clone(),
         outputs: job.outputs.clone(),
         environment: job.environment.clone(),
+        external_needs: Vec::new(),
     })
 }
 

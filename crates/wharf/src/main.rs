@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod exit;
 mod git;
+mod handoff;
 mod output;
 mod project;
 mod secret_env;

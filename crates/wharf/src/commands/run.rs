@@ -209,10 +209,16 @@ async fn execute(
         builtins: Some(Arc::new(crate::builtins::Builtins {
             store: store.clone(),
         })),
+        handoffs: if args.no_deps {
+            crate::handoff::load(&wharf_dir)
+        } else {
+            Vec::new()
+        },
     };
+    let plan = Arc::new(plan);
     let artifacts = Arc::new(Artifacts(wharf_store::ArtifactStore::new(&wharf_dir)));
     let status = wharf_engine::run(
-        Arc::new(plan),
+        plan.clone(),
         opts,
         Arc::new(wharf_engine::LocalExecutor::new()),
         artifacts,
@@ -222,6 +228,17 @@ async fn execute(
     .await;
     engine_done.notify_one();
     consumer.await.context("the output task failed")?;
+    if args.no_deps {
+        // For the platform jobs after this one (see handoff.rs).
+        if let Some(record) = store.get_run(number).await? {
+            crate::handoff::write(&wharf_dir, &plan, &record).with_context(|| {
+                format!(
+                    "writing handoff files in {}",
+                    crate::handoff::dir(&wharf_dir).display()
+                )
+            })?;
+        }
+    }
     Ok(status)
 }
 

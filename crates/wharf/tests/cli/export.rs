@@ -13,12 +13,16 @@ on:
   tag: ["v*"]
 jobs:
   build:
-    run: mkdir -p dist && echo "built on $WHARF_BRANCH" > dist/app.txt
+    outputs: [flavour]
+    steps:
+      - run: mkdir -p dist && echo "built on $WHARF_BRANCH" > dist/app.txt
+      - run: echo "flavour=vanilla" >> "$WHARF_OUTPUT"
     artifacts: [dist/*.txt]
   test:
     needs: [build]
     secrets: [API_TOKEN]
-    run: cat dist/app.txt && test "$API_TOKEN" = "s3cret-value-1" && echo "token=$API_TOKEN"
+    env: { FLAVOUR: "${{ needs.build.outputs.flavour }}" }
+    run: cat dist/app.txt && test "$API_TOKEN" = "s3cret-value-1" && echo "token=$API_TOKEN flavour=$FLAVOUR"
 "#;
 
 #[test]
@@ -141,8 +145,8 @@ fn the_gitlab_export_runs_for_real_in_gitlab_ci_local() {
         "the artifact and the branch reached the second job:\n{out}"
     );
     assert!(
-        out.contains("[test] token=***"),
-        "the secret came from the platform and was masked:\n{out}"
+        out.contains("[test] token=*** flavour=vanilla"),
+        "the secret came from the platform (masked), the output from the handoff:\n{out}"
     );
     assert!(!out.contains("s3cret-value-1\n"), "{out}");
     // without the platform's secret, wharf names it and the job fails
