@@ -438,23 +438,51 @@ fn ctx<'a>(t: &'a JobTask, env: &'a BTreeMap<String, String>, status: Status) ->
     }
 }
 
-/// Renders `templates` into `env`, each value seeing the ones before it as `env.*`.
+/// Renders `templates` into `env`. A value that reads `env.X` of another value of the
+/// same map is rendered after it, whatever their order (the map is sorted by name, not by
+/// file position); in a cycle, the values left see what `env` held before.
 fn render_into(
     t: &JobTask,
     templates: &BTreeMap<String, String>,
     env: &mut BTreeMap<String, String>,
     status: Status,
 ) -> Result<(), String> {
+    let mut parsed = Vec::with_capacity(templates.len());
     for (k, v) in templates {
-        let value = if v.contains("${{") {
+        if v.contains("${{") {
             let tpl = wharf_expr::parse_template(v).map_err(|e| format!("env `{k}`: {e}"))?;
-            let snapshot = env.clone();
-            tpl.render(&ctx(t, &snapshot, status))
-                .map_err(|e| format!("env `{k}`: {e}"))?
+            let deps: Vec<String> = tpl
+                .references()
+                .into_iter()
+                .filter(|r| r.path.len() == 2 && r.path[0] == "env" && r.path[1] != *k)
+                .map(|r| r.path[1].clone())
+                .filter(|d| templates.contains_key(d))
+                .collect();
+            parsed.push((k, Some((tpl, deps))));
         } else {
-            v.clone()
+            parsed.push((k, None));
+        }
+    }
+    let mut done: Vec<&String> = Vec::with_capacity(parsed.len());
+    while !parsed.is_empty() {
+        let ready = parsed
+            .iter()
+            .position(|(_, p)| {
+                p.as_ref()
+                    .is_none_or(|(_, deps)| deps.iter().all(|d| done.contains(&d)))
+            })
+            .unwrap_or(0);
+        let (k, p) = parsed.remove(ready);
+        let value = match p {
+            None => templates[k].clone(),
+            Some((tpl, _)) => {
+                let snapshot = env.clone();
+                tpl.render(&ctx(t, &snapshot, status))
+                    .map_err(|e| format!("env `{k}`: {e}"))?
+            }
         };
         env.insert(k.clone(), value);
+        done.push(k);
     }
     Ok(())
 }

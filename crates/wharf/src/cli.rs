@@ -257,6 +257,11 @@ pub struct RunArgs {
     #[arg(long = "input", value_name = "NAME=VALUE")]
     pub inputs: Vec<String>,
 
+    /// Set a pipeline `env:` value for this run, `NAME=VALUE` (repeatable; the value is
+    /// taken literally), e.g. `--env REGISTRY=127.0.0.1:5001`.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+
     /// Run at most N jobs at once.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = default_parallelism())]
     pub parallel: usize,

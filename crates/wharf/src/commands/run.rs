@@ -21,6 +21,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
     let pipelines = project::load(&root)?;
     let event = build_event(&root, &args)?;
 
+    let overrides = env_overrides(&args.env)?;
     let mut plans = Vec::new();
     for p in &pipelines {
         if !p.matches(&event) {
@@ -44,10 +45,13 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
         } else {
             p.plan(&ev, &only)
         };
-        let plan = planned.map_err(|d| {
+        let mut plan = planned.map_err(|d| {
             eprint!("{}", d.render(console::colors_enabled_stderr()));
             UserError::invalid(format!("cannot plan pipeline `{}`", p.name()))
         })?;
+        for (k, v) in &overrides {
+            plan.env.insert(k.clone(), v.clone());
+        }
         plans.push(plan);
     }
     for wanted in &args.jobs {
@@ -415,6 +419,29 @@ fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
         e.inputs.insert(k.to_string(), v.to_string());
     }
     Ok(e)
+}
+
+/// `--env NAME=VALUE` pairs, checked: a valid name, not `WHARF_*`, a literal value.
+fn env_overrides(pairs: &[String]) -> Result<Vec<(String, String)>, UserError> {
+    pairs
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').ok_or_else(|| {
+                UserError::invalid(format!("--env `{kv}` is not NAME=VALUE")).hint("e.g. --env REGISTRY=127.0.0.1:5000")
+            })?;
+            let valid = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid || k.starts_with("WHARF_") {
+                return Err(UserError::invalid(format!("--env: `{k}` cannot be set"))
+                    .hint("use letters, digits and `_`, not starting with a digit; `WHARF_*` names are wharf's"));
+            }
+            if v.contains("${{") {
+                return Err(UserError::invalid(format!("--env {k}: the value is taken literally and may not contain `${{{{`"))
+                    .hint("expressions belong in the pipeline file"));
+            }
+            Ok((k.to_string(), v.to_string()))
+        })
+        .collect()
 }
 
 fn describe(e: &Event) -> String {

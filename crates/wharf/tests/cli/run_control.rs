@@ -119,3 +119,35 @@ fn no_deps_runs_only_the_named_jobs() {
         bad.stderr()
     );
 }
+
+#[test]
+fn env_overrides_are_literal_and_later_values_see_them_whatever_the_order() {
+    let p = crate::helper::Project::new(
+        "version: 1\nenv: { REGISTRY: \"127.0.0.1:5000\", IMAGE: \"${{ env.REGISTRY }}/demo\" }\njobs:\n  a:\n    run: echo \"image=$IMAGE\"\n",
+    );
+    let run = p.wharf(&["run", "--plain"]).expect(0);
+    assert!(
+        run.stderr().contains("[a] image=127.0.0.1:5000/demo"),
+        "{}",
+        run.stderr()
+    );
+    let run = p
+        .wharf(&["run", "--plain", "--env", "REGISTRY=127.0.0.1:6001"])
+        .expect(0);
+    assert!(
+        run.stderr().contains("[a] image=127.0.0.1:6001/demo"),
+        "{}",
+        run.stderr()
+    );
+    for (arg, message) in [
+        (
+            "X=${{ sha }}",
+            "error: --env X: the value is taken literally and may not contain `${{`",
+        ),
+        ("WHARF_RUN=1", "error: --env: `WHARF_RUN` cannot be set"),
+        ("novalue", "error: --env `novalue` is not NAME=VALUE"),
+    ] {
+        let bad = p.wharf(&["run", "--plain", "--env", arg]).expect(2);
+        assert!(bad.stderr().contains(message), "{arg}: {}", bad.stderr());
+    }
+}
