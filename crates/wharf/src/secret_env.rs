@@ -37,6 +37,73 @@ pub enum Source {
     Environment,
 }
 
+/// Whether job `i` cannot run for this event: its `if:` reads only the event (no status
+/// function, no `needs`, no `env`) and is false. Such a job needs no secrets, so a push run
+/// of a pipeline whose publish job runs only on tags does not ask for the publish token.
+fn skipped_for_event(plan: &Plan, i: usize) -> bool {
+    let Some(source) = plan.jobs[i].condition.as_deref() else {
+        return false;
+    };
+    let Ok(expr) = wharf_expr::parse(source) else {
+        return false;
+    };
+    let event_only = expr.references().iter().all(|r| {
+        matches!(
+            r.path.first().map(String::as_str),
+            Some("event" | "branch" | "tag" | "version" | "sha" | "actor" | "inputs")
+        )
+    });
+    let dynamic = expr
+        .functions()
+        .iter()
+        .any(|(f, _)| matches!(f.as_str(), "success" | "failure" | "always" | "cancelled"));
+    if !event_only || dynamic {
+        return false;
+    }
+    let ctx = EventOnly(&plan.event);
+    wharf_expr::eval(&expr, &ctx).is_ok_and(|v| !v.is_truthy())
+}
+
+/// The expression context of the event alone.
+struct EventOnly<'a>(&'a wharf_model::Event);
+
+impl wharf_expr::Context for EventOnly<'_> {
+    fn lookup(&self, path: &[String]) -> Option<wharf_expr::Value> {
+        let e = self.0;
+        let opt = |v: &Option<String>| {
+            Some(
+                v.clone()
+                    .map(wharf_expr::Value::from)
+                    .unwrap_or(wharf_expr::Value::Null),
+            )
+        };
+        match path {
+            [root] => match root.as_str() {
+                "event" => Some(wharf_expr::Value::from(e.kind.as_str())),
+                "branch" => opt(&e.branch),
+                "tag" => opt(&e.tag),
+                "version" => opt(&e.version),
+                "sha" => opt(&e.sha),
+                "actor" => opt(&e.actor),
+                _ => None,
+            },
+            [root, key] if root == "inputs" => e
+                .inputs
+                .get(key)
+                .map(|v| wharf_expr::Value::from(v.as_str())),
+            _ => None,
+        }
+    }
+
+    fn status(&self) -> wharf_expr::Status {
+        wharf_expr::Status {
+            success: true,
+            failure: false,
+            cancelled: false,
+        }
+    }
+}
+
 /// Resolves the secrets of `plan`'s jobs from `store` (or the environment).
 pub async fn resolve(store: &Store, plan: &Plan, source: Source) -> anyhow::Result<Resolved> {
     let mut resolved = Resolved {
@@ -46,6 +113,7 @@ pub async fn resolve(store: &Store, plan: &Plan, source: Source) -> anyhow::Resu
     };
     let wanted: Vec<usize> = (0..plan.jobs.len())
         .filter(|&i| !plan.jobs[i].secrets.is_empty())
+        .filter(|&i| !skipped_for_event(plan, i))
         .collect();
     if wanted.is_empty() {
         return Ok(resolved);

@@ -364,3 +364,21 @@ fn secrets_from_the_environment_are_masked_and_missing_ones_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_job_whose_if_is_false_for_the_event_needs_no_secrets() {
+    let p = Project::new(
+        "version: 1\njobs:\n  build:\n    run: echo built\n  publish:\n    needs: [build]\n    if: event == 'tag'\n    secrets: [PYPI_TOKEN]\n    run: echo publishing\n",
+    );
+    let push = p.wharf(&["run", "--plain"]).expect(0);
+    assert!(push.stderr().contains("[build] built"), "{}", push.stderr());
+    let tag = p
+        .wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.0.0"])
+        .expect(2);
+    assert!(
+        tag.stderr()
+            .contains("declared secret is not in the secret store: PYPI_TOKEN (job `publish`)"),
+        "{}",
+        tag.stderr()
+    );
+}
