@@ -158,6 +158,26 @@ pub struct ReleaseStep {
     pub pre: Option<String>,
     /// Create the annotated tag `v<version>` when the run was not started by a tag.
     pub tag: bool,
+    /// Publish the release (notes and assets) to a forge.
+    pub forge: Option<ForgeStep>,
+}
+
+/// `release.forge:` — where to publish the release.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ForgeStep {
+    /// `github`, `gitea` or `forgejo` (the Gitea API).
+    pub kind: String,
+    /// The API base: `https://api.github.com` for GitHub (default); the instance URL for
+    /// Gitea and Forgejo.
+    pub url: Option<String>,
+    /// `owner/name` (default: from the `origin` remote).
+    pub repository: Option<String>,
+    /// Name of the secret holding the API token.
+    pub token: String,
+    /// Globs of files to attach, relative to the working directory.
+    pub assets: Vec<String>,
+    /// Create the release as a draft.
+    pub draft: bool,
 }
 
 /// What kind of release artifact a built-in step produced.

@@ -14,8 +14,8 @@ mod run_event;
 mod status;
 
 pub use builtin::{
-    BuildImageStep, Builtin, LayerSpec, PackageStep, Produced, ProducedKind, PublishPythonStep,
-    ReleaseStep, StepAction,
+    BuildImageStep, Builtin, ForgeStep, LayerSpec, PackageStep, Produced, ProducedKind,
+    PublishPythonStep, ReleaseStep, StepAction,
 };
 pub use event::{Event, EventKind};
 pub use plan::{Plan, PlannedJob, PlannedStep, RetryPolicy};

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use wharf_model::{
-    BuildImageStep, Builtin, LayerSpec, PackageStep, PublishPythonStep, ReleaseStep,
+    BuildImageStep, Builtin, ForgeStep, LayerSpec, PackageStep, PublishPythonStep, ReleaseStep,
 };
 
 use crate::exprs::{Scalar as ExprScalar, Scope, Site, check_template};
@@ -172,6 +172,37 @@ pub struct ReleaseFile {
     /// (default true).
     #[serde(default)]
     pub tag: Option<bool>,
+    /// Publish the release to GitHub, Gitea or Forgejo.
+    #[serde(default)]
+    #[schemars(with = "Option<ForgeFile>")]
+    pub forge: Option<Spanned<ForgeFile>>,
+}
+
+/// `release.forge:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgeFile {
+    /// `github`, `gitea` or `forgejo`.
+    #[schemars(with = "String")]
+    pub kind: Spanned<String>,
+    /// API base: default `https://api.github.com` for GitHub; the instance URL for Gitea/Forgejo.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub url: Option<Spanned<String>>,
+    /// `owner/name` (default: from the `origin` remote).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub repository: Option<Spanned<String>>,
+    /// Name of a secret the job declares, holding the API token.
+    #[schemars(with = "String")]
+    pub token: Spanned<String>,
+    /// Globs of files to attach to the release.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub assets: Vec<Spanned<String>>,
+    /// Create a draft release.
+    #[serde(default)]
+    pub draft: bool,
 }
 
 /// Checks a template-bearing string and returns its text.
@@ -435,9 +466,44 @@ pub(crate) fn release(r: &mut Reporter, scope: &Scope<'_>, f: &Spanned<ReleaseFi
             "use letters, digits and `-`, e.g. `rc`",
         );
     }
+    let forge = p.forge.as_ref().map(|f| {
+        let v = &f.value;
+        if !matches!(v.kind.value.as_str(), "github" | "gitea" | "forgejo") {
+            r.error(
+                r.span(&v.kind),
+                format!("unknown forge `{}`", v.kind.value),
+                "use `github`, `gitea` or `forgejo`",
+            );
+        }
+        if matches!(v.kind.value.as_str(), "gitea" | "forgejo") && v.url.is_none() {
+            r.error(
+                r.span(f),
+                format!("`forge: {{ kind: {} }}` needs `url:`", v.kind.value),
+                "the instance's base URL, e.g. https://codeberg.org",
+            );
+        }
+        if let Some(repo) = &v.repository
+            && repo.value.split('/').filter(|s| !s.is_empty()).count() != 2
+        {
+            r.error(
+                r.span(repo),
+                format!("repository `{}` is not owner/name", repo.value),
+                "write it as owner/name",
+            );
+        }
+        ForgeStep {
+            kind: v.kind.value.clone(),
+            url: opt(r, scope, &v.url),
+            repository: opt(r, scope, &v.repository),
+            token: secret(r, scope, "token", &Some(v.token.clone())).unwrap_or_default(),
+            assets: list(r, scope, &v.assets),
+            draft: v.draft,
+        }
+    });
     Builtin::Release(ReleaseStep {
         changelog: opt(r, scope, &p.changelog),
         pre: p.pre.as_ref().map(|s| s.value.clone()),
         tag: p.tag.unwrap_or(true),
+        forge,
     })
 }

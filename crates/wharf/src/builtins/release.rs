@@ -25,6 +25,11 @@ pub(super) async fn run(
     store: &wharf_store::Store,
     log: &mut LogWriter,
 ) -> StepResult {
+    if step.forge.is_some() {
+        return Err(
+            "publishing releases to a forge is not available in this build yet".to_string(),
+        );
+    }
     let changelog = step
         .changelog
         .as_deref()
