@@ -45,7 +45,7 @@ pub(crate) fn export(cx: &mut Cx<'_>) -> Node {
     } else {
         for j in cx.jobs() {
             let n = job(cx, j);
-            root.set(&j.name, n);
+            root.set(&job_name(&j.name), n);
         }
     }
     cx.warn_environments("GitLab protected environments with deployment approval rules");
@@ -114,7 +114,10 @@ fn job(cx: &mut Cx<'_>, j: &Job) -> Node {
             needs.push(src.name.clone());
         }
     }
-    n.set("needs", needs);
+    n.set(
+        "needs",
+        needs.iter().map(|n| job_name(n)).collect::<Vec<_>>(),
+    );
     n.set("script", vec![cx.run_line(Some(j))]);
     let paths = cx.artifact_paths(j);
     if !paths.is_empty() {
@@ -124,4 +127,27 @@ fn job(cx: &mut Cx<'_>, j: &Job) -> Node {
         n.set("environment", e.as_str());
     }
     n
+}
+
+/// The GitLab job name for a wharf job: names GitLab reserves as top-level keywords
+/// (`image`, `variables` …) would be read as settings, so they get a `-job` suffix.
+fn job_name(name: &str) -> String {
+    const RESERVED: [&str; 11] = [
+        "image",
+        "services",
+        "stages",
+        "types",
+        "before_script",
+        "after_script",
+        "variables",
+        "cache",
+        "include",
+        "default",
+        "workflow",
+    ];
+    if RESERVED.contains(&name) {
+        format!("{name}-job")
+    } else {
+        name.to_string()
+    }
 }

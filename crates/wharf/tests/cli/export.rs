@@ -179,3 +179,80 @@ fn gcl_run(gcl: &std::path::Path, p: &Project, path: &str, args: &[&str]) -> (bo
     );
     (out.status.success(), text)
 }
+
+/// Copies the tracked files of `examples/python-app` into a new git repository.
+fn example_project() -> Project {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/python-app");
+    let dir = tempfile::tempdir().unwrap();
+    let files = Command::new("git")
+        .current_dir(&example)
+        .args(["ls-files", "-z", "."])
+        .output()
+        .unwrap();
+    assert!(files.status.success());
+    for rel in files.stdout.split(|b| *b == 0).filter(|s| !s.is_empty()) {
+        let rel = std::str::from_utf8(rel).unwrap();
+        let to = dir.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(example.join(rel), &to).unwrap();
+    }
+    Project { dir }
+}
+
+#[test]
+fn the_example_pipeline_runs_through_its_gitlab_export() {
+    let gcl = gitlab_ci_local();
+    let p = example_project();
+    p.wharf(&["export", "gitlab", "--install", "wharf --version"])
+        .expect(0);
+    p.write(
+        ".gitignore",
+        &format!("{}\n.gitlab-ci-local/\n", p.read(".gitignore")),
+    );
+    p.git_init();
+    p.git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://gitlab.example.invalid/acme/demo.git",
+    ]);
+    let bin_dir = bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(&gcl)
+        .current_dir(p.path())
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let logs: String = [
+        "test", "build", "smoke", "package", "image", "publish", "release",
+    ]
+    .iter()
+    .map(|j| {
+        let log = p.path().join(format!(".gitlab-ci-local/output/{j}.log"));
+        format!(
+            "--- {j}\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    })
+    .collect();
+    let text = format!(
+        "{}{}\n{logs}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    for job in ["test", "build", "smoke", "package"] {
+        assert!(text.contains(&format!("PASS  {job}")), "{job}: {text}");
+    }
+    // the wheel's path crossed from `build` to `smoke` in the handoff file
+    assert!(text.contains("[smoke] smoke ok 0.2.0"), "{text}");
+    assert!(
+        text.contains("[image] - skipped: its if: condition was false"),
+        "{text}"
+    );
+}
