@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use wharf_expr::{Context, Status, Value};
-use wharf_model::{JobStatus, Plan, PlannedJob};
+use wharf_model::{Event, JobStatus, Plan, PlannedJob};
 
 /// The expression context of one job.
 pub struct JobContext<'a> {
@@ -21,22 +21,32 @@ pub struct JobContext<'a> {
     pub status: Status,
 }
 
+/// What the event alone answers: `event`, `branch`, `tag`, `version`, `sha`, `actor`
+/// and `inputs.NAME` (`None` for every other path).
+pub fn event_lookup(e: &Event, path: &[String]) -> Option<Value> {
+    let opt = |v: &Option<String>| Some(v.clone().map(Value::from).unwrap_or(Value::Null));
+    match path {
+        [root] => match root.as_str() {
+            "event" => Some(Value::from(e.kind.as_str())),
+            "branch" => opt(&e.branch),
+            "tag" => opt(&e.tag),
+            "version" => opt(&e.version),
+            "sha" => opt(&e.sha),
+            "actor" => opt(&e.actor),
+            _ => None,
+        },
+        [root, key] if root == "inputs" => e.inputs.get(key).map(|v| Value::from(v.as_str())),
+        _ => None,
+    }
+}
+
 impl Context for JobContext<'_> {
     fn lookup(&self, path: &[String]) -> Option<Value> {
-        let e = &self.plan.event;
-        let opt = |v: &Option<String>| Some(v.clone().map(Value::from).unwrap_or(Value::Null));
+        if let Some(v) = event_lookup(&self.plan.event, path) {
+            return Some(v);
+        }
         match path {
-            [root] => match root.as_str() {
-                "event" => Some(Value::from(e.kind.as_str())),
-                "branch" => opt(&e.branch),
-                "tag" => opt(&e.tag),
-                "version" => opt(&e.version),
-                "sha" => opt(&e.sha),
-                "actor" => opt(&e.actor),
-                _ => None,
-            },
             [root, key] => match root.as_str() {
-                "inputs" => e.inputs.get(key).map(|v| Value::from(v.as_str())),
                 "matrix" => self.job.matrix.get(key).map(|v| Value::from(v.as_str())),
                 "env" => self.env.get(key).map(|v| Value::from(v.as_str())),
                 _ => None,

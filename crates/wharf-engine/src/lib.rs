@@ -21,6 +21,7 @@ pub mod shell;
 
 pub use artifacts::ArtifactStore;
 pub use builtin::{BuiltinOutcome, BuiltinRequest, BuiltinRunner};
+pub use context::event_lookup;
 pub use executor::{BoxFuture, Executor, StepOutcome, StepRequest};
 pub use fake::FakeExecutor;
 pub use local::LocalExecutor;

@@ -72,17 +72,7 @@ impl Store {
         .await
         .map_err(&err)?;
         rows.iter()
-            .map(|row| {
-                Ok(ReleaseRecord {
-                    version: row.try_get("version").map_err(&err)?,
-                    tag: row.try_get("tag").map_err(&err)?,
-                    commit: row.try_get("sha").map_err(&err)?,
-                    run: from_sql(row.try_get("run").map_err(&err)?),
-                    notes: row.try_get("notes").map_err(&err)?,
-                    created_at: row.try_get("created_at").map_err(&err)?,
-                    items: Vec::new(),
-                })
-            })
+            .map(|row| release_row(row).map_err(&err))
             .collect()
     }
 
@@ -122,14 +112,21 @@ impl Store {
                 size: size.map(from_sql),
             });
         }
-        Ok(Some(ReleaseRecord {
-            version: row.try_get("version").map_err(&err)?,
-            tag: row.try_get("tag").map_err(&err)?,
-            commit: row.try_get("sha").map_err(&err)?,
-            run: from_sql(row.try_get("run").map_err(&err)?),
-            notes: row.try_get("notes").map_err(&err)?,
-            created_at: row.try_get("created_at").map_err(&err)?,
-            items,
-        }))
+        let mut rec = release_row(&row).map_err(&err)?;
+        rec.items = items;
+        Ok(Some(rec))
     }
+}
+
+/// A `releases` row, without its items.
+fn release_row(row: &sqlx::sqlite::SqliteRow) -> Result<ReleaseRecord, sqlx::Error> {
+    Ok(ReleaseRecord {
+        version: row.try_get("version")?,
+        tag: row.try_get("tag")?,
+        commit: row.try_get("sha")?,
+        run: from_sql(row.try_get("run")?),
+        notes: row.try_get("notes")?,
+        created_at: row.try_get("created_at")?,
+        items: Vec::new(),
+    })
 }

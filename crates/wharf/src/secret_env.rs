@@ -69,30 +69,7 @@ struct EventOnly<'a>(&'a wharf_model::Event);
 
 impl wharf_expr::Context for EventOnly<'_> {
     fn lookup(&self, path: &[String]) -> Option<wharf_expr::Value> {
-        let e = self.0;
-        let opt = |v: &Option<String>| {
-            Some(
-                v.clone()
-                    .map(wharf_expr::Value::from)
-                    .unwrap_or(wharf_expr::Value::Null),
-            )
-        };
-        match path {
-            [root] => match root.as_str() {
-                "event" => Some(wharf_expr::Value::from(e.kind.as_str())),
-                "branch" => opt(&e.branch),
-                "tag" => opt(&e.tag),
-                "version" => opt(&e.version),
-                "sha" => opt(&e.sha),
-                "actor" => opt(&e.actor),
-                _ => None,
-            },
-            [root, key] if root == "inputs" => e
-                .inputs
-                .get(key)
-                .map(|v| wharf_expr::Value::from(v.as_str())),
-            _ => None,
-        }
+        wharf_engine::event_lookup(self.0, path)
     }
 
     fn status(&self) -> wharf_expr::Status {

@@ -113,14 +113,16 @@ fn gitlab_ci_local() -> PathBuf {
     path
 }
 
-#[test]
-fn the_gitlab_export_runs_for_real_in_gitlab_ci_local() {
-    let gcl = gitlab_ci_local();
-    let p = Project::new(PIPELINE);
-    p.write(".gitignore", ".wharf/\n.gitlab-ci-local/\ndist/\n");
-    // wharf is on PATH already (the binary under test), so the install step is a no-op
+/// Exports `p` for GitLab (the install step a no-op: the wharf under test is on PATH)
+/// and makes it a git repository with an origin, as gitlab-ci-local expects.
+fn gitlab_project(p: &Project) {
     p.wharf(&["export", "gitlab", "--install", "wharf --version"])
         .expect(0);
+    let ignore = std::fs::read_to_string(p.path().join(".gitignore")).unwrap_or_default();
+    p.write(
+        ".gitignore",
+        &format!("{ignore}\n.wharf/\n.gitlab-ci-local/\n"),
+    );
     p.git_init();
     p.git(&[
         "remote",
@@ -128,13 +130,15 @@ fn the_gitlab_export_runs_for_real_in_gitlab_ci_local() {
         "origin",
         "https://gitlab.example.invalid/acme/demo.git",
     ]);
-    let bin_dir = bin().parent().unwrap().to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let (ok, out) = gcl_run(&gcl, &p, &path, &["--variable", "API_TOKEN=s3cret-value-1"]);
+}
+
+#[test]
+fn the_gitlab_export_runs_for_real_in_gitlab_ci_local() {
+    let p = Project::new(PIPELINE);
+    p.write(".gitignore", "dist/\n");
+    gitlab_project(&p);
+    let jobs = ["build", "test"];
+    let (ok, out) = gcl_run(&p, &["--variable", "API_TOKEN=s3cret-value-1"], &jobs);
     assert!(ok, "gitlab-ci-local failed:\n{out}");
     assert!(
         out.contains("PASS  build") && out.contains("PASS  test"),
@@ -150,7 +154,7 @@ fn the_gitlab_export_runs_for_real_in_gitlab_ci_local() {
     );
     assert!(!out.contains("s3cret-value-1\n"), "{out}");
     // without the platform's secret, wharf names it and the job fails
-    let (ok, out) = gcl_run(&gcl, &p, &path, &[]);
+    let (ok, out) = gcl_run(&p, &[], &jobs);
     assert!(!ok, "{out}");
     assert!(
         out.contains("declared secret is not set in the environment: API_TOKEN (job `test`)"),
@@ -158,22 +162,59 @@ fn the_gitlab_export_runs_for_real_in_gitlab_ci_local() {
     );
 }
 
-/// Runs gitlab-ci-local; its output and the jobs' logs (it writes them to files).
-fn gcl_run(gcl: &std::path::Path, p: &Project, path: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(gcl)
+#[test]
+fn the_example_pipeline_runs_through_its_gitlab_export() {
+    let p = example_project();
+    gitlab_project(&p);
+    let jobs = [
+        "test",
+        "build",
+        "smoke",
+        "package",
+        "image-job",
+        "publish",
+        "release",
+    ];
+    let (ok, text) = gcl_run(&p, &[], &jobs);
+    assert!(ok, "{text}");
+    for job in ["test", "build", "smoke", "package"] {
+        assert!(text.contains(&format!("PASS  {job}")), "{job}: {text}");
+    }
+    // the wheel's path crossed from `build` to `smoke` in the handoff file
+    assert!(text.contains("[smoke] smoke ok 0.2.0"), "{text}");
+    assert!(
+        text.contains("[image] - skipped: its if: condition was false"),
+        "{text}"
+    );
+}
+
+/// Runs gitlab-ci-local with the wharf under test first on PATH (so the exported
+/// install step is a no-op); its output and the logs of `jobs` (it writes them to files).
+fn gcl_run(p: &Project, args: &[&str], jobs: &[&str]) -> (bool, String) {
+    let bin_dir = bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(gitlab_ci_local())
         .current_dir(p.path())
         .env("PATH", path)
         .args(args)
         .output()
         .unwrap();
-    let logs = ["build", "test"]
+    let logs: String = jobs
+        .iter()
         .map(|j| {
             let log = p.path().join(format!(".gitlab-ci-local/output/{j}.log"));
-            std::fs::read_to_string(log).unwrap_or_default()
+            format!(
+                "--- {j}\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
         })
-        .join("\n");
+        .collect();
     let text = format!(
-        "{}{}\n--- job logs\n{logs}",
+        "{}{}\n{logs}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -198,61 +239,4 @@ fn example_project() -> Project {
         std::fs::copy(example.join(rel), &to).unwrap();
     }
     Project { dir }
-}
-
-#[test]
-fn the_example_pipeline_runs_through_its_gitlab_export() {
-    let gcl = gitlab_ci_local();
-    let p = example_project();
-    p.wharf(&["export", "gitlab", "--install", "wharf --version"])
-        .expect(0);
-    p.write(
-        ".gitignore",
-        &format!("{}\n.gitlab-ci-local/\n", p.read(".gitignore")),
-    );
-    p.git_init();
-    p.git(&[
-        "remote",
-        "add",
-        "origin",
-        "https://gitlab.example.invalid/acme/demo.git",
-    ]);
-    let bin_dir = bin().parent().unwrap().to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = Command::new(&gcl)
-        .current_dir(p.path())
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    let logs: String = [
-        "test", "build", "smoke", "package", "image", "publish", "release",
-    ]
-    .iter()
-    .map(|j| {
-        let log = p.path().join(format!(".gitlab-ci-local/output/{j}.log"));
-        format!(
-            "--- {j}\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        )
-    })
-    .collect();
-    let text = format!(
-        "{}{}\n{logs}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    for job in ["test", "build", "smoke", "package"] {
-        assert!(text.contains(&format!("PASS  {job}")), "{job}: {text}");
-    }
-    // the wheel's path crossed from `build` to `smoke` in the handoff file
-    assert!(text.contains("[smoke] smoke ok 0.2.0"), "{text}");
-    assert!(
-        text.contains("[image] - skipped: its if: condition was false"),
-        "{text}"
-    );
 }
