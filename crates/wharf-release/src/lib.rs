@@ -10,6 +10,7 @@ mod changelog;
 mod commits;
 mod error;
 mod forge;
+pub mod forge_api;
 mod git;
 mod notes;
 mod version;
@@ -18,6 +19,10 @@ pub use changelog::insert_section;
 pub use commits::{Classified, Group, classify};
 pub use error::{Error, Result};
 pub use forge::commit_url_base;
+pub use forge_api::{
+    AssetOutcome, ForgeError, ForgeKind, ForgeRelease, ForgeToken, Progress, Published,
+    parse_remote, publish,
+};
 pub use git::{Commit, Repo, TagRef};
 pub use notes::{NotesOptions, render_notes};
 pub use version::{Bump, PlanOptions, ReleasePlan, ReleaseTag, parse_tag, plan};

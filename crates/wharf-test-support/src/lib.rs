@@ -5,6 +5,8 @@
 //! A launcher whose program is missing panics with the package to install, rather than
 //! skipping: a test that silently does not run is a defect. `.ci/run` installs them all.
 
+pub mod docker;
+pub mod forge;
 pub mod pypi;
 pub mod registry;
 
