@@ -5,8 +5,11 @@
 
 use wharf_engine::BuiltinRequest;
 use wharf_engine::logs::LogWriter;
-use wharf_model::{EventKind, Produced, ProducedKind, ReleaseRecord, ReleaseStep};
-use wharf_release::{NotesOptions, PlanOptions, Repo, commit_url_base, render_notes};
+use wharf_model::{EventKind, ForgeStep, Produced, ProducedKind, ReleaseRecord, ReleaseStep};
+use wharf_release::{
+    ForgeKind, ForgeRelease, ForgeToken, NotesOptions, PlanOptions, Repo, commit_url_base,
+    parse_remote, render_notes,
+};
 
 use super::{StepResult, resolve, say};
 
@@ -25,11 +28,6 @@ pub(super) async fn run(
     store: &wharf_store::Store,
     log: &mut LogWriter,
 ) -> StepResult {
-    if step.forge.is_some() {
-        return Err(
-            "publishing releases to a forge is not available in this build yet".to_string(),
-        );
-    }
     let changelog = step
         .changelog
         .as_deref()
@@ -37,9 +35,9 @@ pub(super) async fn run(
         .transpose()?;
     let workspace = req.workspace.clone();
     let event = req.event.clone();
-    let step = step.clone();
+    let owned = step.clone();
     let decided = tokio::task::spawn_blocking(move || {
-        decide(&workspace, &event, &step, changelog.as_deref())
+        decide(&workspace, &event, &owned, changelog.as_deref())
     })
     .await
     .map_err(|e| format!("the release task failed: {e}"))??;
@@ -96,7 +94,90 @@ pub(super) async fn run(
             format!("  {} {} {}", i.kind.as_str(), i.name, i.digest),
         );
     }
+    if let Some(forge) = &step.forge {
+        publish(req, forge, &d, log).await?;
+    }
     Ok(Vec::new())
+}
+
+/// Publishes the release (notes and assets) to the forge the step names.
+async fn publish(
+    req: &BuiltinRequest,
+    forge: &ForgeStep,
+    d: &Decided,
+    log: &mut LogWriter,
+) -> Result<(), String> {
+    let kind = ForgeKind::from_name(&forge.kind)
+        .ok_or_else(|| format!("unknown forge `{}`", forge.kind))?;
+    let api_url = match (&forge.url, kind.default_api_url()) {
+        (Some(u), _) => u.clone(),
+        (None, Some(u)) => u.to_string(),
+        (None, None) => return Err(format!("forge `{}` needs `url:`", forge.kind)),
+    };
+    let (owner, repo) = match &forge.repository {
+        Some(r) => {
+            let (o, n) = r
+                .split_once('/')
+                .ok_or_else(|| format!("repository `{r}` is not owner/name"))?;
+            (o.to_string(), n.to_string())
+        }
+        None => {
+            let origin = Repo::open(&req.workspace)
+                .ok()
+                .and_then(|r| r.origin_url())
+                .ok_or("no `repository:` and no `origin` remote to take it from")?;
+            let (_, o, n) = parse_remote(&origin)
+                .ok_or("cannot read owner/name from the `origin` remote; set `repository:`")?;
+            (o, n)
+        }
+    };
+    let token = req
+        .secret(&forge.token)
+        .ok_or_else(|| format!("secret {} is not available to this job", forge.token))?;
+    let assets = if forge.assets.is_empty() {
+        Vec::new()
+    } else {
+        wharf_engine::artifacts::collect(&req.cwd, &forge.assets, true)
+            .map_err(|e| format!("forge assets: {e}"))?
+            .into_iter()
+            .map(|f| f.abs)
+            .collect()
+    };
+    let release = ForgeRelease {
+        forge: kind,
+        api_url,
+        owner,
+        repo,
+        tag: d.tag.clone(),
+        name: d.tag.clone(),
+        body: d.notes.clone(),
+        prerelease: d.version.contains('-'),
+        draft: forge.draft,
+        assets,
+        token: ForgeToken::new(token.expose().to_string()),
+    };
+    let mut lines = Vec::new();
+    let published = wharf_release::publish(&release, |p| lines.push(p.to_string())).await;
+    for l in lines {
+        say(log, l);
+    }
+    let published = published.map_err(|e| e.to_string())?;
+    say(
+        log,
+        format!(
+            "{} the {} release {} ({} asset{})",
+            if published.created {
+                "created"
+            } else {
+                "updated"
+            },
+            forge.kind,
+            published.url,
+            published.assets.len(),
+            if published.assets.len() == 1 { "" } else { "s" }
+        ),
+    );
+    Ok(())
 }
 
 fn decide(

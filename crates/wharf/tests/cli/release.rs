@@ -271,3 +271,86 @@ fn a_release_tag_on_another_commit_is_an_error_and_unknown_releases_are_named() 
             .contains("hint: `wharf releases` lists the recorded releases")
     );
 }
+
+#[test]
+fn the_release_step_publishes_to_a_forge_and_updates_it_on_a_rerun() {
+    use wharf_test_support::forge::{FakeForge, FakeKind, OWNER, REPO, TOKEN};
+    let forge = FakeForge::start(FakeKind::GitHub);
+    let pipeline = format!(
+        r#"version: 1
+jobs:
+  build:
+    run: mkdir -p dist && echo wheel > dist/app.whl
+    artifacts: [dist/*.whl]
+  release:
+    needs: [build]
+    secrets: [FORGE_TOKEN]
+    steps:
+      - release:
+          forge: {{ kind: github, url: "{}", repository: {OWNER}/{REPO}, token: FORGE_TOKEN, assets: [dist/*.whl] }}
+"#,
+        forge.api_url()
+    );
+    let p = Project::new(&pipeline);
+    p.write(".gitignore", ".wharf/\ndist/\n");
+    p.git_init();
+    p.commit("feat: first feature");
+    p.git(&["tag", "-a", "-m", "v0.1.0", "v0.1.0"]);
+    let run = |p: &Project| {
+        p.cmd(&[
+            "run",
+            "--plain",
+            "--event",
+            "tag",
+            "--tag",
+            "v0.1.0",
+            "--secrets-from-env",
+        ])
+        .env("FORGE_TOKEN", TOKEN)
+        .output()
+        .unwrap()
+    };
+    let first = run(&p);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{stderr}");
+    assert!(stderr.contains("created the github release"), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+    let releases = forge.releases();
+    assert_eq!(releases.len(), 1);
+    assert_eq!(releases[0].tag_name, "v0.1.0");
+    assert!(
+        releases[0]
+            .body
+            .contains("### Features\n\n- first feature ("),
+        "{}",
+        releases[0].body
+    );
+    assert_eq!(releases[0].assets.len(), 1);
+    assert_eq!(releases[0].assets[0].name, "app.whl");
+    assert_eq!(releases[0].assets[0].content, b"wheel\n");
+    // a re-run updates the same release, uploads nothing new
+    let second = run(&p);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success(), "{stderr}");
+    assert!(stderr.contains("updated the github release"), "{stderr}");
+    assert_eq!(forge.releases().len(), 1, "never a duplicate");
+    assert_eq!(forge.releases()[0].assets.len(), 1);
+    // a wrong token fails the step with the forge's hint, never the token
+    let bad = p
+        .cmd(&[
+            "run",
+            "--plain",
+            "--event",
+            "tag",
+            "--tag",
+            "v0.1.0",
+            "--secrets-from-env",
+        ])
+        .env("FORGE_TOKEN", "not-the-token-123")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(!stderr.contains("not-the-token-123"), "{stderr}");
+}
