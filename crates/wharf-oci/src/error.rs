@@ -47,6 +47,9 @@ pub enum Error {
     /// Anything else the builder rejects, with a message for the user.
     #[error("{0}")]
     Invalid(String),
+    /// A Dockerfile build through the Docker Engine failed (see [`crate::docker`]).
+    #[error(transparent)]
+    Docker(#[from] crate::docker::DockerError),
 }
 
 /// The crate's result type.

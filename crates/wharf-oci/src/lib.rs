@@ -6,7 +6,9 @@
 //! only ever writes one, the client only ever reads (push) or fills (pull) one. Digests
 //! are always sha256 ([`Digest`]).
 
+pub mod build;
 mod digest;
+pub mod docker;
 mod error;
 pub mod layout;
 pub mod registry;

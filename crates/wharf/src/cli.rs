@@ -51,6 +51,146 @@ pub enum Command {
     Releases(JsonFlag),
     /// Write a thin GitHub Actions, GitLab CI, Woodpecker or Bitbucket file that calls wharf.
     Export(ExportArgs),
+    /// Build OCI images without a daemon (or from a Dockerfile), and push them.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Publish packages to an index (`wharf publish python`).
+    #[command(subcommand)]
+    Publish(PublishCommand),
+}
+
+/// `wharf image …`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build an image into an OCI layout (daemonless; or `--dockerfile` through a Docker
+    /// Engine), and push it with `--push`.
+    Build(Box<ImageBuildArgs>),
+    /// Push an image from an OCI layout to a registry under one or more tags.
+    Push(ImagePushArgs),
+}
+
+/// `wharf image build`.
+#[derive(Debug, Args)]
+pub struct ImageBuildArgs {
+    /// Base: `scratch`, `oci-layout:PATH[:TAG]`, or an image reference (pulled).
+    #[arg(long, value_name = "BASE")]
+    pub from: Option<String>,
+    /// A layer: a file or directory and its absolute place in the image (repeatable).
+    #[arg(long = "layer", value_name = "SRC:DEST")]
+    pub layers: Vec<String>,
+    /// Build this Dockerfile through a Docker Engine instead.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["from", "layers"])]
+    pub dockerfile: Option<String>,
+    /// The Docker build context (default: the current directory).
+    #[arg(long, value_name = "DIR", requires = "dockerfile")]
+    pub context: Option<String>,
+    /// A Dockerfile `ARG` (repeatable).
+    #[arg(long = "build-arg", value_name = "NAME=VALUE", requires = "dockerfile")]
+    pub build_args: Vec<String>,
+    /// The entrypoint, as a JSON array (`'["/app/run","--port","8080"]'`) or one word.
+    #[arg(long, value_name = "JSON")]
+    pub entrypoint: Option<String>,
+    /// The default command, as a JSON array or one word.
+    #[arg(long, value_name = "JSON")]
+    pub cmd: Option<String>,
+    /// An environment variable of the image (repeatable).
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// The working directory in the image.
+    #[arg(long)]
+    pub workdir: Option<String>,
+    /// The user the image runs as.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// An exposed port, `8080` or `8080/tcp` (repeatable).
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<String>,
+    /// A label (repeatable); wharf adds the `org.opencontainers.image.*` ones it knows.
+    #[arg(long = "label", value_name = "NAME=VALUE")]
+    pub labels: Vec<String>,
+    /// The image name without a tag, e.g. `127.0.0.1:5000/demo`.
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// A tag or a full reference (repeatable; default: the version, `latest`, the short sha).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Push every tag after the build.
+    #[arg(long)]
+    pub push: bool,
+    /// A registry (host[:port]) that may be reached over plain HTTP besides loopback ones.
+    #[arg(long, value_name = "HOST")]
+    pub insecure: Vec<String>,
+    /// Layer compression.
+    #[arg(long, value_name = "ALGORITHM", value_parser = ["gzip", "zstd"])]
+    pub compression: Option<String>,
+    /// Registry user name, with `--password-secret`.
+    #[arg(long, requires = "password_secret")]
+    pub username: Option<String>,
+    /// The wharf secret holding the registry password or token.
+    #[arg(long, value_name = "SECRET", requires = "username")]
+    pub password_secret: Option<String>,
+    /// The OCI layout to write (default `.wharf/images/cli`).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// The version for labels and the default tag (default: from a version tag at HEAD).
+    #[arg(long = "release-version", value_name = "VERSION")]
+    pub release_version: Option<String>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wharf image push`.
+#[derive(Debug, Args)]
+pub struct ImagePushArgs {
+    /// The OCI layout, `DIR` or `DIR:TAG` (the tag in the layout's index).
+    #[arg(value_name = "LAYOUT[:TAG]")]
+    pub layout: String,
+    /// Where to push: full references (`127.0.0.1:5000/demo:1.2.3`).
+    #[arg(required = true, value_name = "REF")]
+    pub refs: Vec<String>,
+    /// A registry (host[:port]) that may be reached over plain HTTP besides loopback ones.
+    #[arg(long, value_name = "HOST")]
+    pub insecure: Vec<String>,
+    /// Registry user name, with `--password-secret`.
+    #[arg(long, requires = "password_secret")]
+    pub username: Option<String>,
+    /// The wharf secret holding the registry password or token.
+    #[arg(long, value_name = "SECRET", requires = "username")]
+    pub password_secret: Option<String>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wharf publish …`.
+#[derive(Debug, Subcommand)]
+pub enum PublishCommand {
+    /// Upload wheels and sdists through the upload API twine uses.
+    Python(PublishPythonArgs),
+}
+
+/// `wharf publish python`.
+#[derive(Debug, Args)]
+pub struct PublishPythonArgs {
+    /// Wheels and sdists (globs are expanded by the shell).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The upload URL, e.g. `https://upload.pypi.org/legacy/`.
+    #[arg(long, value_name = "URL")]
+    pub repository: String,
+    /// The wharf secret holding the API token (or password).
+    #[arg(long, value_name = "SECRET")]
+    pub token_secret: Option<String>,
+    /// User name (default `__token__`).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// The index's simple API, to find files already published (default: from the URL).
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `wharf export`.

@@ -45,6 +45,15 @@ impl UserError {
         }
     }
 
+    /// The work itself failed (a registry refused a push, an index an upload): exit 1.
+    pub fn failed(message: impl Into<String>) -> UserError {
+        UserError {
+            message: message.into(),
+            hint: None,
+            status: ExitStatus::Failure,
+        }
+    }
+
     /// Adds a hint.
     pub fn hint(mut self, hint: impl Into<String>) -> UserError {
         self.hint = Some(hint.into());

@@ -7,8 +7,10 @@ mod commands;
 mod exit;
 mod git;
 mod handoff;
+mod images;
 mod output;
 mod project;
+mod push;
 mod secret_env;
 
 use clap::Parser;
@@ -61,6 +63,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Release(cmd) => commands::release::run(&dir, cmd).await,
         Command::Releases(args) => commands::releases::run(&dir, args).await,
         Command::Export(args) => commands::export::run(&dir, args),
+        Command::Image(cmd) => commands::image::run(&dir, cmd).await,
+        Command::Publish(cmd) => commands::publish::run(&dir, cmd).await,
     }
 }
 

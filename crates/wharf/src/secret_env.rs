@@ -200,3 +200,24 @@ fn masks(resolved: &Resolved) -> Arc<MaskSet> {
         .collect();
     Arc::new(MaskSet::new(&values))
 }
+
+/// One stored secret (the value for every environment), for commands outside a run
+/// (`wharf image push --password-secret NAME`); a missing one is a usage error.
+pub async fn lookup(dir: &std::path::Path, name: &str) -> anyhow::Result<SecretString> {
+    let root = crate::project::find_root(dir)?;
+    let store = Store::open(&crate::project::state_dir(&root)).await?;
+    let rec = store.get_secret(name, None).await?.ok_or_else(|| {
+        UserError::invalid(format!("secret {name} is not in the secret store")).hint(format!(
+            "store it with `wharf secrets set {name}` (the value is read from stdin)"
+        ))
+    })?;
+    let (key, _) =
+        wharf_secrets::key::load_key(false).map_err(|e| UserError::invalid(e.to_string()))?;
+    let sealed = Sealed {
+        key_id: rec.key_id.clone(),
+        nonce: rec.nonce.clone(),
+        ciphertext: rec.ciphertext.clone(),
+    };
+    Ok(crypto::open(&key, &rec.name, rec.scope.as_deref(), &sealed)
+        .map_err(|e| UserError::invalid(format!("secret {name}: {e}")))?)
+}

@@ -2,6 +2,7 @@
 //! with the package, OCI and publish crates. One file per step kind; this one dispatches
 //! and turns cancellation, deadlines and errors into the step's outcome.
 
+mod image;
 mod package;
 mod release;
 
@@ -42,7 +43,7 @@ async fn run(
     let body = async {
         match &req.builtin {
             Builtin::Package(p) => package::run(&req, p, &mut log).await,
-            Builtin::BuildImage(_) => Err("`build-image` is not wired yet".to_string()),
+            Builtin::BuildImage(b) => image::run(&req, b, &mut log).await,
             Builtin::PublishPython(_) => Err("`publish-python` is not wired yet".to_string()),
             Builtin::Release(r) => release::run(&req, r, &store, &mut log).await,
         }

@@ -3,8 +3,10 @@
 pub mod artifacts;
 pub mod export;
 pub mod graph;
+pub mod image;
 pub mod logs;
 pub mod package;
+pub mod publish;
 pub mod release;
 pub mod releases;
 pub mod run;

@@ -3,6 +3,7 @@
 mod export;
 mod helper;
 mod history;
+mod image;
 mod package;
 mod release;
 mod run;

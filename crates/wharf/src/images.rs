@@ -1,0 +1,293 @@
+//! Building and pushing images: one path for the `build-image` step and `wharf image
+//! build`, on top of wharf-oci (the daemonless builder, Dockerfile builds through an
+//! engine, and the registry client).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use wharf_model::{BuildImageStep, Produced, ProducedKind};
+use wharf_oci::build::{Base, BuildEvent, BuildRequest, Compression, ImageConfig, LayerSpec};
+use wharf_secrets::secret::SecretString;
+
+/// Where and for what an image is built.
+pub struct ImageContext<'a> {
+    /// Relative paths in the step start here.
+    pub cwd: &'a Path,
+    /// The project root.
+    pub workspace: &'a Path,
+    /// The `.wharf` directory (caches, layouts).
+    pub wharf_dir: &'a Path,
+    /// Names the default layout directory (`.wharf/images/NAME`).
+    pub name: &'a str,
+    /// The release version, for labels and the default tag.
+    pub version: Option<String>,
+    /// The commit, for labels and the default tag.
+    pub sha: Option<String>,
+    /// The image's `created` time, seconds since the epoch (SOURCE_DATE_EPOCH or the
+    /// commit time).
+    pub created: i64,
+    /// The mtime of every file in new layers: SOURCE_DATE_EPOCH when set, else 0. Not the
+    /// commit time: that would change every layer on every commit, and a one-file change
+    /// could no longer rebuild and upload only its own small layer.
+    pub mtime: i64,
+    /// The registry password or token, when `username`/`password` are set.
+    pub password: Option<SecretString>,
+    /// Where to write the layout, overriding the step (the command line's `--output`).
+    pub output: Option<PathBuf>,
+}
+
+/// Builds the image the step describes, pushes it when asked, and says what it did.
+pub async fn build_image(
+    step: &BuildImageStep,
+    cx: &ImageContext<'_>,
+    say: &mut (dyn FnMut(String) + Send),
+) -> Result<Vec<Produced>, String> {
+    let refs = references(step, cx)?;
+    if step.push && refs.is_empty() {
+        return Err("nothing to push to: give `image:` or full references in `tags:`".into());
+    }
+    let output = match (&cx.output, &step.output) {
+        (Some(o), _) => o.clone(),
+        (None, Some(o)) => inside(cx.cwd, "output", o)?,
+        (None, None) => cx.wharf_dir.join("images").join(cx.name),
+    };
+    let tag = layout_tag(cx);
+    let labels = labels(step, cx);
+    let manifest = if let Some(dockerfile) = &step.dockerfile {
+        let context = match &step.context {
+            Some(c) => inside(cx.cwd, "context", c)?,
+            None => cx.cwd.to_path_buf(),
+        };
+        let mut req = wharf_oci::docker::DockerBuildRequest::new(context, &output, &tag);
+        req.dockerfile = PathBuf::from(dockerfile);
+        req.build_args = step.build_args.clone();
+        req.labels = labels;
+        let built = wharf_oci::docker::docker_build(&req, |line| say(line.to_string()))
+            .await
+            .map_err(|e| e.to_string())?;
+        built.manifest.digest().to_string()
+    } else {
+        let base = base(step, cx, say).await?;
+        let mut req = BuildRequest::new(&output, &tag);
+        req.base = base;
+        req.layers = step
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(LayerSpec {
+                    src: inside(cx.cwd, "layers.src", &l.src)?,
+                    dest: l.dest.clone(),
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        req.config = ImageConfig {
+            entrypoint: step.entrypoint.clone(),
+            cmd: step.cmd.clone(),
+            env: step
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            workdir: step.workdir.clone(),
+            user: step.user.clone(),
+            exposed_ports: step.ports.clone(),
+            labels,
+        };
+        req.created = cx.created;
+        req.mtime = Some(cx.mtime);
+        req.compression = match step.compression.as_deref() {
+            Some("zstd") => Compression::Zstd,
+            _ => Compression::Gzip,
+        };
+        req.cache_dir = Some(cx.wharf_dir.join("cache").join("oci"));
+        let (tx, rx) = mpsc::channel::<String>();
+        let handle = tokio::task::spawn_blocking(move || {
+            let progress = move |e: BuildEvent<'_>| {
+                let line = match e {
+                    BuildEvent::BaseReady { layers } => format!("base: {layers} layer(s)"),
+                    BuildEvent::Scanned {
+                        spec,
+                        entries,
+                        bytes,
+                        parts,
+                    } => {
+                        format!(
+                            "layer {}: {entries} entries, {bytes} bytes, {parts} part(s)",
+                            spec + 1
+                        )
+                    }
+                    BuildEvent::Part {
+                        spec,
+                        part,
+                        digest,
+                        size,
+                        reused,
+                    } => format!(
+                        "layer {}.{}: {} ({size} bytes){}",
+                        spec + 1,
+                        part + 1,
+                        digest,
+                        if reused { ", unchanged" } else { "" }
+                    ),
+                    BuildEvent::Finished { manifest } => format!("manifest {manifest}"),
+                };
+                let _ = tx.send(line);
+            };
+            wharf_oci::build::build(&req, &progress)
+        });
+        for line in rx {
+            say(line);
+        }
+        let built = handle
+            .await
+            .map_err(|e| format!("the build task failed: {e}"))?
+            .map_err(|e| e.to_string())?;
+        built.manifest_digest.to_string()
+    };
+    let shown = output
+        .strip_prefix(cx.workspace)
+        .unwrap_or(&output)
+        .display()
+        .to_string();
+    let mut produced = vec![Produced {
+        kind: ProducedKind::Image,
+        name: format!("{shown}:{tag}"),
+        digest: manifest.clone(),
+        size: None,
+    }];
+    say(format!(
+        "built {manifest} into {} (tag {tag})",
+        output.display()
+    ));
+    if step.push {
+        for (reference, digest) in crate::push::push(&output, &tag, &refs, step, cx, say).await? {
+            produced.push(Produced {
+                kind: ProducedKind::PushedImage,
+                name: reference,
+                digest,
+                size: None,
+            });
+        }
+    }
+    Ok(produced)
+}
+
+/// The references to push to: full references as given, bare tags under `image:`, and by
+/// default the version, `latest` and the short sha.
+pub fn references(step: &BuildImageStep, cx: &ImageContext<'_>) -> Result<Vec<String>, String> {
+    let mut tags = step.tags.clone();
+    if tags.is_empty() {
+        if step.image.is_none() {
+            return Ok(Vec::new());
+        }
+        tags.extend(cx.version.clone());
+        tags.push("latest".into());
+        tags.extend(
+            cx.sha
+                .as_deref()
+                .filter(|s| s.len() >= 7)
+                .map(|s| s[..7].to_string()),
+        );
+    }
+    tags.into_iter()
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            if t.contains('/') {
+                Ok(t)
+            } else {
+                match &step.image {
+                    Some(image) => Ok(format!("{image}:{t}")),
+                    None => Err(format!(
+                        "tag `{t}` needs `image:` (or write a full reference)"
+                    )),
+                }
+            }
+        })
+        .collect()
+}
+
+/// The tag of the image in its layout: the version, else the short sha, else `latest`.
+fn layout_tag(cx: &ImageContext<'_>) -> String {
+    cx.version
+        .clone()
+        .or_else(|| {
+            cx.sha
+                .as_deref()
+                .filter(|s| s.len() >= 7)
+                .map(|s| s[..7].to_string())
+        })
+        .unwrap_or_else(|| "latest".into())
+}
+
+/// The step's labels plus the `org.opencontainers.image.*` ones wharf knows.
+fn labels(step: &BuildImageStep, cx: &ImageContext<'_>) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    if let Some(sha) = &cx.sha {
+        labels.insert("org.opencontainers.image.revision".to_string(), sha.clone());
+    }
+    if let Some(v) = &cx.version {
+        labels.insert("org.opencontainers.image.version".to_string(), v.clone());
+    }
+    if let Some(source) = source_url(cx.workspace) {
+        labels.insert("org.opencontainers.image.source".to_string(), source);
+    }
+    if let Some(created) = chrono::DateTime::from_timestamp(cx.created, 0) {
+        labels.insert(
+            "org.opencontainers.image.created".to_string(),
+            created.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+    }
+    labels.extend(step.labels.clone());
+    labels
+}
+
+/// The `origin` remote as an https URL without credentials, when it is one.
+fn source_url(workspace: &Path) -> Option<String> {
+    let origin = wharf_release::Repo::open(workspace).ok()?.origin_url()?;
+    let (host, owner, repo) = wharf_release::parse_remote(&origin)?;
+    Some(format!("https://{host}/{owner}/{repo}"))
+}
+
+/// The base as the builder takes it: scratch, a layout, or a registry image pulled into
+/// the base cache.
+async fn base(
+    step: &BuildImageStep,
+    cx: &ImageContext<'_>,
+    say: &mut (dyn FnMut(String) + Send),
+) -> Result<Base, String> {
+    let from = step.from.as_deref().unwrap_or("scratch");
+    if from == "scratch" {
+        return Ok(Base::Scratch);
+    }
+    if let Some(rest) = from.strip_prefix("oci-layout:") {
+        let (path, tag) = match rest.rsplit_once(':') {
+            Some((p, t)) if !t.contains('/') => (p, Some(t.to_string())),
+            _ => (rest, None),
+        };
+        return Ok(Base::Layout {
+            path: inside(cx.cwd, "from", path)?,
+            tag,
+        });
+    }
+    let cache = cx.wharf_dir.join("cache").join("bases");
+    let tag = crate::push::pull(from, &cache, step, cx, say).await?;
+    Ok(Base::Layout {
+        path: cache,
+        tag: Some(tag),
+    })
+}
+
+/// `rel` under `cwd`, refusing absolute paths and `..`.
+fn inside(cwd: &Path, key: &str, rel: &str) -> Result<PathBuf, String> {
+    let p = Path::new(rel);
+    if p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(format!(
+            "`{key}: {rel}` must be a path inside the workspace (no leading `/`, no `..`)"
+        ));
+    }
+    Ok(cwd.join(p))
+}
