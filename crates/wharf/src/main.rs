@@ -10,6 +10,7 @@ mod handoff;
 mod images;
 mod output;
 mod project;
+mod publishing;
 mod push;
 mod secret_env;
 

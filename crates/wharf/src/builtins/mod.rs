@@ -4,6 +4,7 @@
 
 mod image;
 mod package;
+mod publish;
 mod release;
 
 use std::path::{Component, Path, PathBuf};
@@ -44,7 +45,7 @@ async fn run(
         match &req.builtin {
             Builtin::Package(p) => package::run(&req, p, &mut log).await,
             Builtin::BuildImage(b) => image::run(&req, b, &mut log).await,
-            Builtin::PublishPython(_) => Err("`publish-python` is not wired yet".to_string()),
+            Builtin::PublishPython(p) => publish::run(&req, p, &mut log).await,
             Builtin::Release(r) => release::run(&req, r, &store, &mut log).await,
         }
     };

@@ -2,14 +2,46 @@
 
 use std::path::Path;
 
-use crate::cli::PublishCommand;
+use crate::cli::{PublishCommand, PublishPythonArgs};
 use crate::exit::{ExitStatus, UserError};
+use crate::publishing::{PublishRequest, publish};
+use crate::secret_env;
 
 /// Runs `wharf publish …`.
-pub async fn run(_dir: &Path, cmd: PublishCommand) -> anyhow::Result<ExitStatus> {
+pub async fn run(dir: &Path, cmd: PublishCommand) -> anyhow::Result<ExitStatus> {
     match cmd {
-        PublishCommand::Python(_) => {
-            Err(UserError::failed("publishing is not available in this build yet").into())
-        }
+        PublishCommand::Python(args) => python(dir, args).await,
     }
+}
+
+async fn python(dir: &Path, args: PublishPythonArgs) -> anyhow::Result<ExitStatus> {
+    let files = args
+        .files
+        .iter()
+        .map(|f| {
+            if f.is_absolute() {
+                f.clone()
+            } else {
+                dir.join(f)
+            }
+        })
+        .collect();
+    let token = match &args.token_secret {
+        Some(name) => Some(secret_env::lookup(dir, name).await?),
+        None => None,
+    };
+    let req = PublishRequest {
+        repository: args.repository.clone(),
+        index_url: args.index_url.clone(),
+        files,
+        username: args.username.clone(),
+        token,
+    };
+    let produced = publish(&req, &mut |line| eprintln!("{line}"))
+        .await
+        .map_err(UserError::failed)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&produced)?);
+    }
+    Ok(ExitStatus::Success)
 }

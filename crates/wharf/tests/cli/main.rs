@@ -5,6 +5,7 @@ mod helper;
 mod history;
 mod image;
 mod package;
+mod publish;
 mod release;
 mod run;
 mod run_control;

@@ -1,0 +1,295 @@
+//! Uploading Python wheels and sdists through the upload API twine uses (the "legacy"
+//! API: a multipart POST with `:action=file_upload`), idempotently: before uploading a
+//! file, the index's simple page (PEP 503) is read; the same file name with the same
+//! sha256 is skipped, with another sha256 it is an error that names both digests.
+//!
+//! Metadata comes from the files themselves (python-pkginfo reads a wheel's METADATA or an
+//! sdist's PKG-INFO). Files are small, so each is read into memory for its request.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+use wharf_model::{Produced, ProducedKind};
+use wharf_secrets::secret::SecretString;
+
+/// One upload job.
+pub struct PublishRequest {
+    /// The upload URL, e.g. `https://upload.pypi.org/legacy/`.
+    pub repository: String,
+    /// The simple index; default: derived from the upload URL.
+    pub index_url: Option<String>,
+    /// The files (wheels, sdists).
+    pub files: Vec<PathBuf>,
+    /// User name (default `__token__` when a token is given).
+    pub username: Option<String>,
+    /// The token or password.
+    pub token: Option<SecretString>,
+}
+
+/// Uploads every file; returns what is now on the index (uploaded or already there).
+pub async fn publish(
+    req: &PublishRequest,
+    say: &mut (dyn FnMut(String) + Send),
+) -> Result<Vec<Produced>, String> {
+    if req.files.is_empty() {
+        return Err("no files to publish".into());
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
+        .timeout(Duration::from_secs(300))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let index = match &req.index_url {
+        Some(i) => i.trim_end_matches('/').to_string(),
+        None => simple_index(&req.repository),
+    };
+    let mut produced = Vec::new();
+    for path in &req.files {
+        let file = read(path)?;
+        let listed = listed_digest(&client, &index, &file.name, &file.filename).await?;
+        let digest = format!("sha256:{}", file.sha256);
+        match listed {
+            Some(d) if d == file.sha256 => {
+                say(format!(
+                    "{}: already on the index with the same content, skipped",
+                    file.filename
+                ));
+            }
+            Some(d) => {
+                return Err(format!(
+                    "{} is already on the index with other content (index sha256:{d}, this file {digest}); a published file cannot change: bump the version",
+                    file.filename
+                ));
+            }
+            None => {
+                upload(&client, req, &file).await?;
+                say(format!(
+                    "{}: uploaded ({} bytes, {digest})",
+                    file.filename,
+                    file.bytes.len()
+                ));
+            }
+        }
+        produced.push(Produced {
+            kind: ProducedKind::PythonFile,
+            name: format!("{} on {}", file.filename, req.repository),
+            digest,
+            size: Some(file.bytes.len() as u64),
+        });
+    }
+    Ok(produced)
+}
+
+/// A file ready to upload.
+struct Dist {
+    filename: String,
+    name: String,
+    bytes: Vec<u8>,
+    sha256: String,
+    fields: Vec<(&'static str, String)>,
+}
+
+fn read(path: &Path) -> Result<Dist, String> {
+    let filename = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| format!("{}: not a file name", path.display()))?
+        .to_string();
+    let dist = python_pkginfo::Distribution::new(path).map_err(|e| {
+        format!(
+            "{}: not a wheel or sdist whose metadata can be read ({e})",
+            path.display()
+        )
+    })?;
+    let (filetype, pyversion) = match dist.r#type() {
+        python_pkginfo::DistributionType::Wheel => {
+            ("bdist_wheel", dist.python_version().to_string())
+        }
+        python_pkginfo::DistributionType::SDist => ("sdist", "source".to_string()),
+        other => {
+            return Err(format!(
+                "{}: {other:?} files are not uploaded (wheels and sdists are)",
+                path.display()
+            ));
+        }
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let sha256: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let m = dist.metadata();
+    let mut fields = vec![
+        (":action", "file_upload".to_string()),
+        ("protocol_version", "1".to_string()),
+        ("metadata_version", m.metadata_version.clone()),
+        ("name", m.name.clone()),
+        ("version", m.version.clone()),
+        ("filetype", filetype.to_string()),
+        ("pyversion", pyversion),
+        ("sha256_digest", sha256.clone()),
+    ];
+    if let Some(s) = &m.summary {
+        fields.push(("summary", s.clone()));
+    }
+    if let Some(r) = &m.requires_python {
+        fields.push(("requires_python", r.clone()));
+    }
+    Ok(Dist {
+        filename,
+        name: m.name.clone(),
+        bytes,
+        sha256,
+        fields,
+    })
+}
+
+/// The simple index for an upload URL: PyPI's and TestPyPI's are known; otherwise the
+/// URL's root plus `simple` (pypiserver, devpi-style servers).
+fn simple_index(repository: &str) -> String {
+    match repository.trim_end_matches('/') {
+        "https://upload.pypi.org/legacy" => "https://pypi.org/simple".into(),
+        "https://test.pypi.org/legacy" => "https://test.pypi.org/simple".into(),
+        other => {
+            let base = other.strip_suffix("/legacy").unwrap_or(other);
+            format!("{base}/simple")
+        }
+    }
+}
+
+/// PEP 503 name normalisation.
+fn normalize(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        let c = c.to_ascii_lowercase();
+        if matches!(c, '-' | '_' | '.') {
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The sha256 the index lists for `filename`, if it lists the file.
+async fn listed_digest(
+    client: &reqwest::Client,
+    index: &str,
+    name: &str,
+    filename: &str,
+) -> Result<Option<String>, String> {
+    let url = format!("{index}/{}/", normalize(name));
+    let resp = with_retries(|| client.get(&url).send())
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !resp.status().is_success() {
+        return Err(format!("GET {url}: {}", resp.status()));
+    }
+    let page = resp.text().await.map_err(|e| format!("GET {url}: {e}"))?;
+    // Links look like <a href="../../packages/NAME-1.0-py3-none-any.whl#sha256=HEX">.
+    for href in page
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+    {
+        let (path, fragment) = href.split_once('#').unwrap_or((href, ""));
+        if path.rsplit('/').next() == Some(filename) {
+            let sha = fragment.strip_prefix("sha256=").map(str::to_string);
+            return Ok(Some(sha.unwrap_or_default()));
+        }
+    }
+    Ok(None)
+}
+
+async fn upload(client: &reqwest::Client, req: &PublishRequest, file: &Dist) -> Result<(), String> {
+    let url = &req.repository;
+    let resp = with_retries(|| {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in &file.fields {
+            form = form.text(*k, v.clone());
+        }
+        let part = reqwest::multipart::Part::bytes(file.bytes.clone())
+            .file_name(file.filename.clone())
+            .mime_str("application/octet-stream")
+            .expect("a valid mime type");
+        form = form.part("content", part);
+        let mut r = client.post(url).multipart(form);
+        if let Some(token) = &req.token {
+            let user = req.username.as_deref().unwrap_or("__token__");
+            r = r.basic_auth(user, Some(token.expose()));
+        }
+        r.send()
+    })
+    .await
+    .map_err(|e| format!("POST {url}: {e}"))?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let text = resp.text().await.unwrap_or_default();
+    let message: String = text
+        .chars()
+        .take(300)
+        .collect::<String>()
+        .trim()
+        .to_string();
+    Err(match status.as_u16() {
+        401 | 403 => format!(
+            "{url} refused the upload of {} ({status})\n  hint: check the token in the secret the step names (user `{}`)",
+            file.filename,
+            req.username.as_deref().unwrap_or("__token__")
+        ),
+        409 => format!(
+            "{url}: {} already exists on the index ({status})",
+            file.filename
+        ),
+        _ => format!("{url} refused {} ({status}): {message}", file.filename),
+    })
+}
+
+/// Sends, retrying 5xx, 429 and connection errors with backoff (never other 4xx).
+async fn with_retries<F, Fut>(mut send: F) -> Result<reqwest::Response, reqwest::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<reqwest::Response, reqwest::Error>>,
+{
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1.. {
+        let result = send().await;
+        let retry = match &result {
+            Ok(r) => r.status().is_server_error() || r.status().as_u16() == 429,
+            Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+        };
+        if !retry || attempt == 4 {
+            return result;
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_urls_and_names() {
+        assert_eq!(
+            simple_index("https://upload.pypi.org/legacy/"),
+            "https://pypi.org/simple"
+        );
+        assert_eq!(
+            simple_index("http://127.0.0.1:8080/"),
+            "http://127.0.0.1:8080/simple"
+        );
+        assert_eq!(normalize("Wharf_Demo.App"), "wharf-demo-app");
+    }
+}
