@@ -12,6 +12,7 @@ mod output;
 mod project;
 mod publishing;
 mod push;
+mod registry;
 mod secret_env;
 
 use clap::Parser;

@@ -40,8 +40,11 @@ pub async fn push_refs(
     password: Option<SecretString>,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<Vec<(String, String)>, String> {
-    let _ = (layout, tag, refs, insecure, username, password, say);
-    Err("pushing images is not available in this build yet".to_string())
+    let parsed = refs
+        .iter()
+        .map(|r| crate::registry::Reference::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::registry::push(layout, tag, &parsed, insecure, username, password, say).await
 }
 
 /// Pulls `reference` into the base cache layout `cache`; returns its tag there.
@@ -52,6 +55,8 @@ pub async fn pull(
     cx: &ImageContext<'_>,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<String, String> {
-    let _ = (reference, cache, step, cx, say);
-    Err("pulling registry bases is not available in this build yet".to_string())
+    let _ = (cache, step, cx, say);
+    Err(format!(
+        "pulling registry bases is not available in this build: `from: {reference}`\n  hint: copy the base into an OCI layout (skopeo copy docker://... oci:DIR:TAG) and use `from: oci-layout:DIR:TAG`"
+    ))
 }

@@ -6,6 +6,7 @@ mod history;
 mod image;
 mod package;
 mod publish;
+mod registry;
 mod release;
 mod run;
 mod run_control;

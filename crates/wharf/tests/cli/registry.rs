@@ -1,0 +1,401 @@
+//! Pushes to a real Debian docker-registry on 127.0.0.1 (with and without htpasswd), also
+//! through a fault-injecting proxy, checked with skopeo and a Docker Engine.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::helper::Project;
+
+/// docker-registry on a free loopback port; stopped on drop.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    pub fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let auth = match htpasswd {
+            Some((user, pass)) => {
+                let file = dir.path().join("htpasswd");
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", user, pass])
+                    .output()
+                    .expect("htpasswd (apache2-utils)");
+                std::fs::write(&file, out.stdout).unwrap();
+                format!(
+                    "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
+                    file.display()
+                )
+            }
+            None => String::new(),
+        };
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n{auth}http:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry; .ci/run installs it)");
+        wait_for(port);
+        Registry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for(port: u16) {
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nothing listens on 127.0.0.1:{port}");
+}
+
+/// What the proxy does to the n-th request of a kind.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fault {
+    /// Forward it.
+    Pass,
+    /// Answer 500 without forwarding.
+    Fail500,
+    /// Read half the body, then drop the connection.
+    Reset,
+    /// Answer 429 with Retry-After: 1.
+    TooMany,
+}
+
+/// A one-request-per-connection HTTP proxy in front of the registry that injects faults:
+/// `plan(method, path, n)` decides for the n-th (0-based) request with that method.
+struct FaultProxy {
+    port: u16,
+    seen: Arc<Mutex<Vec<(String, String, Fault)>>>,
+}
+
+impl FaultProxy {
+    fn start(
+        upstream: u16,
+        plan: impl Fn(&str, &str, usize) -> Fault + Send + Sync + 'static,
+    ) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen: Arc<Mutex<Vec<(String, String, Fault)>>> = Arc::default();
+        let plan = Arc::new(plan);
+        let counts: Arc<Mutex<std::collections::HashMap<String, usize>>> = Arc::default();
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (plan, counts, log) = (plan.clone(), counts.clone(), log.clone());
+                std::thread::spawn(move || {
+                    let _ = handle(conn, upstream, &*plan, &counts, &log);
+                });
+            }
+        });
+        FaultProxy { port, seen }
+    }
+}
+
+fn handle(
+    mut client: TcpStream,
+    upstream: u16,
+    plan: &(dyn Fn(&str, &str, usize) -> Fault + Send + Sync),
+    counts: &Mutex<std::collections::HashMap<String, usize>>,
+    log: &Mutex<Vec<(String, String, Fault)>>,
+) -> std::io::Result<()> {
+    // The request head, byte by byte up to the blank line.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).to_string();
+    let mut words = text.split_whitespace();
+    let (method, path) = (
+        words.next().unwrap_or("").to_string(),
+        words.next().unwrap_or("").to_string(),
+    );
+    let length: usize = text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    let n = {
+        let mut c = counts.lock().unwrap();
+        let n = c.entry(method.clone()).or_insert(0);
+        *n += 1;
+        *n - 1
+    };
+    let fault = plan(&method, &path, n);
+    log.lock()
+        .unwrap()
+        .push((method.clone(), path.clone(), fault));
+    let mut body = vec![0u8; length];
+    match fault {
+        Fault::Reset => {
+            let half = length / 2;
+            client.read_exact(&mut body[..half])?;
+            let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        Fault::Fail500 | Fault::TooMany => {
+            client.read_exact(&mut body)?;
+            let answer = if fault == Fault::Fail500 {
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            } else {
+                "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            };
+            client.write_all(answer.as_bytes())?;
+            return Ok(());
+        }
+        Fault::Pass => {}
+    }
+    client.read_exact(&mut body)?;
+    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+    // One request per connection: ask the registry to close, then copy its answer back.
+    let head = text
+        .replacen("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
+        .replace("Connection: keep-alive\r\n", "");
+    up.write_all(head.as_bytes())?;
+    up.write_all(&body)?;
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer)?;
+    client.write_all(&answer)?;
+    Ok(())
+}
+
+fn project(image: &str, extra: &str) -> Project {
+    let pipeline = format!(
+        r#"version: 1
+jobs:
+  image:
+    {extra}
+    steps:
+      - build-image:
+          layers: [{{ src: rootfs/, dest: / }}, {{ src: app/, dest: /app/ }}]
+          entrypoint: [/bin/sh, -c, "cat /app/hello.txt"]
+          image: {image}
+          push: true
+      - run: echo "digest=$WHARF_IMAGE_DIGEST"
+"#
+    );
+    let p = Project::new(&pipeline);
+    p.write("app/hello.txt", "hello from the registry\n");
+    p.write("app/big.bin", &"x".repeat(3 << 20));
+    p.write(".gitignore", ".wharf/\nrootfs/\n");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/python-app/scripts/base-rootfs.sh");
+    assert!(
+        Command::new(script)
+            .arg(p.path().join("rootfs"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    p.git_init();
+    p
+}
+
+fn inspect(reference: &str, creds: Option<&str>) -> Option<serde_json::Value> {
+    let mut c = Command::new("skopeo");
+    c.args(["inspect", "--tls-verify=false"]);
+    if let Some(c2) = creds {
+        c.args(["--creds", c2]);
+    }
+    let out = c.arg(format!("docker://{reference}")).output().unwrap();
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn digest_of(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("[image] digest="))
+        .unwrap_or_else(|| panic!("{stderr}"))
+        .to_string()
+}
+
+#[test]
+fn build_image_pushes_every_tag_and_an_unchanged_push_uploads_nothing() {
+    let reg = Registry::start(None);
+    let image = format!("127.0.0.1:{}/wharf-test/hello", reg.port);
+    let p = project(&image, "");
+    let run = p
+        .wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.2.3"])
+        .expect(0);
+    let digest = digest_of(&run.stderr());
+    let short = &p.git(&["rev-parse", "HEAD"])[..7];
+    for tag in ["1.2.3", "latest", short] {
+        let got = inspect(&format!("{image}:{tag}"), None)
+            .unwrap_or_else(|| panic!("{tag} was not pushed"));
+        assert_eq!(got["Digest"], digest.as_str(), "{tag}");
+    }
+    let again = p
+        .wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.2.3"])
+        .expect(0);
+    assert!(
+        again.stderr().contains(": 0 blob(s) uploaded, "),
+        "{}",
+        again.stderr()
+    );
+    let show = p.wharf(&["show", "--json"]).expect(0).json();
+    let pushed: Vec<&str> = show["jobs"][0]["produced"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "pushed-image")
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(pushed.len(), 3, "{pushed:?}");
+    // a real engine pulls and runs it (docker treats 127.0.0.0/8 registries as insecure)
+    let reference = format!("{image}:1.2.3");
+    let pull = Command::new("docker")
+        .args(["pull", "-q", &reference])
+        .output()
+        .unwrap();
+    assert!(
+        pull.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pull.stderr)
+    );
+    let out = Command::new("docker")
+        .args(["run", "--rm", &reference])
+        .output()
+        .unwrap();
+    let _ = Command::new("docker")
+        .args(["rmi", "-f", &reference])
+        .output();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the registry\n"
+    );
+}
+
+#[test]
+fn basic_auth_with_a_secret_and_a_clear_error_for_a_wrong_one() {
+    let reg = Registry::start(Some(("ci", "registry-pass-42")));
+    let image = format!("127.0.0.1:{}/private/app", reg.port);
+    let p = project(&image, "secrets: [REGISTRY_PASSWORD]");
+    let wharf_yml = p.read("wharf.yml").replace(
+        "push: true",
+        "push: true\n          username: ci\n          password: REGISTRY_PASSWORD",
+    );
+    p.write("wharf.yml", &wharf_yml);
+    let run = |password: &str| {
+        p.cmd(&["run", "--plain", "--secrets-from-env"])
+            .env("REGISTRY_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let bad = run("wrong-password-99");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused the credentials"), "{stderr}");
+    assert!(!stderr.contains("wrong-password-99"), "{stderr}");
+    let good = run("registry-pass-42");
+    let stderr = String::from_utf8_lossy(&good.stderr);
+    assert!(good.status.success(), "{stderr}");
+    let digest = digest_of(&stderr);
+    let got = inspect(&format!("{image}:latest"), Some("ci:registry-pass-42")).expect("pushed");
+    assert_eq!(got["Digest"], digest.as_str());
+}
+
+#[test]
+fn faults_on_the_way_are_retried_and_a_broken_push_leaves_no_tag() {
+    let reg = Registry::start(None);
+    // 429 on the first HEAD, 500 on the first blob PUT, a reset in the middle of the second.
+    let proxy = FaultProxy::start(reg.port, |method, _, n| match (method, n) {
+        ("HEAD", 0) => Fault::TooMany,
+        ("PUT", 0) => Fault::Fail500,
+        ("PUT", 1) => Fault::Reset,
+        _ => Fault::Pass,
+    });
+    let image = format!("127.0.0.1:{}/faults/app", proxy.port);
+    let p = project(&image, "");
+    let run = p.wharf(&["run", "--plain"]).expect(0);
+    let digest = digest_of(&run.stderr());
+    let direct = format!("127.0.0.1:{}/faults/app:latest", reg.port);
+    assert_eq!(
+        inspect(&direct, None).expect("pushed")["Digest"],
+        digest.as_str()
+    );
+    let faults: Vec<Fault> = proxy
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, f)| *f)
+        .collect();
+    for f in [Fault::TooMany, Fault::Fail500, Fault::Reset] {
+        assert!(faults.contains(&f), "{f:?} was injected: {faults:?}");
+    }
+
+    // Every blob upload fails: the push fails and no tag names a missing blob.
+    let reg2 = Registry::start(None);
+    let always = FaultProxy::start(reg2.port, |method, path, _| {
+        if method == "PUT" && path.contains("/blobs/uploads/") {
+            Fault::Fail500
+        } else {
+            Fault::Pass
+        }
+    });
+    let image = format!("127.0.0.1:{}/broken/app", always.port);
+    let p = project(&image, "");
+    let run = p.wharf(&["run", "--plain"]).expect(1);
+    assert!(
+        run.stderr().contains("uploading sha256:"),
+        "{}",
+        run.stderr()
+    );
+    let manifests = always
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(m, p, _)| m == "PUT" && p.contains("/manifests/"))
+        .count();
+    assert_eq!(
+        manifests, 0,
+        "the manifest goes last, and never after a failed blob"
+    );
+    assert!(inspect(&format!("127.0.0.1:{}/broken/app:latest", reg2.port), None).is_none());
+}
