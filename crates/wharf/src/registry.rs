@@ -390,7 +390,7 @@ pub async fn push(
 ) -> Result<Vec<(String, String)>, String> {
     let layout = OciLayout::open(layout_dir).map_err(|e| e.to_string())?;
     let desc = layout.resolve(tag).map_err(|e| e.to_string())?;
-    let manifest_digest = Digest::parse(&desc.digest().to_string()).map_err(|e| e.to_string())?;
+    let manifest_digest = Digest::parse(desc.digest().as_ref()).map_err(|e| e.to_string())?;
     let manifest_bytes = layout
         .read_blob(&manifest_digest)
         .map_err(|e| e.to_string())?;
