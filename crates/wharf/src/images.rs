@@ -35,6 +35,9 @@ pub struct ImageContext<'a> {
     pub password: Option<SecretString>,
     /// Where to write the layout, overriding the step (the command line's `--output`).
     pub output: Option<PathBuf>,
+    /// Paths must stay inside the workspace (pipeline steps); the command line may name
+    /// any path.
+    pub confined: bool,
 }
 
 /// Builds the image the step describes, pushes it when asked, and says what it did.
@@ -49,14 +52,14 @@ pub async fn build_image(
     }
     let output = match (&cx.output, &step.output) {
         (Some(o), _) => o.clone(),
-        (None, Some(o)) => inside(cx.cwd, "output", o)?,
+        (None, Some(o)) => inside(cx, "output", o)?,
         (None, None) => cx.wharf_dir.join("images").join(cx.name),
     };
     let tag = layout_tag(cx);
     let labels = labels(step, cx);
     let manifest = if let Some(dockerfile) = &step.dockerfile {
         let context = match &step.context {
-            Some(c) => inside(cx.cwd, "context", c)?,
+            Some(c) => inside(cx, "context", c)?,
             None => cx.cwd.to_path_buf(),
         };
         let mut req = wharf_oci::docker::DockerBuildRequest::new(context, &output, &tag);
@@ -76,7 +79,7 @@ pub async fn build_image(
             .iter()
             .map(|l| {
                 Ok(LayerSpec {
-                    src: inside(cx.cwd, "layers.src", &l.src)?,
+                    src: inside(cx, "layers.src", &l.src)?,
                     dest: l.dest.clone(),
                 })
             })
@@ -266,7 +269,7 @@ async fn base(
             _ => (rest, None),
         };
         return Ok(Base::Layout {
-            path: inside(cx.cwd, "from", path)?,
+            path: inside(cx, "from", path)?,
             tag,
         });
     }
@@ -279,8 +282,11 @@ async fn base(
 }
 
 /// `rel` under `cwd`, refusing absolute paths and `..`.
-fn inside(cwd: &Path, key: &str, rel: &str) -> Result<PathBuf, String> {
+fn inside(cx: &ImageContext<'_>, key: &str, rel: &str) -> Result<PathBuf, String> {
     let p = Path::new(rel);
+    if !cx.confined {
+        return Ok(cx.cwd.join(p));
+    }
     if p.is_absolute()
         || p.components()
             .any(|c| matches!(c, std::path::Component::ParentDir))
@@ -289,5 +295,5 @@ fn inside(cwd: &Path, key: &str, rel: &str) -> Result<PathBuf, String> {
             "`{key}: {rel}` must be a path inside the workspace (no leading `/`, no `..`)"
         ));
     }
-    Ok(cwd.join(p))
+    Ok(cx.cwd.join(p))
 }

@@ -51,6 +51,7 @@ pub(super) async fn run(
         },
         password,
         output: None,
+        confined: true,
     };
     build_image(step, &cx, &mut |line| say(log, line)).await
 }

@@ -99,6 +99,7 @@ async fn run_build(dir: &Path, args: ImageBuildArgs) -> anyhow::Result<ExitStatu
             .output
             .clone()
             .map(|o| if o.is_absolute() { o } else { dir.join(o) }),
+        confined: false,
     };
     let produced = build_image(&step, &cx, &mut |line| eprintln!("{line}"))
         .await
