@@ -44,6 +44,9 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A registry refused or failed a request (the message says which and what to do).
+    #[error("{0}")]
+    Registry(String),
     /// Anything else the builder rejects, with a message for the user.
     #[error("{0}")]
     Invalid(String),

@@ -71,9 +71,10 @@ pub async fn build_image(
             .map_err(|e| e.to_string())?;
         built.manifest.digest().to_string()
     } else {
-        let base = base(step, cx, say).await?;
+        let (base, base_name) = base(step, cx, say).await?;
         let mut req = BuildRequest::new(&output, &tag);
         req.base = base;
+        req.base_name = base_name;
         req.layers = step
             .layers
             .iter()
@@ -253,32 +254,38 @@ fn source_url(workspace: &Path) -> Option<String> {
 }
 
 /// The base as the builder takes it: scratch, a layout, or a registry image pulled into
-/// the base cache.
+/// the base cache (then also its reference, for the `base.name` annotation).
 async fn base(
     step: &BuildImageStep,
     cx: &ImageContext<'_>,
     say: &mut (dyn FnMut(String) + Send),
-) -> Result<Base, String> {
+) -> Result<(Base, Option<String>), String> {
     let from = step.from.as_deref().unwrap_or("scratch");
     if from == "scratch" {
-        return Ok(Base::Scratch);
+        return Ok((Base::Scratch, None));
     }
     if let Some(rest) = from.strip_prefix("oci-layout:") {
         let (path, tag) = match rest.rsplit_once(':') {
             Some((p, t)) if !t.contains('/') => (p, Some(t.to_string())),
             _ => (rest, None),
         };
-        return Ok(Base::Layout {
-            path: inside(cx, "from", path)?,
-            tag,
-        });
+        return Ok((
+            Base::Layout {
+                path: inside(cx, "from", path)?,
+                tag,
+            },
+            None,
+        ));
     }
     let cache = cx.wharf_dir.join("cache").join("bases");
     let tag = crate::push::pull(from, &cache, step, cx, say).await?;
-    Ok(Base::Layout {
-        path: cache,
-        tag: Some(tag),
-    })
+    Ok((
+        Base::Layout {
+            path: cache,
+            tag: Some(tag),
+        },
+        Some(from.to_string()),
+    ))
 }
 
 /// `rel` under `cwd`, refusing absolute paths and `..`.

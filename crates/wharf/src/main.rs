@@ -12,7 +12,6 @@ mod output;
 mod project;
 mod publishing;
 mod push;
-mod registry;
 mod secret_env;
 
 use clap::Parser;

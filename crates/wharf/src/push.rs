@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use wharf_model::BuildImageStep;
+use wharf_oci::build::Platform;
+use wharf_oci::registry::{self, ClientOptions, Credentials, Reference};
 use wharf_secrets::secret::SecretString;
 
 use crate::images::ImageContext;
@@ -30,6 +32,25 @@ pub async fn push(
     .await
 }
 
+/// The client options: the step's (or command line's) credentials when given, else
+/// docker's `config.json` is consulted per registry.
+fn options(
+    insecure: &[String],
+    username: Option<&str>,
+    password: Option<SecretString>,
+) -> ClientOptions {
+    ClientOptions {
+        insecure: insecure.to_vec(),
+        credentials: match (username, password) {
+            (Some(u), Some(p)) => Some(Credentials {
+                username: u.to_string(),
+                password: p,
+            }),
+            _ => None,
+        },
+    }
+}
+
 /// [`push`] with the credentials given directly (`wharf image push`).
 pub async fn push_refs(
     layout: &Path,
@@ -42,12 +63,26 @@ pub async fn push_refs(
 ) -> Result<Vec<(String, String)>, String> {
     let parsed = refs
         .iter()
-        .map(|r| crate::registry::Reference::parse(r))
-        .collect::<Result<Vec<_>, _>>()?;
-    crate::registry::push(layout, tag, &parsed, insecure, username, password, say).await
+        .map(|r| Reference::parse(r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let pushed = registry::push(
+        layout,
+        tag,
+        &parsed,
+        &options(insecure, username, password),
+        say,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(pushed
+        .into_iter()
+        .map(|p| (p.reference, p.digest.to_string()))
+        .collect())
 }
 
-/// Pulls `reference` into the base cache layout `cache`; returns its tag there.
+/// Pulls `reference` into the base cache layout `cache` (blobs cached by digest); returns
+/// its tag there.
 pub async fn pull(
     reference: &str,
     cache: &Path,
@@ -55,8 +90,34 @@ pub async fn pull(
     cx: &ImageContext<'_>,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<String, String> {
-    let _ = (cache, step, cx, say);
-    Err(format!(
-        "pulling registry bases is not available in this build: `from: {reference}`\n  hint: copy the base into an OCI layout (skopeo copy docker://... oci:DIR:TAG) and use `from: oci-layout:DIR:TAG`"
-    ))
+    let parsed = Reference::parse(reference).map_err(|e| {
+        format!(
+            "{e}\n  hint: `from:` takes `scratch`, `oci-layout:PATH[:TAG]` or HOST[:PORT]/NAME[:TAG][@sha256:...]"
+        )
+    })?;
+    let options = options(
+        &step.insecure,
+        step.username.as_deref(),
+        cx.password.clone(),
+    );
+    let pulled = registry::pull(&parsed, cache, &host_platform(), &options, say)
+        .await
+        .map_err(|e| format!("pulling the base {reference}: {e}"))?;
+    Ok(pulled.tag)
+}
+
+/// The platform of this machine, in OCI's spelling.
+pub fn host_platform() -> Platform {
+    let architecture = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    Platform {
+        os: "linux".into(),
+        architecture: architecture.into(),
+        variant: None,
+    }
 }

@@ -63,6 +63,12 @@ pub(crate) fn write_image(
             format!("{ANNOTATION_PREFIX}base.digest"),
             Value::String(base.manifest.to_string()),
         );
+        if let Some(name) = &req.base_name {
+            annotations.insert(
+                format!("{ANNOTATION_PREFIX}base.name"),
+                Value::String(name.clone()),
+            );
+        }
     }
     if !annotations.is_empty() {
         manifest["annotations"] = Value::Object(annotations);

@@ -192,6 +192,10 @@ pub struct BuildRequest {
     /// `1` disables splitting. Lowered further when the specs and the base together
     /// would exceed [`MAX_LAYERS`] (each spec keeps at least one layer).
     pub max_parts: u32,
+    /// The base's registry reference (`host/name:tag`), recorded as the
+    /// `org.opencontainers.image.base.name` annotation; a push to the same registry
+    /// mounts the base layers from that repository instead of uploading them.
+    pub base_name: Option<String>,
 }
 
 impl BuildRequest {
@@ -209,6 +213,7 @@ impl BuildRequest {
             tag: tag.into(),
             cache_dir: None,
             max_parts: DEFAULT_MAX_PARTS,
+            base_name: None,
         }
     }
 }

@@ -129,7 +129,9 @@ impl Project {
         let mut c = Command::new(bin());
         c.args(args)
             .current_dir(self.path())
-            .env_remove("WHARF_SECRET_KEY");
+            .env_remove("WHARF_SECRET_KEY")
+            // Hermetic: the developer's own docker logins never reach a test.
+            .env("DOCKER_CONFIG", self.path().join(".no-docker-config"));
         c
     }
 

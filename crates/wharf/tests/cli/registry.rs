@@ -398,3 +398,235 @@ fn faults_on_the_way_are_retried_and_a_broken_push_leaves_no_tag() {
     );
     assert!(inspect(&format!("127.0.0.1:{}/broken/app:latest", reg2.port), None).is_none());
 }
+
+/// Pushes a busybox base built from `rootfs/` to `reference` with `wharf image build`.
+fn push_base(p: &Project, reference: &str) -> String {
+    let run = p
+        .wharf(&[
+            "image",
+            "build",
+            "--layer",
+            "rootfs:/",
+            "--tag",
+            reference,
+            "--push",
+            "-o",
+            ".wharf/images/base",
+        ])
+        .expect(0);
+    inspect(reference, None).expect("the base was pushed")["Digest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", run.stderr()))
+        .to_string()
+}
+
+#[test]
+fn a_registry_base_is_pulled_cached_by_digest_and_its_layers_mounted() {
+    let reg = Registry::start(None);
+    let host = format!("127.0.0.1:{}", reg.port);
+    let p = project(&format!("{host}/team/app"), "");
+    let base_digest = push_base(&p, &format!("{host}/team/base:1"));
+    let pipeline = |from: &str, push: bool| {
+        p.write(
+            "wharf.yml",
+            &format!(
+                r#"version: 1
+jobs:
+  image:
+    steps:
+      - build-image:
+          from: {from}
+          layers: [{{ src: app/, dest: /app/ }}]
+          entrypoint: [/bin/sh, -c, "cat /app/hello.txt"]
+          image: {host}/team/app
+          push: {push}
+"#
+            ),
+        );
+    };
+    // A tag: the manifest is fetched, the blobs land in the cache, the layers are mounted
+    // from the base's repository, and the image runs.
+    pipeline(&format!("{host}/team/base:1"), true);
+    let run = p.wharf(&["run", "--plain"]).expect(0);
+    let err = run.stderr();
+    assert!(
+        err.contains(&format!("pulled {host}/team/base:1 {base_digest}")),
+        "{err}"
+    );
+    assert!(err.contains("mounted from team/base"), "{err}");
+    let pushed = format!("{host}/team/app:latest");
+    let got = inspect(&pushed, None).expect("pushed");
+    assert_eq!(
+        got["Layers"].as_array().unwrap().first(),
+        inspect(&format!("{host}/team/base:1"), None).unwrap()["Layers"]
+            .as_array()
+            .unwrap()
+            .first()
+    );
+    let out = Command::new("docker")
+        .args(["run", "--rm", &pushed])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the registry\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The same tag again: the manifest is asked for, nothing else is fetched.
+    let again = p.wharf(&["run", "--plain"]).expect(0);
+    assert!(
+        again.stderr().contains("0 blob(s) fetched"),
+        "{}",
+        again.stderr()
+    );
+
+    // Pinned by digest, the cache answers without the registry.
+    drop(reg);
+    let pinned = format!("{host}/team/base@{base_digest}");
+    pipeline(&pinned, false);
+    let offline = p.wharf(&["run", "--plain"]).expect(0);
+    assert!(
+        offline.stderr().contains("in the cache, nothing to fetch"),
+        "{}",
+        offline.stderr()
+    );
+    // A tag needs the registry, and says which base could not be pulled.
+    pipeline(&format!("{host}/team/base:1"), false);
+    let down = p.wharf(&["run", "--plain"]).expect(1);
+    assert!(
+        down.stderr()
+            .contains(&format!("pulling the base {host}/team/base:1")),
+        "{}",
+        down.stderr()
+    );
+}
+
+#[test]
+fn an_unknown_base_is_a_clear_error() {
+    let reg = Registry::start(None);
+    let host = format!("127.0.0.1:{}", reg.port);
+    let p = project(&format!("{host}/team/app"), "");
+    let run = p
+        .wharf(&[
+            "image",
+            "build",
+            "--from",
+            &format!("{host}/team/nothing:9"),
+            "--layer",
+            "app:/app",
+        ])
+        .expect(1);
+    assert!(
+        run.stderr()
+            .contains(&format!("{host}/team/nothing:9 is not in the registry")),
+        "{}",
+        run.stderr()
+    );
+    let run = p
+        .wharf(&[
+            "image",
+            "build",
+            "--from",
+            "Team/Base",
+            "--layer",
+            "app:/app",
+        ])
+        .expect(1);
+    assert!(
+        run.stderr().contains("does not name a registry"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn credentials_from_docker_config_json_and_a_credential_helper() {
+    let reg = Registry::start(Some(("ci", "registry-pass-42")));
+    let host = format!("127.0.0.1:{}", reg.port);
+    let p = project(&format!("{host}/private/app"), "");
+    let push = |config: Option<&std::path::Path>, path: Option<String>| {
+        let mut c = p.cmd(&[
+            "image",
+            "build",
+            "--layer",
+            "app:/app",
+            "--tag",
+            &format!("{host}/private/app:cfg"),
+            "--push",
+        ]);
+        if let Some(dir) = config {
+            c.env("DOCKER_CONFIG", dir);
+        }
+        if let Some(path) = path {
+            c.env("PATH", path);
+        }
+        let out = c.stdin(Stdio::null()).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // No login anywhere: a hint names both ways to give credentials.
+    let (code, err) = push(None, None);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("asks for credentials") && err.contains("docker login"),
+        "{err}"
+    );
+
+    // `docker login` wrote an `auths` entry.
+    use base64::Engine;
+    let config = tempfile::tempdir().unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("ci:registry-pass-42");
+    std::fs::write(
+        config.path().join("config.json"),
+        format!(r#"{{"auths": {{"http://{host}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let (code, err) = push(Some(config.path()), None);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("registry-pass-42"), "{err}");
+    assert!(
+        inspect(
+            &format!("{host}/private/app:cfg"),
+            Some("ci:registry-pass-42")
+        )
+        .is_some()
+    );
+
+    // A credential helper, given the host on stdin.
+    let bin = tempfile::tempdir().unwrap();
+    let helper = bin.path().join("docker-credential-wharftest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread host\n[ \"$host\" = \"{host}\" ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\necho '{{\"ServerURL\":\"{host}\",\"Username\":\"ci\",\"Secret\":\"registry-pass-42\"}}'\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        config.path().join("config.json"),
+        format!(r#"{{"credHelpers": {{"{host}": "wharftest"}}}}"#),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (code, err) = push(Some(config.path()), Some(path.clone()));
+    assert_eq!(code, Some(0), "{err}");
+    // A helper that is not installed is named.
+    std::fs::write(
+        config.path().join("config.json"),
+        r#"{"credsStore": "wharf-absent"}"#,
+    )
+    .unwrap();
+    let (code, err) = push(Some(config.path()), Some(path));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("docker-credential-wharf-absent"), "{err}");
+}

@@ -1,0 +1,278 @@
+//! Pushing an image from an OCI layout: blobs first, the manifest last.
+
+use std::path::Path;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use reqwest::{Method, StatusCode, header};
+
+use super::{Body, ClientOptions, Reference, Session, docker_config, error_text};
+use crate::{Digest, Error, OciLayout, Result};
+
+/// One reference pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// `host/name:tag`.
+    pub reference: String,
+    /// The manifest digest the registry stored.
+    pub digest: Digest,
+}
+
+/// What became of one blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlobOutcome {
+    /// The repository had it.
+    Skipped,
+    /// Mounted from another repository of the same registry.
+    Mounted,
+    /// Uploaded.
+    Uploaded,
+}
+
+/// Pushes the image tagged `tag` (or the only one) in `layout_dir` to every reference;
+/// returns each with the manifest digest the registry stored. Progress goes to `say`.
+pub async fn push(
+    layout_dir: &Path,
+    tag: Option<&str>,
+    refs: &[Reference],
+    options: &ClientOptions,
+    say: &mut (dyn FnMut(String) + Send),
+) -> Result<Vec<Pushed>> {
+    let layout = OciLayout::open(layout_dir)?;
+    let desc = layout.resolve(tag)?;
+    let manifest_digest = Digest::from_oci(desc.digest())?;
+    let manifest_bytes = layout.read_blob(&manifest_digest)?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| Error::Json {
+            what: format!("the image manifest {manifest_digest}"),
+            source: e,
+        })?;
+    let media_type = desc.media_type().to_string();
+    let mut blobs: Vec<(Digest, u64)> = Vec::new();
+    for d in std::iter::once(&manifest["config"])
+        .chain(manifest["layers"].as_array().into_iter().flatten())
+    {
+        let digest = Digest::parse(d["digest"].as_str().unwrap_or(""))?;
+        blobs.push((digest, d["size"].as_u64().unwrap_or(0)));
+    }
+    // The base's repository, when the image was built on a pulled registry base.
+    let base_repo = manifest
+        .pointer("/annotations/org.opencontainers.image.base.name")
+        .and_then(|v| v.as_str())
+        .and_then(|n| Reference::parse(n).ok());
+
+    let mut sessions: Vec<(String, Session)> = Vec::new();
+    for r in refs {
+        if r.digest.is_some() {
+            return Err(Error::Registry(format!(
+                "cannot push to `{r}`: a push names a tag, not a digest"
+            )));
+        }
+        if !sessions.iter().any(|(h, _)| h == &r.host) {
+            let credentials = match &options.credentials {
+                Some(c) => Some(c.clone()),
+                None => docker_config::lookup(&r.host)?,
+            };
+            sessions.push((
+                r.host.clone(),
+                Session::new(&r.host, &options.insecure, credentials)?,
+            ));
+        }
+    }
+    let mut pushed = Vec::new();
+    let mut done_repos: Vec<(String, String)> = Vec::new();
+    for r in refs {
+        let session = &sessions
+            .iter()
+            .find(|(h, _)| h == &r.host)
+            .expect("one session per host")
+            .1;
+        if !done_repos.contains(&(r.host.clone(), r.name.clone())) {
+            // Mount from a repository of this registry that has the blobs: one pushed to
+            // already in this run, else the base's.
+            let mount_from = done_repos
+                .iter()
+                .find(|(h, _)| h == &r.host)
+                .map(|(_, n)| n.clone())
+                .or_else(|| {
+                    base_repo
+                        .as_ref()
+                        .filter(|b| b.host == r.host && b.name != r.name)
+                        .map(|b| b.name.clone())
+                });
+            let started = Instant::now();
+            let mut queue = blobs.iter();
+            let mut running = FuturesUnordered::new();
+            let (mut uploaded, mut mounted, mut skipped) = (0, 0, 0);
+            loop {
+                // Up to 8 blobs at once over the client's kept-alive connections.
+                while running.len() < 8 {
+                    match queue.next() {
+                        Some((d, size)) => running.push(push_blob(
+                            session,
+                            &r.name,
+                            mount_from.as_deref(),
+                            &layout,
+                            d,
+                            *size,
+                        )),
+                        None => break,
+                    }
+                }
+                match running.next().await {
+                    Some(outcome) => match outcome? {
+                        BlobOutcome::Uploaded => uploaded += 1,
+                        BlobOutcome::Mounted => mounted += 1,
+                        BlobOutcome::Skipped => skipped += 1,
+                    },
+                    None => break,
+                }
+            }
+            let mount_note = match (&mount_from, mounted) {
+                (Some(from), n) if n > 0 => format!(", {n} mounted from {from}"),
+                _ => String::new(),
+            };
+            say(format!(
+                "{}/{}: {uploaded} blob(s) uploaded{mount_note}, {skipped} already there ({:.2}s)",
+                r.host,
+                r.name,
+                started.elapsed().as_secs_f64()
+            ));
+            done_repos.push((r.host.clone(), r.name.clone()));
+        }
+        // The manifest last: every blob it names is in the repository now.
+        let tag = r.tag.as_deref().unwrap_or("latest");
+        let url = format!("{}/v2/{}/manifests/{tag}", session.base(), r.name);
+        let resp = session
+            .send(
+                Method::PUT,
+                &url,
+                &[push_scope(&r.name)],
+                &Body::Bytes(manifest_bytes.clone()),
+                &[(header::CONTENT_TYPE, media_type.clone())],
+            )
+            .await?;
+        session.check_auth(&resp)?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(Error::Registry(format!(
+                "PUT {url}: {}",
+                error_text(resp).await
+            )));
+        }
+        let stored = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(manifest_digest.as_str())
+            .to_string();
+        if stored != manifest_digest.as_str() {
+            return Err(Error::Registry(format!(
+                "{url}: the registry stored {stored}, not {manifest_digest}"
+            )));
+        }
+        let full = format!("{}/{}:{tag}", r.host, r.name);
+        say(format!("pushed {full} {stored}"));
+        pushed.push(Pushed {
+            reference: full,
+            digest: manifest_digest.clone(),
+        });
+    }
+    Ok(pushed)
+}
+
+fn push_scope(name: &str) -> String {
+    format!("repository:{name}:pull,push")
+}
+
+/// Brings blob `digest` (from `layout`) into repository `name`: nothing when it is there,
+/// a mount from `mount_from` when that repository has it, else an upload.
+async fn push_blob(
+    session: &Session,
+    name: &str,
+    mount_from: Option<&str>,
+    layout: &OciLayout,
+    digest: &Digest,
+    size: u64,
+) -> Result<BlobOutcome> {
+    let mut scopes = vec![push_scope(name)];
+    if let Some(from) = mount_from {
+        scopes.push(format!("repository:{from}:pull"));
+    }
+    let head = format!("{}/v2/{name}/blobs/{digest}", session.base());
+    let resp = session
+        .send(Method::HEAD, &head, &scopes, &Body::Empty, &[])
+        .await?;
+    if resp.status().is_success() {
+        return Ok(BlobOutcome::Skipped);
+    }
+    session.check_auth(&resp)?;
+    let path = layout.blob_path(digest);
+    for attempt in 1..=3 {
+        // A mount either completes (201) or opens an ordinary upload session (202).
+        let start = match mount_from {
+            Some(from) if attempt == 1 => format!(
+                "{}/v2/{name}/blobs/uploads/?mount={digest}&from={from}",
+                session.base()
+            ),
+            _ => format!("{}/v2/{name}/blobs/uploads/", session.base()),
+        };
+        let resp = session
+            .send(Method::POST, &start, &scopes, &Body::Empty, &[])
+            .await?;
+        session.check_auth(&resp)?;
+        match resp.status() {
+            StatusCode::CREATED if mount_from.is_some() && attempt == 1 => {
+                return Ok(BlobOutcome::Mounted);
+            }
+            StatusCode::ACCEPTED => {}
+            _ => {
+                return Err(Error::Registry(format!(
+                    "POST {start}: {}",
+                    error_text(resp).await
+                )));
+            }
+        }
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Error::Registry("the registry gave no upload location".into()))?;
+        let mut url = if location.starts_with("http") {
+            location.to_string()
+        } else {
+            format!("{}{location}", session.base())
+        };
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&format!("digest={digest}"));
+        let resp = session
+            .send(
+                Method::PUT,
+                &url,
+                &scopes,
+                &Body::File(path.clone(), size),
+                &[(header::CONTENT_TYPE, "application/octet-stream".to_string())],
+            )
+            .await;
+        match resp {
+            Ok(r) if r.status() == StatusCode::CREATED => return Ok(BlobOutcome::Uploaded),
+            // A failed monolithic upload cannot be resumed: start a new session.
+            Ok(r)
+                if attempt < 3
+                    && (r.status().is_server_error()
+                        || r.status() == StatusCode::TOO_MANY_REQUESTS) => {}
+            Ok(r) => {
+                session.check_auth(&r)?;
+                return Err(Error::Registry(format!(
+                    "uploading {digest}: {}",
+                    error_text(r).await
+                )));
+            }
+            Err(_) if attempt < 3 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Registry(format!(
+        "uploading {digest}: the registry kept failing"
+    )))
+}
