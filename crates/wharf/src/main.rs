@@ -10,7 +10,6 @@ mod handoff;
 mod images;
 mod output;
 mod project;
-mod publishing;
 mod push;
 mod secret_env;
 

@@ -383,8 +383,10 @@ impl Session {
     }
 }
 
-/// `key="value",key2="value2"` of a challenge.
-fn parse_challenge(s: &str) -> Vec<(String, String)> {
+/// The parameters of a `WWW-Authenticate` challenge after its scheme
+/// (`realm="...",service="...",scope="..."`), keys lowercased. Registries send it, so it
+/// takes anything: a malformed header gives fewer or odd pairs, never a panic.
+pub fn parse_challenge(s: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = s.trim();
     while let Some((k, after)) = rest.split_once('=') {

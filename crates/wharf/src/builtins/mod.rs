@@ -4,7 +4,7 @@
 
 mod image;
 mod package;
-mod publish;
+pub(crate) mod publish;
 mod release;
 
 use std::path::{Component, Path, PathBuf};

@@ -1,11 +1,11 @@
-//! `publish-python:` — upload wheels and sdists to an index (see `crate::publishing`).
+//! `publish-python:` — upload wheels and sdists to an index (see `wharf_publish::python`).
 
 use wharf_engine::BuiltinRequest;
 use wharf_engine::logs::LogWriter;
-use wharf_model::PublishPythonStep;
+use wharf_model::{Produced, ProducedKind, PublishPythonStep};
+use wharf_publish::python::{PublishRequest, Published, publish};
 
 use super::{StepResult, say};
-use crate::publishing::{PublishRequest, publish};
 
 pub(super) async fn run(
     req: &BuiltinRequest,
@@ -32,5 +32,21 @@ pub(super) async fn run(
         username: step.username.clone(),
         token,
     };
-    publish(&request, &mut |line| say(log, line)).await
+    let published = publish(&request, &mut |line| say(log, line))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(produced(&request.repository, published))
+}
+
+/// The run's record of files now on the index `repository`.
+pub(crate) fn produced(repository: &str, published: Vec<Published>) -> Vec<Produced> {
+    published
+        .into_iter()
+        .map(|p| Produced {
+            kind: ProducedKind::PythonFile,
+            name: format!("{} on {repository}", p.filename),
+            digest: p.digest,
+            size: Some(p.size),
+        })
+        .collect()
 }

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use crate::cli::{PublishCommand, PublishPythonArgs};
 use crate::exit::{ExitStatus, UserError};
-use crate::publishing::{PublishRequest, publish};
+use wharf_publish::python::{PublishRequest, publish};
+
 use crate::secret_env;
 
 /// Runs `wharf publish …`.
@@ -37,9 +38,10 @@ async fn python(dir: &Path, args: PublishPythonArgs) -> anyhow::Result<ExitStatu
         username: args.username.clone(),
         token,
     };
-    let produced = publish(&req, &mut |line| eprintln!("{line}"))
+    let published = publish(&req, &mut |line| eprintln!("{line}"))
         .await
-        .map_err(UserError::failed)?;
+        .map_err(|e| UserError::failed(e.to_string()))?;
+    let produced = crate::builtins::publish::produced(&req.repository, published);
     if args.json {
         println!("{}", serde_json::to_string(&produced)?);
     }

@@ -248,4 +248,25 @@ fn wharf_publish_python_refuses_bad_tokens_and_files_that_are_not_packages() {
         stderr.contains("notes.txt: not a wheel or sdist whose metadata can be read"),
         "{stderr}"
     );
+    // A token never travels over plain HTTP to another machine (nothing is contacted).
+    let plain = p
+        .cmd(&[
+            "publish",
+            "python",
+            "--repository",
+            "http://pypi.internal.example/legacy/",
+            "--token-secret",
+            "GOOD",
+        ])
+        .arg(&whl)
+        .env("WHARF_SECRET_KEY_FILE", &key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert_eq!(plain.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .contains("refusing to send the index token to `http://pypi.internal.example/legacy/`"),
+        "{stderr}"
+    );
 }

@@ -4,16 +4,19 @@
 //! sha256 is skipped, with another sha256 it is an error that names both digests.
 //!
 //! Metadata comes from the files themselves (python-pkginfo reads a wheel's METADATA or an
-//! sdist's PKG-INFO). Files are small, so each is read into memory for its request.
+//! sdist's PKG-INFO). Files are small, so each is read into memory for its request. A
+//! token is sent only over HTTPS, or plain HTTP to this machine.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
-use wharf_model::{Produced, ProducedKind};
 use wharf_secrets::secret::SecretString;
 
+use crate::{Error, Result};
+
 /// One upload job.
+#[derive(Debug)]
 pub struct PublishRequest {
     /// The upload URL, e.g. `https://upload.pypi.org/legacy/`.
     pub repository: String,
@@ -27,41 +30,60 @@ pub struct PublishRequest {
     pub token: Option<SecretString>,
 }
 
+/// One file that is on the index now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The file name, e.g. `app-1.0-py3-none-any.whl`.
+    pub filename: String,
+    /// `sha256:HEX` of its content.
+    pub digest: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Uploaded now (`false`: the index had it already).
+    pub uploaded: bool,
+}
+
 /// Uploads every file; returns what is now on the index (uploaded or already there).
 pub async fn publish(
     req: &PublishRequest,
     say: &mut (dyn FnMut(String) + Send),
-) -> Result<Vec<Produced>, String> {
+) -> Result<Vec<Published>> {
     if req.files.is_empty() {
-        return Err("no files to publish".into());
+        return Err(Error::Invalid("no files to publish".into()));
     }
+    if req.token.is_some() {
+        refuse_plain_http(&req.repository)?;
+    }
+    // reqwest is built without a default crypto provider; install ring once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(300))
         .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        .map_err(|e| Error::Index(format!("cannot build an HTTP client: {e}")))?;
     let index = match &req.index_url {
         Some(i) => i.trim_end_matches('/').to_string(),
         None => simple_index(&req.repository),
     };
-    let mut produced = Vec::new();
+    let mut published = Vec::new();
     for path in &req.files {
         let file = read(path)?;
         let listed = listed_digest(&client, &index, &file.name, &file.filename).await?;
         let digest = format!("sha256:{}", file.sha256);
-        match listed {
+        let uploaded = match listed {
             Some(d) if d == file.sha256 => {
                 say(format!(
                     "{}: already on the index with the same content, skipped",
                     file.filename
                 ));
+                false
             }
             Some(d) => {
-                return Err(format!(
-                    "{} is already on the index with other content (index sha256:{d}, this file {digest}); a published file cannot change: bump the version",
-                    file.filename
-                ));
+                return Err(Error::Conflict {
+                    filename: file.filename,
+                    index: d,
+                    file: file.sha256,
+                });
             }
             None => {
                 upload(&client, req, &file).await?;
@@ -70,16 +92,40 @@ pub async fn publish(
                     file.filename,
                     file.bytes.len()
                 ));
+                true
             }
-        }
-        produced.push(Produced {
-            kind: ProducedKind::PythonFile,
-            name: format!("{} on {}", file.filename, req.repository),
+        };
+        published.push(Published {
+            filename: file.filename,
             digest,
-            size: Some(file.bytes.len() as u64),
+            size: file.bytes.len() as u64,
+            uploaded,
         });
     }
-    Ok(produced)
+    Ok(published)
+}
+
+/// A token goes over HTTPS, or plain HTTP only to this machine.
+fn refuse_plain_http(repository: &str) -> Result<()> {
+    let url = reqwest::Url::parse(repository)
+        .map_err(|e| Error::Invalid(format!("`{repository}` is not a URL: {e}")))?;
+    if url.scheme() == "https" {
+        return Ok(());
+    }
+    let host = url.host_str().unwrap_or("");
+    let loopback = host == "localhost"
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "http" && loopback {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "refusing to send the index token to `{repository}` over {}: only https, or http to \
+         this machine\n  hint: use the index's https:// upload URL",
+        url.scheme()
+    )))
 }
 
 /// A file ready to upload.
@@ -91,17 +137,17 @@ struct Dist {
     fields: Vec<(&'static str, String)>,
 }
 
-fn read(path: &Path) -> Result<Dist, String> {
+fn read(path: &Path) -> Result<Dist> {
     let filename = path
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| format!("{}: not a file name", path.display()))?
+        .ok_or_else(|| Error::File(format!("{}: not a file name", path.display())))?
         .to_string();
     let dist = python_pkginfo::Distribution::new(path).map_err(|e| {
-        format!(
+        Error::File(format!(
             "{}: not a wheel or sdist whose metadata can be read ({e})",
             path.display()
-        )
+        ))
     })?;
     let (filetype, pyversion) = match dist.r#type() {
         python_pkginfo::DistributionType::Wheel => {
@@ -109,13 +155,14 @@ fn read(path: &Path) -> Result<Dist, String> {
         }
         python_pkginfo::DistributionType::SDist => ("sdist", "source".to_string()),
         other => {
-            return Err(format!(
+            return Err(Error::File(format!(
                 "{}: {other:?} files are not uploaded (wheels and sdists are)",
                 path.display()
-            ));
+            )));
         }
     };
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::File(format!("cannot read {}: {e}", path.display())))?;
     let sha256: String = Sha256::digest(&bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -181,18 +228,21 @@ async fn listed_digest(
     index: &str,
     name: &str,
     filename: &str,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>> {
     let url = format!("{index}/{}/", normalize(name));
     let resp = with_retries(|| client.get(&url).send())
         .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
+        .map_err(|e| Error::Index(format!("GET {url}: {e}")))?;
     if resp.status() == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);
     }
     if !resp.status().is_success() {
-        return Err(format!("GET {url}: {}", resp.status()));
+        return Err(Error::Index(format!("GET {url}: {}", resp.status())));
     }
-    let page = resp.text().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let page = resp
+        .text()
+        .await
+        .map_err(|e| Error::Index(format!("GET {url}: {e}")))?;
     // Links look like <a href="../../packages/NAME-1.0-py3-none-any.whl#sha256=HEX">.
     for href in page
         .split("href=\"")
@@ -208,7 +258,7 @@ async fn listed_digest(
     Ok(None)
 }
 
-async fn upload(client: &reqwest::Client, req: &PublishRequest, file: &Dist) -> Result<(), String> {
+async fn upload(client: &reqwest::Client, req: &PublishRequest, file: &Dist) -> Result<()> {
     let url = &req.repository;
     let resp = with_retries(|| {
         let mut form = reqwest::multipart::Form::new();
@@ -228,7 +278,7 @@ async fn upload(client: &reqwest::Client, req: &PublishRequest, file: &Dist) -> 
         r.send()
     })
     .await
-    .map_err(|e| format!("POST {url}: {e}"))?;
+    .map_err(|e| Error::Index(format!("POST {url}: {e}")))?;
     let status = resp.status();
     if status.is_success() {
         return Ok(());
@@ -240,7 +290,7 @@ async fn upload(client: &reqwest::Client, req: &PublishRequest, file: &Dist) -> 
         .collect::<String>()
         .trim()
         .to_string();
-    Err(match status.as_u16() {
+    Err(Error::Index(match status.as_u16() {
         401 | 403 => format!(
             "{url} refused the upload of {} ({status})\n  hint: check the token in the secret the step names (user `{}`)",
             file.filename,
@@ -251,7 +301,7 @@ async fn upload(client: &reqwest::Client, req: &PublishRequest, file: &Dist) -> 
             file.filename
         ),
         _ => format!("{url} refused {} ({status}): {message}", file.filename),
-    })
+    }))
 }
 
 /// Sends, retrying 5xx, 429 and connection errors with backoff (never other 4xx).
@@ -291,5 +341,23 @@ mod tests {
             "http://127.0.0.1:8080/simple"
         );
         assert_eq!(normalize("Wharf_Demo.App"), "wharf-demo-app");
+    }
+
+    #[test]
+    fn a_token_never_goes_over_plain_http_to_another_machine() {
+        for ok in [
+            "https://upload.pypi.org/legacy/",
+            "http://127.0.0.1:8080/",
+            "http://localhost/",
+            "http://[::1]:80/",
+        ] {
+            assert!(refuse_plain_http(ok).is_ok(), "{ok}");
+        }
+        let e = refuse_plain_http("http://pypi.internal.example/legacy/").unwrap_err();
+        assert!(
+            e.to_string().contains("refusing to send the index token"),
+            "{e}"
+        );
+        assert!(refuse_plain_http("ftp://127.0.0.1/").is_err());
     }
 }
