@@ -3,90 +3,16 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use wharf_test_support::pypi::PyPiServer;
+
 use crate::helper::Project;
 
 const TOKEN: &str = "pypi-test-token-4c1d9e";
-
-/// A pypiserver whose uploads need `__token__` / TOKEN; stopped on drop.
-struct Index {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Index {
-    fn start() -> Index {
-        let ok = Command::new("python3")
-            .args(["-c", "import pypiserver, passlib"])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "pypiserver and passlib are not installed for python3 (.ci/run installs them)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("packages")).unwrap();
-        let st = Command::new("htpasswd")
-            .args(["-Bbc"])
-            .arg(dir.path().join("htpasswd"))
-            .args(["__token__", TOKEN])
-            .stderr(Stdio::null())
-            .status()
-            .expect("htpasswd (apache2-utils) is needed; .ci/run installs it");
-        assert!(st.success());
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "pypiserver",
-                "run",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-a",
-                "update",
-                "-P",
-            ])
-            .arg(dir.path().join("htpasswd"))
-            .arg(dir.path().join("packages"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        Index {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    fn upload_url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Index {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Writes a pure-Python wheel `wharf_tiny-VERSION-py3-none-any.whl` whose module says `greeting`.
 fn wheel(dir: &Path, version: &str, greeting: &str) -> std::path::PathBuf {
@@ -116,7 +42,7 @@ fn wheel(dir: &Path, version: &str, greeting: &str) -> std::path::PathBuf {
 
 #[test]
 fn the_publish_step_uploads_pip_installs_and_reruns_are_noops() {
-    let index = Index::start();
+    let index = PyPiServer::start(TOKEN);
     let pipeline = format!(
         "version: 1\njobs:\n  publish:\n    secrets: [PYPI_TOKEN]\n    steps:\n      - publish-python: {{ repository: \"{}\", files: \"dist/*.whl\", token: PYPI_TOKEN }}\n",
         index.upload_url()
@@ -149,7 +75,7 @@ fn the_publish_step_uploads_pip_installs_and_reruns_are_noops() {
     );
     let pip = Command::new(venv.path().join("bin/pip"))
         .args(["install", "-q", "--no-cache-dir", "--index-url"])
-        .arg(format!("http://127.0.0.1:{}/simple/", index.port))
+        .arg(index.simple_url())
         .arg("wharf-tiny==1.0.0")
         .output()
         .unwrap();
@@ -188,7 +114,7 @@ fn the_publish_step_uploads_pip_installs_and_reruns_are_noops() {
 
 #[test]
 fn wharf_publish_python_refuses_bad_tokens_and_files_that_are_not_packages() {
-    let index = Index::start();
+    let index = PyPiServer::start(TOKEN);
     let p = Project::new("version: 1\njobs:\n  a:\n    run: \"true\"\n");
     let key = p.path().join("secret.key");
     let secret = |name: &str, value: &str| {
