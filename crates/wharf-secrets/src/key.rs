@@ -176,12 +176,17 @@ pub fn load_key(create: bool) -> Result<(SecretKey, KeySource)> {
     if let Some(value) = &env_value {
         return Ok((env_key(value)?, KeySource::Env));
     }
-    let file = std::env::var_os(KEY_FILE_ENV)
+    let file = key_file_path().ok_or(Error::NoKeyLocation)?;
+    load_key_from(None, &file, create)
+}
+
+/// The key file [`load_key`] reads when `WHARF_SECRET_KEY` is not set:
+/// `WHARF_SECRET_KEY_FILE`, else [`default_key_path`].
+pub fn key_file_path() -> Option<PathBuf> {
+    std::env::var_os(KEY_FILE_ENV)
         .filter(|f| !f.is_empty())
         .map(PathBuf::from)
         .or_else(default_key_path)
-        .ok_or(Error::NoKeyLocation)?;
-    load_key_from(None, &file, create)
 }
 
 /// [`load_key`] without the environment: the key from `env_value` (the value of

@@ -53,7 +53,7 @@ async fn set(store: &Store, args: SecretSetArgs) -> anyhow::Result<ExitStatus> {
         .hint("values that short match ordinary log text, so they cannot be masked reliably; use a longer token")
         .into());
     }
-    let existed = key::default_key_path().is_some_and(|p| p.exists());
+    let existed = key::key_file_path().is_some_and(|p| p.exists());
     let (key, source) = key::load_key(true).map_err(|e| UserError::invalid(e.to_string()))?;
     let sealed = crypto::seal(&key, &args.name, args.env.as_deref(), &value)
         .map_err(|e| UserError::invalid(e.to_string()))?;

@@ -286,7 +286,19 @@ fn a_wrong_key_is_a_clear_error_and_the_key_file_is_private() {
             out: child.wait_with_output().unwrap(),
         }
     };
-    set(&p).expect(0);
+    let first = set(&p).expect(0);
+    assert!(
+        first.stderr().contains("created the key file"),
+        "{}",
+        first.stderr()
+    );
+    // said once: a second secret uses the same file and says nothing about creating it
+    let second = set(&p).expect(0);
+    assert!(
+        !second.stderr().contains("created the key file"),
+        "{}",
+        second.stderr()
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
