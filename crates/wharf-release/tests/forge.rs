@@ -352,6 +352,38 @@ async fn a_draft_is_found_again_and_published_later() {
     assert!(!forge.releases()[0].draft);
 }
 
+/// A draft has no tag to look it up by: the release list is paged through, as each forge
+/// documents its pagination (the fake answers pages of 100 on GitHub, 50 on Gitea).
+async fn a_draft_behind_many_newer_releases_is_found(kind: FakeKind, newer: usize) {
+    let forge = FakeForge::start(kind);
+    let dir = tempfile::tempdir().unwrap();
+    let mut draft = release(&forge, dir.path(), &[]);
+    draft.draft = true;
+    let first = run(&draft).await.unwrap();
+    for n in 0..newer {
+        let mut other = release(&forge, dir.path(), &[]);
+        other.tag = format!("v0.0.{n}");
+        run(&other).await.unwrap();
+    }
+    forge.clear_requests();
+    let again = run(&draft).await.unwrap();
+    assert!(!again.created);
+    assert_eq!(again.id, first.id);
+    assert_eq!(forge.releases().len(), newer + 1);
+    let pages = count(&forge.requests(), "GET", "/releases?");
+    assert_eq!(pages, 2, "{:?}", forge.requests());
+}
+
+#[tokio::test]
+async fn a_draft_behind_a_full_page_is_found_on_github() {
+    a_draft_behind_many_newer_releases_is_found(FakeKind::GitHub, 120).await;
+}
+
+#[tokio::test]
+async fn a_draft_behind_a_full_page_is_found_on_gitea() {
+    a_draft_behind_many_newer_releases_is_found(FakeKind::Gitea, 60).await;
+}
+
 #[tokio::test]
 async fn a_missing_asset_fails_before_any_request() {
     let forge = FakeForge::start(FakeKind::Gitea);

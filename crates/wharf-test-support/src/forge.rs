@@ -275,10 +275,26 @@ fn handle(kind: FakeKind, addr: SocketAddr, req: &Request, state: &mut State) ->
             }
         }
         (_, false, "GET", ["releases"]) => {
+            // Newest first, paginated as documented: GitHub `per_page` (default 30, at
+            // most 100) and `page`; Gitea `limit` (default and at most 50) and `page`.
+            let (size_param, default, max) = match kind {
+                FakeKind::GitHub => ("per_page", 30, 100),
+                FakeKind::Gitea => ("limit", 50, 50),
+            };
+            let size = query_param(query, size_param)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(default)
+                .clamp(1, max);
+            let page = query_param(query, "page")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(1)
+                .max(1);
             let list = state
                 .releases
                 .iter()
                 .rev()
+                .skip((page - 1) * size)
+                .take(size)
                 .map(|r| release_json(kind, &base, r))
                 .collect();
             (200, Some(Value::Array(list)))

@@ -72,23 +72,40 @@ pub(super) async fn find(
     {
         return read_json(response).await.map(Some);
     }
-    let mut url = api.repo_url(&["releases"]);
-    match api.release.forge {
-        ForgeKind::GitHub => url.query_pairs_mut().append_pair("per_page", "100"),
-        ForgeKind::Gitea => url.query_pairs_mut().append_pair("limit", "50"),
+    // Drafts have no tag yet, so the by-tag lookup misses them: page through the list
+    // (newest first) until the draft turns up or a short page ends it.
+    let (size_param, size) = match api.release.forge {
+        ForgeKind::GitHub => ("per_page", 100),
+        ForgeKind::Gitea => ("limit", 50),
     };
-    let response = api
-        .send(
-            &Method::GET,
-            &url,
-            || Ok(api.request(Method::GET, url.clone())),
-            progress,
-        )
-        .await?
-        .ok_or_else(|| api.not_found(&Method::GET, &url))?;
-    let releases: Vec<RemoteRelease> = read_json(response).await?;
-    Ok(releases.into_iter().find(|r| r.draft && r.tag_name == tag))
+    for page in 1..=MAX_LIST_PAGES {
+        let mut url = api.repo_url(&["releases"]);
+        url.query_pairs_mut()
+            .append_pair(size_param, &size.to_string())
+            .append_pair("page", &page.to_string());
+        let response = api
+            .send(
+                &Method::GET,
+                &url,
+                || Ok(api.request(Method::GET, url.clone())),
+                progress,
+            )
+            .await?
+            .ok_or_else(|| api.not_found(&Method::GET, &url))?;
+        let releases: Vec<RemoteRelease> = read_json(response).await?;
+        let short = releases.len() < size;
+        if let Some(found) = releases.into_iter().find(|r| r.draft && r.tag_name == tag) {
+            return Ok(Some(found));
+        }
+        if short {
+            break;
+        }
+    }
+    Ok(None)
 }
+
+/// How many pages of releases are searched for a draft (5,000 on GitHub, 2,500 on Gitea).
+const MAX_LIST_PAGES: usize = 50;
 
 /// Creates the release (`id` `None`) or updates release `id` to the wanted fields.
 pub(super) async fn save(
