@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
+use futures_util::StreamExt;
 use wharf_model::{BuildImageStep, Produced, ProducedKind};
 use wharf_oci::build::{Base, BuildEvent, BuildRequest, Compression, ImageConfig, LayerSpec};
 use wharf_secrets::secret::SecretString;
@@ -57,6 +57,7 @@ pub async fn build_image(
     };
     let tag = layout_tag(cx);
     let labels = labels(step, cx);
+    let mut early_pusher = None;
     let manifest = if let Some(dockerfile) = &step.dockerfile {
         let context = match &step.context {
             Some(c) => inside(cx, "context", c)?,
@@ -105,48 +106,52 @@ pub async fn build_image(
             _ => Compression::Gzip,
         };
         req.cache_dir = Some(cx.wharf_dir.join("cache").join("oci"));
-        let (tx, rx) = mpsc::channel::<String>();
+        // With a push, each new sub-layer is sent to the registry as soon as it is built,
+        // while the others are still being compressed; the push below then only checks,
+        // mounts or uploads what is left, and writes the manifests.
+        let pusher = if step.push {
+            Some(crate::push::pusher(&output, &refs, step, cx)?)
+        } else {
+            None
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BuildMessage>();
         let handle = tokio::task::spawn_blocking(move || {
             let progress = move |e: BuildEvent<'_>| {
-                let line = match e {
-                    BuildEvent::BaseReady { layers } => format!("base: {layers} layer(s)"),
-                    BuildEvent::Scanned {
-                        spec,
-                        entries,
-                        bytes,
-                        parts,
-                    } => {
-                        format!(
-                            "layer {}: {entries} entries, {bytes} bytes, {parts} part(s)",
-                            spec + 1
-                        )
-                    }
-                    BuildEvent::Part {
-                        spec,
-                        part,
-                        digest,
-                        size,
-                        reused,
-                    } => format!(
-                        "layer {}.{}: {} ({size} bytes){}",
-                        spec + 1,
-                        part + 1,
-                        digest,
-                        if reused { ", unchanged" } else { "" }
-                    ),
-                    BuildEvent::Finished { manifest } => format!("manifest {manifest}"),
-                };
-                let _ = tx.send(line);
+                if let BuildEvent::Part {
+                    digest,
+                    size,
+                    reused: false,
+                    ..
+                } = e
+                {
+                    let _ = tx.send(BuildMessage::Blob(digest.clone(), size));
+                }
+                let _ = tx.send(BuildMessage::Line(build_line(e)));
             };
             wharf_oci::build::build(&req, &progress)
         });
-        for line in rx {
-            say(line);
+        let mut early = futures_util::stream::FuturesUnordered::new();
+        loop {
+            tokio::select! {
+                message = rx.recv() => match message {
+                    Some(BuildMessage::Line(line)) => say(line),
+                    Some(BuildMessage::Blob(digest, size)) => {
+                        if let Some(p) = &pusher {
+                            early.push(p.blob(digest, size));
+                        }
+                    }
+                    None => break,
+                },
+                Some(()) = early.next(), if !early.is_empty() => {}
+            }
         }
         let built = handle
             .await
             .map_err(|e| format!("the build task failed: {e}"))?
             .map_err(|e| e.to_string())?;
+        while early.next().await.is_some() {}
+        drop(early);
+        early_pusher = pusher;
         built.manifest_digest.to_string()
     };
     let shown = output
@@ -165,7 +170,11 @@ pub async fn build_image(
         output.display()
     ));
     if step.push {
-        for (reference, digest) in crate::push::push(&output, &tag, &refs, step, cx, say).await? {
+        let pushed = match early_pusher {
+            Some(p) => crate::push::finish(&p, &tag, say).await?,
+            None => crate::push::push(&output, &tag, &refs, step, cx, say).await?,
+        };
+        for (reference, digest) in pushed {
             produced.push(Produced {
                 kind: ProducedKind::PushedImage,
                 name: reference,
@@ -175,6 +184,44 @@ pub async fn build_image(
         }
     }
     Ok(produced)
+}
+
+/// What the build thread tells the step.
+enum BuildMessage {
+    /// A progress line.
+    Line(String),
+    /// A new sub-layer's blob is in the layout (digest, size).
+    Blob(wharf_oci::Digest, u64),
+}
+
+/// The progress line for a build event.
+fn build_line(e: BuildEvent<'_>) -> String {
+    match e {
+        BuildEvent::BaseReady { layers } => format!("base: {layers} layer(s)"),
+        BuildEvent::Scanned {
+            spec,
+            entries,
+            bytes,
+            parts,
+        } => format!(
+            "layer {}: {entries} entries, {bytes} bytes, {parts} part(s)",
+            spec + 1
+        ),
+        BuildEvent::Part {
+            spec,
+            part,
+            digest,
+            size,
+            reused,
+        } => format!(
+            "layer {}.{}: {} ({size} bytes){}",
+            spec + 1,
+            part + 1,
+            digest,
+            if reused { ", unchanged" } else { "" }
+        ),
+        BuildEvent::Finished { manifest } => format!("manifest {manifest}"),
+    }
 }
 
 /// The references to push to: full references as given, bare tags under `image:`, and by

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use wharf_model::BuildImageStep;
 use wharf_oci::build::Platform;
-use wharf_oci::registry::{self, ClientOptions, Credentials, Reference};
+use wharf_oci::registry::{self, ClientOptions, Credentials, Pusher, Reference};
 use wharf_secrets::secret::SecretString;
 
 use crate::images::ImageContext;
@@ -30,6 +30,45 @@ pub async fn push(
         say,
     )
     .await
+}
+
+/// A push of `layout` to `refs` that can take blobs while the image is being built
+/// (see [`wharf_oci::registry::Pusher`]).
+pub fn pusher(
+    layout: &Path,
+    refs: &[String],
+    step: &BuildImageStep,
+    cx: &ImageContext<'_>,
+) -> Result<Pusher, String> {
+    let parsed = parse_refs(refs)?;
+    let options = options(
+        &step.insecure,
+        step.username.as_deref(),
+        cx.password.clone(),
+    );
+    Pusher::new(layout, &parsed, &options).map_err(|e| e.to_string())
+}
+
+fn parse_refs(refs: &[String]) -> Result<Vec<Reference>, String> {
+    refs.iter()
+        .map(|r| Reference::parse(r).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Completes a [`pusher`]'s push of the image tagged `tag`.
+pub async fn finish(
+    pusher: &Pusher,
+    tag: &str,
+    say: &mut (dyn FnMut(String) + Send),
+) -> Result<Vec<(String, String)>, String> {
+    let pushed = pusher
+        .finish(Some(tag), say)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(pushed
+        .into_iter()
+        .map(|p| (p.reference, p.digest.to_string()))
+        .collect())
 }
 
 /// The client options: the step's (or command line's) credentials when given, else
@@ -61,11 +100,7 @@ pub async fn push_refs(
     password: Option<SecretString>,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<Vec<(String, String)>, String> {
-    let parsed = refs
-        .iter()
-        .map(|r| Reference::parse(r))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+    let parsed = parse_refs(refs)?;
     let pushed = registry::push(
         layout,
         tag,

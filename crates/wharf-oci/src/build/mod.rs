@@ -276,7 +276,8 @@ pub enum BuildEvent<'a> {
         /// How many sub-layers it is split into.
         parts: usize,
     },
-    /// A sub-layer is done (built or taken from the cache).
+    /// A sub-layer is done (built or taken from the cache): its blob is in the output
+    /// layout.
     Part {
         /// The spec's index in [`BuildRequest::layers`].
         spec: usize,

@@ -29,7 +29,7 @@ use wharf_secrets::secret::SecretString;
 use crate::{Digest, Error, Result};
 
 pub use pull::{Pulled, pull};
-pub use push::{Pushed, push};
+pub use push::{Pushed, Pusher, push};
 
 /// How to reach registries.
 #[derive(Debug, Clone, Default)]
@@ -178,6 +178,9 @@ pub(crate) enum Body {
     File(std::path::PathBuf, u64),
 }
 
+/// Blobs up to this size are read into memory for their upload.
+const SMALL_BLOB: u64 = 8 << 20;
+
 /// Attempts per request for 5xx, 429 and broken connections.
 const ATTEMPTS: u32 = 4;
 
@@ -241,11 +244,22 @@ impl Session {
             req = match body {
                 Body::Empty => req,
                 Body::Bytes(b) => req.body(b.clone()),
+                // Small blobs are read in one go; large ones streamed in 1 MiB reads (a
+                // bare tokio File body reads a few KiB at a time: measured, a 100 MiB
+                // push spent 0.4 s of system time).
+                Body::File(path, len) if *len <= SMALL_BLOB => {
+                    let bytes = tokio::fs::read(path)
+                        .await
+                        .map_err(|e| Error::io("cannot read", path, e))?;
+                    req.body(bytes)
+                }
                 Body::File(path, len) => {
                     let f = tokio::fs::File::open(path)
                         .await
                         .map_err(|e| Error::io("cannot read", path, e))?;
-                    req.header(header::CONTENT_LENGTH, *len).body(f)
+                    let stream = tokio_util::io::ReaderStream::with_capacity(f, 1 << 20);
+                    req.header(header::CONTENT_LENGTH, *len)
+                        .body(reqwest::Body::wrap_stream(stream))
                 }
             };
             match req.send().await {

@@ -1,11 +1,14 @@
 //! Pushing an image from an OCI layout: blobs first, the manifest last.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use reqwest::{Method, StatusCode, header};
+use tokio::sync::Semaphore;
 
 use super::{Body, ClientOptions, Reference, Session, docker_config, error_text};
 use crate::{Digest, Error, OciLayout, Result};
@@ -39,86 +42,167 @@ pub async fn push(
     options: &ClientOptions,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<Vec<Pushed>> {
-    let layout = OciLayout::open(layout_dir)?;
-    let desc = layout.resolve(tag)?;
-    let manifest_digest = Digest::from_oci(desc.digest())?;
-    let manifest_bytes = layout.read_blob(&manifest_digest)?;
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&manifest_bytes).map_err(|e| Error::Json {
-            what: format!("the image manifest {manifest_digest}"),
-            source: e,
-        })?;
-    let media_type = desc.media_type().to_string();
-    let mut blobs: Vec<(Digest, u64)> = Vec::new();
-    for d in std::iter::once(&manifest["config"])
-        .chain(manifest["layers"].as_array().into_iter().flatten())
-    {
-        let digest = Digest::parse(d["digest"].as_str().unwrap_or(""))?;
-        blobs.push((digest, d["size"].as_u64().unwrap_or(0)));
-    }
-    // The base's repository, when the image was built on a pulled registry base.
-    let base_repo = manifest
-        .pointer("/annotations/org.opencontainers.image.base.name")
-        .and_then(|v| v.as_str())
-        .and_then(|n| Reference::parse(n).ok());
+    Pusher::new(layout_dir, refs, options)?
+        .finish(tag, say)
+        .await
+}
 
-    let mut sessions: Vec<(String, Session)> = Vec::new();
-    for r in refs {
-        if r.digest.is_some() {
-            return Err(Error::Registry(format!(
-                "cannot push to `{r}`: a push names a tag, not a digest"
-            )));
+/// A push in two halves, so that uploads can start while the image is still being built:
+/// [`Pusher::blob`] sends one finished blob to every repository (as soon as the builder
+/// has it), [`Pusher::finish`] brings whatever is still missing and then writes the
+/// manifests. A blob sent early that the image does not use in the end is never named by
+/// a tag; registries collect such blobs.
+pub struct Pusher {
+    layout_dir: PathBuf,
+    refs: Vec<Reference>,
+    /// One session per registry host.
+    sessions: Vec<(String, Session)>,
+    /// `(host, name, digest)` known to be in a repository already.
+    present: Mutex<HashSet<(String, String, Digest)>>,
+    /// At most this many blob transfers at once, early ones and `finish`'s together.
+    slots: Semaphore,
+}
+
+impl Pusher {
+    /// Prepares a push of the layout at `layout_dir` to `refs` (no request is sent yet).
+    pub fn new(layout_dir: &Path, refs: &[Reference], options: &ClientOptions) -> Result<Pusher> {
+        let mut sessions: Vec<(String, Session)> = Vec::new();
+        for r in refs {
+            if r.digest.is_some() {
+                return Err(Error::Registry(format!(
+                    "cannot push to `{r}`: a push names a tag, not a digest"
+                )));
+            }
+            if !sessions.iter().any(|(h, _)| h == &r.host) {
+                let credentials = match &options.credentials {
+                    Some(c) => Some(c.clone()),
+                    None => docker_config::lookup(&r.host)?,
+                };
+                sessions.push((
+                    r.host.clone(),
+                    Session::new(&r.host, &options.insecure, credentials)?,
+                ));
+            }
         }
-        if !sessions.iter().any(|(h, _)| h == &r.host) {
-            let credentials = match &options.credentials {
-                Some(c) => Some(c.clone()),
-                None => docker_config::lookup(&r.host)?,
+        Ok(Pusher {
+            layout_dir: layout_dir.to_owned(),
+            refs: refs.to_vec(),
+            sessions,
+            present: Mutex::new(HashSet::new()),
+            slots: Semaphore::new(8),
+        })
+    }
+
+    fn session(&self, host: &str) -> &Session {
+        &self
+            .sessions
+            .iter()
+            .find(|(h, _)| h == host)
+            .expect("one session per host")
+            .1
+    }
+
+    /// The distinct repositories pushed to, as `(host, name)`, in order.
+    fn repositories(&self) -> Vec<(String, String)> {
+        let mut repos: Vec<(String, String)> = Vec::new();
+        for r in &self.refs {
+            let repo = (r.host.clone(), r.name.clone());
+            if !repos.contains(&repo) {
+                repos.push(repo);
+            }
+        }
+        repos
+    }
+
+    /// Sends blob `digest` of the layout to every repository that lacks it (no mounts: a
+    /// new layer exists nowhere else). Errors are left for [`Pusher::finish`], which
+    /// checks every blob again and retries what is missing.
+    pub async fn blob(&self, digest: Digest, size: u64) {
+        let Ok(layout) = OciLayout::open(&self.layout_dir) else {
+            return;
+        };
+        for (host, name) in self.repositories() {
+            let Ok(_slot) = self.slots.acquire().await else {
+                return;
             };
-            sessions.push((
-                r.host.clone(),
-                Session::new(&r.host, &options.insecure, credentials)?,
-            ));
+            let key = (host.clone(), name.clone(), digest.clone());
+            if self.present.lock().expect("present lock").contains(&key) {
+                continue;
+            }
+            if push_blob(self.session(&host), &name, None, &layout, &digest, size)
+                .await
+                .is_ok()
+            {
+                self.present.lock().expect("present lock").insert(key);
+            }
         }
     }
-    let mut pushed = Vec::new();
-    let mut done_repos: Vec<(String, String)> = Vec::new();
-    for r in refs {
-        let session = &sessions
-            .iter()
-            .find(|(h, _)| h == &r.host)
-            .expect("one session per host")
-            .1;
-        if !done_repos.contains(&(r.host.clone(), r.name.clone())) {
+
+    /// Brings every blob of the image tagged `tag` (or the only one) to every repository
+    /// (a HEAD check first, a mount from the base's repository where possible), then
+    /// writes the manifest for each reference.
+    pub async fn finish(
+        &self,
+        tag: Option<&str>,
+        say: &mut (dyn FnMut(String) + Send),
+    ) -> Result<Vec<Pushed>> {
+        let layout = OciLayout::open(&self.layout_dir)?;
+        let desc = layout.resolve(tag)?;
+        let manifest_digest = Digest::from_oci(desc.digest())?;
+        let manifest_bytes = layout.read_blob(&manifest_digest)?;
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&manifest_bytes).map_err(|e| Error::Json {
+                what: format!("the image manifest {manifest_digest}"),
+                source: e,
+            })?;
+        let media_type = desc.media_type().to_string();
+        let mut blobs: Vec<(Digest, u64)> = Vec::new();
+        for d in std::iter::once(&manifest["config"])
+            .chain(manifest["layers"].as_array().into_iter().flatten())
+        {
+            let digest = Digest::parse(d["digest"].as_str().unwrap_or(""))?;
+            blobs.push((digest, d["size"].as_u64().unwrap_or(0)));
+        }
+        // The base's repository, when the image was built on a pulled registry base.
+        let base_repo = manifest
+            .pointer("/annotations/org.opencontainers.image.base.name")
+            .and_then(|v| v.as_str())
+            .and_then(|n| Reference::parse(n).ok());
+
+        let mut done_repos: Vec<(String, String)> = Vec::new();
+        for (host, name) in self.repositories() {
+            let session = self.session(&host);
             // Mount from a repository of this registry that has the blobs: one pushed to
-            // already in this run, else the base's.
+            // already in this push, else the base's.
             let mount_from = done_repos
                 .iter()
-                .find(|(h, _)| h == &r.host)
+                .find(|(h, _)| h == &host)
                 .map(|(_, n)| n.clone())
                 .or_else(|| {
                     base_repo
                         .as_ref()
-                        .filter(|b| b.host == r.host && b.name != r.name)
+                        .filter(|b| b.host == host && b.name != name)
                         .map(|b| b.name.clone())
                 });
             let started = Instant::now();
+            let (mut uploaded, mut mounted, mut skipped, mut early) = (0, 0, 0, 0);
             let mut queue = blobs.iter();
             let mut running = FuturesUnordered::new();
-            let (mut uploaded, mut mounted, mut skipped) = (0, 0, 0);
             loop {
-                // Up to 8 blobs at once over the client's kept-alive connections.
                 while running.len() < 8 {
-                    match queue.next() {
-                        Some((d, size)) => running.push(push_blob(
-                            session,
-                            &r.name,
-                            mount_from.as_deref(),
-                            &layout,
-                            d,
-                            *size,
-                        )),
-                        None => break,
+                    let Some((d, size)) = queue.next() else {
+                        break;
+                    };
+                    let key = (host.clone(), name.clone(), d.clone());
+                    if self.present.lock().expect("present lock").contains(&key) {
+                        early += 1;
+                        continue;
                     }
+                    let (layout, name, mount_from) = (&layout, &name, mount_from.as_deref());
+                    running.push(async move {
+                        let _slot = self.slots.acquire().await;
+                        push_blob(session, name, mount_from, layout, d, *size).await
+                    });
                 }
                 match running.next().await {
                     Some(outcome) => match outcome? {
@@ -133,52 +217,62 @@ pub async fn push(
                 (Some(from), n) if n > 0 => format!(", {n} mounted from {from}"),
                 _ => String::new(),
             };
+            let early_note = if early > 0 {
+                format!(", {early} sent (or found there) while building")
+            } else {
+                String::new()
+            };
             say(format!(
-                "{}/{}: {uploaded} blob(s) uploaded{mount_note}, {skipped} already there ({:.2}s)",
-                r.host,
-                r.name,
+                "{host}/{name}: {uploaded} blob(s) uploaded{mount_note}{early_note}, {skipped} \
+                 already there ({:.2}s)",
                 started.elapsed().as_secs_f64()
             ));
-            done_repos.push((r.host.clone(), r.name.clone()));
+            drop(running);
+            done_repos.push((host, name));
         }
-        // The manifest last: every blob it names is in the repository now.
-        let tag = r.tag.as_deref().unwrap_or("latest");
-        let url = format!("{}/v2/{}/manifests/{tag}", session.base(), r.name);
-        let resp = session
-            .send(
-                Method::PUT,
-                &url,
-                &[push_scope(&r.name)],
-                &Body::Bytes(manifest_bytes.clone()),
-                &[(header::CONTENT_TYPE, media_type.clone())],
-            )
-            .await?;
-        session.check_auth(&resp)?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(Error::Registry(format!(
-                "PUT {url}: {}",
-                error_text(resp).await
-            )));
+
+        // The manifest last: every blob it names is in each repository now.
+        let mut pushed = Vec::new();
+        for r in &self.refs {
+            let session = self.session(&r.host);
+            let tag = r.tag.as_deref().unwrap_or("latest");
+            let url = format!("{}/v2/{}/manifests/{tag}", session.base(), r.name);
+            let resp = session
+                .send(
+                    Method::PUT,
+                    &url,
+                    &[push_scope(&r.name)],
+                    &Body::Bytes(manifest_bytes.clone()),
+                    &[(header::CONTENT_TYPE, media_type.clone())],
+                )
+                .await?;
+            session.check_auth(&resp)?;
+            if resp.status() != StatusCode::CREATED {
+                return Err(Error::Registry(format!(
+                    "PUT {url}: {}",
+                    error_text(resp).await
+                )));
+            }
+            let stored = resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(manifest_digest.as_str())
+                .to_string();
+            if stored != manifest_digest.as_str() {
+                return Err(Error::Registry(format!(
+                    "{url}: the registry stored {stored}, not {manifest_digest}"
+                )));
+            }
+            let full = format!("{}/{}:{tag}", r.host, r.name);
+            say(format!("pushed {full} {stored}"));
+            pushed.push(Pushed {
+                reference: full,
+                digest: manifest_digest.clone(),
+            });
         }
-        let stored = resp
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(manifest_digest.as_str())
-            .to_string();
-        if stored != manifest_digest.as_str() {
-            return Err(Error::Registry(format!(
-                "{url}: the registry stored {stored}, not {manifest_digest}"
-            )));
-        }
-        let full = format!("{}/{}:{tag}", r.host, r.name);
-        say(format!("pushed {full} {stored}"));
-        pushed.push(Pushed {
-            reference: full,
-            digest: manifest_digest.clone(),
-        });
+        Ok(pushed)
     }
-    Ok(pushed)
 }
 
 fn push_scope(name: &str) -> String {

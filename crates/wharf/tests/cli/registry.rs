@@ -262,6 +262,12 @@ fn build_image_pushes_every_tag_and_an_unchanged_push_uploads_nothing() {
         .wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.2.3"])
         .expect(0);
     let digest = digest_of(&run.stderr());
+    // new layers go to the registry while the others are still being built
+    assert!(
+        run.stderr().contains("sent (or found there) while building"),
+        "{}",
+        run.stderr()
+    );
     let short = &p.git(&["rev-parse", "HEAD"])[..7];
     for tag in ["1.2.3", "latest", short] {
         let got = inspect(&format!("{image}:{tag}"), None)
