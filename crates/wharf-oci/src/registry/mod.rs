@@ -169,6 +169,9 @@ pub(crate) struct Session {
     host: String,
     credentials: Option<Credentials>,
     auth: Mutex<Option<SecretString>>,
+    /// Every scope a token was asked for in this session: each new token covers them all,
+    /// so requests for different repositories never take each other's access away.
+    scopes: Mutex<Vec<String>>,
 }
 
 /// A request body.
@@ -210,6 +213,7 @@ impl Session {
             host: host.to_string(),
             credentials,
             auth: Mutex::new(None),
+            scopes: Mutex::new(Vec::new()),
         })
     }
 
@@ -336,12 +340,21 @@ impl Session {
                 .ok_or_else(|| Error::Registry("bearer challenge without a realm".into()))?;
             let mut url = reqwest::Url::parse(&realm)
                 .map_err(|e| Error::Registry(format!("token realm `{realm}`: {e}")))?;
+            let all_scopes = {
+                let mut known = self.scopes.lock().expect("scopes lock");
+                for scope in scopes {
+                    if !known.contains(scope) {
+                        known.push(scope.clone());
+                    }
+                }
+                known.clone()
+            };
             {
                 let mut q = url.query_pairs_mut();
                 if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
                     q.append_pair("service", service);
                 }
-                for scope in scopes {
+                for scope in &all_scopes {
                     q.append_pair("scope", scope);
                 }
                 if let Some(c) = &self.credentials {

@@ -1,88 +1,15 @@
-//! Pushes to a real Debian docker-registry on 127.0.0.1 (with and without htpasswd), also
-//! through a fault-injecting proxy, checked with skopeo and a Docker Engine.
+//! Pushes to and pulls from a real Debian docker-registry on 127.0.0.1 (anonymous,
+//! htpasswd, and bearer tokens from a token server), also through a fault-injecting proxy,
+//! checked with skopeo and a Docker Engine.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+use wharf_test_support::registry::{Auth, Registry};
+
 use crate::helper::Project;
-
-/// docker-registry on a free loopback port; stopped on drop.
-pub struct Registry {
-    child: Child,
-    pub port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    pub fn start(htpasswd: Option<(&str, &str)>) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let auth = match htpasswd {
-            Some((user, pass)) => {
-                let file = dir.path().join("htpasswd");
-                let out = Command::new("htpasswd")
-                    .args(["-Bbn", user, pass])
-                    .output()
-                    .expect("htpasswd (apache2-utils)");
-                std::fs::write(&file, out.stdout).unwrap();
-                format!(
-                    "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
-                    file.display()
-                )
-            }
-            None => String::new(),
-        };
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n{auth}http:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (Debian package docker-registry; .ci/run installs it)");
-        wait_for(port);
-        Registry {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(port: u16) {
-    for _ in 0..100 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("nothing listens on 127.0.0.1:{port}");
-}
 
 /// What the proxy does to the n-th request of a kind.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -255,7 +182,7 @@ fn digest_of(stderr: &str) -> String {
 
 #[test]
 fn build_image_pushes_every_tag_and_an_unchanged_push_uploads_nothing() {
-    let reg = Registry::start(None);
+    let reg = Registry::start(Auth::None);
     let image = format!("127.0.0.1:{}/wharf-test/hello", reg.port);
     let p = project(&image, "");
     let run = p
@@ -264,7 +191,8 @@ fn build_image_pushes_every_tag_and_an_unchanged_push_uploads_nothing() {
     let digest = digest_of(&run.stderr());
     // new layers go to the registry while the others are still being built
     assert!(
-        run.stderr().contains("sent (or found there) while building"),
+        run.stderr()
+            .contains("sent (or found there) while building"),
         "{}",
         run.stderr()
     );
@@ -317,7 +245,10 @@ fn build_image_pushes_every_tag_and_an_unchanged_push_uploads_nothing() {
 
 #[test]
 fn basic_auth_with_a_secret_and_a_clear_error_for_a_wrong_one() {
-    let reg = Registry::start(Some(("ci", "registry-pass-42")));
+    let reg = Registry::start(Auth::Htpasswd {
+        user: "ci",
+        password: "registry-pass-42",
+    });
     let image = format!("127.0.0.1:{}/private/app", reg.port);
     let p = project(&image, "secrets: [REGISTRY_PASSWORD]");
     let wharf_yml = p.read("wharf.yml").replace(
@@ -346,7 +277,7 @@ fn basic_auth_with_a_secret_and_a_clear_error_for_a_wrong_one() {
 
 #[test]
 fn faults_on_the_way_are_retried_and_a_broken_push_leaves_no_tag() {
-    let reg = Registry::start(None);
+    let reg = Registry::start(Auth::None);
     // 429 on the first HEAD, 500 on the first blob PUT, a reset in the middle of the second.
     let proxy = FaultProxy::start(reg.port, |method, _, n| match (method, n) {
         ("HEAD", 0) => Fault::TooMany,
@@ -375,7 +306,7 @@ fn faults_on_the_way_are_retried_and_a_broken_push_leaves_no_tag() {
     }
 
     // Every blob upload fails: the push fails and no tag names a missing blob.
-    let reg2 = Registry::start(None);
+    let reg2 = Registry::start(Auth::None);
     let always = FaultProxy::start(reg2.port, |method, path, _| {
         if method == "PUT" && path.contains("/blobs/uploads/") {
             Fault::Fail500
@@ -428,7 +359,7 @@ fn push_base(p: &Project, reference: &str) -> String {
 
 #[test]
 fn a_registry_base_is_pulled_cached_by_digest_and_its_layers_mounted() {
-    let reg = Registry::start(None);
+    let reg = Registry::start(Auth::None);
     let host = format!("127.0.0.1:{}", reg.port);
     let p = project(&format!("{host}/team/app"), "");
     let base_digest = push_base(&p, &format!("{host}/team/base:1"));
@@ -511,7 +442,7 @@ jobs:
 
 #[test]
 fn an_unknown_base_is_a_clear_error() {
-    let reg = Registry::start(None);
+    let reg = Registry::start(Auth::None);
     let host = format!("127.0.0.1:{}", reg.port);
     let p = project(&format!("{host}/team/app"), "");
     let run = p
@@ -549,7 +480,10 @@ fn an_unknown_base_is_a_clear_error() {
 
 #[test]
 fn credentials_from_docker_config_json_and_a_credential_helper() {
-    let reg = Registry::start(Some(("ci", "registry-pass-42")));
+    let reg = Registry::start(Auth::Htpasswd {
+        user: "ci",
+        password: "registry-pass-42",
+    });
     let host = format!("127.0.0.1:{}", reg.port);
     let p = project(&format!("{host}/private/app"), "");
     let push = |config: Option<&std::path::Path>, path: Option<String>| {
@@ -635,4 +569,108 @@ fn credentials_from_docker_config_json_and_a_credential_helper() {
     let (code, err) = push(Some(config.path()), Some(path));
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("docker-credential-wharf-absent"), "{err}");
+}
+
+#[test]
+fn bearer_tokens_from_a_token_server_for_push_pull_and_mount() {
+    let reg = Registry::start(Auth::Token {
+        user: "ci",
+        password: "token-pass-7",
+    });
+    let host = reg.host();
+    let p = project(&format!("{host}/team/app"), "");
+
+    // The base goes in with credentials from docker's config.json.
+    use base64::Engine;
+    let config = tempfile::tempdir().unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("ci:token-pass-7");
+    std::fs::write(
+        config.path().join("config.json"),
+        format!(r#"{{"auths": {{"{host}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let base = p
+        .cmd(&[
+            "image",
+            "build",
+            "--layer",
+            "rootfs:/",
+            "--tag",
+            &format!("{host}/team/base:1"),
+            "--push",
+            "-o",
+            ".wharf/images/base",
+        ])
+        .env("DOCKER_CONFIG", config.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        base.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&base.stderr),
+        reg.log()
+    );
+
+    // The app, from that base, with the step's user and password secret.
+    p.write(
+        "wharf.yml",
+        &format!(
+            r#"version: 1
+jobs:
+  image:
+    secrets: [REGISTRY_PASSWORD]
+    steps:
+      - build-image:
+          from: {host}/team/base:1
+          layers: [{{ src: app/, dest: /app/ }}]
+          entrypoint: [/bin/sh, -c, "cat /app/hello.txt"]
+          image: {host}/team/app
+          push: true
+          username: ci
+          password: REGISTRY_PASSWORD
+"#
+        ),
+    );
+    let run = |password: &str| {
+        p.cmd(&["run", "--plain", "--secrets-from-env"])
+            .env("REGISTRY_PASSWORD", password)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let bad = run("not-the-password-3");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused a token (401"), "{stderr}");
+    assert!(!stderr.contains("not-the-password-3"), "{stderr}");
+
+    let good = run("token-pass-7");
+    let stderr = String::from_utf8_lossy(&good.stderr);
+    assert!(good.status.success(), "{stderr}\n{}", reg.log());
+    assert!(stderr.contains("mounted from team/base"), "{stderr}");
+    // What the token server was asked for: the push scope of the app, the pull scope of
+    // the base to mount from, for the account, always with the registry's service.
+    let granted: Vec<_> = reg
+        .token_requests()
+        .into_iter()
+        .filter(|t| t.granted)
+        .collect();
+    assert!(
+        granted
+            .iter()
+            .all(|t| t.service == wharf_test_support::registry::TOKEN_SERVICE
+                && t.account.as_deref() == Some("ci")),
+        "{granted:?}"
+    );
+    assert!(
+        granted
+            .iter()
+            .any(|t| t.scopes == ["repository:team/app:pull,push", "repository:team/base:pull"]),
+        "{granted:?}"
+    );
+    // skopeo, doing the token dance itself, sees the image.
+    let got = inspect(&format!("{host}/team/app:latest"), Some("ci:token-pass-7"))
+        .expect("the image is in the registry");
+    assert!(got["Digest"].as_str().unwrap().starts_with("sha256:"));
 }
