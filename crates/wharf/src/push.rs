@@ -65,10 +65,15 @@ pub async fn finish(
         .finish(Some(tag), say)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(pushed
+    Ok(pairs(pushed))
+}
+
+/// Each pushed reference with its manifest digest.
+fn pairs(pushed: Vec<registry::Pushed>) -> Vec<(String, String)> {
+    pushed
         .into_iter()
         .map(|p| (p.reference, p.digest.to_string()))
-        .collect())
+        .collect()
 }
 
 /// The client options: the step's (or command line's) credentials when given, else
@@ -110,10 +115,7 @@ pub async fn push_refs(
     )
     .await
     .map_err(|e| e.to_string())?;
-    Ok(pushed
-        .into_iter()
-        .map(|p| (p.reference, p.digest.to_string()))
-        .collect())
+    Ok(pairs(pushed))
 }
 
 /// Pulls `reference` into the base cache layout `cache` (blobs cached by digest); returns

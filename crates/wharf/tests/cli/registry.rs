@@ -160,6 +160,15 @@ jobs:
     p
 }
 
+/// `wharf run` with the pipeline's REGISTRY_PASSWORD secret taken from the environment.
+fn run_with_password(p: &Project, password: &str) -> std::process::Output {
+    p.cmd(&["run", "--plain", "--secrets-from-env"])
+        .env("REGISTRY_PASSWORD", password)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 fn inspect(reference: &str, creds: Option<&str>) -> Option<serde_json::Value> {
     let mut c = Command::new("skopeo");
     c.args(["inspect", "--tls-verify=false"]);
@@ -256,12 +265,7 @@ fn basic_auth_with_a_secret_and_a_clear_error_for_a_wrong_one() {
         "push: true\n          username: ci\n          password: REGISTRY_PASSWORD",
     );
     p.write("wharf.yml", &wharf_yml);
-    let run = |password: &str| {
-        p.cmd(&["run", "--plain", "--secrets-from-env"])
-            .env("REGISTRY_PASSWORD", password)
-            .output()
-            .unwrap()
-    };
+    let run = |password: &str| run_with_password(&p, password);
     let bad = run("wrong-password-99");
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(1), "{stderr}");
@@ -632,13 +636,7 @@ jobs:
 "#
         ),
     );
-    let run = |password: &str| {
-        p.cmd(&["run", "--plain", "--secrets-from-env"])
-            .env("REGISTRY_PASSWORD", password)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let run = |password: &str| run_with_password(&p, password);
     let bad = run("not-the-password-3");
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(1), "{stderr}");
