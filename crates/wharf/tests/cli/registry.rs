@@ -211,6 +211,22 @@ fn build_image_pushes_every_tag_and_an_unchanged_push_uploads_nothing() {
             .unwrap_or_else(|| panic!("{tag} was not pushed"));
         assert_eq!(got["Digest"], digest.as_str(), "{tag}");
     }
+    // skopeo copies it out of the registry, every blob verified, the manifest unchanged
+    let copy = tempfile::tempdir().unwrap();
+    let out = Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{image}:1.2.3"))
+        .arg(format!("oci:{}:copied", copy.path().display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.path().join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], digest.as_str());
     let again = p
         .wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.2.3"])
         .expect(0);
