@@ -123,7 +123,8 @@ pub struct ImageBuildArgs {
     /// Layer compression.
     #[arg(long, value_name = "ALGORITHM", value_parser = ["gzip", "zstd"])]
     pub compression: Option<String>,
-    /// Registry user name, with `--password-secret`.
+    /// Registry user name, with `--password-secret` (without both, docker's config.json is
+    /// read: `docker login` credentials and credential helpers).
     #[arg(long, requires = "password_secret")]
     pub username: Option<String>,
     /// The wharf secret holding the registry password or token.
@@ -152,7 +153,8 @@ pub struct ImagePushArgs {
     /// A registry (host[:port]) that may be reached over plain HTTP besides loopback ones.
     #[arg(long, value_name = "HOST")]
     pub insecure: Vec<String>,
-    /// Registry user name, with `--password-secret`.
+    /// Registry user name, with `--password-secret` (without both, docker's config.json is
+    /// read: `docker login` credentials and credential helpers).
     #[arg(long, requires = "password_secret")]
     pub username: Option<String>,
     /// The wharf secret holding the registry password or token.
