@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The example's whole release, end to end, against real local services:
-#   test -> wheel -> release package -> image -> push -> publish -> release record
+#   test -> wheel -> release package -> base image -> app image on it -> push -> publish
+#   -> release record
 #
 # Starts Debian's docker-registry and a pypiserver (with htpasswd auth) on free ports on
 # 127.0.0.1, stores the index token as a wharf secret, runs the pipeline for the tag
@@ -80,7 +81,14 @@ printf %s "$token" | "$wharf" -C "$repo" secrets set PYPI_TOKEN
 
 say "wharf run --event tag --tag v0.2.0"
 "$wharf" -C "$repo" run --plain --event tag --tag v0.2.0 \
-  --env "REGISTRY=127.0.0.1:$reg_port" --env "PYPI_UPLOAD_URL=http://127.0.0.1:$pypi_port/"
+  --env "REGISTRY=127.0.0.1:$reg_port" --env "PYPI_UPLOAD_URL=http://127.0.0.1:$pypi_port/" \
+  2>&1 | tee "$work/run.log"
+# The app image starts from the base the `base` job pushed: pulled from the registry, and
+# its layers mounted into the app's repository rather than uploaded again.
+grep -q "pulled 127.0.0.1:$reg_port/wharf-demo-base:busybox" "$work/run.log" \
+  || die "the image job did not pull its base from the registry"
+grep -q "mounted from wharf-demo-base" "$work/run.log" \
+  || die "the base layers were not mounted from wharf-demo-base"
 
 image="127.0.0.1:$reg_port/wharf-demo-app"
 say "checking the image with skopeo"

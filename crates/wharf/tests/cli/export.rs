@@ -171,6 +171,7 @@ fn the_example_pipeline_runs_through_its_gitlab_export() {
         "build",
         "smoke",
         "package",
+        "base",
         "image-job",
         "publish",
         "release",
