@@ -10,6 +10,7 @@ pub mod build;
 mod digest;
 pub mod docker;
 mod error;
+pub mod inspect;
 pub mod layout;
 pub mod registry;
 

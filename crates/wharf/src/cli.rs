@@ -67,6 +67,8 @@ pub enum ImageCommand {
     Build(Box<ImageBuildArgs>),
     /// Push an image from an OCI layout to a registry under one or more tags.
     Push(ImagePushArgs),
+    /// Show an image's manifest digest, platform, config and layers (no layer is fetched).
+    Inspect(ImageInspectArgs),
 }
 
 /// `wharf image build`.
@@ -150,6 +152,27 @@ pub struct ImagePushArgs {
     /// Where to push: full references (`127.0.0.1:5000/demo:1.2.3`).
     #[arg(required = true, value_name = "REF")]
     pub refs: Vec<String>,
+    /// A registry (host[:port]) that may be reached over plain HTTP besides loopback ones.
+    #[arg(long, value_name = "HOST")]
+    pub insecure: Vec<String>,
+    /// Registry user name, with `--password-secret` (without both, docker's config.json is
+    /// read: `docker login` credentials and credential helpers).
+    #[arg(long, requires = "password_secret")]
+    pub username: Option<String>,
+    /// The wharf secret holding the registry password or token.
+    #[arg(long, value_name = "SECRET", requires = "username")]
+    pub password_secret: Option<String>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wharf image inspect`.
+#[derive(Debug, Args)]
+pub struct ImageInspectArgs {
+    /// `oci-layout:DIR[:TAG]`, or a registry reference `HOST[:PORT]/NAME[:TAG][@sha256:…]`.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
     /// A registry (host[:port]) that may be reached over plain HTTP besides loopback ones.
     #[arg(long, value_name = "HOST")]
     pub insecure: Vec<String>,

@@ -78,7 +78,7 @@ fn pairs(pushed: Vec<registry::Pushed>) -> Vec<(String, String)> {
 
 /// The client options: the step's (or command line's) credentials when given, else
 /// docker's `config.json` is consulted per registry.
-fn options(
+pub fn options(
     insecure: &[String],
     username: Option<&str>,
     password: Option<SecretString>,

@@ -13,12 +13,8 @@ use serde_json::Value;
 
 use super::cache::link_or_copy;
 use super::{BuiltLayer, LayerOrigin, Platform};
+use crate::inspect::{DOCKER_MANIFEST, OCI_MANIFEST, is_index, pick_platform};
 use crate::{Digest, Error, OciLayout, Result};
-
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 /// The parts of the base image the build extends.
 #[derive(Debug, Clone)]
@@ -43,7 +39,8 @@ pub(crate) fn load(
     let mut digest = Digest::from_oci(desc.digest())?;
     let mut manifest = read_json(&layout, &digest)?;
     if is_index(desc.media_type().as_ref(), &manifest) {
-        digest = pick_platform(&layout, &manifest, platform)?;
+        let what = format!("the base index in {}", layout.root().display());
+        digest = pick_platform(&manifest, platform, &what)?;
         manifest = read_json(&layout, &digest)?;
     }
     let invalid = |reason: String| Error::InvalidLayout {
@@ -122,56 +119,6 @@ fn read_json(layout: &OciLayout, digest: &Digest) -> Result<Value> {
     serde_json::from_slice(&layout.read_blob(digest)?).map_err(|e| Error::Json {
         what: format!("blob {digest} in {}", layout.root().display()),
         source: e,
-    })
-}
-
-fn is_index(descriptor_type: &str, doc: &Value) -> bool {
-    let doc_type = doc.get("mediaType").and_then(Value::as_str).unwrap_or("");
-    [descriptor_type, doc_type]
-        .iter()
-        .any(|t| *t == OCI_INDEX || *t == DOCKER_LIST)
-        || (doc.get("manifests").is_some() && doc.get("layers").is_none())
-}
-
-/// The manifest for `platform` in an index.
-fn pick_platform(layout: &OciLayout, index: &Value, platform: &Platform) -> Result<Digest> {
-    let manifests = index
-        .get("manifests")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut seen = Vec::new();
-    for m in &manifests {
-        let os = m
-            .pointer("/platform/os")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let arch = m
-            .pointer("/platform/architecture")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let variant = m.pointer("/platform/variant").and_then(Value::as_str);
-        if os == platform.os
-            && arch == platform.architecture
-            && (platform.variant.is_none() || variant == platform.variant.as_deref())
-        {
-            let d = m.get("digest").and_then(Value::as_str).unwrap_or("");
-            return Digest::parse(d);
-        }
-        seen.push(format!("{os}/{arch}"));
-    }
-    Err(Error::InvalidLayout {
-        path: layout.root().to_owned(),
-        reason: format!(
-            "the base index has no image for {}/{} (it has: {})",
-            platform.os,
-            platform.architecture,
-            if seen.is_empty() {
-                "none".into()
-            } else {
-                seen.join(", ")
-            }
-        ),
     })
 }
 

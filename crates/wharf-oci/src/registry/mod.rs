@@ -28,7 +28,7 @@ use wharf_secrets::secret::SecretString;
 
 use crate::{Digest, Error, Result};
 
-pub use pull::{Pulled, pull};
+pub use pull::{Pulled, inspect, pull};
 pub use push::{Pushed, Pusher, push};
 
 /// How to reach registries.

@@ -14,12 +14,11 @@ use serde_json::Value;
 
 use super::{Body, ClientOptions, Reference, Session, docker_config, error_text};
 use crate::build::Platform;
+use crate::inspect::{
+    DOCKER_LIST, DOCKER_MANIFEST, ImageInfo, OCI_INDEX, OCI_MANIFEST, is_index,
+    parse_json as parse, pick_platform,
+};
 use crate::{Digest, Error, OciLayout, Result};
-
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 /// What a pull left in the layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,42 +294,81 @@ async fn fetch_blob(
     Err(Error::Registry(format!("GET {url}: {last}")))
 }
 
-fn parse(bytes: &[u8], digest: &Digest) -> Result<Value> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Json {
-        what: format!("manifest {digest}"),
-        source: e,
-    })
-}
-
-fn is_index(media: &str, doc: &Value) -> bool {
-    media == OCI_INDEX
-        || media == DOCKER_LIST
-        || (doc.get("manifests").is_some() && doc.get("layers").is_none())
-}
-
-/// The child manifest of an index for `platform`.
-fn pick_platform(index: &Value, platform: &Platform, tag: &str) -> Result<Digest> {
-    let mut seen = Vec::new();
-    for m in index["manifests"].as_array().into_iter().flatten() {
-        let os = m.pointer("/platform/os").and_then(Value::as_str);
-        let arch = m.pointer("/platform/architecture").and_then(Value::as_str);
-        let variant = m.pointer("/platform/variant").and_then(Value::as_str);
-        if os == Some(platform.os.as_str())
-            && arch == Some(platform.architecture.as_str())
-            && (platform.variant.is_none() || variant == platform.variant.as_deref())
-        {
-            return Digest::parse(m["digest"].as_str().unwrap_or(""));
-        }
-        seen.push(format!("{}/{}", os.unwrap_or("?"), arch.unwrap_or("?")));
+/// The manifest (for `platform`, when the reference names an index) and config of
+/// `reference`, fetched and verified without its layers.
+pub async fn inspect(
+    reference: &Reference,
+    platform: &Platform,
+    options: &ClientOptions,
+) -> Result<ImageInfo> {
+    let credentials = match &options.credentials {
+        Some(c) => Some(c.clone()),
+        None => docker_config::lookup(&reference.host)?,
+    };
+    let session = Session::new(&reference.host, &options.insecure, credentials)?;
+    let scopes = [format!("repository:{}:pull", reference.name)];
+    let (top_type, top_bytes, top_digest) =
+        fetch_manifest(&session, reference, &reference.manifest_ref(), &scopes).await?;
+    if let Some(pinned) = &reference.digest
+        && pinned != &top_digest
+    {
+        return Err(Error::Registry(format!(
+            "{reference}: the registry sent a manifest with digest {top_digest}"
+        )));
     }
-    Err(Error::Registry(format!(
-        "{tag} has no image for {}/{} (it has: {})",
-        platform.os,
-        platform.architecture,
-        if seen.is_empty() {
-            "none".to_string()
-        } else {
-            seen.join(", ")
+    let top = parse(&top_bytes, &top_digest)?;
+    let (index, digest, manifest, media_type) = if is_index(&top_type, &top) {
+        let child = pick_platform(&top, platform, &reference.to_string())?;
+        let (media, bytes, digest) =
+            fetch_manifest(&session, reference, child.as_str(), &scopes).await?;
+        if digest != child {
+            return Err(Error::Registry(format!(
+                "{reference}: asked for manifest {child}, got {digest}"
+            )));
         }
-    )))
+        (
+            Some(top_digest),
+            digest.clone(),
+            parse(&bytes, &digest)?,
+            media,
+        )
+    } else {
+        (None, top_digest, top, top_type)
+    };
+    let config_digest = Digest::parse(manifest["config"]["digest"].as_str().unwrap_or(""))?;
+    let url = format!(
+        "{}/v2/{}/blobs/{config_digest}",
+        session.base(),
+        reference.name
+    );
+    let resp = session
+        .send(Method::GET, &url, &scopes, &Body::Empty, &[])
+        .await?;
+    session.check_auth(&resp)?;
+    if !resp.status().is_success() {
+        return Err(Error::Registry(format!(
+            "GET {url}: {}",
+            error_text(resp).await
+        )));
+    }
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| Error::Registry(format!("GET {url}: {e}")))?;
+    let got = Digest::of(&bytes);
+    if got != config_digest {
+        return Err(Error::DigestMismatch {
+            expected: config_digest.to_string(),
+            actual: got.to_string(),
+        });
+    }
+    let config = parse(&bytes, &config_digest)?;
+    Ok(ImageInfo {
+        digest,
+        index,
+        media_type,
+        manifest,
+        config_digest,
+        config,
+    })
 }

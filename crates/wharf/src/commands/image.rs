@@ -1,11 +1,11 @@
-//! `wharf image build|push`: the `build-image` step's work from the command line (one
-//! code path: both end in `crate::images`).
+//! `wharf image build|push|inspect`: the `build-image` step's work from the command line
+//! (one code path: build and push end in `crate::images`), and a look at an image.
 
 use std::path::Path;
 
 use wharf_model::{BuildImageStep, Event, LayerSpec};
 
-use crate::cli::{ImageBuildArgs, ImageCommand, ImagePushArgs};
+use crate::cli::{ImageBuildArgs, ImageCommand, ImageInspectArgs, ImagePushArgs};
 use crate::exit::{ExitStatus, UserError};
 use crate::images::{ImageContext, build_image};
 use crate::{git, project, secret_env};
@@ -15,6 +15,7 @@ pub async fn run(dir: &Path, cmd: ImageCommand) -> anyhow::Result<ExitStatus> {
     match cmd {
         ImageCommand::Build(args) => run_build(dir, *args).await,
         ImageCommand::Push(args) => run_push(dir, args).await,
+        ImageCommand::Inspect(args) => run_inspect(dir, args).await,
     }
 }
 
@@ -144,6 +145,114 @@ async fn run_push(dir: &Path, args: ImagePushArgs) -> anyhow::Result<ExitStatus>
         })
         .collect();
     report(&produced, args.json)
+}
+
+async fn run_inspect(dir: &Path, args: ImageInspectArgs) -> anyhow::Result<ExitStatus> {
+    let platform = crate::push::host_platform();
+    let info = if let Some(rest) = args.image.strip_prefix("oci-layout:") {
+        let (path, tag) = match rest.rsplit_once(':') {
+            Some((p, t)) if !t.contains('/') && !p.is_empty() => (p, Some(t)),
+            _ => (rest, None),
+        };
+        wharf_oci::inspect::inspect_layout(&dir.join(path), tag, &platform)
+            .map_err(|e| UserError::failed(e.to_string()))?
+    } else {
+        let reference = wharf_oci::registry::Reference::parse(&args.image).map_err(|e| {
+            UserError::invalid(e.to_string())
+                .hint("give `oci-layout:DIR[:TAG]` or HOST[:PORT]/NAME[:TAG][@sha256:…]")
+        })?;
+        let password = match &args.password_secret {
+            Some(name) => Some(secret_env::lookup(dir, name).await?),
+            None => None,
+        };
+        let options = crate::push::options(&args.insecure, args.username.as_deref(), password);
+        wharf_oci::registry::inspect(&reference, &platform, &options)
+            .await
+            .map_err(|e| UserError::failed(e.to_string()))?
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&inspect_json(&args.image, &info))?
+        );
+    } else {
+        print!("{}", inspect_text(&args.image, &info));
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `wharf image inspect --json`: the digests, platform, the config's `config` object
+/// as the image has it, and the layers.
+fn inspect_json(image: &str, info: &wharf_oci::inspect::ImageInfo) -> serde_json::Value {
+    serde_json::json!({
+        "image": image,
+        "digest": info.digest.as_str(),
+        "index": info.index.as_ref().map(|d| d.to_string()),
+        "media_type": info.media_type,
+        "platform": info.platform(),
+        "created": info.config["created"],
+        "config_digest": info.config_digest.as_str(),
+        "config": info.config["config"],
+        "annotations": info.manifest["annotations"],
+        "layers": info.layers().iter().map(|l| serde_json::json!({
+            "digest": l.digest, "size": l.size, "media_type": l.media_type,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The human view of [`inspect_json`].
+fn inspect_text(image: &str, info: &wharf_oci::inspect::ImageInfo) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!(
+        "{image}
+  digest      {}
+",
+        info.digest
+    );
+    if let Some(index) = &info.index {
+        let _ = writeln!(out, "  index       {index}");
+    }
+    let _ = writeln!(out, "  platform    {}", info.platform());
+    if let Some(created) = info.config["created"].as_str() {
+        let _ = writeln!(out, "  created     {created}");
+    }
+    let c = &info.config["config"];
+    let list = |v: &serde_json::Value| {
+        v.as_array()
+            .map(|a| serde_json::to_string(a).unwrap_or_default())
+    };
+    for (label, value) in [
+        ("entrypoint", list(&c["Entrypoint"])),
+        ("cmd", list(&c["Cmd"])),
+        ("workdir", c["WorkingDir"].as_str().map(str::to_string)),
+        ("user", c["User"].as_str().map(str::to_string)),
+    ] {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            let _ = writeln!(out, "  {label:<11} {v}");
+        }
+    }
+    for e in c["Env"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "  env         {}", e.as_str().unwrap_or(""));
+    }
+    if let Some(ports) = c["ExposedPorts"].as_object() {
+        let names: Vec<&str> = ports.keys().map(String::as_str).collect();
+        let _ = writeln!(out, "  ports       {}", names.join(", "));
+    }
+    for (k, v) in c["Labels"].as_object().into_iter().flatten() {
+        let _ = writeln!(out, "  label       {k}={}", v.as_str().unwrap_or(""));
+    }
+    let layers = info.layers();
+    let total: u64 = layers.iter().map(|l| l.size).sum();
+    let _ = writeln!(
+        out,
+        "  layers      {} ({:.1} MiB)",
+        layers.len(),
+        total as f64 / (1024.0 * 1024.0)
+    );
+    for l in &layers {
+        let _ = writeln!(out, "    {} {:>10} bytes", l.digest, l.size);
+    }
+    out
 }
 
 /// `NAME=VALUE` pairs of a repeatable flag.

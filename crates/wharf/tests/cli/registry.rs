@@ -227,6 +227,57 @@ fn build_image_pushes_every_tag_and_an_unchanged_push_uploads_nothing() {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(copy.path().join("index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"][0]["digest"], digest.as_str());
+    // wharf image inspect: the registry's view and the layout's agree
+    let remote = p
+        .wharf(&["image", "inspect", &format!("{image}:1.2.3"), "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(remote["digest"], digest.as_str());
+    assert_eq!(remote["platform"], "linux/amd64");
+    assert_eq!(
+        remote["config"]["Labels"]["org.opencontainers.image.revision"],
+        p.git(&["rev-parse", "HEAD"]).as_str()
+    );
+    assert_eq!(
+        remote["layers"].as_array().unwrap().len(),
+        inspect(&format!("{image}:1.2.3"), None).unwrap()["Layers"]
+            .as_array()
+            .unwrap()
+            .len()
+    );
+    let local = p
+        .wharf(&[
+            "image",
+            "inspect",
+            "oci-layout:.wharf/images/image:1.2.3",
+            "--json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(local["digest"], remote["digest"]);
+    let text = p
+        .wharf(&["image", "inspect", &format!("{image}:1.2.3")])
+        .expect(0)
+        .stdout();
+    assert!(
+        text.contains(&format!("  digest      {digest}"))
+            && text.contains(r#"  entrypoint  ["/bin/sh","-c","cat /app/hello.txt"]"#),
+        "{text}"
+    );
+    let missing = p
+        .wharf(&["image", "inspect", &format!("{image}:9.9.9")])
+        .expect(1);
+    assert!(
+        missing.stderr().contains("is not in the registry"),
+        "{}",
+        missing.stderr()
+    );
+    let bad = p.wharf(&["image", "inspect", "Not/A/Ref"]).expect(2);
+    assert!(
+        bad.stderr().contains("does not name a registry"),
+        "{}",
+        bad.stderr()
+    );
     let again = p
         .wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.2.3"])
         .expect(0);
