@@ -119,19 +119,11 @@ pub struct ImageBuildArgs {
     /// Push every tag after the build.
     #[arg(long)]
     pub push: bool,
-    /// A registry (host[:port]) that may be reached over plain HTTP besides loopback ones.
-    #[arg(long, value_name = "HOST")]
-    pub insecure: Vec<String>,
     /// Layer compression.
     #[arg(long, value_name = "ALGORITHM", value_parser = ["gzip", "zstd"])]
     pub compression: Option<String>,
-    /// Registry user name, with `--password-secret` (without both, docker's config.json is
-    /// read: `docker login` credentials and credential helpers).
-    #[arg(long, requires = "password_secret")]
-    pub username: Option<String>,
-    /// The wharf secret holding the registry password or token.
-    #[arg(long, value_name = "SECRET", requires = "username")]
-    pub password_secret: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// The OCI layout to write (default `.wharf/images/cli`).
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
@@ -152,6 +144,16 @@ pub struct ImagePushArgs {
     /// Where to push: full references (`127.0.0.1:5000/demo:1.2.3`).
     #[arg(required = true, value_name = "REF")]
     pub refs: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How to reach a registry: shared by `wharf image build`, `push` and `inspect`.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
     /// A registry (host[:port]) that may be reached over plain HTTP besides loopback ones.
     #[arg(long, value_name = "HOST")]
     pub insecure: Vec<String>,
@@ -162,9 +164,6 @@ pub struct ImagePushArgs {
     /// The wharf secret holding the registry password or token.
     #[arg(long, value_name = "SECRET", requires = "username")]
     pub password_secret: Option<String>,
-    /// Print the result as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `wharf image inspect`.
@@ -173,16 +172,8 @@ pub struct ImageInspectArgs {
     /// `oci-layout:DIR[:TAG]`, or a registry reference `HOST[:PORT]/NAME[:TAG][@sha256:…]`.
     #[arg(value_name = "IMAGE")]
     pub image: String,
-    /// A registry (host[:port]) that may be reached over plain HTTP besides loopback ones.
-    #[arg(long, value_name = "HOST")]
-    pub insecure: Vec<String>,
-    /// Registry user name, with `--password-secret` (without both, docker's config.json is
-    /// read: `docker login` credentials and credential helpers).
-    #[arg(long, requires = "password_secret")]
-    pub username: Option<String>,
-    /// The wharf secret holding the registry password or token.
-    #[arg(long, value_name = "SECRET", requires = "username")]
-    pub password_secret: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,

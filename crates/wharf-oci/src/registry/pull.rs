@@ -54,39 +54,19 @@ pub async fn pull(
         say(format!("{tag}: in the cache, nothing to fetch"));
         return Ok(pulled);
     }
-    let credentials = match &options.credentials {
-        Some(c) => Some(c.clone()),
-        None => docker_config::lookup(&reference.host)?,
-    };
-    let session = Session::new(&reference.host, &options.insecure, credentials)?;
-    let scopes = [format!("repository:{}:pull", reference.name)];
+    let (session, scopes) = pull_session(reference, options)?;
     let started = Instant::now();
-
-    let (top_type, top_bytes, top_digest) =
-        fetch_manifest(&session, reference, &reference.manifest_ref(), &scopes).await?;
-    if let Some(pinned) = &reference.digest
-        && pinned != &top_digest
-    {
-        return Err(Error::Registry(format!(
-            "{tag}: the registry sent a manifest with digest {top_digest}"
-        )));
+    let resolved = resolve(&session, reference, platform, &scopes).await?;
+    layout.write_blob(&resolved.top_bytes)?;
+    if let Some(bytes) = &resolved.child_bytes {
+        layout.write_blob(bytes)?;
     }
-    layout.write_blob(&top_bytes)?;
-    let top: Value = parse(&top_bytes, &top_digest)?;
-    let manifest = if is_index(&top_type, &top) {
-        let child = pick_platform(&top, platform, &tag)?;
-        let (_, bytes, digest) =
-            fetch_manifest(&session, reference, child.as_str(), &scopes).await?;
-        if digest != child {
-            return Err(Error::Registry(format!(
-                "{tag}: asked for manifest {child}, got {digest}"
-            )));
-        }
-        layout.write_blob(&bytes)?;
-        parse(&bytes, &digest)?
-    } else {
-        top
-    };
+    let (top_type, top_bytes, top_digest, manifest) = (
+        resolved.top_type,
+        resolved.top_bytes,
+        resolved.top_digest,
+        resolved.manifest,
+    );
 
     let mut wanted = Vec::new();
     for d in std::iter::once(&manifest["config"])
@@ -126,6 +106,78 @@ pub async fn pull(
         tag,
         fetched: missing.len(),
         cached,
+    })
+}
+
+/// A session for reading `reference`, and the scope to ask a token for.
+fn pull_session(reference: &Reference, options: &ClientOptions) -> Result<(Session, [String; 1])> {
+    let credentials = match &options.credentials {
+        Some(c) => Some(c.clone()),
+        None => docker_config::lookup(&reference.host)?,
+    };
+    let session = Session::new(&reference.host, &options.insecure, credentials)?;
+    Ok((session, [format!("repository:{}:pull", reference.name)]))
+}
+
+/// What a reference names, fetched and verified.
+struct Resolved {
+    /// The document the reference names (an index or a manifest).
+    top_type: String,
+    top_bytes: Vec<u8>,
+    top_digest: Digest,
+    /// The platform's manifest's bytes, when the top document is an index.
+    child_bytes: Option<Vec<u8>>,
+    /// The image manifest (the top document, or the platform's from the index).
+    manifest: Value,
+    manifest_digest: Digest,
+    manifest_type: String,
+}
+
+/// Fetches what `reference` names; an index is followed to `platform`'s manifest. A
+/// pinned digest must match what the registry sends.
+async fn resolve(
+    session: &Session,
+    reference: &Reference,
+    platform: &Platform,
+    scopes: &[String],
+) -> Result<Resolved> {
+    let (top_type, top_bytes, top_digest) =
+        fetch_manifest(session, reference, &reference.manifest_ref(), scopes).await?;
+    if let Some(pinned) = &reference.digest
+        && pinned != &top_digest
+    {
+        return Err(Error::Registry(format!(
+            "{reference}: the registry sent a manifest with digest {top_digest}"
+        )));
+    }
+    let top: Value = parse(&top_bytes, &top_digest)?;
+    if !is_index(&top_type, &top) {
+        return Ok(Resolved {
+            manifest_digest: top_digest.clone(),
+            manifest_type: top_type.clone(),
+            manifest: top,
+            top_type,
+            top_bytes,
+            top_digest,
+            child_bytes: None,
+        });
+    }
+    let child = pick_platform(&top, platform, &reference.to_string())?;
+    let (manifest_type, bytes, digest) =
+        fetch_manifest(session, reference, child.as_str(), scopes).await?;
+    if digest != child {
+        return Err(Error::Registry(format!(
+            "{reference}: asked for manifest {child}, got {digest}"
+        )));
+    }
+    Ok(Resolved {
+        manifest: parse(&bytes, &digest)?,
+        manifest_digest: digest,
+        manifest_type,
+        top_type,
+        top_bytes,
+        top_digest,
+        child_bytes: Some(bytes),
     })
 }
 
@@ -301,40 +353,17 @@ pub async fn inspect(
     platform: &Platform,
     options: &ClientOptions,
 ) -> Result<ImageInfo> {
-    let credentials = match &options.credentials {
-        Some(c) => Some(c.clone()),
-        None => docker_config::lookup(&reference.host)?,
-    };
-    let session = Session::new(&reference.host, &options.insecure, credentials)?;
-    let scopes = [format!("repository:{}:pull", reference.name)];
-    let (top_type, top_bytes, top_digest) =
-        fetch_manifest(&session, reference, &reference.manifest_ref(), &scopes).await?;
-    if let Some(pinned) = &reference.digest
-        && pinned != &top_digest
-    {
-        return Err(Error::Registry(format!(
-            "{reference}: the registry sent a manifest with digest {top_digest}"
-        )));
-    }
-    let top = parse(&top_bytes, &top_digest)?;
-    let (index, digest, manifest, media_type) = if is_index(&top_type, &top) {
-        let child = pick_platform(&top, platform, &reference.to_string())?;
-        let (media, bytes, digest) =
-            fetch_manifest(&session, reference, child.as_str(), &scopes).await?;
-        if digest != child {
-            return Err(Error::Registry(format!(
-                "{reference}: asked for manifest {child}, got {digest}"
-            )));
-        }
-        (
-            Some(top_digest),
-            digest.clone(),
-            parse(&bytes, &digest)?,
-            media,
-        )
-    } else {
-        (None, top_digest, top, top_type)
-    };
+    let (session, scopes) = pull_session(reference, options)?;
+    let resolved = resolve(&session, reference, platform, &scopes).await?;
+    let index = resolved
+        .child_bytes
+        .is_some()
+        .then(|| resolved.top_digest.clone());
+    let (digest, media_type, manifest) = (
+        resolved.manifest_digest,
+        resolved.manifest_type,
+        resolved.manifest,
+    );
     let config_digest = Digest::parse(manifest["config"]["digest"].as_str().unwrap_or(""))?;
     let url = format!(
         "{}/v2/{}/blobs/{config_digest}",

@@ -62,13 +62,13 @@ async fn run_build(dir: &Path, args: ImageBuildArgs) -> anyhow::Result<ExitStatu
         image: args.image.clone(),
         tags: args.tags.clone(),
         push: args.push,
-        insecure: args.insecure.clone(),
+        insecure: args.registry.insecure.clone(),
         compression: args.compression.clone(),
-        username: args.username.clone(),
-        password: args.password_secret.clone(),
+        username: args.registry.username.clone(),
+        password: args.registry.password_secret.clone(),
         output: None,
     };
-    let password = match &args.password_secret {
+    let password = match &args.registry.password_secret {
         Some(name) => Some(secret_env::lookup(dir, name).await?),
         None => None,
     };
@@ -120,7 +120,7 @@ async fn run_push(dir: &Path, args: ImagePushArgs) -> anyhow::Result<ExitStatus>
         Some((p, t)) if !t.contains('/') && !p.is_empty() => (dir.join(p), Some(t.to_string())),
         _ => (dir.join(&args.layout), None),
     };
-    let password = match &args.password_secret {
+    let password = match &args.registry.password_secret {
         Some(name) => Some(secret_env::lookup(dir, name).await?),
         None => None,
     };
@@ -128,8 +128,8 @@ async fn run_push(dir: &Path, args: ImagePushArgs) -> anyhow::Result<ExitStatus>
         &layout,
         tag.as_deref(),
         &args.refs,
-        &args.insecure,
-        args.username.as_deref(),
+        &args.registry.insecure,
+        args.registry.username.as_deref(),
         password,
         &mut |line| eprintln!("{line}"),
     )
@@ -161,11 +161,15 @@ async fn run_inspect(dir: &Path, args: ImageInspectArgs) -> anyhow::Result<ExitS
             UserError::invalid(e.to_string())
                 .hint("give `oci-layout:DIR[:TAG]` or HOST[:PORT]/NAME[:TAG][@sha256:…]")
         })?;
-        let password = match &args.password_secret {
+        let password = match &args.registry.password_secret {
             Some(name) => Some(secret_env::lookup(dir, name).await?),
             None => None,
         };
-        let options = crate::push::options(&args.insecure, args.username.as_deref(), password);
+        let options = crate::push::options(
+            &args.registry.insecure,
+            args.registry.username.as_deref(),
+            password,
+        );
         wharf_oci::registry::inspect(&reference, &platform, &options)
             .await
             .map_err(|e| UserError::failed(e.to_string()))?
