@@ -18,6 +18,7 @@ pub mod outputs;
 mod runner;
 pub mod scheduler;
 pub mod shell;
+mod watchdog;
 
 pub use artifacts::ArtifactStore;
 pub use builtin::{BuiltinOutcome, BuiltinRequest, BuiltinRunner};

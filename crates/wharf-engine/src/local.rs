@@ -3,13 +3,14 @@
 //! A process group lets wharf stop a step *and everything it started*: on timeout or
 //! cancel the whole group gets SIGTERM, then SIGKILL after a grace period; when a step's
 //! main process exits, whatever it left running in its group is killed, so no step leaves
-//! orphans behind.
+//! orphans behind. If wharf itself dies without stopping them, a watchdog process does
+//! (see `watchdog`).
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rustix::process::{Pid, Signal, kill_process_group};
 use std::os::fd::OwnedFd;
@@ -23,6 +24,7 @@ use wharf_model::LogStream;
 
 use crate::executor::{BoxFuture, Executor, StepOutcome, StepRequest};
 use crate::logs::LogWriter;
+use crate::watchdog::Watchdog;
 
 /// The size asked for the pipe of a step's output.
 const PIPE_SIZE: usize = 1 << 20;
@@ -37,6 +39,8 @@ pub struct LocalExecutor {
     /// stat per directory before the hit, for every step. Like bash's `hash`, a program
     /// found once is not searched again during the run.
     resolved: Mutex<HashMap<(String, String, PathBuf), PathBuf>>,
+    /// Stops the running steps' groups if wharf dies without doing it itself.
+    watchdog: Arc<Watchdog>,
 }
 
 impl LocalExecutor {
@@ -76,7 +80,7 @@ impl Executor for LocalExecutor {
         log: LogWriter,
     ) -> BoxFuture<StepOutcome> {
         let program = self.program(&req);
-        Box::pin(run(req, program, cancel, log))
+        Box::pin(run(req, program, cancel, log, self.watchdog.clone()))
     }
 }
 
@@ -96,6 +100,7 @@ async fn run(
     program: Option<PathBuf>,
     mut cancel: watch::Receiver<bool>,
     mut log: LogWriter,
+    watchdog: Arc<Watchdog>,
 ) -> StepOutcome {
     let Some(program) = program else {
         let why = format!("{}: command not found", req.argv[0]);
@@ -146,6 +151,7 @@ async fn run(
         }
     };
     let pgid = child.id().and_then(|id| Pid::from_raw(id as i32));
+    let _guard = pgid.map(|g| Registered::new(&watchdog, g.as_raw_nonzero().get()));
     let mut output = match pipe::Receiver::from_owned_fd(OwnedFd::from(reader)) {
         Ok(r) => r,
         Err(e) => {
@@ -249,6 +255,25 @@ fn outcome_of(status: ExitStatus) -> StepOutcome {
         (Some(code), _) => StepOutcome::Exited(code),
         (None, Some(sig)) => StepOutcome::Signaled(sig),
         (None, None) => StepOutcome::Exited(1),
+    }
+}
+
+/// A step's process group, registered with the watchdog while this lives.
+struct Registered<'a> {
+    watchdog: &'a Watchdog,
+    pgid: i32,
+}
+
+impl<'a> Registered<'a> {
+    fn new(watchdog: &'a Watchdog, pgid: i32) -> Registered<'a> {
+        watchdog.register(pgid);
+        Registered { watchdog, pgid }
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.watchdog.unregister(self.pgid);
     }
 }
 

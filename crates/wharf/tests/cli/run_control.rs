@@ -102,6 +102,34 @@ fn a_run_killed_with_sigkill_is_marked_interrupted_on_the_next_start() {
 }
 
 #[test]
+fn steps_do_not_outlive_a_wharf_killed_with_sigkill() {
+    let p = Project::new(
+        "version: 1\njobs:\n  deploy:\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      echo $$ > main.pid\n      sleep 60\n",
+    );
+    let mut child = p
+        .cmd(&["run", "--plain"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&p.path().join("main.pid"));
+    let bg: i32 = p.read("child.pid").trim().parse().unwrap();
+    let main: i32 = p.read("main.pid").trim().parse().unwrap();
+    assert!(alive(bg) && alive(main));
+    // No chance to clean up: the watchdog sees wharf's end of its pipe close and stops
+    // the step's whole process group (SIGTERM; SIGKILL 5 s later).
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (alive(bg) || alive(main)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!alive(bg), "the step's background process outlived wharf");
+    assert!(!alive(main), "the step outlived wharf");
+}
+
+#[test]
 fn no_deps_runs_only_the_named_jobs() {
     let p = crate::helper::Project::new(
         "version: 1\njobs:\n  build:\n    run: echo building\n  test:\n    needs: [build]\n    run: echo testing\n",
