@@ -95,15 +95,22 @@ fn lookup_in(config: &Value, host: &str, path: &Path) -> Result<Option<Credentia
 }
 
 /// The entry of `map` for `host`: keys may be `host`, `https://host`, `http://host/v1/`...
+/// Docker Hub (`docker.io`) is filed under `https://index.docker.io/v1/`, as `docker
+/// login` writes it.
 fn find_entry<'a>(map: &'a Value, host: &str) -> Option<&'a Value> {
     let map = map.as_object()?;
+    let names: &[&str] = if host == "docker.io" || host == "index.docker.io" {
+        &["index.docker.io", "docker.io", "registry-1.docker.io"]
+    } else {
+        &[host]
+    };
     map.iter()
         .find(|(k, _)| {
             let k = k
                 .strip_prefix("https://")
                 .or_else(|| k.strip_prefix("http://"))
                 .unwrap_or(k);
-            k.split('/').next() == Some(host)
+            k.split('/').next().is_some_and(|h| names.contains(&h))
         })
         .map(|(_, v)| v)
 }
@@ -132,8 +139,14 @@ fn run_helper(name: &str, host: &str) -> Result<Option<Credentials>> {
             ))
         })?;
     if let Some(mut stdin) = child.stdin.take() {
+        // Helpers file Docker Hub under its legacy index URL, as `docker login` does.
+        let server = if host == "docker.io" || host == "index.docker.io" {
+            "https://index.docker.io/v1/"
+        } else {
+            host
+        };
         // A helper that exits without reading its stdin is answered by its exit status.
-        let _ = stdin.write_all(host.as_bytes());
+        let _ = stdin.write_all(server.as_bytes());
     }
     let out = child
         .wait_with_output()
@@ -194,6 +207,9 @@ mod tests {
         let c = creds(&config, "registry.example").unwrap().unwrap();
         assert_eq!(c.password.expose(), "p");
         assert!(creds(&config, "127.0.0.1:5001").unwrap().is_none());
+        // `docker login` files Docker Hub under its legacy index URL
+        let hub = format!(r#"{{"auths": {{"https://index.docker.io/v1/": {{"auth": "{b64}"}}}}}}"#);
+        assert_eq!(creds(&hub, "docker.io").unwrap().unwrap().username, "ci");
     }
 
     #[test]

@@ -96,6 +96,12 @@ impl Reference {
                 "is not a valid image reference (lowercase name, tag of letters, digits, `._-`)",
             ));
         }
+        // Docker Hub's official images live under `library/`, as docker resolves them.
+        let name = if (host == DOCKER_HUB || host == "index.docker.io") && !name.contains('/') {
+            format!("library/{name}")
+        } else {
+            name.to_string()
+        };
         let tag = match (tag, &digest) {
             (Some(t), _) => Some(t.to_string()),
             (None, Some(_)) => None,
@@ -103,7 +109,7 @@ impl Reference {
         };
         Ok(Reference {
             host: host.to_string(),
-            name: name.to_string(),
+            name,
             tag,
             digest,
         })
@@ -144,6 +150,19 @@ pub struct Credentials {
     pub username: String,
     /// The password or token.
     pub password: SecretString,
+}
+
+/// Docker Hub's name in references: `docker.io` (and the legacy `index.docker.io`).
+const DOCKER_HUB: &str = "docker.io";
+
+/// The host that serves the registry API for `host`: Docker Hub's references say
+/// `docker.io`, its API answers at `registry-1.docker.io`, as docker does it.
+fn api_host(host: &str) -> &str {
+    if host == DOCKER_HUB || host == "index.docker.io" {
+        "registry-1.docker.io"
+    } else {
+        host
+    }
 }
 
 /// Whether a registry host is on this machine.
@@ -209,7 +228,7 @@ impl Session {
             .map_err(|e| Error::Registry(format!("cannot build an HTTP client: {e}")))?;
         Ok(Session {
             client,
-            base: format!("{scheme}://{host}"),
+            base: format!("{scheme}://{}", api_host(host)),
             host: host.to_string(),
             credentials,
             auth: Mutex::new(None),
@@ -469,6 +488,16 @@ mod tests {
         );
         let both = Reference::parse(&format!("localhost:5000/base:1@{d}")).unwrap();
         assert_eq!(both.to_string(), format!("localhost:5000/base:1@{d}"));
+        let hub = Reference::parse("docker.io/python:3.12-slim").unwrap();
+        assert_eq!(
+            (hub.name.as_str(), api_host(&hub.host)),
+            ("library/python", "registry-1.docker.io")
+        );
+        assert_eq!(
+            Reference::parse("docker.io/team/app").unwrap().name,
+            "team/app"
+        );
+        assert_eq!(api_host("127.0.0.1:5000"), "127.0.0.1:5000");
         for bad in [
             "app:1",
             "docker.io/App:1",
