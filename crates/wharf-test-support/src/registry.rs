@@ -89,6 +89,9 @@ pub struct TokenRequest {
     pub status: u16,
     /// Whether a token was handed out.
     pub granted: bool,
+    /// The OAuth2 `grant_type` of a POST (`refresh_token`, `password`); `None` for the
+    /// GET of the token spec.
+    pub grant: Option<String>,
 }
 
 /// A running docker-registry; stopped (and its directory removed) when dropped.
@@ -360,6 +363,8 @@ struct Request {
     path: String,
     query: String,
     authorization: Option<String>,
+    /// The body of a POST (an OAuth2 form), at most 64 KiB.
+    body: String,
 }
 
 /// Reads the request line and headers; `None` when the peer sent nothing usable.
@@ -370,6 +375,7 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
     let mut parts = line.split_whitespace();
     let (method, target) = (parts.next()?.to_owned(), parts.next()?.to_owned());
     let mut authorization = None;
+    let mut length = 0usize;
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header).ok()? == 0 {
@@ -379,18 +385,23 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
         if header.is_empty() {
             break;
         }
-        if let Some((name, value)) = header.split_once(':')
-            && name.trim().eq_ignore_ascii_case("authorization")
-        {
-            authorization = Some(value.trim().to_owned());
+        if let Some((name, value)) = header.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("authorization") {
+                authorization = Some(value.trim().to_owned());
+            } else if name.trim().eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
         }
     }
+    let mut body = vec![0u8; length.min(64 * 1024)];
+    reader.read_exact(&mut body).ok()?;
     let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
     Some(Request {
         method,
         path: path.to_owned(),
         query: query.to_owned(),
         authorization,
+        body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
 
@@ -409,6 +420,7 @@ fn serve(mut stream: TcpStream, issuer: &Issuer, requests: &Mutex<Vec<TokenReque
         user: None,
         status: 0,
         granted: false,
+        grant: None,
     };
     let (status, headers, body) = answer(&request, issuer, &mut logged);
     logged.status = status;
@@ -451,32 +463,22 @@ fn answer(request: &Request, issuer: &Issuer, logged: &mut TokenRequest) -> Answ
     if request.path != "/token" {
         return error(404, "NOT_FOUND", "no such endpoint; tokens are at /token");
     }
+    if request.method == "POST" {
+        return oauth2(request, issuer, logged);
+    }
     if request.method != "GET" {
-        let (status, mut headers, body) = error(405, "UNSUPPORTED", "only GET /token is served");
-        headers.push("Allow: GET".to_owned());
+        let (status, mut headers, body) =
+            error(405, "UNSUPPORTED", "only GET and POST /token are served");
+        headers.push("Allow: GET, POST".to_owned());
         return (status, headers, body);
     }
-    if logged.service != TOKEN_SERVICE {
-        return error(
-            400,
-            "INVALID_REQUEST",
-            &format!(
-                "unknown service {:?}; this token server issues tokens for {TOKEN_SERVICE:?}",
-                logged.service
-            ),
-        );
+    if let Some(refused) = check_service(logged) {
+        return refused;
     }
-    let mut access = Vec::new();
-    for scope in &logged.scopes {
-        let Some(resource) = parse_scope(scope) else {
-            return error(
-                400,
-                "INVALID_REQUEST",
-                &format!("malformed scope {scope:?}; expected type:name:action[,action]"),
-            );
-        };
-        access.push(resource);
-    }
+    let access = match access_of(logged) {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
     let authenticated = matches!(
         &credentials,
         Some(Some((user, password))) if *user == issuer.user && *password == issuer.password
@@ -509,6 +511,95 @@ fn answer(request: &Request, issuer: &Issuer, logged: &mut TokenRequest) -> Answ
             });
             (200, Vec::new(), body)
         }
+        Err(message) => error(500, "UNKNOWN", &message),
+    }
+}
+
+/// A `service` other than the registry's: 400.
+fn check_service(logged: &TokenRequest) -> Option<Answer> {
+    (logged.service != TOKEN_SERVICE).then(|| {
+        error(
+            400,
+            "INVALID_REQUEST",
+            &format!(
+                "unknown service {:?}; this token server issues tokens for {TOKEN_SERVICE:?}",
+                logged.service
+            ),
+        )
+    })
+}
+
+/// The `access` claim for the logged scopes, or a 400 for a malformed one.
+fn access_of(logged: &TokenRequest) -> Result<Vec<Value>, Answer> {
+    logged
+        .scopes
+        .iter()
+        .map(|scope| {
+            parse_scope(scope).ok_or_else(|| {
+                error(
+                    400,
+                    "INVALID_REQUEST",
+                    &format!("malformed scope {scope:?}; expected type:name:action[,action]"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The OAuth2 form of distribution's token auth (`POST /token`, form-encoded):
+/// `grant_type=refresh_token` with `refresh_token` (an identity token, as `docker login`
+/// stores for some registries; here it must be the configured password), or
+/// `grant_type=password` with `username` and `password`; `service` and `client_id` are
+/// required, `scope` is space-separated. Answers `access_token`, `scope`, `expires_in`.
+fn oauth2(request: &Request, issuer: &Issuer, logged: &mut TokenRequest) -> Answer {
+    let form = query_params(&request.body);
+    let field = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    logged.service = field("service").unwrap_or_default();
+    logged.account = field("username");
+    logged.user = None;
+    logged.scopes = form
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' ').filter(|s| !s.is_empty()))
+        .map(str::to_owned)
+        .collect();
+    logged.grant = field("grant_type");
+    let invalid = |what: &str| {
+        let body = json!({"error": "invalid_request", "error_description": what});
+        (400, Vec::new(), body)
+    };
+    if field("client_id").is_none_or(|c| c.is_empty()) {
+        return invalid("client_id is required");
+    }
+    if let Some(refused) = check_service(logged) {
+        return refused;
+    }
+    let access = match access_of(logged) {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
+    let granted = match logged.grant.as_deref() {
+        Some("refresh_token") => field("refresh_token").as_deref() == Some(&issuer.password),
+        Some("password") => {
+            field("username").as_deref() == Some(&issuer.user)
+                && field("password").as_deref() == Some(&issuer.password)
+        }
+        _ => return invalid("grant_type must be refresh_token or password"),
+    };
+    if !granted {
+        let body = json!({"error": "invalid_grant", "error_description": "the grant was refused"});
+        return (401, Vec::new(), body);
+    }
+    match issue_token(issuer, access) {
+        Ok(token) => (
+            200,
+            Vec::new(),
+            json!({
+                "access_token": token,
+                "scope": logged.scopes.join(" "),
+                "expires_in": TOKEN_LIFETIME_SECS,
+            }),
+        ),
         Err(message) => error(500, "UNKNOWN", &message),
     }
 }

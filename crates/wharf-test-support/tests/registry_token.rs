@@ -238,6 +238,7 @@ fn token_auth_pushes_a_blob_with_the_bearer_token() {
             user: Some(USER.to_owned()),
             status: 200,
             granted: true,
+            grant: None,
         }]
     );
 
@@ -296,8 +297,9 @@ fn token_server_and_registry_refuse_what_the_protocol_refuses() {
         Some((USER, PASSWORD)),
     );
     assert_eq!(bad_scope.status, 400, "{bad_scope:?}");
+    // A POST is the OAuth2 form: without its fields it is an invalid request.
     let post = curl(&["-X", "POST", "-u", &format!("{USER}:{PASSWORD}"), &realm]);
-    assert_eq!(post.status, 405, "{post:?}");
+    assert_eq!(post.status, 400, "{post:?}");
 
     // A token for another repository cannot push to team/app.
     let other = token_of(&fetch_token(
@@ -378,7 +380,7 @@ fn token_server_and_registry_refuse_what_the_protocol_refuses() {
             (400, false),
             (400, false),
             (400, false),
-            (405, false),
+            (400, false),
             (200, true),
             (200, true),
         ]
@@ -426,4 +428,57 @@ fn no_auth_mode_is_open_and_stops_on_drop() {
     let port = reg.port;
     drop(reg);
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn token_mode_serves_the_oauth2_refresh_token_grant() {
+    let reg = Registry::start(Auth::Token {
+        user: USER,
+        password: PASSWORD,
+    });
+    let realm = reg.token_realm().expect("a realm in token mode");
+    let form = |grant: &str, secret: &str| {
+        curl(&[
+            "-X",
+            "POST",
+            "--data-urlencode",
+            &format!("grant_type={grant}"),
+            "--data-urlencode",
+            &format!("service={TOKEN_SERVICE}"),
+            "--data-urlencode",
+            "client_id=wharf-tests",
+            "--data-urlencode",
+            "scope=repository:team/app:pull,push",
+            "--data-urlencode",
+            &format!("refresh_token={secret}"),
+            &realm,
+        ])
+    };
+    let refused = form("refresh_token", "not-the-identity-token");
+    assert_eq!(refused.status, 401, "{refused:?}");
+    let granted = form("refresh_token", PASSWORD);
+    assert_eq!(granted.status, 200, "{granted:?}");
+    let body: serde_json::Value = serde_json::from_str(&granted.body).unwrap();
+    let token = body["access_token"].as_str().expect("an access token");
+    let upload = format!("http://{}/v2/team/app/blobs/uploads/", reg.host());
+    let started = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        &upload,
+    ]);
+    assert_eq!(started.status, 202, "{started:?}\n{}", reg.log());
+    let grants: Vec<(Option<String>, bool)> = reg
+        .token_requests()
+        .into_iter()
+        .map(|r| (r.grant, r.granted))
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            (Some("refresh_token".to_owned()), false),
+            (Some("refresh_token".to_owned()), true)
+        ]
+    );
 }

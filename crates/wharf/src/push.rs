@@ -86,10 +86,7 @@ pub fn options(
     ClientOptions {
         insecure: insecure.to_vec(),
         credentials: match (username, password) {
-            (Some(u), Some(p)) => Some(Credentials {
-                username: u.to_string(),
-                password: p,
-            }),
+            (Some(u), Some(p)) => Some(Credentials::password(u, p)),
             _ => None,
         },
     }

@@ -6,8 +6,8 @@
 //! `credsStore` helper, else the `auths` entry (`auth` = base64 of `user:password`, or
 //! `username` and `password`). A helper is run as `docker-credential-NAME get` with the
 //! host on its stdin (never in argv) and answers `{"Username": ..., "Secret": ...}`.
-//! Identity tokens (an OAuth refresh token instead of a password) are not supported and
-//! say so.
+//! An identity token (an OAuth2 refresh token instead of a password, in `identitytoken`
+//! or as a helper's `<token>` user) is exchanged at the registry's token server.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,11 +57,22 @@ fn lookup_in(config: &Value, host: &str, path: &Path) -> Result<Option<Credentia
     let Some(entry) = find_entry(&config["auths"], host) else {
         return Ok(None);
     };
-    if entry["identitytoken"]
-        .as_str()
-        .is_some_and(|t| !t.is_empty())
-    {
-        return Err(unsupported_identity_token(host, path));
+    if let Some(token) = entry["identitytoken"].as_str().filter(|t| !t.is_empty()) {
+        // The user is in `auth` (`USER:` with no password), when there is one.
+        let user = entry["auth"]
+            .as_str()
+            .and_then(|a| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(a.trim())
+                    .ok()
+            })
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|raw| raw.split_once(':').map(|(u, _)| u.to_string()))
+            .unwrap_or_default();
+        return Ok(Some(Credentials::identity_token(
+            user,
+            SecretString::new(token.to_string()),
+        )));
     }
     if let Some(auth) = entry["auth"].as_str().filter(|a| !a.is_empty()) {
         let raw = base64::engine::general_purpose::STANDARD
@@ -80,16 +91,16 @@ fn lookup_in(config: &Value, host: &str, path: &Path) -> Result<Option<Credentia
                 path.display()
             ))
         })?;
-        return Ok(Some(Credentials {
-            username: user.to_string(),
-            password: SecretString::new(pass.to_string()),
-        }));
+        return Ok(Some(Credentials::password(
+            user,
+            SecretString::new(pass.to_string()),
+        )));
     }
     match (entry["username"].as_str(), entry["password"].as_str()) {
-        (Some(u), Some(p)) if !u.is_empty() => Ok(Some(Credentials {
-            username: u.to_string(),
-            password: SecretString::new(p.to_string()),
-        })),
+        (Some(u), Some(p)) if !u.is_empty() => Ok(Some(Credentials::password(
+            u,
+            SecretString::new(p.to_string()),
+        ))),
         _ => Ok(None),
     }
 }
@@ -113,14 +124,6 @@ fn find_entry<'a>(map: &'a Value, host: &str) -> Option<&'a Value> {
             k.split('/').next().is_some_and(|h| names.contains(&h))
         })
         .map(|(_, v)| v)
-}
-
-fn unsupported_identity_token(host: &str, path: &Path) -> Error {
-    Error::Registry(format!(
-        "{}: {host} has an identity token (an OAuth refresh token), which wharf does not use\n  \
-         hint: give the step `username:` and a `password:` secret (a registry access token)",
-        path.display()
-    ))
 }
 
 /// Runs `docker-credential-NAME get` for `host`.
@@ -167,18 +170,15 @@ fn run_helper(name: &str, host: &str) -> Result<Option<Credentials>> {
         .map_err(|_| Error::Registry(format!("{program} get did not answer JSON")))?;
     let user = answer["Username"].as_str().unwrap_or("");
     let secret = answer["Secret"].as_str().unwrap_or("");
-    if user == "<token>" {
-        return Err(unsupported_identity_token(
-            host,
-            Path::new(&format!("{program} get")),
-        ));
-    }
     if user.is_empty() && secret.is_empty() {
         return Ok(None);
     }
-    Ok(Some(Credentials {
-        username: user.to_string(),
-        password: SecretString::new(secret.to_string()),
+    let secret = SecretString::new(secret.to_string());
+    // Helpers answer an identity token with the user `<token>`.
+    Ok(Some(if user == "<token>" {
+        Credentials::identity_token("", secret)
+    } else {
+        Credentials::password(user, secret)
     }))
 }
 
@@ -210,14 +210,17 @@ mod tests {
         // `docker login` files Docker Hub under its legacy index URL
         let hub = format!(r#"{{"auths": {{"https://index.docker.io/v1/": {{"auth": "{b64}"}}}}}}"#);
         assert_eq!(creds(&hub, "docker.io").unwrap().unwrap().username, "ci");
+        // an identity token, its user in `auth`
+        let user = base64::engine::general_purpose::STANDARD.encode("00000000-0000:");
+        let acr = format!(r#"{{"auths": {{"h:1": {{"auth": "{user}", "identitytoken": "rt"}}}}}}"#);
+        let c = creds(&acr, "h:1").unwrap().unwrap();
+        assert!(c.identity_token && c.username == "00000000-0000" && c.password.expose() == "rt");
     }
 
     #[test]
     fn bad_entries_say_what_is_wrong() {
         let e = creds(r#"{"auths": {"h:1": {"auth": "!!"}}}"#, "h:1").unwrap_err();
         assert!(e.to_string().contains("not base64"), "{e}");
-        let e = creds(r#"{"auths": {"h:1": {"identitytoken": "x"}}}"#, "h:1").unwrap_err();
-        assert!(e.to_string().contains("identity token"), "{e}");
         let e = creds(r#"{"credsStore": "wharf-test-absent"}"#, "h:1").unwrap_err();
         assert!(
             e.to_string()

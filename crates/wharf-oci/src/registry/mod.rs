@@ -150,6 +150,30 @@ pub struct Credentials {
     pub username: String,
     /// The password or token.
     pub password: SecretString,
+    /// `password` is an identity token (an OAuth2 refresh token, as `docker login` stores
+    /// for registries such as Azure's): it is exchanged at the token server with the
+    /// OAuth2 `refresh_token` grant, never sent as a password.
+    pub identity_token: bool,
+}
+
+impl Credentials {
+    /// A user and password (or access token).
+    pub fn password(username: impl Into<String>, password: SecretString) -> Credentials {
+        Credentials {
+            username: username.into(),
+            password,
+            identity_token: false,
+        }
+    }
+
+    /// A user and identity token.
+    pub fn identity_token(username: impl Into<String>, token: SecretString) -> Credentials {
+        Credentials {
+            username: username.into(),
+            password: token,
+            identity_token: true,
+        }
+    }
 }
 
 /// Docker Hub's name in references: `docker.io` (and the legacy `index.docker.io`).
@@ -331,7 +355,7 @@ impl Session {
     /// token from the realm for `scopes`.
     async fn authenticate(&self, challenge: &str, scopes: &[String]) -> Result<()> {
         let basic = || -> Option<String> {
-            let c = self.credentials.as_ref()?;
+            let c = self.credentials.as_ref().filter(|c| !c.identity_token)?;
             let raw = format!("{}:{}", c.username, c.password.expose());
             Some(format!(
                 "Basic {}",
@@ -340,6 +364,14 @@ impl Session {
         };
         let lower = challenge.to_ascii_lowercase();
         if lower.starts_with("basic") {
+            if self.credentials.as_ref().is_some_and(|c| c.identity_token) {
+                return Err(Error::Registry(format!(
+                    "{} asks for a password, and docker's config.json has an identity token \
+                     for it, which only a token server takes\n  hint: give `username:` and \
+                     `password:` (a secret) on the step",
+                    self.host
+                )));
+            }
             let b = basic().ok_or_else(|| {
                 Error::Registry(format!(
                     "{} asks for credentials\n  hint: set `username:` and `password:` (a secret) on \
@@ -357,8 +389,6 @@ impl Session {
                 .find(|(k, _)| k == "realm")
                 .map(|(_, v)| v.clone())
                 .ok_or_else(|| Error::Registry("bearer challenge without a realm".into()))?;
-            let mut url = reqwest::Url::parse(&realm)
-                .map_err(|e| Error::Registry(format!("token realm `{realm}`: {e}")))?;
             let all_scopes = {
                 let mut known = self.scopes.lock().expect("scopes lock");
                 for scope in scopes {
@@ -368,29 +398,49 @@ impl Session {
                 }
                 known.clone()
             };
-            {
-                let mut q = url.query_pairs_mut();
-                if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
-                    q.append_pair("service", service);
+            let service = params
+                .iter()
+                .find(|(k, _)| k == "service")
+                .map(|(_, v)| v.clone());
+            let resp = match self.credentials.as_ref().filter(|c| c.identity_token) {
+                Some(c) => {
+                    // distribution's OAuth2 form of the token request.
+                    let mut form = vec![
+                        ("grant_type", "refresh_token".to_string()),
+                        ("client_id", "wharf".to_string()),
+                        ("refresh_token", c.password.expose().to_string()),
+                        ("scope", all_scopes.join(" ")),
+                    ];
+                    form.extend(service.map(|s| ("service", s)));
+                    self.client.post(&realm).form(&form).send().await
                 }
-                for scope in &all_scopes {
-                    q.append_pair("scope", scope);
-                }
-                if let Some(c) = &self.credentials {
-                    q.append_pair("account", &c.username);
+                None => {
+                    let mut url = reqwest::Url::parse(&realm)
+                        .map_err(|e| Error::Registry(format!("token realm `{realm}`: {e}")))?;
+                    {
+                        let mut q = url.query_pairs_mut();
+                        if let Some(service) = &service {
+                            q.append_pair("service", service);
+                        }
+                        for scope in &all_scopes {
+                            q.append_pair("scope", scope);
+                        }
+                        if let Some(c) = &self.credentials {
+                            q.append_pair("account", &c.username);
+                        }
+                    }
+                    let mut req = self.client.get(url);
+                    if let Some(b) = basic() {
+                        let mut value = header::HeaderValue::from_str(&b).map_err(|_| {
+                            Error::Registry("the registry user is not a header".into())
+                        })?;
+                        value.set_sensitive(true);
+                        req = req.header(header::AUTHORIZATION, value);
+                    }
+                    req.send().await
                 }
             }
-            let mut req = self.client.get(url);
-            if let Some(b) = basic() {
-                let mut value = header::HeaderValue::from_str(&b)
-                    .map_err(|_| Error::Registry("the registry user is not a header".into()))?;
-                value.set_sensitive(true);
-                req = req.header(header::AUTHORIZATION, value);
-            }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| Error::Registry(format!("token request to {realm}: {e}")))?;
+            .map_err(|e| Error::Registry(format!("token request to {realm}: {e}")))?;
             if !resp.status().is_success() {
                 return Err(Error::Registry(format!(
                     "{realm} refused a token ({})\n  hint: check the registry user and password",

@@ -739,3 +739,65 @@ jobs:
         .expect("the image is in the registry");
     assert!(got["Digest"].as_str().unwrap().starts_with("sha256:"));
 }
+
+#[test]
+fn an_identity_token_from_docker_config_json_is_exchanged_with_the_oauth2_grant() {
+    let reg = Registry::start(Auth::Token {
+        user: "ci",
+        password: "identity-token-5",
+    });
+    let host = reg.host();
+    let p = project(&format!("{host}/team/app"), "");
+    let config = tempfile::tempdir().unwrap();
+    let login = |token: &str| {
+        // As `az acr login` leaves it: the user in `auth`, no password, an identity token.
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD
+            .encode("00000000-0000-0000-0000-000000000000:");
+        std::fs::write(
+            config.path().join("config.json"),
+            format!(
+                r#"{{"auths": {{"{host}": {{"auth": "{auth}", "identitytoken": "{token}"}}}}}}"#
+            ),
+        )
+        .unwrap();
+        p.cmd(&[
+            "image",
+            "build",
+            "--layer",
+            "app:/app",
+            "--tag",
+            &format!("{host}/team/app:id"),
+            "--push",
+        ])
+        .env("DOCKER_CONFIG", config.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+    };
+    let bad = login("an-expired-token");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused a token (401"), "{stderr}");
+    assert!(!stderr.contains("an-expired-token"), "{stderr}");
+    let good = login("identity-token-5");
+    assert!(
+        good.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&good.stderr),
+        reg.log()
+    );
+    let grants: Vec<(Option<String>, bool)> = reg
+        .token_requests()
+        .into_iter()
+        .map(|t| (t.grant, t.granted))
+        .collect();
+    assert!(
+        grants.contains(&(Some("refresh_token".to_string()), true))
+            && grants
+                .iter()
+                .all(|(g, _)| g.as_deref() == Some("refresh_token")),
+        "only the OAuth2 grant was used: {grants:?}"
+    );
+    assert!(inspect(&format!("{host}/team/app:id"), Some("ci:identity-token-5")).is_some());
+}
