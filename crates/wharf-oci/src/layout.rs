@@ -15,6 +15,8 @@ use crate::{Digest, DigestWriter, Error, Result};
 
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_JSON: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
+/// Held while `index.json` is rewritten (other tools ignore files they do not know).
+const LOCK_FILE: &str = ".wharf-index.lock";
 
 /// An OCI image layout directory.
 #[derive(Debug, Clone)]
@@ -33,9 +35,30 @@ impl OciLayout {
         }
         let blobs = layout.root.join("blobs/sha256");
         fs::create_dir_all(&blobs).map_err(|e| Error::io("cannot create", &blobs, e))?;
-        layout.write_atomic(LAYOUT_FILE, LAYOUT_JSON.as_bytes())?;
-        layout.write_index(&empty_index())?;
+        // Two processes may create the same layout (parallel jobs pulling bases into one
+        // cache): only the first writes the empty index, or the second would wipe a tag
+        // the first has set since.
+        let _lock = layout.lock()?;
+        if !layout.root.join(LAYOUT_FILE).exists() {
+            layout.write_index(&empty_index())?;
+            layout.write_atomic(LAYOUT_FILE, LAYOUT_JSON.as_bytes())?;
+        }
         Ok(layout)
+    }
+
+    /// An exclusive lock on the layout's index (held until the file is dropped), so that
+    /// concurrent writers of one layout never lose each other's tags.
+    fn lock(&self) -> Result<fs::File> {
+        let path = self.root.join(LOCK_FILE);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open", &path, e))?;
+        file.lock()
+            .map_err(|e| Error::io("cannot lock", &path, e))?;
+        Ok(file)
     }
 
     /// Opens an existing layout, checking its `oci-layout` marker.
@@ -165,6 +188,7 @@ impl OciLayout {
 
     /// Points `tag` at `manifest` in `index.json`, replacing an earlier image of that tag.
     pub fn set_tag(&self, tag: &str, manifest: &Descriptor) -> Result<()> {
+        let _lock = self.lock()?;
         let mut index = self.index()?;
         let mut d = manifest.clone();
         let mut annotations = d.annotations().clone().unwrap_or_default();
@@ -254,6 +278,34 @@ fn empty_index() -> ImageIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_writers_of_one_layout_keep_every_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    // Each creates (or opens) the layout, then tags its own image.
+                    let layout = OciLayout::create(&root).unwrap();
+                    let d = layout
+                        .write_blob(format!("{{\"n\":{i}}}").as_bytes())
+                        .unwrap();
+                    let desc = Descriptor::new(MediaType::ImageManifest, 8, d.to_oci());
+                    layout.set_tag(&format!("t{i}"), &desc).unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let layout = OciLayout::open(&root).unwrap();
+        assert_eq!(layout.index().unwrap().manifests().len(), 16);
+        for i in 0..16 {
+            layout.resolve(Some(&format!("t{i}"))).unwrap();
+        }
+    }
 
     #[test]
     fn blobs_are_named_by_digest_and_tags_replace_each_other() {
