@@ -407,6 +407,15 @@ fn faults_on_the_way_are_retried_and_a_broken_push_leaves_no_tag() {
     assert!(inspect(&format!("127.0.0.1:{}/broken/app:latest", reg2.port), None).is_none());
 }
 
+/// `wharf image build --layer LAYER --tag REFERENCE --push`, stdin closed.
+fn build_and_push(p: &Project, layer: &str, reference: &str) -> Command {
+    let mut c = p.cmd(&[
+        "image", "build", "--layer", layer, "--tag", reference, "--push",
+    ]);
+    c.stdin(Stdio::null());
+    c
+}
+
 /// Pushes a busybox base built from `rootfs/` to `reference` with `wharf image build`.
 fn push_base(p: &Project, reference: &str) -> String {
     let run = p
@@ -558,15 +567,7 @@ fn credentials_from_docker_config_json_and_a_credential_helper() {
     let host = format!("127.0.0.1:{}", reg.port);
     let p = project(&format!("{host}/private/app"), "");
     let push = |config: Option<&std::path::Path>, path: Option<String>| {
-        let mut c = p.cmd(&[
-            "image",
-            "build",
-            "--layer",
-            "app:/app",
-            "--tag",
-            &format!("{host}/private/app:cfg"),
-            "--push",
-        ]);
+        let mut c = build_and_push(&p, "app:/app", &format!("{host}/private/app:cfg"));
         if let Some(dir) = config {
             c.env("DOCKER_CONFIG", dir);
         }
@@ -660,18 +661,8 @@ fn bearer_tokens_from_a_token_server_for_push_pull_and_mount() {
         format!(r#"{{"auths": {{"{host}": {{"auth": "{auth}"}}}}}}"#),
     )
     .unwrap();
-    let base = p
-        .cmd(&[
-            "image",
-            "build",
-            "--layer",
-            "rootfs:/",
-            "--tag",
-            &format!("{host}/team/base:1"),
-            "--push",
-            "-o",
-            ".wharf/images/base",
-        ])
+    let base = build_and_push(&p, "rootfs:/", &format!("{host}/team/base:1"))
+        .args(["-o", ".wharf/images/base"])
         .env("DOCKER_CONFIG", config.path())
         .stdin(Stdio::null())
         .output()
@@ -761,19 +752,11 @@ fn an_identity_token_from_docker_config_json_is_exchanged_with_the_oauth2_grant(
             ),
         )
         .unwrap();
-        p.cmd(&[
-            "image",
-            "build",
-            "--layer",
-            "app:/app",
-            "--tag",
-            &format!("{host}/team/app:id"),
-            "--push",
-        ])
-        .env("DOCKER_CONFIG", config.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        build_and_push(&p, "app:/app", &format!("{host}/team/app:id"))
+            .env("DOCKER_CONFIG", config.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
     };
     let bad = login("an-expired-token");
     let stderr = String::from_utf8_lossy(&bad.stderr);
