@@ -114,29 +114,53 @@ pub(crate) fn parse_json(bytes: &[u8], digest: &Digest) -> Result<Value> {
     })
 }
 
+/// The config and layer blobs a manifest names, with their sizes, config first.
+pub(crate) fn manifest_blobs(manifest: &Value) -> Result<Vec<(Digest, u64)>> {
+    std::iter::once(&manifest["config"])
+        .chain(manifest["layers"].as_array().into_iter().flatten())
+        .map(|d| {
+            Ok((
+                Digest::parse(d["digest"].as_str().unwrap_or(""))?,
+                d["size"].as_u64().unwrap_or(0),
+            ))
+        })
+        .collect()
+}
+
 /// The image tagged `tag` (or the only one) in the layout at `path`.
 pub fn inspect_layout(path: &Path, tag: Option<&str>, platform: &Platform) -> Result<ImageInfo> {
     let layout = OciLayout::open(path)?;
     let desc = layout.resolve(tag)?;
-    let top_digest = Digest::from_oci(desc.digest())?;
-    let top = parse_json(&layout.read_blob(&top_digest)?, &top_digest)?;
-    let (index, digest, manifest, media_type) = if is_index(desc.media_type().as_ref(), &top) {
-        let child = pick_platform(&top, platform, &path.display().to_string())?;
-        let manifest = parse_json(&layout.read_blob(&child)?, &child)?;
-        let media = manifest["mediaType"]
+    image_in_layout(&layout, &Digest::from_oci(desc.digest())?, platform)
+}
+
+/// The image whose manifest (or index, followed to `platform`'s manifest) is blob `top`
+/// of `layout`.
+pub(crate) fn image_in_layout(
+    layout: &OciLayout,
+    top: &Digest,
+    platform: &Platform,
+) -> Result<ImageInfo> {
+    let media_of = |doc: &Value| {
+        doc["mediaType"]
             .as_str()
             .unwrap_or(OCI_MANIFEST)
-            .to_string();
-        (Some(top_digest), child, manifest, media)
+            .to_string()
+    };
+    let doc = parse_json(&layout.read_blob(top)?, top)?;
+    let (index, digest, manifest) = if is_index(&media_of(&doc), &doc) {
+        let child = pick_platform(&doc, platform, &layout.root().display().to_string())?;
+        let manifest = parse_json(&layout.read_blob(&child)?, &child)?;
+        (Some(top.clone()), child, manifest)
     } else {
-        (None, top_digest, top, desc.media_type().to_string())
+        (None, top.clone(), doc)
     };
     let config_digest = Digest::parse(manifest["config"]["digest"].as_str().unwrap_or(""))?;
     let config = parse_json(&layout.read_blob(&config_digest)?, &config_digest)?;
     Ok(ImageInfo {
         digest,
         index,
-        media_type,
+        media_type: media_of(&manifest),
         manifest,
         config_digest,
         config,

@@ -250,6 +250,25 @@ impl Write for BlobWriter {
     }
 }
 
+/// Splits `DIR[:TAG]` (relative paths under `base`) into the layout directory and the tag.
+/// The directory is the first prefix before a `:` that holds an OCI layout, so tags may
+/// contain `:` and `/` (the base cache tags images with their full reference); when none
+/// does, the last `:` not followed by a `/` separates the tag, as skopeo and umoci read it.
+pub fn split_layout_ref(text: &str, base: &Path) -> (PathBuf, Option<String>) {
+    for (i, _) in text.match_indices(':') {
+        let dir = base.join(&text[..i]);
+        if i > 0 && dir.join(LAYOUT_FILE).is_file() {
+            return (dir, Some(text[i + 1..].to_owned()));
+        }
+    }
+    match text.rsplit_once(':') {
+        Some((dir, tag)) if !dir.is_empty() && !tag.contains('/') => {
+            (base.join(dir), (!tag.is_empty()).then(|| tag.to_owned()))
+        }
+        _ => (base.join(text), None),
+    }
+}
+
 /// A descriptor's `org.opencontainers.image.ref.name`.
 pub fn ref_name(d: &Descriptor) -> Option<&str> {
     d.annotations()
@@ -278,6 +297,27 @@ fn empty_index() -> ImageIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layout_references_split_at_the_layout_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        OciLayout::create(dir.path().join("cache")).unwrap();
+        let base = dir.path();
+        assert_eq!(
+            split_layout_ref("cache:127.0.0.1:5000/team/base:1", base),
+            (
+                base.join("cache"),
+                Some("127.0.0.1:5000/team/base:1".into())
+            )
+        );
+        assert_eq!(split_layout_ref("cache", base), (base.join("cache"), None));
+        // not (yet) a layout: the last `:` without a `/` after it
+        assert_eq!(
+            split_layout_ref("out/img:1.2.3", base),
+            (base.join("out/img"), Some("1.2.3".into()))
+        );
+        assert_eq!(split_layout_ref("a:b/c", base), (base.join("a:b/c"), None));
+    }
 
     #[test]
     fn concurrent_writers_of_one_layout_keep_every_tag() {

@@ -5,29 +5,15 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use wharf_oci::build::{
     Base, BuildEvent, BuildRequest, Built, Compression, LayerOrigin, LayerSpec, build,
 };
 use wharf_oci::{Digest, OciLayout};
-use wharf_test_support::require_program;
+use wharf_test_support::{require_program, run_ok as run};
 
 const T0: i64 = 1_700_000_000;
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn write(root: &Path, rel: &str, bytes: &[u8], mode: u32) {
     let path = root.join(rel);

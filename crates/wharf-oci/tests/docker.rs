@@ -3,30 +3,16 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use wharf_oci::docker::{DockerBuildRequest, DockerError, docker_build};
 use wharf_oci::{Digest, Error};
 use wharf_test_support::docker::{busybox_image, docker, docker_ok};
-use wharf_test_support::require_program;
+use wharf_test_support::{require_program, run_ok as run};
 
 fn write(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, text).unwrap();
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Builds `dockerfile` (at `Dockerfile` in a fresh context) and returns the error.

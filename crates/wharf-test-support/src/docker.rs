@@ -26,15 +26,7 @@ pub fn docker(args: &[&str]) -> Output {
 
 /// Runs the `docker` CLI, panicking with its stderr when it fails; returns stdout, trimmed.
 pub fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "`docker {}` failed ({}): {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    crate::run_ok("docker", args).trim().to_owned()
 }
 
 /// Panics with a hint unless a Docker Engine answers (at `DOCKER_HOST` or the default

@@ -38,6 +38,21 @@ pub fn wait_for_port(port: u16, timeout: Duration, what: &str, child: &mut Child
     panic!("{what} did not listen on 127.0.0.1:{port} within {timeout:?}");
 }
 
+/// Runs `program` with `args`, panicking with its stderr when it fails; returns stdout.
+pub fn run_ok(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Panics with an install hint when `program` is not on PATH.
 pub fn require_program(program: &str, package: &str) {
     let found = std::env::var_os("PATH")

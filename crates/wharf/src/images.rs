@@ -57,7 +57,20 @@ pub async fn build_image(
     };
     let tag = layout_tag(cx);
     let labels = labels(step, cx);
-    let mut early_pusher = None;
+    // Prepared before the build, so that bad references fail at once and new layers can
+    // go up while the others are built.
+    let pusher = step
+        .push
+        .then(|| {
+            crate::push::pusher(
+                &output,
+                &refs,
+                &step.insecure,
+                step.username.as_deref(),
+                cx.password.clone(),
+            )
+        })
+        .transpose()?;
     let manifest = if let Some(dockerfile) = &step.dockerfile {
         let context = match &step.context {
             Some(c) => inside(cx, "context", c)?,
@@ -109,11 +122,6 @@ pub async fn build_image(
         // With a push, each new sub-layer is sent to the registry as soon as it is built,
         // while the others are still being compressed; the push below then only checks,
         // mounts or uploads what is left, and writes the manifests.
-        let pusher = if step.push {
-            Some(crate::push::pusher(&output, &refs, step, cx)?)
-        } else {
-            None
-        };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BuildMessage>();
         let handle = tokio::task::spawn_blocking(move || {
             let progress = move |e: BuildEvent<'_>| {
@@ -150,8 +158,6 @@ pub async fn build_image(
             .map_err(|e| format!("the build task failed: {e}"))?
             .map_err(|e| e.to_string())?;
         while early.next().await.is_some() {}
-        drop(early);
-        early_pusher = pusher;
         built.manifest_digest.to_string()
     };
     let shown = output
@@ -169,12 +175,8 @@ pub async fn build_image(
         "built {manifest} into {} (tag {tag})",
         output.display()
     ));
-    if step.push {
-        let pushed = match early_pusher {
-            Some(p) => crate::push::finish(&p, &tag, say).await?,
-            None => crate::push::push(&output, &tag, &refs, step, cx, say).await?,
-        };
-        for (reference, digest) in pushed {
+    if let Some(p) = &pusher {
+        for (reference, digest) in crate::push::finish(p, Some(&tag), say).await? {
             produced.push(Produced {
                 kind: ProducedKind::PushedImage,
                 name: reference,
@@ -312,13 +314,11 @@ async fn base(
         return Ok((Base::Scratch, None));
     }
     if let Some(rest) = from.strip_prefix("oci-layout:") {
-        let (path, tag) = match rest.rsplit_once(':') {
-            Some((p, t)) if !t.contains('/') => (p, Some(t.to_string())),
-            _ => (rest, None),
-        };
+        let (path, tag) = wharf_oci::layout::split_layout_ref(rest, cx.cwd);
+        let rel = path.strip_prefix(cx.cwd).unwrap_or(&path);
         return Ok((
             Base::Layout {
-                path: inside(cx, "from", path)?,
+                path: inside(cx, "from", &rel.to_string_lossy())?,
                 tag,
             },
             None,

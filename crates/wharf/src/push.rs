@@ -10,70 +10,34 @@ use wharf_secrets::secret::SecretString;
 
 use crate::images::ImageContext;
 
-/// Pushes the image tagged `tag` in `layout` to every reference of `refs`; returns each
-/// reference with the pushed manifest digest.
-pub async fn push(
-    layout: &Path,
-    tag: &str,
-    refs: &[String],
-    step: &BuildImageStep,
-    cx: &ImageContext<'_>,
-    say: &mut (dyn FnMut(String) + Send),
-) -> Result<Vec<(String, String)>, String> {
-    push_refs(
-        layout,
-        Some(tag),
-        refs,
-        &step.insecure,
-        step.username.as_deref(),
-        cx.password.clone(),
-        say,
-    )
-    .await
-}
-
-/// A push of `layout` to `refs` that can take blobs while the image is being built
-/// (see [`wharf_oci::registry::Pusher`]).
+/// A push of `layout` to `refs` (full references) that can take blobs while the image is
+/// being built (see [`wharf_oci::registry::Pusher`]); nothing is sent yet.
 pub fn pusher(
     layout: &Path,
     refs: &[String],
-    step: &BuildImageStep,
-    cx: &ImageContext<'_>,
+    insecure: &[String],
+    username: Option<&str>,
+    password: Option<SecretString>,
 ) -> Result<Pusher, String> {
-    let parsed = parse_refs(refs)?;
-    let options = options(
-        &step.insecure,
-        step.username.as_deref(),
-        cx.password.clone(),
-    );
-    Pusher::new(layout, &parsed, &options).map_err(|e| e.to_string())
-}
-
-fn parse_refs(refs: &[String]) -> Result<Vec<Reference>, String> {
-    refs.iter()
+    let parsed = refs
+        .iter()
         .map(|r| Reference::parse(r).map_err(|e| e.to_string()))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Pusher::new(layout, &parsed, &options(insecure, username, password)).map_err(|e| e.to_string())
 }
 
-/// Completes a [`pusher`]'s push of the image tagged `tag`.
+/// Completes `pusher`'s push of the image tagged `tag` (or the layout's only one);
+/// returns each reference with the manifest digest the registry stored.
 pub async fn finish(
     pusher: &Pusher,
-    tag: &str,
+    tag: Option<&str>,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<Vec<(String, String)>, String> {
-    let pushed = pusher
-        .finish(Some(tag), say)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(pairs(pushed))
-}
-
-/// Each pushed reference with its manifest digest.
-fn pairs(pushed: Vec<registry::Pushed>) -> Vec<(String, String)> {
-    pushed
+    let pushed = pusher.finish(tag, say).await.map_err(|e| e.to_string())?;
+    Ok(pushed
         .into_iter()
         .map(|p| (p.reference, p.digest.to_string()))
-        .collect()
+        .collect())
 }
 
 /// The client options: the step's (or command line's) credentials when given, else
@@ -90,29 +54,6 @@ pub fn options(
             _ => None,
         },
     }
-}
-
-/// [`push`] with the credentials given directly (`wharf image push`).
-pub async fn push_refs(
-    layout: &Path,
-    tag: Option<&str>,
-    refs: &[String],
-    insecure: &[String],
-    username: Option<&str>,
-    password: Option<SecretString>,
-    say: &mut (dyn FnMut(String) + Send),
-) -> Result<Vec<(String, String)>, String> {
-    let parsed = parse_refs(refs)?;
-    let pushed = registry::push(
-        layout,
-        tag,
-        &parsed,
-        &options(insecure, username, password),
-        say,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    Ok(pairs(pushed))
 }
 
 /// Pulls `reference` into the base cache layout `cache` (blobs cached by digest); returns
@@ -134,24 +75,8 @@ pub async fn pull(
         step.username.as_deref(),
         cx.password.clone(),
     );
-    let pulled = registry::pull(&parsed, cache, &host_platform(), &options, say)
+    let pulled = registry::pull(&parsed, cache, &Platform::host(), &options, say)
         .await
         .map_err(|e| format!("pulling the base {reference}: {e}"))?;
     Ok(pulled.tag)
-}
-
-/// The platform of this machine, in OCI's spelling.
-pub fn host_platform() -> Platform {
-    let architecture = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    };
-    Platform {
-        os: "linux".into(),
-        architecture: architecture.into(),
-        variant: None,
-    }
 }

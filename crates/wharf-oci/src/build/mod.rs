@@ -138,6 +138,25 @@ impl Default for Platform {
     }
 }
 
+impl Platform {
+    /// Linux on this machine's CPU, in OCI's spelling: what a base pulled from a
+    /// multi-platform index is picked for.
+    pub fn host() -> Platform {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "powerpc64" => "ppc64le",
+            other => other,
+        };
+        Platform {
+            os: "linux".into(),
+            architecture: architecture.into(),
+            variant: None,
+        }
+    }
+}
+
 /// How new layers are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
@@ -451,6 +470,17 @@ fn check_tag(tag: &str) -> Result<()> {
     }
 }
 
+/// The event for a finished sub-layer.
+fn part_event<'a>(job: &PartJob<'_>, blob: &'a layer::LayerBlob, reused: bool) -> BuildEvent<'a> {
+    BuildEvent::Part {
+        spec: job.spec,
+        part: job.part,
+        digest: &blob.digest,
+        size: blob.size,
+        reused,
+    }
+}
+
 /// Produces every sub-layer, from the cache where possible, the rest on all cores; the
 /// result is in job order, with whether each was reused.
 fn run_parts(
@@ -469,13 +499,7 @@ fn run_parts(
             _ => None,
         };
         if let Some(blob) = &hit {
-            progress.event(BuildEvent::Part {
-                spec: job.spec,
-                part: job.part,
-                digest: &blob.digest,
-                size: blob.size,
-                reused: true,
-            });
+            progress.event(part_event(job, blob, true));
         } else {
             todo.push(i);
         }
@@ -506,13 +530,7 @@ fn run_parts(
                         });
                     let failed = res.is_err();
                     if let Ok(blob) = &res {
-                        progress.event(BuildEvent::Part {
-                            spec: job.spec,
-                            part: job.part,
-                            digest: &blob.digest,
-                            size: blob.size,
-                            reused: false,
-                        });
+                        progress.event(part_event(job, blob, false));
                     }
                     done.lock()
                         .unwrap_or_else(|p| p.into_inner())

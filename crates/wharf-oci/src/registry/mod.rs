@@ -189,6 +189,11 @@ fn api_host(host: &str) -> &str {
     }
 }
 
+/// Whether plain HTTP may be used with `host`: this machine, or a host the user lists.
+fn plain_http_allowed(host: &str, insecure: &[String]) -> bool {
+    is_loopback(host) || insecure.iter().any(|i| i == host)
+}
+
 /// Whether a registry host is on this machine.
 pub fn is_loopback(host: &str) -> bool {
     let h = host.rsplit_once(':').map_or(host, |(h, p)| {
@@ -211,6 +216,8 @@ pub(crate) struct Session {
     base: String,
     host: String,
     credentials: Option<Credentials>,
+    /// Hosts the user allows over plain HTTP (for the registry and its token realm).
+    insecure: Vec<String>,
     auth: Mutex<Option<SecretString>>,
     /// Every scope a token was asked for in this session: each new token covers them all,
     /// so requests for different repositories never take each other's access away.
@@ -231,15 +238,21 @@ const SMALL_BLOB: u64 = 8 << 20;
 const ATTEMPTS: u32 = 4;
 
 impl Session {
+    /// A session with `host` with the options' credentials, else docker's `config.json`'s
+    /// for that host, else none.
+    pub(crate) fn for_host(host: &str, options: &ClientOptions) -> Result<Session> {
+        let credentials = match &options.credentials {
+            Some(c) => Some(c.clone()),
+            None => docker_config::lookup(host)?,
+        };
+        Session::new(host, &options.insecure, credentials)
+    }
+
     /// A session with `host`; HTTPS unless the host is loopback or listed in `insecure`.
-    pub(crate) fn new(
-        host: &str,
-        insecure: &[String],
-        credentials: Option<Credentials>,
-    ) -> Result<Session> {
+    fn new(host: &str, insecure: &[String], credentials: Option<Credentials>) -> Result<Session> {
         // reqwest is built without a default crypto provider; install ring once.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let scheme = if is_loopback(host) || insecure.iter().any(|i| i == host) {
+        let scheme = if plain_http_allowed(host, insecure) {
             "http"
         } else {
             "https"
@@ -255,6 +268,7 @@ impl Session {
             base: format!("{scheme}://{}", api_host(host)),
             host: host.to_string(),
             credentials,
+            insecure: insecure.to_vec(),
             auth: Mutex::new(None),
             scopes: Mutex::new(Vec::new()),
         })
@@ -275,9 +289,39 @@ impl Session {
         body: &Body,
         headers: &[(header::HeaderName, String)],
     ) -> Result<reqwest::Response> {
+        self.send_with(method, url, scopes, body, headers, ATTEMPTS)
+            .await
+    }
+
+    /// [`Session::send`] without the retries (only the auth challenge is answered): for a
+    /// blob upload's `PUT`, whose upload session a failure may have spent; the caller
+    /// starts a new one instead.
+    pub(crate) async fn send_once(
+        &self,
+        method: Method,
+        url: &str,
+        scopes: &[String],
+        body: &Body,
+        headers: &[(header::HeaderName, String)],
+    ) -> Result<reqwest::Response> {
+        self.send_with(method, url, scopes, body, headers, 1).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        url: &str,
+        scopes: &[String],
+        body: &Body,
+        headers: &[(header::HeaderName, String)],
+        attempts: u32,
+    ) -> Result<reqwest::Response> {
         let mut delay = Duration::from_millis(250);
         let mut challenged = false;
-        for attempt in 1..=ATTEMPTS {
+        // The challenge's round trip does not count as an attempt.
+        let mut attempt = 0;
+        while attempt < attempts {
+            attempt += 1;
             let mut req = self.client.request(method.clone(), url);
             for (k, v) in headers {
                 req = req.header(k, v);
@@ -312,6 +356,7 @@ impl Session {
             match req.send().await {
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !challenged => {
                     challenged = true;
+                    attempt -= 1;
                     let challenge = resp
                         .headers()
                         .get(header::WWW_AUTHENTICATE)
@@ -323,7 +368,7 @@ impl Session {
                 Ok(resp)
                     if (resp.status().is_server_error()
                         || resp.status() == StatusCode::TOO_MANY_REQUESTS)
-                        && attempt < ATTEMPTS =>
+                        && attempt < attempts =>
                 {
                     let wait = resp
                         .headers()
@@ -337,7 +382,7 @@ impl Session {
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e)
-                    if attempt < ATTEMPTS
+                    if attempt < attempts
                         && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()) =>
                 {
                     tokio::time::sleep(delay).await;
@@ -347,7 +392,7 @@ impl Session {
             }
         }
         Err(Error::Registry(format!(
-            "{method} {url}: the registry kept failing after {ATTEMPTS} attempts"
+            "{method} {url}: the registry kept failing after {attempts} attempts"
         )))
     }
 
@@ -389,6 +434,22 @@ impl Session {
                 .find(|(k, _)| k == "realm")
                 .map(|(_, v)| v.clone())
                 .ok_or_else(|| Error::Registry("bearer challenge without a realm".into()))?;
+            // Credentials go to the realm: over HTTPS, or plain HTTP only where the
+            // registry itself may be reached that way.
+            let realm_url = reqwest::Url::parse(&realm)
+                .map_err(|e| Error::Registry(format!("token realm `{realm}`: {e}")))?;
+            let realm_host = match realm_url.port() {
+                Some(port) => format!("{}:{port}", realm_url.host_str().unwrap_or("")),
+                None => realm_url.host_str().unwrap_or("").to_string(),
+            };
+            if realm_url.scheme() != "https" && !plain_http_allowed(&realm_host, &self.insecure) {
+                return Err(Error::Registry(format!(
+                    "{} sends its token requests to `{realm}`, not HTTPS: wharf does not send \
+                     credentials there\n  hint: list `{realm_host}` in `insecure:` if that is \
+                     intended",
+                    self.host
+                )));
+            }
             let all_scopes = {
                 let mut known = self.scopes.lock().expect("scopes lock");
                 for scope in scopes {
@@ -412,11 +473,10 @@ impl Session {
                         ("scope", all_scopes.join(" ")),
                     ];
                     form.extend(service.map(|s| ("service", s)));
-                    self.client.post(&realm).form(&form).send().await
+                    self.client.post(realm_url).form(&form).send().await
                 }
                 None => {
-                    let mut url = reqwest::Url::parse(&realm)
-                        .map_err(|e| Error::Registry(format!("token realm `{realm}`: {e}")))?;
+                    let mut url = realm_url;
                     {
                         let mut q = url.query_pairs_mut();
                         if let Some(service) = &service {
@@ -463,6 +523,23 @@ impl Session {
             "{} refused the request (401) without a challenge wharf knows",
             self.host
         )))
+    }
+
+    /// `resp` when it is a success; else the error for it (with the hint for 401/403).
+    pub(crate) async fn success(
+        &self,
+        resp: reqwest::Response,
+        what: &str,
+    ) -> Result<reqwest::Response> {
+        self.check_auth(&resp)?;
+        if resp.status().is_success() {
+            Ok(resp)
+        } else {
+            Err(Error::Registry(format!(
+                "{what}: {}",
+                error_text(resp).await
+            )))
+        }
     }
 
     /// An error for a 401/403 answer.
@@ -557,6 +634,44 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A registry on 127.0.0.1 that answers every request with `answer`.
+    fn one_answer_server(answer: &'static str) -> u16 {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let _ = conn.write_all(answer.as_bytes());
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn credentials_never_go_to_a_plain_http_realm_elsewhere() {
+        // 192.0.2.1 (TEST-NET-1) is never contacted: the realm is refused first.
+        let port = one_answer_server(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://192.0.2.1/token\",\
+             service=\"r\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let creds = Credentials::password("ci", SecretString::new("s3cret".into()));
+        let session = Session::new(&format!("127.0.0.1:{port}"), &[], Some(creds)).unwrap();
+        let url = format!("{}/v2/", session.base());
+        let err = session
+            .send(Method::GET, &url, &[], &Body::Empty, &[])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not HTTPS: wharf does not send credentials there"),
+            "{err}"
+        );
+        assert!(err.contains("list `192.0.2.1` in `insecure:`"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]

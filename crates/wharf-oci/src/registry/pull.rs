@@ -1,6 +1,6 @@
 //! Pulling an image into an OCI layout that serves as a digest-addressed cache: blobs the
 //! layout has are never fetched again, and a reference pinned by digest whose blobs are
-//! all there needs no network at all.
+//! all there needs no network at all. [`inspect`] reads the same way, without the layers.
 
 use std::io::Write;
 use std::path::Path;
@@ -12,11 +12,11 @@ use oci_spec::image::{Descriptor, MediaType};
 use reqwest::{Method, StatusCode, header};
 use serde_json::Value;
 
-use super::{Body, ClientOptions, Reference, Session, docker_config, error_text};
+use super::{Body, ClientOptions, Reference, Session};
 use crate::build::Platform;
 use crate::inspect::{
-    DOCKER_LIST, DOCKER_MANIFEST, ImageInfo, OCI_INDEX, OCI_MANIFEST, is_index,
-    parse_json as parse, pick_platform,
+    DOCKER_LIST, DOCKER_MANIFEST, ImageInfo, OCI_INDEX, OCI_MANIFEST, image_in_layout, is_index,
+    manifest_blobs, parse_json as parse, pick_platform,
 };
 use crate::{Digest, Error, OciLayout, Result};
 
@@ -25,7 +25,8 @@ use crate::{Digest, Error, OciLayout, Result};
 pub struct Pulled {
     /// The digest of what the reference names (an index or a manifest).
     pub digest: Digest,
-    /// The tag it has in the layout (the reference as written).
+    /// The tag it has in the layout (the reference as written). It names the image
+    /// manifest for the platform, so a build on it never has to pick one.
     pub tag: String,
     /// Blobs fetched from the registry.
     pub fetched: usize,
@@ -34,7 +35,7 @@ pub struct Pulled {
 }
 
 /// Pulls `reference` (the manifest for `platform` when it names an index) into the layout
-/// at `layout_dir`, created when missing, and tags it there with the reference.
+/// at `layout_dir`, created when missing, and tags its manifest there with the reference.
 pub async fn pull(
     reference: &Reference,
     layout_dir: &Path,
@@ -42,11 +43,7 @@ pub async fn pull(
     options: &ClientOptions,
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<Pulled> {
-    let layout = if layout_dir.join("oci-layout").exists() {
-        OciLayout::open(layout_dir)?
-    } else {
-        OciLayout::create(layout_dir)?
-    };
+    let layout = OciLayout::create(layout_dir)?;
     let tag = reference.to_string();
     if let Some(pinned) = &reference.digest
         && let Some(pulled) = cached(&layout, pinned, &tag, platform)?
@@ -54,27 +51,20 @@ pub async fn pull(
         say(format!("{tag}: in the cache, nothing to fetch"));
         return Ok(pulled);
     }
-    let (session, scopes) = pull_session(reference, options)?;
+    let session = Session::for_host(&reference.host, options)?;
+    let scopes = pull_scopes(reference);
     let started = Instant::now();
     let resolved = resolve(&session, reference, platform, &scopes).await?;
     layout.write_blob(&resolved.top_bytes)?;
-    if let Some(bytes) = &resolved.child_bytes {
-        layout.write_blob(bytes)?;
+    if let Some(child) = &resolved.child_bytes {
+        layout.write_blob(child)?;
     }
-    let (top_type, top_bytes, top_digest, manifest) = (
-        resolved.top_type,
-        resolved.top_bytes,
-        resolved.top_digest,
-        resolved.manifest,
-    );
-
-    let mut wanted = Vec::new();
-    for d in std::iter::once(&manifest["config"])
-        .chain(manifest["layers"].as_array().into_iter().flatten())
-    {
-        wanted.push(Digest::parse(d["digest"].as_str().unwrap_or(""))?);
-    }
-    let missing: Vec<&Digest> = wanted.iter().filter(|d| !layout.has_blob(d)).collect();
+    let wanted = manifest_blobs(&resolved.manifest)?;
+    let missing: Vec<&Digest> = wanted
+        .iter()
+        .map(|(d, _)| d)
+        .filter(|d| !layout.has_blob(d))
+        .collect();
     let cached = wanted.len() - missing.len();
     let mut queue = missing.iter();
     let mut running = FuturesUnordered::new();
@@ -90,39 +80,97 @@ pub async fn pull(
             None => break,
         }
     }
-    let descriptor = Descriptor::new(
-        MediaType::from(top_type.as_str()),
-        top_bytes.len() as u64,
-        top_digest.to_oci(),
-    );
-    layout.set_tag(&tag, &descriptor)?;
+    let manifest_size = resolved
+        .child_bytes
+        .as_ref()
+        .unwrap_or(&resolved.top_bytes)
+        .len() as u64;
+    tag_manifest(
+        &layout,
+        &tag,
+        &resolved.manifest_type,
+        manifest_size,
+        &resolved.manifest_digest,
+    )?;
     say(format!(
-        "pulled {tag} {top_digest}: {} blob(s) fetched, {cached} cached ({:.2}s)",
+        "pulled {tag} {}: {} blob(s) fetched, {cached} cached ({:.2}s)",
+        resolved.top_digest,
         missing.len(),
         started.elapsed().as_secs_f64()
     ));
     Ok(Pulled {
-        digest: top_digest,
+        digest: resolved.top_digest,
         tag,
         fetched: missing.len(),
         cached,
     })
 }
 
-/// A session for reading `reference`, and the scope to ask a token for.
-fn pull_session(reference: &Reference, options: &ClientOptions) -> Result<(Session, [String; 1])> {
-    let credentials = match &options.credentials {
-        Some(c) => Some(c.clone()),
-        None => docker_config::lookup(&reference.host)?,
-    };
-    let session = Session::new(&reference.host, &options.insecure, credentials)?;
-    Ok((session, [format!("repository:{}:pull", reference.name)]))
+/// The manifest (for `platform`, when the reference names an index) and config of
+/// `reference`, fetched and verified without its layers.
+pub async fn inspect(
+    reference: &Reference,
+    platform: &Platform,
+    options: &ClientOptions,
+) -> Result<ImageInfo> {
+    let session = Session::for_host(&reference.host, options)?;
+    let scopes = pull_scopes(reference);
+    let resolved = resolve(&session, reference, platform, &scopes).await?;
+    let config_digest =
+        Digest::parse(resolved.manifest["config"]["digest"].as_str().unwrap_or(""))?;
+    let url = blob_url(&session, reference, &config_digest);
+    let resp = session
+        .send(Method::GET, &url, &scopes, &Body::Empty, &[])
+        .await?;
+    let bytes = session
+        .success(resp, &format!("GET {url}"))
+        .await?
+        .bytes()
+        .await
+        .map_err(|e| Error::Registry(format!("GET {url}: {e}")))?;
+    let got = Digest::of(&bytes);
+    if got != config_digest {
+        return Err(Error::DigestMismatch {
+            expected: config_digest.to_string(),
+            actual: got.to_string(),
+        });
+    }
+    Ok(ImageInfo {
+        index: resolved
+            .child_bytes
+            .is_some()
+            .then_some(resolved.top_digest),
+        digest: resolved.manifest_digest,
+        media_type: resolved.manifest_type,
+        manifest: resolved.manifest,
+        config: parse(&bytes, &config_digest)?,
+        config_digest,
+    })
+}
+
+fn pull_scopes(reference: &Reference) -> [String; 1] {
+    [format!("repository:{}:pull", reference.name)]
+}
+
+fn blob_url(session: &Session, reference: &Reference, digest: &Digest) -> String {
+    format!("{}/v2/{}/blobs/{digest}", session.base(), reference.name)
+}
+
+/// Points `tag` at the image manifest `digest` of the layout.
+fn tag_manifest(
+    layout: &OciLayout,
+    tag: &str,
+    media_type: &str,
+    size: u64,
+    digest: &Digest,
+) -> Result<()> {
+    let descriptor = Descriptor::new(MediaType::from(media_type), size, digest.to_oci());
+    layout.set_tag(tag, &descriptor)
 }
 
 /// What a reference names, fetched and verified.
 struct Resolved {
     /// The document the reference names (an index or a manifest).
-    top_type: String,
     top_bytes: Vec<u8>,
     top_digest: Digest,
     /// The platform's manifest's bytes, when the top document is an index.
@@ -154,9 +202,8 @@ async fn resolve(
     if !is_index(&top_type, &top) {
         return Ok(Resolved {
             manifest_digest: top_digest.clone(),
-            manifest_type: top_type.clone(),
+            manifest_type: top_type,
             manifest: top,
-            top_type,
             top_bytes,
             top_digest,
             child_bytes: None,
@@ -174,58 +221,36 @@ async fn resolve(
         manifest: parse(&bytes, &digest)?,
         manifest_digest: digest,
         manifest_type,
-        top_type,
         top_bytes,
         top_digest,
         child_bytes: Some(bytes),
     })
 }
 
-/// The pull of a pinned digest, answered from the layout when every blob is there.
+/// The pull of a pinned digest, answered from the layout when the manifest and every
+/// blob it names are there; anything missing or unreadable means fetching again.
 fn cached(
     layout: &OciLayout,
     pinned: &Digest,
     tag: &str,
     platform: &Platform,
 ) -> Result<Option<Pulled>> {
-    if !layout.has_blob(pinned) {
+    let Ok(image) = image_in_layout(layout, pinned, platform) else {
+        return Ok(None);
+    };
+    let blobs = manifest_blobs(&image.manifest)?;
+    if !blobs.iter().all(|(d, _)| layout.has_blob(d)) {
         return Ok(None);
     }
-    let bytes = layout.read_blob(pinned)?;
-    let top: Value = parse(&bytes, pinned)?;
-    let media = top["mediaType"]
-        .as_str()
-        .unwrap_or(OCI_MANIFEST)
-        .to_string();
-    let manifest = if is_index(&media, &top) {
-        let child = pick_platform(&top, platform, tag)?;
-        if !layout.has_blob(&child) {
-            return Ok(None);
-        }
-        parse(&layout.read_blob(&child)?, &child)?
-    } else {
-        top
-    };
-    let mut count = 0;
-    for d in std::iter::once(&manifest["config"])
-        .chain(manifest["layers"].as_array().into_iter().flatten())
-    {
-        if !layout.has_blob(&Digest::parse(d["digest"].as_str().unwrap_or(""))?) {
-            return Ok(None);
-        }
-        count += 1;
-    }
-    let descriptor = Descriptor::new(
-        MediaType::from(media.as_str()),
-        bytes.len() as u64,
-        pinned.to_oci(),
-    );
-    layout.set_tag(tag, &descriptor)?;
+    let size = std::fs::metadata(layout.blob_path(&image.digest))
+        .map_err(|e| Error::io("cannot read", layout.blob_path(&image.digest), e))?
+        .len();
+    tag_manifest(layout, tag, &image.media_type, size, &image.digest)?;
     Ok(Some(Pulled {
         digest: pinned.clone(),
         tag: tag.to_string(),
         fetched: 0,
-        cached: count,
+        cached: blobs.len(),
     }))
 }
 
@@ -248,19 +273,13 @@ async fn fetch_manifest(
             &[(header::ACCEPT, accept)],
         )
         .await?;
-    session.check_auth(&resp)?;
     if resp.status() == StatusCode::NOT_FOUND {
         return Err(Error::Registry(format!(
             "{}/{}:{what} is not in the registry\n  hint: check the name and tag (`skopeo list-tags docker://{}/{}`)",
             reference.host, reference.name, reference.host, reference.name
         )));
     }
-    if !resp.status().is_success() {
-        return Err(Error::Registry(format!(
-            "GET {url}: {}",
-            error_text(resp).await
-        )));
-    }
+    let resp = session.success(resp, &format!("GET {url}")).await?;
     let media = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -301,19 +320,13 @@ async fn fetch_blob(
     digest: &Digest,
     scopes: &[String],
 ) -> Result<()> {
-    let url = format!("{}/v2/{}/blobs/{digest}", session.base(), reference.name);
+    let url = blob_url(session, reference, digest);
     let mut last = String::new();
     for _ in 0..3 {
         let resp = session
             .send(Method::GET, &url, scopes, &Body::Empty, &[])
             .await?;
-        session.check_auth(&resp)?;
-        if !resp.status().is_success() {
-            return Err(Error::Registry(format!(
-                "GET {url}: {}",
-                error_text(resp).await
-            )));
-        }
+        let resp = session.success(resp, &format!("GET {url}")).await?;
         let mut writer = layout.blob_writer()?;
         let mut stream = resp.bytes_stream();
         let mut broken = None;
@@ -344,60 +357,4 @@ async fn fetch_blob(
         return Ok(());
     }
     Err(Error::Registry(format!("GET {url}: {last}")))
-}
-
-/// The manifest (for `platform`, when the reference names an index) and config of
-/// `reference`, fetched and verified without its layers.
-pub async fn inspect(
-    reference: &Reference,
-    platform: &Platform,
-    options: &ClientOptions,
-) -> Result<ImageInfo> {
-    let (session, scopes) = pull_session(reference, options)?;
-    let resolved = resolve(&session, reference, platform, &scopes).await?;
-    let index = resolved
-        .child_bytes
-        .is_some()
-        .then(|| resolved.top_digest.clone());
-    let (digest, media_type, manifest) = (
-        resolved.manifest_digest,
-        resolved.manifest_type,
-        resolved.manifest,
-    );
-    let config_digest = Digest::parse(manifest["config"]["digest"].as_str().unwrap_or(""))?;
-    let url = format!(
-        "{}/v2/{}/blobs/{config_digest}",
-        session.base(),
-        reference.name
-    );
-    let resp = session
-        .send(Method::GET, &url, &scopes, &Body::Empty, &[])
-        .await?;
-    session.check_auth(&resp)?;
-    if !resp.status().is_success() {
-        return Err(Error::Registry(format!(
-            "GET {url}: {}",
-            error_text(resp).await
-        )));
-    }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| Error::Registry(format!("GET {url}: {e}")))?;
-    let got = Digest::of(&bytes);
-    if got != config_digest {
-        return Err(Error::DigestMismatch {
-            expected: config_digest.to_string(),
-            actual: got.to_string(),
-        });
-    }
-    let config = parse(&bytes, &config_digest)?;
-    Ok(ImageInfo {
-        digest,
-        index,
-        media_type,
-        manifest,
-        config_digest,
-        config,
-    })
 }

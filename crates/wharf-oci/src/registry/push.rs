@@ -3,14 +3,15 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use reqwest::{Method, StatusCode, header};
 use tokio::sync::Semaphore;
 
-use super::{Body, ClientOptions, Reference, Session, docker_config, error_text};
+use super::{Body, ClientOptions, Reference, Session, error_text};
+use crate::inspect::manifest_blobs;
 use crate::{Digest, Error, OciLayout, Result};
 
 /// One reference pushed.
@@ -55,6 +56,8 @@ pub async fn push(
 pub struct Pusher {
     layout_dir: PathBuf,
     refs: Vec<Reference>,
+    /// The distinct repositories of `refs`, as `(host, name)`, in order.
+    repos: Vec<(String, String)>,
     /// One session per registry host.
     sessions: Vec<(String, Session)>,
     /// `(host, name, digest)` known to be in a repository already.
@@ -67,6 +70,7 @@ impl Pusher {
     /// Prepares a push of the layout at `layout_dir` to `refs` (no request is sent yet).
     pub fn new(layout_dir: &Path, refs: &[Reference], options: &ClientOptions) -> Result<Pusher> {
         let mut sessions: Vec<(String, Session)> = Vec::new();
+        let mut repos: Vec<(String, String)> = Vec::new();
         for r in refs {
             if r.digest.is_some() {
                 return Err(Error::Registry(format!(
@@ -74,19 +78,17 @@ impl Pusher {
                 )));
             }
             if !sessions.iter().any(|(h, _)| h == &r.host) {
-                let credentials = match &options.credentials {
-                    Some(c) => Some(c.clone()),
-                    None => docker_config::lookup(&r.host)?,
-                };
-                sessions.push((
-                    r.host.clone(),
-                    Session::new(&r.host, &options.insecure, credentials)?,
-                ));
+                sessions.push((r.host.clone(), Session::for_host(&r.host, options)?));
+            }
+            let repo = (r.host.clone(), r.name.clone());
+            if !repos.contains(&repo) {
+                repos.push(repo);
             }
         }
         Ok(Pusher {
             layout_dir: layout_dir.to_owned(),
             refs: refs.to_vec(),
+            repos,
             sessions,
             present: Mutex::new(HashSet::new()),
             slots: Semaphore::new(8),
@@ -102,18 +104,6 @@ impl Pusher {
             .1
     }
 
-    /// The distinct repositories pushed to, as `(host, name)`, in order.
-    fn repositories(&self) -> Vec<(String, String)> {
-        let mut repos: Vec<(String, String)> = Vec::new();
-        for r in &self.refs {
-            let repo = (r.host.clone(), r.name.clone());
-            if !repos.contains(&repo) {
-                repos.push(repo);
-            }
-        }
-        repos
-    }
-
     /// Sends blob `digest` of the layout to every repository that lacks it (no mounts: a
     /// new layer exists nowhere else). Errors are left for [`Pusher::finish`], which
     /// checks every blob again and retries what is missing.
@@ -121,7 +111,7 @@ impl Pusher {
         let Ok(layout) = OciLayout::open(&self.layout_dir) else {
             return;
         };
-        for (host, name) in self.repositories() {
+        for (host, name) in &self.repos {
             let Ok(_slot) = self.slots.acquire().await else {
                 return;
             };
@@ -129,7 +119,7 @@ impl Pusher {
             if self.present.lock().expect("present lock").contains(&key) {
                 continue;
             }
-            if push_blob(self.session(&host), &name, None, &layout, &digest, size)
+            if push_blob(self.session(host), name, None, &layout, &digest, size)
                 .await
                 .is_ok()
             {
@@ -156,33 +146,28 @@ impl Pusher {
                 source: e,
             })?;
         let media_type = desc.media_type().to_string();
-        let mut blobs: Vec<(Digest, u64)> = Vec::new();
-        for d in std::iter::once(&manifest["config"])
-            .chain(manifest["layers"].as_array().into_iter().flatten())
-        {
-            let digest = Digest::parse(d["digest"].as_str().unwrap_or(""))?;
-            blobs.push((digest, d["size"].as_u64().unwrap_or(0)));
-        }
+        let blobs = manifest_blobs(&manifest)?;
         // The base's repository, when the image was built on a pulled registry base.
         let base_repo = manifest
             .pointer("/annotations/org.opencontainers.image.base.name")
             .and_then(|v| v.as_str())
             .and_then(|n| Reference::parse(n).ok());
 
-        let mut done_repos: Vec<(String, String)> = Vec::new();
-        for (host, name) in self.repositories() {
-            let session = self.session(&host);
+        let mut done_repos: Vec<&str> = Vec::new();
+        for (host, name) in &self.repos {
+            let session = self.session(host);
             // Mount from a repository of this registry that has the blobs: one pushed to
             // already in this push, else the base's.
-            let mount_from = done_repos
+            let mount_from = self
+                .repos
                 .iter()
-                .find(|(h, _)| h == &host)
-                .map(|(_, n)| n.clone())
+                .find(|(h, n)| h == host && done_repos.contains(&n.as_str()))
+                .map(|(_, n)| n.as_str())
                 .or_else(|| {
                     base_repo
                         .as_ref()
-                        .filter(|b| b.host == host && b.name != name)
-                        .map(|b| b.name.clone())
+                        .filter(|b| &b.host == host && &b.name != name)
+                        .map(|b| b.name.as_str())
                 });
             let started = Instant::now();
             let (mut uploaded, mut mounted, mut skipped, mut early) = (0, 0, 0, 0);
@@ -198,7 +183,7 @@ impl Pusher {
                         early += 1;
                         continue;
                     }
-                    let (layout, name, mount_from) = (&layout, &name, mount_from.as_deref());
+                    let layout = &layout;
                     running.push(async move {
                         let _slot = self.slots.acquire().await;
                         push_blob(session, name, mount_from, layout, d, *size).await
@@ -213,7 +198,7 @@ impl Pusher {
                     None => break,
                 }
             }
-            let mount_note = match (&mount_from, mounted) {
+            let mount_note = match (mount_from, mounted) {
                 (Some(from), n) if n > 0 => format!(", {n} mounted from {from}"),
                 _ => String::new(),
             };
@@ -227,8 +212,7 @@ impl Pusher {
                  already there ({:.2}s)",
                 started.elapsed().as_secs_f64()
             ));
-            drop(running);
-            done_repos.push((host, name));
+            done_repos.push(name.as_str());
         }
 
         // The manifest last: every blob it names is in each repository now.
@@ -275,6 +259,9 @@ impl Pusher {
     }
 }
 
+/// Upload sessions tried for one blob before the push fails.
+const UPLOAD_SESSIONS: u32 = 4;
+
 fn push_scope(name: &str) -> String {
     format!("repository:{name}:pull,push")
 }
@@ -302,7 +289,7 @@ async fn push_blob(
     }
     session.check_auth(&resp)?;
     let path = layout.blob_path(digest);
-    for attempt in 1..=3 {
+    for attempt in 1..=UPLOAD_SESSIONS {
         // A mount either completes (201) or opens an ordinary upload session (202).
         let start = match mount_from {
             Some(from) if attempt == 1 => format!(
@@ -340,7 +327,7 @@ async fn push_blob(
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(&format!("digest={digest}"));
         let resp = session
-            .send(
+            .send_once(
                 Method::PUT,
                 &url,
                 &scopes,
@@ -350,11 +337,16 @@ async fn push_blob(
             .await;
         match resp {
             Ok(r) if r.status() == StatusCode::CREATED => return Ok(BlobOutcome::Uploaded),
-            // A failed monolithic upload cannot be resumed: start a new session.
+            // A failed monolithic upload cannot be resumed (the registry may have dropped
+            // the session: 404): start a new session after a pause.
             Ok(r)
-                if attempt < 3
+                if attempt < UPLOAD_SESSIONS
                     && (r.status().is_server_error()
-                        || r.status() == StatusCode::TOO_MANY_REQUESTS) => {}
+                        || r.status() == StatusCode::TOO_MANY_REQUESTS
+                        || r.status() == StatusCode::NOT_FOUND) =>
+            {
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            }
             Ok(r) => {
                 session.check_auth(&r)?;
                 return Err(Error::Registry(format!(
@@ -362,7 +354,9 @@ async fn push_blob(
                     error_text(r).await
                 )));
             }
-            Err(_) if attempt < 3 => {}
+            Err(_) if attempt < UPLOAD_SESSIONS => {
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            }
             Err(e) => return Err(e),
         }
     }

@@ -116,25 +116,22 @@ fn report(produced: &[wharf_model::Produced], json: bool) -> anyhow::Result<Exit
 }
 
 async fn run_push(dir: &Path, args: ImagePushArgs) -> anyhow::Result<ExitStatus> {
-    let (layout, tag) = match args.layout.rsplit_once(':') {
-        Some((p, t)) if !t.contains('/') && !p.is_empty() => (dir.join(p), Some(t.to_string())),
-        _ => (dir.join(&args.layout), None),
-    };
+    let (layout, tag) = wharf_oci::layout::split_layout_ref(&args.layout, dir);
     let password = match &args.registry.password_secret {
         Some(name) => Some(secret_env::lookup(dir, name).await?),
         None => None,
     };
-    let pushed = crate::push::push_refs(
+    let pusher = crate::push::pusher(
         &layout,
-        tag.as_deref(),
         &args.refs,
         &args.registry.insecure,
         args.registry.username.as_deref(),
         password,
-        &mut |line| eprintln!("{line}"),
     )
-    .await
     .map_err(UserError::failed)?;
+    let pushed = crate::push::finish(&pusher, tag.as_deref(), &mut |line| eprintln!("{line}"))
+        .await
+        .map_err(UserError::failed)?;
     let produced: Vec<wharf_model::Produced> = pushed
         .into_iter()
         .map(|(name, digest)| wharf_model::Produced {
@@ -148,13 +145,10 @@ async fn run_push(dir: &Path, args: ImagePushArgs) -> anyhow::Result<ExitStatus>
 }
 
 async fn run_inspect(dir: &Path, args: ImageInspectArgs) -> anyhow::Result<ExitStatus> {
-    let platform = crate::push::host_platform();
+    let platform = wharf_oci::build::Platform::host();
     let info = if let Some(rest) = args.image.strip_prefix("oci-layout:") {
-        let (path, tag) = match rest.rsplit_once(':') {
-            Some((p, t)) if !t.contains('/') && !p.is_empty() => (p, Some(t)),
-            _ => (rest, None),
-        };
-        wharf_oci::inspect::inspect_layout(&dir.join(path), tag, &platform)
+        let (path, tag) = wharf_oci::layout::split_layout_ref(rest, dir);
+        wharf_oci::inspect::inspect_layout(&path, tag.as_deref(), &platform)
             .map_err(|e| UserError::failed(e.to_string()))?
     } else {
         let reference = wharf_oci::registry::Reference::parse(&args.image).map_err(|e| {

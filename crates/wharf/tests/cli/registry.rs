@@ -7,6 +7,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+use sha2::{Digest as _, Sha256};
 use wharf_test_support::registry::{Auth, Registry};
 
 use crate::helper::Project;
@@ -407,6 +408,18 @@ fn faults_on_the_way_are_retried_and_a_broken_push_leaves_no_tag() {
     assert!(inspect(&format!("127.0.0.1:{}/broken/app:latest", reg2.port), None).is_none());
 }
 
+/// Writes `config.json` in `dir` as `docker login` leaves it: an `auths` entry under `key`
+/// with `auth` (base64 of `user_password`) and the `extra` fields.
+fn docker_login(dir: &std::path::Path, key: &str, user_password: &str, extra: serde_json::Value) {
+    use base64::Engine;
+    let mut entry = serde_json::json!({"auth": base64::engine::general_purpose::STANDARD.encode(user_password)});
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        entry[k] = v.clone();
+    }
+    let config = serde_json::json!({"auths": {key: entry}});
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+}
+
 /// `wharf image build --layer LAYER --tag REFERENCE --push`, stdin closed.
 fn build_and_push(p: &Project, layer: &str, reference: &str) -> Command {
     let mut c = p.cmd(&[
@@ -499,6 +512,71 @@ jobs:
         again.stderr()
     );
 
+    // A multi-platform index: this machine's manifest is picked, and the cache's tag
+    // names that manifest, so the build never has to pick again.
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{host}/team/base:1"))
+        .output()
+        .unwrap()
+        .stdout;
+    let entry = |arch: &str| {
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": base_digest, "size": raw.len(),
+            "platform": {"os": "linux", "architecture": arch},
+        })
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry("s390x"), entry("amd64")],
+    })
+    .to_string();
+    let put = Command::new("curl")
+        .args(["-sf", "-X", "PUT", "-H"])
+        .arg("Content-Type: application/vnd.oci.image.index.v1+json")
+        .args(["--data-binary", &index])
+        .arg(format!("http://{host}/v2/team/base/manifests/multi"))
+        .status()
+        .unwrap();
+    assert!(put.success());
+    let index_digest = format!("sha256:{:x}", Sha256::digest(index.as_bytes()));
+    pipeline(&format!("{host}/team/base:multi"), false);
+    let multi = p.wharf(&["run", "--plain"]).expect(0);
+    assert!(
+        multi
+            .stderr()
+            .contains(&format!("pulled {host}/team/base:multi {index_digest}")),
+        "{}",
+        multi.stderr()
+    );
+    let cached = p
+        .wharf(&[
+            "image",
+            "inspect",
+            &format!("oci-layout:.wharf/cache/bases:{host}/team/base:multi"),
+            "--json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(
+        (cached["digest"].as_str(), cached["index"].as_str()),
+        (Some(base_digest.as_str()), None),
+        "the cache's tag names the platform's manifest"
+    );
+    let remote = p
+        .wharf(&[
+            "image",
+            "inspect",
+            &format!("{host}/team/base:multi"),
+            "--json",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(remote["index"], index_digest.as_str());
+    assert_eq!(remote["digest"], base_digest.as_str());
+
     // Pinned by digest, the cache answers without the registry.
     drop(reg);
     let pinned = format!("{host}/team/base@{base_digest}");
@@ -574,7 +652,7 @@ fn credentials_from_docker_config_json_and_a_credential_helper() {
         if let Some(path) = path {
             c.env("PATH", path);
         }
-        let out = c.stdin(Stdio::null()).output().unwrap();
+        let out = c.output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).to_string(),
@@ -589,14 +667,13 @@ fn credentials_from_docker_config_json_and_a_credential_helper() {
     );
 
     // `docker login` wrote an `auths` entry.
-    use base64::Engine;
     let config = tempfile::tempdir().unwrap();
-    let auth = base64::engine::general_purpose::STANDARD.encode("ci:registry-pass-42");
-    std::fs::write(
-        config.path().join("config.json"),
-        format!(r#"{{"auths": {{"http://{host}": {{"auth": "{auth}"}}}}}}"#),
-    )
-    .unwrap();
+    docker_login(
+        config.path(),
+        &format!("http://{host}"),
+        "ci:registry-pass-42",
+        serde_json::json!({}),
+    );
     let (code, err) = push(Some(config.path()), None);
     assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains("registry-pass-42"), "{err}");
@@ -653,18 +730,16 @@ fn bearer_tokens_from_a_token_server_for_push_pull_and_mount() {
     let p = project(&format!("{host}/team/app"), "");
 
     // The base goes in with credentials from docker's config.json.
-    use base64::Engine;
     let config = tempfile::tempdir().unwrap();
-    let auth = base64::engine::general_purpose::STANDARD.encode("ci:token-pass-7");
-    std::fs::write(
-        config.path().join("config.json"),
-        format!(r#"{{"auths": {{"{host}": {{"auth": "{auth}"}}}}}}"#),
-    )
-    .unwrap();
+    docker_login(
+        config.path(),
+        &host,
+        "ci:token-pass-7",
+        serde_json::json!({}),
+    );
     let base = build_and_push(&p, "rootfs:/", &format!("{host}/team/base:1"))
         .args(["-o", ".wharf/images/base"])
         .env("DOCKER_CONFIG", config.path())
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(
@@ -742,19 +817,14 @@ fn an_identity_token_from_docker_config_json_is_exchanged_with_the_oauth2_grant(
     let config = tempfile::tempdir().unwrap();
     let login = |token: &str| {
         // As `az acr login` leaves it: the user in `auth`, no password, an identity token.
-        use base64::Engine;
-        let auth = base64::engine::general_purpose::STANDARD
-            .encode("00000000-0000-0000-0000-000000000000:");
-        std::fs::write(
-            config.path().join("config.json"),
-            format!(
-                r#"{{"auths": {{"{host}": {{"auth": "{auth}", "identitytoken": "{token}"}}}}}}"#
-            ),
-        )
-        .unwrap();
+        docker_login(
+            config.path(),
+            &host,
+            "00000000-0000-0000-0000-000000000000:",
+            serde_json::json!({"identitytoken": token}),
+        );
         build_and_push(&p, "app:/app", &format!("{host}/team/app:id"))
             .env("DOCKER_CONFIG", config.path())
-            .stdin(Stdio::null())
             .output()
             .unwrap()
     };

@@ -73,16 +73,20 @@ fn ctrl_c_cancels_the_run_kills_steps_and_exits_130() {
     assert_eq!(shown["status"], "cancelled");
 }
 
-#[test]
-fn a_run_killed_with_sigkill_is_marked_interrupted_on_the_next_start() {
-    let p = Project::new("version: 1\njobs:\n  slow:\n    run: touch started && sleep 30\n");
-    let mut child = p
-        .cmd(&["run", "--plain"])
+/// `wharf run --plain` in the background, its output discarded.
+fn spawn_quiet_run(p: &Project) -> std::process::Child {
+    p.cmd(&["run", "--plain"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_run_killed_with_sigkill_is_marked_interrupted_on_the_next_start() {
+    let p = Project::new("version: 1\njobs:\n  slow:\n    run: touch started && sleep 30\n");
+    let mut child = spawn_quiet_run(&p);
     wait_for(&p.path().join("started"));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -106,13 +110,7 @@ fn steps_do_not_outlive_a_wharf_killed_with_sigkill() {
     let p = Project::new(
         "version: 1\njobs:\n  deploy:\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      echo $$ > main.pid\n      sleep 60\n",
     );
-    let mut child = p
-        .cmd(&["run", "--plain"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_quiet_run(&p);
     wait_for(&p.path().join("main.pid"));
     let bg: i32 = p.read("child.pid").trim().parse().unwrap();
     let main: i32 = p.read("main.pid").trim().parse().unwrap();
