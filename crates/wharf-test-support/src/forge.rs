@@ -10,8 +10,6 @@
 //! Plain std threads and a small HTTP/1.1 reader: one request per connection
 //! (`Connection: close`), which every client handles.
 
-mod wire;
-
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +19,9 @@ use std::thread::JoinHandle;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use wire::{Answer, Request, decode, hex, multipart_file, query_param, read_request, reason};
+use crate::wire::{
+    Answer, Request, decode, hex, multipart_file, query_param, read_request, reason,
+};
 
 /// The token the fake forge accepts.
 pub const TOKEN: &str = "wharf-fake-forge-token-3f9c2a";

@@ -9,6 +9,7 @@ pub mod docker;
 pub mod forge;
 pub mod pypi;
 pub mod registry;
+mod wire;
 
 use std::net::{TcpListener, TcpStream};
 use std::process::Child;

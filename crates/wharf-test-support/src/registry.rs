@@ -25,7 +25,7 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -38,6 +38,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
+use crate::wire::{Request, query_params, read_request, reason};
 use crate::{KillOnDrop, free_port, require_program, wait_for_port};
 
 /// The `service` the registry is configured with in [`Auth::Token`] mode: the value of
@@ -357,60 +358,12 @@ fn x5c_of(cert: &Path) -> String {
     STANDARD.encode(der)
 }
 
-/// A parsed request: method, path, query and the headers the server looks at.
-struct Request {
-    method: String,
-    path: String,
-    query: String,
-    authorization: Option<String>,
-    /// The body of a POST (an OAuth2 form), at most 64 KiB.
-    body: String,
-}
-
-/// Reads the request line and headers; `None` when the peer sent nothing usable.
-fn read_request(stream: &TcpStream) -> Option<Request> {
-    let mut reader = BufReader::new(stream.take(64 * 1024));
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-    let mut authorization = None;
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).ok()? == 0 {
-            return None;
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("authorization") {
-                authorization = Some(value.trim().to_owned());
-            } else if name.trim().eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0u8; length.min(64 * 1024)];
-    reader.read_exact(&mut body).ok()?;
-    let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
-    Some(Request {
-        method,
-        path: path.to_owned(),
-        query: query.to_owned(),
-        authorization,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
 /// An answer: status, extra header lines, JSON body.
 type Answer = (u16, Vec<String>, Value);
 
 fn serve(mut stream: TcpStream, issuer: &Issuer, requests: &Mutex<Vec<TokenRequest>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let Some(request) = read_request(&stream) else {
+    let Some(request) = read_request(&mut BufReader::new((&stream).take(64 * 1024))) else {
         return;
     };
     let mut logged = TokenRequest {
@@ -422,7 +375,11 @@ fn serve(mut stream: TcpStream, issuer: &Issuer, requests: &Mutex<Vec<TokenReque
         granted: false,
         grant: None,
     };
-    let (status, headers, body) = answer(&request, issuer, &mut logged);
+    let (status, headers, body) = match &request {
+        Ok(request) => answer(request, issuer, &mut logged),
+        Err(411) => error(411, "INVALID_REQUEST", "a POST needs a Content-Length"),
+        Err(status) => error(*status, "INVALID_REQUEST", "a malformed HTTP request"),
+    };
     logged.status = status;
     logged.granted = status == 200;
     lock(requests).push(logged);
@@ -444,7 +401,11 @@ fn serve(mut stream: TcpStream, issuer: &Issuer, requests: &Mutex<Vec<TokenReque
 
 /// Checks a request against the token protocol and answers it, filling in `logged`.
 fn answer(request: &Request, issuer: &Issuer, logged: &mut TokenRequest) -> Answer {
-    let params = query_params(&request.query);
+    let (path, query) = request
+        .target
+        .split_once('?')
+        .unwrap_or((request.target.as_str(), ""));
+    let params = query_params(query);
     let param = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v);
     logged.service = param("service").cloned().unwrap_or_default();
     logged.account = param("account").cloned();
@@ -454,13 +415,13 @@ fn answer(request: &Request, issuer: &Issuer, logged: &mut TokenRequest) -> Answ
         .flat_map(|(_, v)| v.split(' ').filter(|s| !s.is_empty()))
         .map(str::to_owned)
         .collect();
-    let credentials = request.authorization.as_deref().map(basic_credentials);
+    let credentials = request.header("authorization").map(basic_credentials);
     logged.user = credentials
         .as_ref()
         .and_then(|c| c.as_ref())
         .map(|(user, _)| user.clone());
 
-    if request.path != "/token" {
+    if path != "/token" {
         return error(404, "NOT_FOUND", "no such endpoint; tokens are at /token");
     }
     if request.method == "POST" {
@@ -552,7 +513,7 @@ fn access_of(logged: &TokenRequest) -> Result<Vec<Value>, Answer> {
 /// `grant_type=password` with `username` and `password`; `service` and `client_id` are
 /// required, `scope` is space-separated. Answers `access_token`, `scope`, `expires_in`.
 fn oauth2(request: &Request, issuer: &Issuer, logged: &mut TokenRequest) -> Answer {
-    let form = query_params(&request.body);
+    let form = query_params(&String::from_utf8_lossy(&request.body));
     let field = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     logged.service = field("service").unwrap_or_default();
     logged.account = field("username");
@@ -710,56 +671,6 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
-}
-
-/// The query's (key, value) pairs in order, percent- and `+`-decoded.
-fn query_params(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], escaped) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Internal Server Error",
-    }
 }
 
 #[cfg(test)]

@@ -297,9 +297,12 @@ fn token_server_and_registry_refuse_what_the_protocol_refuses() {
         Some((USER, PASSWORD)),
     );
     assert_eq!(bad_scope.status, 400, "{bad_scope:?}");
-    // A POST is the OAuth2 form: without its fields it is an invalid request.
+    // A POST is the OAuth2 form: without a body it is refused (411), with an empty one
+    // it lacks the form's fields (400).
     let post = curl(&["-X", "POST", "-u", &format!("{USER}:{PASSWORD}"), &realm]);
-    assert_eq!(post.status, 400, "{post:?}");
+    assert_eq!(post.status, 411, "{post:?}");
+    let empty = curl(&["-X", "POST", "--data", "", &realm]);
+    assert_eq!(empty.status, 400, "{empty:?}");
 
     // A token for another repository cannot push to team/app.
     let other = token_of(&fetch_token(
@@ -380,6 +383,7 @@ fn token_server_and_registry_refuse_what_the_protocol_refuses() {
             (400, false),
             (400, false),
             (400, false),
+            (411, false),
             (400, false),
             (200, true),
             (200, true),

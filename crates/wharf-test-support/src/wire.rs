@@ -1,6 +1,6 @@
-//! The wire side of the fake forge: a small HTTP/1.1 request reader, multipart and
-//! percent decoding. Only what the release APIs need: one request per connection, bodies
-//! with a `Content-Length` (the release APIs answer 411 without one).
+//! The wire side of the fake servers (the forge, the registry's token server): a small
+//! HTTP/1.1 request reader, query, multipart and percent decoding. One request per
+//! connection, bodies with a `Content-Length` (411 without one, as the release APIs do).
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -8,25 +8,25 @@ use std::io::BufRead;
 use serde_json::Value;
 
 /// A parsed request.
-pub(super) struct Request {
-    pub(super) method: String,
-    pub(super) target: String,
-    pub(super) headers: BTreeMap<String, String>,
-    pub(super) body: Vec<u8>,
+pub(crate) struct Request {
+    pub(crate) method: String,
+    pub(crate) target: String,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Request {
-    pub(super) fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
     }
 }
 
 /// An answer: status and JSON body (`None`: no body).
-pub(super) type Answer = (u16, Option<Value>);
+pub(crate) type Answer = (u16, Option<Value>);
 
 /// Reads one request; `None` when the peer sent nothing, `Err(status)` when the request
 /// is malformed or has a body without a `Content-Length` (the release APIs answer 411).
-pub(super) fn read_request(reader: &mut impl BufRead) -> Option<Result<Request, u16>> {
+pub(crate) fn read_request(reader: &mut impl BufRead) -> Option<Result<Request, u16>> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -68,7 +68,7 @@ pub(super) fn read_request(reader: &mut impl BufRead) -> Option<Result<Request, 
 }
 
 /// The named file field of a multipart body: (filename, content type, bytes).
-pub(super) fn multipart_file(
+pub(crate) fn multipart_file(
     body: &[u8],
     boundary: &str,
     field: &str,
@@ -110,16 +110,28 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-pub(super) fn query_param(query: &str, key: &str) -> Option<String> {
+/// The value of `key` in a query string or form body.
+pub(crate) fn query_param(query: &str, key: &str) -> Option<String> {
+    query_params(query)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}
+
+/// A query string's (or form body's) pairs in order, `+` and percent-decoded.
+pub(crate) fn query_params(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| decode(&v.replace('+', " ")))
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(&k.replace('+', " ")), decode(&v.replace('+', " ")))
+        })
+        .collect()
 }
 
 /// Percent-decoding (for path segments and query values).
-pub(super) fn decode(text: &str) -> String {
+pub(crate) fn decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -142,11 +154,11 @@ pub(super) fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-pub(super) fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(super) fn reason(status: u16) -> &'static str {
+pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         201 => "Created",
@@ -155,6 +167,7 @@ pub(super) fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        405 => "Method Not Allowed",
         409 => "Conflict",
         411 => "Length Required",
         415 => "Unsupported Media Type",
