@@ -17,7 +17,7 @@ use base64::Engine;
 use serde_json::Value;
 use wharf_secrets::secret::SecretString;
 
-use super::Credentials;
+use super::{Credentials, is_docker_hub};
 use crate::{Error, Result};
 
 /// The config file wharf reads, whether or not it exists.
@@ -110,7 +110,7 @@ fn lookup_in(config: &Value, host: &str, path: &Path) -> Result<Option<Credentia
 /// login` writes it.
 fn find_entry<'a>(map: &'a Value, host: &str) -> Option<&'a Value> {
     let map = map.as_object()?;
-    let names: &[&str] = if host == "docker.io" || host == "index.docker.io" {
+    let names: &[&str] = if is_docker_hub(host) {
         &["index.docker.io", "docker.io", "registry-1.docker.io"]
     } else {
         &[host]
@@ -143,7 +143,7 @@ fn run_helper(name: &str, host: &str) -> Result<Option<Credentials>> {
         })?;
     if let Some(mut stdin) = child.stdin.take() {
         // Helpers file Docker Hub under its legacy index URL, as `docker login` does.
-        let server = if host == "docker.io" || host == "index.docker.io" {
+        let server = if is_docker_hub(host) {
             "https://index.docker.io/v1/"
         } else {
             host

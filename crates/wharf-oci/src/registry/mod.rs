@@ -97,7 +97,7 @@ impl Reference {
             ));
         }
         // Docker Hub's official images live under `library/`, as docker resolves them.
-        let name = if (host == DOCKER_HUB || host == "index.docker.io") && !name.contains('/') {
+        let name = if is_docker_hub(host) && !name.contains('/') {
             format!("library/{name}")
         } else {
             name.to_string()
@@ -176,13 +176,16 @@ impl Credentials {
     }
 }
 
-/// Docker Hub's name in references: `docker.io` (and the legacy `index.docker.io`).
-const DOCKER_HUB: &str = "docker.io";
+/// Whether references with this host name Docker Hub: `docker.io`, or the legacy
+/// `index.docker.io`. Docker Hub's API answers at `registry-1.docker.io`, and `docker
+/// login` files its credentials under `https://index.docker.io/v1/`.
+pub(crate) fn is_docker_hub(host: &str) -> bool {
+    host == "docker.io" || host == "index.docker.io"
+}
 
-/// The host that serves the registry API for `host`: Docker Hub's references say
-/// `docker.io`, its API answers at `registry-1.docker.io`, as docker does it.
+/// The host that serves the registry API for `host`.
 fn api_host(host: &str) -> &str {
-    if host == DOCKER_HUB || host == "index.docker.io" {
+    if is_docker_hub(host) {
         "registry-1.docker.io"
     } else {
         host
