@@ -166,6 +166,11 @@ impl TempOutput {
                     path: output.display().to_string(),
                     reason: "the output needs a UTF-8 file name",
                 })?;
+        // The output's directory is made as needed (`-o dist/app-1.2.3.tar.gz` in a
+        // fresh checkout).
+        if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+        }
         let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp_name = format!(".{name}.{}.{unique}.tmp", std::process::id());
         let path = output.with_file_name(temp_name);

@@ -16,10 +16,6 @@ pub(super) async fn run(
         resolve(req, "paths", p)?;
     }
     let output = resolve(req, "output", &step.output)?;
-    if let Some(dir) = output.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
     let request = PackageRequest {
         root: req.cwd.clone(),
         paths: step.paths.clone(),

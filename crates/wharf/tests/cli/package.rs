@@ -52,12 +52,18 @@ fn packages_are_reproducible_verified_and_stored() {
     // touching the files changes nothing: same bytes, same digest
     std::thread::sleep(std::time::Duration::from_millis(1100));
     p.write("dist/app.whl", "wheel bytes\n");
-    let second = build("pkg-b.tar.gz");
+    // into a directory that does not exist yet
+    let second = build("release/new/pkg-b.tar.gz");
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
     let b: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
     assert_eq!(a["sha256"], b["sha256"]);
     assert_eq!(
         std::fs::read(p.path().join("pkg-a.tar.gz")).unwrap(),
-        std::fs::read(p.path().join("pkg-b.tar.gz")).unwrap()
+        std::fs::read(p.path().join("release/new/pkg-b.tar.gz")).unwrap()
     );
 
     let ok = p
