@@ -97,9 +97,10 @@ fn run_verify(dir: &Path, args: PackageVerifyArgs) -> anyhow::Result<ExitStatus>
                     serde_json::json!({"valid": true, "sha256": v.sha256, "manifest": v.manifest})
                 );
             } else {
+                let n = v.manifest.files.len();
                 eprintln!(
-                    "ok: {} files match the manifest (version {}, commit {})\nsha256:{}",
-                    v.manifest.files.len(),
+                    "ok: {n} {} the manifest (version {}, commit {})\nsha256:{}",
+                    if n == 1 { "file matches" } else { "files match" },
                     v.manifest.version.as_deref().unwrap_or("-"),
                     v.manifest.commit.as_deref().unwrap_or("-"),
                     v.sha256
