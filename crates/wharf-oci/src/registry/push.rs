@@ -170,6 +170,26 @@ impl Pusher {
                         .map(|b| b.name.as_str())
                 });
             let started = Instant::now();
+            // The registry accepted this manifest before only with every blob it names in
+            // the repository: then there is nothing to check blob by blob.
+            let url = format!("{}/v2/{name}/manifests/{manifest_digest}", session.base());
+            let resp = session
+                .send(
+                    Method::HEAD,
+                    &url,
+                    &[push_scope(name)],
+                    &Body::Empty,
+                    &[(header::ACCEPT, media_type.clone())],
+                )
+                .await?;
+            if resp.status().is_success() {
+                say(format!(
+                    "{host}/{name}: has this image already ({:.2}s)",
+                    started.elapsed().as_secs_f64()
+                ));
+                done_repos.push(name.as_str());
+                continue;
+            }
             let (mut uploaded, mut mounted, mut skipped, mut early) = (0, 0, 0, 0);
             let mut queue = blobs.iter();
             let mut running = FuturesUnordered::new();

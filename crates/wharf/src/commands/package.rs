@@ -100,7 +100,11 @@ fn run_verify(dir: &Path, args: PackageVerifyArgs) -> anyhow::Result<ExitStatus>
                 let n = v.manifest.files.len();
                 eprintln!(
                     "ok: {n} {} the manifest (version {}, commit {})\nsha256:{}",
-                    if n == 1 { "file matches" } else { "files match" },
+                    if n == 1 {
+                        "file matches"
+                    } else {
+                        "files match"
+                    },
                     v.manifest.version.as_deref().unwrap_or("-"),
                     v.manifest.commit.as_deref().unwrap_or("-"),
                     v.sha256
