@@ -98,6 +98,7 @@ fn plan(needs: &[Vec<usize>]) -> Plan {
                 artifacts: vec![],
                 reports: vec![],
                 outputs: vec![],
+                workspace: wharf_model::WorkspaceMode::Shared,
                 environment: None,
                 external_needs: vec![],
             })
@@ -144,6 +145,7 @@ fn engine_on_fake(
             text_pool: Default::default(),
             builtins: None,
             handoffs: vec![],
+            workspaces: None,
         };
         let (_itx, irx) = tokio::sync::watch::channel(0);
         let fake = Arc::new(wharf_engine::FakeExecutor::new());

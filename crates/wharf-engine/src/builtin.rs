@@ -24,8 +24,11 @@ pub struct BuiltinRequest {
     pub builtin: Builtin,
     /// The step's directory (relative paths in the parameters start here).
     pub cwd: PathBuf,
-    /// The run's workspace.
+    /// The job's workspace (its own copy of the project, or the project itself).
     pub workspace: PathBuf,
+    /// The project directory: where its git history lives, and what steps that change the
+    /// project on purpose (the release's changelog) write to.
+    pub project: PathBuf,
     /// The `.wharf` state directory (caches, image layouts).
     pub wharf_dir: PathBuf,
     /// The run number.

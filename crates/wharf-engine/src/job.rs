@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use wharf_expr::Status;
 use wharf_model::{
     ArtifactRecord, JobStatus, LogStream, Plan, Produced, ProducedKind, RunEvent, StepAction,
-    StepStatus,
+    StepStatus, WorkspaceMode,
 };
 
 use crate::artifacts::{self, ArtifactStore};
@@ -56,7 +56,7 @@ pub(crate) struct JobRun {
 }
 
 impl JobRun {
-    fn failed(reason: String) -> JobRun {
+    pub(crate) fn failed(reason: String) -> JobRun {
         JobRun {
             outcome: Outcome::Failed,
             exit_code: None,
@@ -75,7 +75,54 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
         attempt: t.attempt,
         at: now_ms(),
     });
-    let workspace = t.opts.workspace.clone();
+    let own = match (job.workspace, &t.opts.workspaces) {
+        (WorkspaceMode::Isolated, Some(all)) => {
+            let (all, id) = (all.clone(), job.id.clone());
+            match tokio::task::spawn_blocking(move || all.create(&id)).await {
+                Ok(Ok(path)) => Some(path),
+                Ok(Err(e)) => return JobRun::failed(format!("workspace: {e}")),
+                Err(e) => return JobRun::failed(format!("workspace: {e}")),
+            }
+        }
+        _ => None,
+    };
+    let workspace = own.clone().unwrap_or_else(|| t.opts.workspace.clone());
+    let last = job.steps.len().saturating_sub(1);
+    let run = run_steps(&t, workspace).await;
+    if let (Some(path), Some(all)) = (own, &t.opts.workspaces) {
+        if all.keep() || will_retry(job, t.attempt, run.outcome) {
+            // Kept on purpose (said once per run by the caller), or replaced by the next
+            // attempt's fresh copy.
+        } else if matches!(run.outcome, Outcome::Success | Outcome::Cancelled) {
+            all.remove(path);
+        } else {
+            note(
+                &t,
+                last,
+                &format!(
+                    "the failed job's workspace is kept for debugging (the next run removes it): {}",
+                    path.display()
+                ),
+            );
+        }
+    }
+    run
+}
+
+/// Whether the scheduler retries an attempt that ended so (its rule, seen from the job:
+/// a retried job's workspace is replaced, so only the last failed attempt's is kept).
+fn will_retry(job: &wharf_model::PlannedJob, attempt: u32, outcome: Outcome) -> bool {
+    let retryable = match outcome {
+        Outcome::Failed => true,
+        Outcome::TimedOut => job.retry.on_timeout,
+        Outcome::Success | Outcome::Cancelled => false,
+    };
+    retryable && attempt <= job.retry.max
+}
+
+/// Runs the job's steps in `workspace`, then collects its reports, artifacts and outputs.
+async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
+    let job = &t.plan.jobs[t.index];
 
     if !t.inherited.is_empty() {
         let store = t.store.clone();
@@ -105,7 +152,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
         cancelled: false,
     };
     for templates in [&t.plan.env, &job.env] {
-        if let Err(e) = render_into(&t, templates, &mut env_map, status) {
+        if let Err(e) = render_into(t, templates, &mut env_map, status) {
             return JobRun::failed(e);
         }
     }
@@ -134,8 +181,8 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
             cancelled,
         };
         let mut step_env = env_map.clone();
-        let decision = render_into(&t, &step.env, &mut step_env, step_status).and_then(|_| {
-            let ctx = ctx(&t, &step_env, step_status);
+        let decision = render_into(t, &step.env, &mut step_env, step_status).and_then(|_| {
+            let ctx = ctx(t, &step_env, step_status);
             condition_holds(step.condition.as_deref(), &ctx)
         });
         let run_it = match decision {
@@ -175,7 +222,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
             Err(e) => {
                 failed = true;
                 reason = Some(format!("creating log {}: {e}", log_abs.display()));
-                finish_step(&t, i, StepStatus::Failed, None, None);
+                finish_step(t, i, StepStatus::Failed, None, None);
                 continue;
             }
         };
@@ -190,7 +237,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
                 if let Err(e) = artifacts::check_relative(d) {
                     failed = true;
                     reason = Some(format!("working-directory {e}"));
-                    finish_step(&t, i, StepStatus::Failed, None, Some(log_rel));
+                    finish_step(t, i, StepStatus::Failed, None, Some(log_rel));
                     let _ = log.finish();
                     continue;
                 }
@@ -235,7 +282,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
             StepAction::Builtin(b) => {
                 let rendered = builtin::render(b, &mut |text: &str| {
                     let tpl = wharf_expr::parse_template(text).map_err(|e| e.to_string())?;
-                    tpl.render(&ctx(&t, &step_env, step_status))
+                    tpl.render(&ctx(t, &step_env, step_status))
                         .map_err(|e| e.to_string())
                 });
                 match (rendered, &t.opts.builtins) {
@@ -258,6 +305,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
                             builtin,
                             cwd,
                             workspace: workspace.clone(),
+                            project: t.opts.workspace.clone(),
                             wharf_dir: t.opts.wharf_dir.clone(),
                             run: t.opts.run,
                             event: t.plan.event.clone(),
@@ -307,7 +355,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
             o if step.continue_on_error => (StepStatus::FailedAllowed, o.exit_code()),
             o => (StepStatus::Failed, o.exit_code()),
         };
-        finish_step(&t, i, st, code, Some(log_rel));
+        finish_step(t, i, st, code, Some(log_rel));
         match st {
             StepStatus::Failed => {
                 failed = true;
@@ -352,7 +400,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
     if run.outcome == Outcome::Cancelled {
         return run;
     }
-    parse_reports(&t, last_step);
+    parse_reports(t, &workspace, last_step);
     // Release packages are kept like declared artifacts, so later jobs receive them.
     let mut pats = job.artifacts.clone();
     pats.extend(
@@ -405,12 +453,12 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
             let _ = std::fs::remove_file(&output_file);
             let (values, problems) = outputs::parse(&text, &job.outputs);
             for p in problems {
-                note(&t, last_step, &format!("$WHARF_OUTPUT: {p}"));
+                note(t, last_step, &format!("$WHARF_OUTPUT: {p}"));
             }
-            run.outputs = values.into_iter().map(|(k, v)| (k, mask(&t, &v))).collect();
+            run.outputs = values.into_iter().map(|(k, v)| (k, mask(t, &v))).collect();
         }
     }
-    run.reason = run.reason.map(|r| mask(&t, &r));
+    run.reason = run.reason.map(|r| mask(t, &r));
     run
 }
 
@@ -514,12 +562,12 @@ fn note(t: &JobTask, step: usize, text: &str) {
     });
 }
 
-fn parse_reports(t: &JobTask, last_step: usize) {
+fn parse_reports(t: &JobTask, workspace: &std::path::Path, last_step: usize) {
     let job = &t.plan.jobs[t.index];
     if job.reports.is_empty() {
         return;
     }
-    let found = match artifacts::collect(&t.opts.workspace, &job.reports, false) {
+    let found = match artifacts::collect(workspace, &job.reports, false) {
         Ok(f) => f,
         Err(e) => return note(t, last_step, &format!("reports: {e}")),
     };

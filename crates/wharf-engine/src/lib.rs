@@ -19,6 +19,7 @@ mod runner;
 pub mod scheduler;
 pub mod shell;
 mod watchdog;
+pub mod workspace;
 
 pub use artifacts::ArtifactStore;
 pub use builtin::{BuiltinOutcome, BuiltinRequest, BuiltinRunner};
@@ -27,6 +28,7 @@ pub use executor::{BoxFuture, Executor, StepOutcome, StepRequest};
 pub use fake::FakeExecutor;
 pub use local::LocalExecutor;
 pub use runner::{LogPathFn, RunOptions, run};
+pub use workspace::Workspaces;
 
 /// Now, in milliseconds since the Unix epoch.
 pub fn now_ms() -> wharf_model::Millis {

@@ -30,8 +30,11 @@ pub type LogPathFn = dyn Fn(u64, &str, usize) -> (PathBuf, String) + Send + Sync
 pub struct RunOptions {
     /// The run number (from the store).
     pub run: u64,
-    /// The directory steps run in (the project root for local runs).
+    /// The project directory: where jobs with `workspace: shared` run.
     pub workspace: PathBuf,
+    /// Where every other job gets a workspace of its own; `None` runs every job in the
+    /// project directory.
+    pub workspaces: Option<Arc<crate::Workspaces>>,
     /// The `.wharf` state directory (scratch files go under `tmp/`).
     pub wharf_dir: PathBuf,
     /// At most this many jobs at once.
@@ -96,7 +99,8 @@ pub async fn run(
         images: vec![None; plan.jobs.len()],
         produced: vec![Vec::new(); plan.jobs.len()],
     };
-    let mut tasks: JoinSet<(usize, JobRun)> = JoinSet::new();
+    let mut tasks: JoinSet<JobRun> = JoinSet::new();
+    let mut task_jobs: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut actions = {
         let mut decide = decider(&plan, &state);
         sched.handle(Input::Start, &mut decide)
@@ -159,7 +163,8 @@ pub async fn run(
                             .flat_map(|h| h.artifacts.iter().cloned())
                             .collect(),
                     };
-                    tasks.spawn(async move { (job, job::run(task).await) });
+                    let handle = tasks.spawn(async move { job::run(task).await });
+                    task_jobs.insert(handle.id(), job);
                 }
                 Action::Cancel { job } => {
                     if let Some(tx) = state.cancels.get(&job) {
@@ -182,11 +187,13 @@ pub async fn run(
             }
         }
         tokio::select! {
-            Some(joined) = tasks.join_next() => {
+            Some(joined) = tasks.join_next_with_id() => {
                 let (job, run) = match joined {
-                    Ok(x) => x,
-                    Err(e) => panic!("a job task panicked: {e}"),
+                    Ok((id, run)) => (task_jobs.remove(&id), run),
+                    // A bug in wharf (or a step runner) fails that job, not the whole run.
+                    Err(e) => (task_jobs.remove(&e.id()), JobRun::failed(panic_reason(e))),
                 };
+                let Some(job) = job else { continue };
                 state.cancels.remove(&job);
                 let outcome = run.outcome;
                 state.runs[job] = Some(run);
@@ -310,6 +317,20 @@ impl DriverState {
             at: now_ms(),
         });
     }
+}
+
+/// Why a job task ended without a result: its panic's message.
+fn panic_reason(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return format!("wharf lost the job's task: {e}");
+    }
+    let payload = e.into_panic();
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string());
+    format!("internal error in wharf, the job stopped: {msg}")
 }
 
 /// `map` plus, for each of `names` with a handoff, the value `get` takes from it.

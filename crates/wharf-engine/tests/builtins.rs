@@ -31,6 +31,9 @@ impl BuiltinRunner for FakeBuiltins {
         mut log: LogWriter,
     ) -> BoxFuture<BuiltinOutcome> {
         self.seen.lock().unwrap().push(req.builtin.clone());
+        if self.fail.as_deref() == Some("PANIC") {
+            panic!("the fake runner broke");
+        }
         log.write(wharf_model::LogStream::Stdout, b"built\n");
         let _ = log.finish();
         let out = match &self.fail {
@@ -102,6 +105,7 @@ async fn run(builtins: Option<Arc<FakeBuiltins>>) -> (RunStatus, Arc<FakeExecuto
         text_pool: Default::default(),
         builtins: builtins.map(|b| b as Arc<dyn BuiltinRunner>),
         handoffs: vec![],
+        workspaces: None,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (_itx, irx) = watch::channel(0);
@@ -198,4 +202,42 @@ async fn without_a_runner_builtin_steps_fail_clearly() {
         reason.as_deref(),
         Some("step `build-image`: built-in steps are not available in this runner")
     );
+}
+
+#[tokio::test]
+async fn a_panicking_job_fails_with_the_panic_message_and_the_run_ends() {
+    let runner = Arc::new(FakeBuiltins {
+        seen: Mutex::new(vec![]),
+        fail: Some("PANIC".into()),
+    });
+    let (status, _, events) = run(Some(runner)).await;
+    assert_eq!(status, RunStatus::Failed);
+    let finished: Vec<(String, JobStatus, Option<String>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::JobFinished {
+                job,
+                status,
+                reason,
+                ..
+            } => Some((job.clone(), *status, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        finished,
+        [
+            (
+                "image".to_string(),
+                JobStatus::Failed,
+                Some("internal error in wharf, the job stopped: the fake runner broke".to_string())
+            ),
+            (
+                "deploy".to_string(),
+                JobStatus::Skipped,
+                Some("a job it needs did not succeed (failed)".to_string())
+            ),
+        ]
+    );
+    assert!(matches!(events.last(), Some(RunEvent::RunFinished { .. })));
 }

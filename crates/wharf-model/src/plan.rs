@@ -64,6 +64,9 @@ pub struct PlannedJob {
     pub outputs: Vec<String>,
     /// The deployment environment the job targets, if any.
     pub environment: Option<String>,
+    /// Where the job runs: a workspace of its own (the default) or the project directory.
+    #[serde(default, skip_serializing_if = "WorkspaceMode::is_isolated")]
+    pub workspace: WorkspaceMode,
     /// Jobs it needs that ran outside this run (`wharf run --no-deps`, one platform job
     /// per wharf job): their results and outputs come from handoff files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -87,6 +90,25 @@ pub struct PlannedStep {
     pub continue_on_error: bool,
     /// The step's `if:` expression source, `None` for the default (`success()`).
     pub condition: Option<String>,
+}
+
+/// Where a job's steps run (`workspace:` on a job or the pipeline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkspaceMode {
+    /// A fresh copy of the project as git sees it, plus the artifacts of its needs: what a
+    /// CI runner's checkout gives a job.
+    #[default]
+    Isolated,
+    /// The project directory itself, shared with every other such job and run.
+    Shared,
+}
+
+impl WorkspaceMode {
+    /// Whether this is the default, [`WorkspaceMode::Isolated`].
+    pub fn is_isolated(&self) -> bool {
+        *self == WorkspaceMode::Isolated
+    }
 }
 
 /// How a failed job is retried.

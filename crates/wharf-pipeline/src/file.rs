@@ -47,6 +47,9 @@ pub struct PipelineFile {
     /// The jobs, in order; a job starts when all its `needs` succeeded.
     #[schemars(with = "OrderedMap<JobFile>")]
     pub jobs: Spanned<OrderedMap<JobFile>>,
+    /// Where jobs run unless they say otherwise: `isolated` (default) or `shared`.
+    #[serde(default)]
+    pub workspace: Option<WorkspaceFile>,
     /// Deployment environments that jobs may target with `environment:`.
     #[serde(default)]
     #[schemars(with = "Option<OrderedMap<EnvironmentFile>>")]
@@ -238,7 +241,8 @@ pub struct JobFile {
     pub reports: Option<Vec<Spanned<String>>>,
     /// A cache restored before and saved after the job.
     #[serde(default)]
-    pub cache: Option<CacheFile>,
+    #[schemars(with = "Option<CacheFile>")]
+    pub cache: Option<Spanned<CacheFile>>,
     /// Output names the job's steps write to `$WHARF_OUTPUT`.
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
@@ -247,6 +251,29 @@ pub struct JobFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub environment: Option<Spanned<String>>,
+    /// Where the job runs: `isolated` (a workspace of its own, the default) or `shared`
+    /// (the project directory itself).
+    #[serde(default)]
+    pub workspace: Option<WorkspaceFile>,
+}
+
+/// `workspace:` as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkspaceFile {
+    /// A fresh copy of the project as git sees it, plus the artifacts of its needs.
+    Isolated,
+    /// The project directory itself: files other jobs and runs leave are visible.
+    Shared,
+}
+
+impl From<WorkspaceFile> for wharf_model::WorkspaceMode {
+    fn from(w: WorkspaceFile) -> Self {
+        match w {
+            WorkspaceFile::Isolated => wharf_model::WorkspaceMode::Isolated,
+            WorkspaceFile::Shared => wharf_model::WorkspaceMode::Shared,
+        }
+    }
 }
 
 /// One step.
@@ -302,7 +329,7 @@ pub struct StepFile {
     pub condition: Option<Spanned<String>>,
 }
 
-/// `cache:` (parsed, not used yet).
+/// `cache:` (refused by `validate` until the job cache lands).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CacheFile {
@@ -320,13 +347,16 @@ pub struct CacheFile {
 pub struct EnvironmentFile {
     /// Approvals needed before a deployment starts.
     #[serde(default)]
-    pub approval: Option<ApprovalFile>,
+    #[schemars(with = "Option<ApprovalFile>")]
+    pub approval: Option<Spanned<ApprovalFile>>,
     /// The health check held after a deployment.
     #[serde(default)]
-    pub health: Option<HealthFile>,
+    #[schemars(with = "Option<HealthFile>")]
+    pub health: Option<Spanned<HealthFile>>,
     /// What happens when the health check fails.
     #[serde(default)]
-    pub rollback: Option<Rollback>,
+    #[schemars(with = "Option<Rollback>")]
+    pub rollback: Option<Spanned<Rollback>>,
 }
 
 /// `environments.NAME.approval`.

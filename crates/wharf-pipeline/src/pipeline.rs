@@ -76,6 +76,8 @@ pub struct Job {
     pub outputs: Vec<String>,
     /// Target environment.
     pub environment: Option<String>,
+    /// Where the job runs (its own `workspace:`, else the pipeline's).
+    pub workspace: wharf_model::WorkspaceMode,
 }
 
 /// `cache:` (parsed, not used yet).

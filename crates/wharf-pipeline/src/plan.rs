@@ -230,6 +230,7 @@ fn planned_job(
         reports: job.reports.clone(),
         outputs: job.outputs.clone(),
         environment: job.environment.clone(),
+        workspace: job.workspace,
         external_needs: Vec::new(),
     })
 }

@@ -189,6 +189,13 @@ pub(crate) fn triggers_from_file(r: &mut Reporter, on: &OnFile) -> Triggers {
         });
     }
     if let Some(p) = &on.pipeline {
+        // Nothing starts a pipeline-triggered run yet (no server, no `--event pipeline`).
+        crate::validate::unsupported(
+            r,
+            r.span(&p.name),
+            "on.pipeline",
+            "run the downstream pipeline yourself for now: `wharf run --event manual`",
+        );
         t.pipeline = Some(PipelineTrigger {
             name: p.name.value.clone(),
             status: p.status.unwrap_or(TriggerStatus::Success),

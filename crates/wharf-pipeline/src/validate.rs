@@ -136,6 +136,7 @@ pub(crate) fn validate(r: &mut Reporter, file: &PipelineFile) -> Pipeline {
             inputs: input_names.as_deref(),
             defaults: &defaults,
             environments: file.environments.as_ref().map(|e| e.value.keys().collect()),
+            workspace: file.workspace,
         };
         jobs.push(validate_job(r, &ctx, key, job));
     }
@@ -161,6 +162,7 @@ struct JobContext<'a> {
     inputs: Option<&'a [String]>,
     defaults: &'a Defaults,
     environments: Option<Vec<&'a str>>,
+    workspace: Option<crate::file::WorkspaceFile>,
 }
 
 fn validate_job(
@@ -370,6 +372,22 @@ fn validate_job(
             .with_hint(hint);
         r.push(d);
     }
+    if let Some(i) = &job.image {
+        unsupported(
+            r,
+            r.span(i),
+            "image",
+            "steps run on the host in this version; call `docker run` from a step for now",
+        );
+    }
+    if let Some(c) = &job.cache {
+        unsupported(
+            r,
+            r.span(c),
+            "cache",
+            "remove it; each job starts without a cache in this version",
+        );
+    }
     let artifacts = job.artifacts.iter().flatten().cloned().collect::<Vec<_>>();
     globs_from_file(r, &artifacts);
     let reports = job.reports.iter().flatten().cloned().collect::<Vec<_>>();
@@ -398,11 +416,16 @@ fn validate_job(
         artifacts: artifacts.into_iter().map(|a| a.value).collect(),
         reports: reports.into_iter().map(|a| a.value).collect(),
         cache: job.cache.as_ref().map(|c| Cache {
-            key: c.key.clone(),
-            paths: c.paths.clone(),
+            key: c.value.key.clone(),
+            paths: c.value.paths.clone(),
         }),
         outputs,
         environment: job.environment.as_ref().map(|e| e.value.clone()),
+        workspace: job
+            .workspace
+            .or(ctx.workspace)
+            .map(Into::into)
+            .unwrap_or_default(),
     }
 }
 
@@ -586,6 +609,19 @@ fn duration(r: &mut Reporter, text: &Spanned<String>) -> Option<u64> {
     ms
 }
 
+/// What to do instead of deployment rules, until deployments land.
+const DEPLOY_HINT: &str = "remove it: deployment rules are not enforced yet, and wharf will not pretend to; `environment:` on a job still selects that environment's secrets";
+
+/// Refuses a key the schema knows but this version cannot honour: a key that is parsed
+/// and ignored would lie to the user (DESIGN.md, rule 13).
+pub(crate) fn unsupported(r: &mut Reporter, span: std::ops::Range<usize>, key: &str, hint: &str) {
+    let d = r
+        .at(span, format!("`{key}` is not supported in this version"))
+        .with_label("not supported yet")
+        .with_hint(hint);
+    r.push(d);
+}
+
 fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
     let mut out = Vec::new();
     for (name, env) in file.environments.iter().flat_map(|e| e.value.0.iter()) {
@@ -596,7 +632,18 @@ fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
                 "use letters, digits, `_` and `-`",
             );
         }
-        let health = env.health.as_ref();
+        // Deployments (approvals, health checks, rollback) are not built yet: accepting these
+        // keys would deploy with no approval and no check, in silence.
+        if let Some(a) = &env.approval {
+            unsupported(r, r.span(a), "environments.*.approval", DEPLOY_HINT);
+        }
+        if let Some(h) = &env.health {
+            unsupported(r, r.span(h), "environments.*.health", DEPLOY_HINT);
+        }
+        if let Some(rb) = &env.rollback {
+            unsupported(r, r.span(rb), "environments.*.rollback", DEPLOY_HINT);
+        }
+        let health = env.health.as_ref().map(|h| &h.value);
         let url = health.and_then(|h| h.http.as_ref());
         if let Some(u) = url
             && !(u.value.starts_with("http://") || u.value.starts_with("https://"))
@@ -609,17 +656,21 @@ fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
         }
         out.push(Environment {
             name: name.value.clone(),
-            approvals_required: env.approval.as_ref().and_then(|a| a.required).unwrap_or(0),
+            approvals_required: env
+                .approval
+                .as_ref()
+                .and_then(|a| a.value.required)
+                .unwrap_or(0),
             self_approval: env
                 .approval
                 .as_ref()
-                .and_then(|a| a.self_approval)
+                .and_then(|a| a.value.self_approval)
                 .unwrap_or(false),
             health_url: url.map(|u| u.value.clone()),
             health_for_ms: health
                 .and_then(|h| h.hold.as_ref())
                 .and_then(|d| duration(r, d)),
-            rollback: env.rollback,
+            rollback: env.rollback.as_ref().map(|r| r.value),
         });
     }
     out

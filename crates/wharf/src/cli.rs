@@ -443,6 +443,11 @@ pub struct RunArgs {
     #[arg(long, requires = "jobs")]
     pub no_deps: bool,
 
+    /// Leave every job's workspace (`.wharf/workspaces/RUN/JOB`) in place after the run,
+    /// not only failed jobs' (which the next run removes).
+    #[arg(long)]
+    pub keep_workspaces: bool,
+
     /// Take the event (kind, branch, tag, sha, manual inputs from `WHARF_INPUT_<NAME>`)
     /// from the CI platform's variables: GitHub Actions, GitLab CI, Woodpecker, Bitbucket.
     #[arg(long, conflicts_with_all = ["branch", "tag", "sha", "inputs"])]

@@ -116,6 +116,6 @@ fn source_date(req: &BuiltinRequest) -> Result<u64, String> {
             .trim()
             .parse()
             .map_err(|_| format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds")),
-        None => Ok(crate::git::head_time(&req.workspace).unwrap_or(0)),
+        None => Ok(crate::git::head_time(&req.project).unwrap_or(0)),
     }
 }

@@ -20,6 +20,8 @@ struct Decided {
     commit: String,
     notes: String,
     tagged: bool,
+    /// The changelog's new text, when the step updated it.
+    changelog: Option<String>,
 }
 
 pub(super) async fn run(
@@ -33,18 +35,34 @@ pub(super) async fn run(
         .as_deref()
         .map(|c| resolve(req, "changelog", c))
         .transpose()?;
-    let workspace = req.workspace.clone();
+    // A release changes the project on purpose: the tag goes into its repository, and the
+    // changelog into its files as well as into this job's workspace.
+    let project = req.project.clone();
+    let in_project = changelog.as_ref().and_then(|c| {
+        let rel = c.strip_prefix(&req.workspace).ok()?;
+        (req.project != req.workspace).then(|| req.project.join(rel))
+    });
     let event = req.event.clone();
     let owned = step.clone();
-    let decided = tokio::task::spawn_blocking(move || {
-        decide(&workspace, &event, &owned, changelog.as_deref())
-    })
-    .await
-    .map_err(|e| format!("the release task failed: {e}"))??;
+    let decided =
+        tokio::task::spawn_blocking(move || decide(&project, &event, &owned, changelog.as_deref()))
+            .await
+            .map_err(|e| format!("the release task failed: {e}"))??;
     let Some(d) = decided else {
         say(log, "nothing to release: no commits since the last release");
         return Ok(Vec::new());
     };
+    if let (Some(dest), Some(written)) = (in_project, &d.changelog) {
+        std::fs::write(&dest, written)
+            .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+        say(
+            log,
+            format!(
+                "updated {} in the project (a release step changes the project on purpose)",
+                dest.display()
+            ),
+        );
+    }
     let mut items: Vec<Produced> = req
         .upstream_artifacts
         .iter()
@@ -122,7 +140,7 @@ async fn publish(
             (o.to_string(), n.to_string())
         }
         None => {
-            let origin = Repo::open(&req.workspace)
+            let origin = Repo::open(&req.project)
                 .ok()
                 .and_then(|r| r.origin_url())
                 .ok_or("no `repository:` and no `origin` remote to take it from")?;
@@ -181,13 +199,13 @@ async fn publish(
 }
 
 fn decide(
-    workspace: &std::path::Path,
+    project: &std::path::Path,
     event: &wharf_model::Event,
     step: &ReleaseStep,
     changelog: Option<&std::path::Path>,
 ) -> Result<Option<Decided>, String> {
     let repo =
-        Repo::open(workspace).map_err(|e| format!("{e} (a release is made from git history)"))?;
+        Repo::open(project).map_err(|e| format!("{e} (a release is made from git history)"))?;
     let head = repo
         .resolve(event.sha.as_deref().unwrap_or("HEAD"))
         .or_else(|_| repo.resolve("HEAD"))
@@ -220,6 +238,7 @@ fn decide(
             link_base: repo.origin_url().as_deref().and_then(commit_url_base),
         },
     );
+    let mut written = None;
     if let Some(path) = changelog {
         let existing = match std::fs::read_to_string(path) {
             Ok(t) => t,
@@ -227,8 +246,9 @@ fn decide(
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
         if let Some(text) = wharf_release::insert_section(&existing, &version, &notes) {
-            std::fs::write(path, text)
+            std::fs::write(path, &text)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            written = Some(text);
         }
     }
     let (tag, tagged) = match (&event.tag, from_tag) {
@@ -260,5 +280,6 @@ fn decide(
         commit: head,
         notes,
         tagged,
+        changelog: written,
     }))
 }

@@ -198,10 +198,44 @@ async fn execute(
         text_pool.clone(),
     ));
 
+    // With --no-deps the CI platform's checkout is the job's fresh workspace already, and
+    // the artifacts it passes on are in the project directory.
+    let workspaces = if args.no_deps {
+        None
+    } else {
+        let (root, state, keep) = (root.to_path_buf(), wharf_dir.clone(), args.keep_workspaces);
+        let prepared = tokio::task::spawn_blocking(move || {
+            wharf_engine::Workspaces::prepare(&root, &state, number, keep)
+        })
+        .await
+        .context("the workspace task failed")?;
+        let ws = match prepared {
+            Ok(ws) => ws,
+            Err(e) => {
+                let end = RunEvent::RunFinished {
+                    status: RunStatus::Failed,
+                    at: wharf_engine::now_ms(),
+                };
+                let _ = store.record(number, &[end]).await;
+                return Err(anyhow::Error::new(e).context("preparing the jobs' workspaces"));
+            }
+        };
+        if keep {
+            eprintln!(
+                "workspaces are kept in {}",
+                wharf_dir
+                    .join("workspaces")
+                    .join(number.to_string())
+                    .display()
+            );
+        }
+        Some(Arc::new(ws))
+    };
     let log_dir = wharf_dir.clone();
     let opts = wharf_engine::RunOptions {
         run: number,
         workspace: root.to_path_buf(),
+        workspaces: workspaces.clone(),
         wharf_dir: wharf_dir.clone(),
         max_parallel: args.parallel.max(1),
         kill_grace: Duration::from_secs(args.kill_grace),
@@ -232,6 +266,9 @@ async fn execute(
     .await;
     engine_done.notify_one();
     consumer.await.context("the output task failed")?;
+    if let Some(ws) = workspaces {
+        ws.finish().await;
+    }
     if args.no_deps {
         // For the platform jobs after this one (see handoff.rs).
         if let Some(record) = store.get_run(number).await? {

@@ -38,6 +38,7 @@ fn skopeo_inspect(layout_ref: &str) -> serde_json::Value {
 }
 
 const PIPELINE: &str = r#"version: 1
+workspace: shared
 env: { SOURCE_DATE_EPOCH: "1700000000" }
 jobs:
   image:

@@ -12,3 +12,4 @@ mod run;
 mod run_control;
 mod secrets;
 mod validate;
+mod workspace;

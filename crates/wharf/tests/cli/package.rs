@@ -110,6 +110,7 @@ fn paths_outside_the_directory_and_missing_ones_are_refused() {
 fn the_package_step_records_the_package_and_passes_it_on() {
     let p = Project::new(
         r#"version: 1
+workspace: shared
 env: { SOURCE_DATE_EPOCH: "1700000000" }
 jobs:
   pack:

@@ -132,6 +132,7 @@ fn handle(
 fn project(image: &str, extra: &str) -> Project {
     let pipeline = format!(
         r#"version: 1
+workspace: shared
 jobs:
   image:
     {extra}
@@ -465,6 +466,7 @@ fn a_registry_base_is_pulled_cached_by_digest_and_its_layers_mounted() {
             "wharf.yml",
             &format!(
                 r#"version: 1
+workspace: shared
 jobs:
   image:
     steps:
@@ -758,6 +760,7 @@ fn bearer_tokens_from_a_token_server_for_push_pull_and_mount() {
         "wharf.yml",
         &format!(
             r#"version: 1
+workspace: shared
 jobs:
   image:
     secrets: [REGISTRY_PASSWORD]

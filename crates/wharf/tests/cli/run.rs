@@ -15,6 +15,7 @@ fn job_status(events: &[serde_json::Value], job: &str) -> String {
 fn a_pipeline_runs_in_dependency_order_with_outputs_and_layered_env() {
     let p = Project::new(
         r#"version: 1
+workspace: shared
 name: demo
 env: { LEVEL: pipeline, KEEP: p }
 jobs:
@@ -77,6 +78,7 @@ fn a_failing_job_exits_1_skips_dependants_and_shows_the_failure() {
 fn conditions_on_event_branch_and_tag_and_status() {
     let p = Project::new(
         r#"version: 1
+workspace: shared
 jobs:
   on-main:
     if: branch == 'main'
@@ -108,6 +110,7 @@ jobs:
 fn event_context_reaches_steps_as_variables_and_triggers_filter_pipelines() {
     let p = Project::new(
         r#"version: 1
+workspace: shared
 on:
   push: { branches: [main] }
   manual: { inputs: { target: { default: staging, options: [staging, production] } } }
@@ -146,6 +149,7 @@ jobs:
 fn matrix_cells_run_with_their_values() {
     let p = Project::new(
         r#"version: 1
+workspace: shared
 jobs:
   test:
     matrix: { py: ["3.11", "3.12"], os: [linux] }
@@ -172,6 +176,7 @@ jobs:
 fn retries_rerun_a_failed_job() {
     let p = Project::new(
         r#"version: 1
+workspace: shared
 jobs:
   flaky:
     retry: 2
@@ -212,7 +217,7 @@ fn fail_fast_cancels_running_jobs_unless_disabled() {
 #[test]
 fn working_directory_and_selected_jobs() {
     let p = Project::new(
-        "version: 1\njobs:\n  a:\n    working-directory: sub\n    run: pwd > where\n  b:\n    needs: [a]\n    run: touch b\n  c:\n    run: touch c\n",
+        "version: 1\nworkspace: shared\njobs:\n  a:\n    working-directory: sub\n    run: pwd > where\n  b:\n    needs: [a]\n    run: touch b\n  c:\n    run: touch c\n",
     );
     std::fs::create_dir(p.path().join("sub")).unwrap();
     p.wharf(&["run", "b"]).expect(0);
@@ -223,7 +228,7 @@ fn working_directory_and_selected_jobs() {
 
 #[test]
 fn steps_see_only_allow_listed_host_variables() {
-    let p = Project::new("version: 1\njobs:\n  a:\n    run: env > seen\n");
+    let p = Project::new("version: 1\nworkspace: shared\njobs:\n  a:\n    run: env > seen\n");
     let r = p
         .cmd(&["run"])
         .env("AWS_SECRET_ACCESS_KEY", "leak")
@@ -266,23 +271,29 @@ jobs:
     reports: [reports/junit.xml]
   use:
     needs: [build]
-    run: cat dist/app.whl > used
+    run: |
+      test ! -e reports/junit.xml
+      echo "use: $(cat dist/app.whl)"
   tamper:
     needs: [build]
     run: rm dist/app.whl
   late:
     needs: [tamper]
-    run: cat dist/app.whl > late
+    run: echo "late= $(cat dist/app.whl)"
 "#,
     );
     let r = p.wharf(&["run", "-j", "1", "--json"]).expect(0);
-    assert_eq!(p.read("used"), "wheel-bytes\n");
-    assert_eq!(
-        p.read("late"),
-        "wheel-bytes\n",
-        "artifact restored after a job deleted it"
-    );
     let ev = r.events();
+    let lines: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["type"] == "log")
+        .filter_map(|e| e["line"].as_str())
+        .collect();
+    assert!(lines.contains(&"use: wheel-bytes"), "{lines:?}");
+    assert!(
+        lines.contains(&"late= wheel-bytes"),
+        "artifact restored after a job deleted it: {lines:?}"
+    );
     let stored = ev.iter().find(|e| e["type"] == "artifact_stored").unwrap();
     assert_eq!(stored["path"], "dist/app.whl");
     let report = ev.iter().find(|e| e["type"] == "report_parsed").unwrap();
@@ -337,6 +348,7 @@ fn stdout_lines_are_never_instructions() {
 fn schedule_and_pull_request_events_start_only_pipelines_that_listen_to_them() {
     let p = Project::new(
         r#"version: 1
+workspace: shared
 name: nightly
 on:
   schedule: ["0 3 * * 1"]
@@ -348,6 +360,7 @@ jobs:
     p.write(
         ".wharf/review.yml",
         r#"version: 1
+workspace: shared
 name: review
 on:
   pull_request: { branches: [main] }

@@ -24,7 +24,7 @@ fn wait_for(path: &std::path::Path) {
 #[test]
 fn a_timeout_kills_the_whole_process_group() {
     let p = Project::new(
-        "version: 1\njobs:\n  slow:\n    timeout: 1s\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      trap '' TERM\n      sleep 60\n",
+        "version: 1\nworkspace: shared\njobs:\n  slow:\n    timeout: 1s\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      trap '' TERM\n      sleep 60\n",
     );
     let started = Instant::now();
     let r = p.wharf(&["run", "--plain", "--kill-grace", "1"]).expect(1);
@@ -42,7 +42,7 @@ fn a_timeout_kills_the_whole_process_group() {
 #[test]
 fn ctrl_c_cancels_the_run_kills_steps_and_exits_130() {
     let p = Project::new(
-        "version: 1\njobs:\n  slow:\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      sleep 60\n  later:\n    needs: [slow]\n    run: touch later\n",
+        "version: 1\nworkspace: shared\njobs:\n  slow:\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      sleep 60\n  later:\n    needs: [slow]\n    run: touch later\n",
     );
     let child = p
         .cmd(&["run", "--plain", "--kill-grace", "2"])
@@ -85,7 +85,9 @@ fn spawn_quiet_run(p: &Project) -> std::process::Child {
 
 #[test]
 fn a_run_killed_with_sigkill_is_marked_interrupted_on_the_next_start() {
-    let p = Project::new("version: 1\njobs:\n  slow:\n    run: touch started && sleep 30\n");
+    let p = Project::new(
+        "version: 1\nworkspace: shared\njobs:\n  slow:\n    run: touch started && sleep 30\n",
+    );
     let mut child = spawn_quiet_run(&p);
     wait_for(&p.path().join("started"));
     child.kill().unwrap();
@@ -108,7 +110,7 @@ fn a_run_killed_with_sigkill_is_marked_interrupted_on_the_next_start() {
 #[test]
 fn steps_do_not_outlive_a_wharf_killed_with_sigkill() {
     let p = Project::new(
-        "version: 1\njobs:\n  deploy:\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      echo $$ > main.pid\n      sleep 60\n",
+        "version: 1\nworkspace: shared\njobs:\n  deploy:\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      echo $$ > main.pid\n      sleep 60\n",
     );
     let mut child = spawn_quiet_run(&p);
     wait_for(&p.path().join("main.pid"));

@@ -202,6 +202,7 @@ fn set_list_rm_and_values_never_from_argv() {
 fn jobs_get_only_declared_secrets_scoped_by_environment_and_missing_ones_stop_the_run() {
     let p = Project::new(
         r#"version: 1
+workspace: shared
 environments:
   production: {}
 jobs:
@@ -335,7 +336,7 @@ fn a_wrong_key_is_a_clear_error_and_the_key_file_is_private() {
 #[test]
 fn a_pipeline_that_opts_in_gets_secrets_on_pull_requests() {
     let p = Project::new(
-        "version: 1\non:\n  pull_request: { branches: [main], secrets: true }\njobs:\n  check:\n    secrets: [TOKEN]\n    run: echo \"$TOKEN\" | base64 > got\n",
+        "version: 1\nworkspace: shared\non:\n  pull_request: { branches: [main], secrets: true }\njobs:\n  check:\n    secrets: [TOKEN]\n    run: echo \"$TOKEN\" | base64 > got\n",
     );
     secrets(&p, &["set", "TOKEN"], "trusted-pr-token").expect(0);
     let r = run_with_key(&p, &["run", "--event", "pull_request", "--branch", "main"]).expect(0);

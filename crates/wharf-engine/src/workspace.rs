@@ -1,0 +1,772 @@
+//! Workspaces: each job starts from the project as git sees it, and from nothing else.
+//!
+//! A CI runner gives every job a fresh checkout: tracked files, plus what the job's `needs`
+//! pass on as artifacts. A local runner that lets jobs share the project directory lets a
+//! pipeline pass on a laptop that fails on the server (a job reads a file another job left
+//! without declaring it), and two runs at once overwrite each other's files. So a run lists
+//! the project once ([`Snapshot::take`]: tracked files and untracked files that are not
+//! ignored, uncommitted edits included) and every job gets its own copy of that list
+//! ([`Workspaces::create`]), with the project's git metadata beside it when the project is
+//! a repository's top level (its own `HEAD` and index, objects borrowed through git's
+//! alternates), so `git describe` and `git status` answer as in a CI checkout.
+//!
+//! Copies go through `std::fs::copy`, which is `copy_file_range` on Linux: a reflink on
+//! file systems that share extents (btrfs, XFS), an in-kernel copy elsewhere; files keep
+//! their bytes and modes. Large trees are copied on every core.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Entries of the `.wharf` state directory: never part of a workspace (the run history,
+/// logs, artifacts, caches and the workspaces themselves). Pipeline files under `.wharf/`
+/// are project files and are copied.
+pub const STATE_ENTRIES: &[&str] = &[
+    "wharf.db",
+    "wharf.db-wal",
+    "wharf.db-shm",
+    "wharf.db-journal",
+    "wharf.db.lock",
+    "logs",
+    "artifacts",
+    "tmp",
+    "cache",
+    "images",
+    "handoff",
+    "workspaces",
+];
+
+/// Failure to list or copy the project.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file operation failed.
+    #[error("{doing} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        doing: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// `git ls-files` failed in a repository.
+    #[error("listing the project's files with git in {}: {message}", path.display())]
+    Git {
+        /// The project.
+        path: PathBuf,
+        /// What git said.
+        message: String,
+    },
+}
+
+/// The result type of this module.
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn io_err<'a>(doing: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        doing,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Symlink,
+    /// A directory to copy whole (a submodule's or a nested repository's checkout).
+    Tree,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    /// Where it is read from.
+    src: PathBuf,
+    /// Where it goes, relative to the workspace.
+    rel: PathBuf,
+    kind: Kind,
+}
+
+/// The project's files as a fresh checkout would have them, listed once per run.
+#[derive(Debug)]
+pub struct Snapshot {
+    root: PathBuf,
+    entries: Vec<Entry>,
+    /// Directories to create first, parents before children.
+    dirs: Vec<PathBuf>,
+    /// Whether the workspace gets a `.git` of its own.
+    git: bool,
+    /// The bytes of every file, for the figures a caller reports.
+    bytes: u64,
+}
+
+impl Snapshot {
+    /// Lists `root`: through `git ls-files` inside a repository (tracked files and untracked
+    /// ones that are not ignored), every file but `.git` elsewhere; never the `.wharf` state.
+    /// `scratch` is a directory this run owns (the git metadata template goes there).
+    pub fn take(root: &Path, scratch: &Path) -> Result<Snapshot> {
+        let mut entries = Vec::new();
+        let repo = find_repo(root);
+        match &repo {
+            Some(_) => list_git(root, &mut entries)?,
+            None => list_walk(root, &mut entries)?,
+        }
+        let git = match repo {
+            Some(git_path) if git_path.parent() == Some(root) => {
+                git_template(root, &git_path, scratch, &mut entries)?
+            }
+            _ => false,
+        };
+        let mut dirs = HashSet::new();
+        let mut bytes = 0;
+        for e in &entries {
+            let mut p = e.rel.parent();
+            while let Some(d) = p {
+                if d.as_os_str().is_empty() || !dirs.insert(d.to_path_buf()) {
+                    break;
+                }
+                p = d.parent();
+            }
+            if e.kind == Kind::File {
+                bytes += std::fs::symlink_metadata(&e.src).map_or(0, |m| m.len());
+            }
+        }
+        let mut dirs: Vec<PathBuf> = dirs.into_iter().collect();
+        dirs.sort_by_key(|d| d.components().count());
+        Ok(Snapshot {
+            root: root.to_path_buf(),
+            entries,
+            dirs,
+            git,
+            bytes,
+        })
+    }
+
+    /// How many files and links a workspace gets.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the project has no files at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The bytes of regular files a workspace gets.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Whether workspaces get a `.git` (the project is a repository's top level).
+    pub fn has_git(&self) -> bool {
+        self.git
+    }
+
+    /// The project directory it lists.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Copies the project into `dest` (which must not exist yet).
+    pub fn materialize(&self, dest: &Path) -> Result<()> {
+        std::fs::create_dir(dest).map_err(io_err("creating the workspace", dest))?;
+        for d in &self.dirs {
+            let p = dest.join(d);
+            match std::fs::create_dir(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err("creating", &p)(e)),
+            }
+        }
+        let workers = if self.entries.len() < 64 {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+        };
+        let next = AtomicUsize::new(0);
+        let failed: Mutex<Option<Error>> = Mutex::new(None);
+        let work = || {
+            const CHUNK: usize = 16;
+            loop {
+                let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                if start >= self.entries.len() {
+                    break;
+                }
+                for e in &self.entries[start..(start + CHUNK).min(self.entries.len())] {
+                    if let Err(err) = copy_entry(e, &dest.join(&e.rel)) {
+                        let mut slot = failed.lock().unwrap_or_else(|p| p.into_inner());
+                        slot.get_or_insert(err);
+                        next.store(self.entries.len(), Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
+        };
+        if workers == 1 {
+            work();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 1..workers {
+                    s.spawn(work);
+                }
+                work();
+            });
+        }
+        match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn copy_entry(e: &Entry, to: &Path) -> Result<()> {
+    match e.kind {
+        Kind::File => match std::fs::copy(&e.src, to) {
+            Ok(_) => Ok(()),
+            // Deleted since the listing (a tracked file removed in the working tree, or
+            // gone while the run started): a checkout would not have it either.
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(io_err("copying", &e.src)(err)),
+        },
+        Kind::Symlink => {
+            let target = std::fs::read_link(&e.src).map_err(io_err("reading the link", &e.src))?;
+            std::os::unix::fs::symlink(&target, to).map_err(io_err("creating the link", to))
+        }
+        Kind::Tree => copy_tree(&e.src, to),
+    }
+}
+
+/// Copies a directory whole (except nested `.git` metadata).
+fn copy_tree(src: &Path, to: &Path) -> Result<()> {
+    for item in walkdir::WalkDir::new(src)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|d| d.file_name() != ".git")
+    {
+        let item = item.map_err(|e| {
+            let path = e.path().unwrap_or(src).to_path_buf();
+            Error::Io {
+                doing: "reading",
+                path,
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| io::Error::other("loop")),
+            }
+        })?;
+        let rel = item.path().strip_prefix(src).unwrap_or(item.path());
+        let dest = to.join(rel);
+        let ft = item.file_type();
+        if ft.is_dir() {
+            match std::fs::create_dir(&dest) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                    return Err(io_err("creating", &dest)(e));
+                }
+                _ => {}
+            }
+        } else {
+            let kind = if ft.is_symlink() {
+                Kind::Symlink
+            } else {
+                Kind::File
+            };
+            let e = Entry {
+                src: item.path().to_path_buf(),
+                rel: rel.to_path_buf(),
+                kind,
+            };
+            copy_entry(&e, &dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// The `.git` (directory or file) of the repository `root` is in, if any.
+fn find_repo(root: &Path) -> Option<PathBuf> {
+    root.ancestors()
+        .map(|d| d.join(".git"))
+        .find(|g| g.symlink_metadata().is_ok())
+}
+
+fn is_state(rel: &Path) -> bool {
+    let mut c = rel.components();
+    c.next().is_some_and(|first| first.as_os_str() == ".wharf")
+        && c.next()
+            .is_some_and(|second| STATE_ENTRIES.iter().any(|s| second.as_os_str() == *s))
+}
+
+fn list_git(root: &Path, entries: &mut Vec<Entry>) -> Result<()> {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(root).args([
+        "ls-files",
+        "-z",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+        "--deduplicate",
+        "--",
+        ".",
+    ]);
+    for s in STATE_ENTRIES {
+        cmd.arg(format!(":(exclude).wharf/{s}"));
+    }
+    let out = cmd.output().map_err(|e| Error::Git {
+        path: root.to_path_buf(),
+        message: format!("cannot run git: {e}"),
+    })?;
+    if !out.status.success() {
+        return Err(Error::Git {
+            path: root.to_path_buf(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    for raw in out.stdout.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        let rel = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(raw));
+        if is_state(&rel) {
+            continue;
+        }
+        let src = root.join(&rel);
+        // A tracked file deleted in the working tree is not there: as in a checkout of the
+        // uncommitted state, the job does not get it.
+        let Ok(meta) = src.symlink_metadata() else {
+            continue;
+        };
+        let kind = if meta.is_symlink() {
+            Kind::Symlink
+        } else if meta.is_dir() {
+            Kind::Tree
+        } else {
+            Kind::File
+        };
+        entries.push(Entry { src, rel, kind });
+    }
+    Ok(())
+}
+
+fn list_walk(root: &Path, entries: &mut Vec<Entry>) -> Result<()> {
+    let walk = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|d| {
+            let rel = d.path().strip_prefix(root).unwrap_or(d.path());
+            d.file_name() != ".git" && !is_state(rel)
+        });
+    for item in walk {
+        let item = item.map_err(|e| {
+            let path = e.path().unwrap_or(root).to_path_buf();
+            Error::Io {
+                doing: "listing",
+                path,
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| io::Error::other("loop")),
+            }
+        })?;
+        let ft = item.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        let kind = if ft.is_symlink() {
+            Kind::Symlink
+        } else {
+            Kind::File
+        };
+        let rel = item.path().strip_prefix(root).unwrap_or(item.path());
+        entries.push(Entry {
+            src: item.path().to_path_buf(),
+            rel: rel.to_path_buf(),
+            kind,
+        });
+    }
+    Ok(())
+}
+
+/// Adds a `.git` for the workspace: the project's `HEAD`, index, config and refs, with its
+/// objects reached through `objects/info/alternates` (nothing is copied from the object
+/// store, and nothing a job does to its repository touches the project's).
+fn git_template(
+    root: &Path,
+    git_path: &Path,
+    scratch: &Path,
+    entries: &mut Vec<Entry>,
+) -> Result<bool> {
+    let Some((git_dir, common)) = git_dirs(root, git_path) else {
+        return Ok(false);
+    };
+    let objects = common.join("objects");
+    if !objects.is_dir() {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(scratch).map_err(io_err("creating", scratch))?;
+    let alternates = scratch.join("git-alternates");
+    std::fs::write(&alternates, format!("{}\n", objects.display()))
+        .map_err(io_err("writing", &alternates))?;
+    let dot_git = Path::new(".git");
+    entries.push(Entry {
+        src: alternates,
+        rel: dot_git.join("objects/info/alternates"),
+        kind: Kind::File,
+    });
+    for (dir, name) in [
+        (&git_dir, "HEAD"),
+        (&git_dir, "index"),
+        (&common, "config"),
+        (&common, "packed-refs"),
+        (&common, "shallow"),
+    ] {
+        let src = dir.join(name);
+        if src.is_file() {
+            entries.push(Entry {
+                src,
+                rel: dot_git.join(name),
+                kind: Kind::File,
+            });
+        }
+    }
+    let refs = common.join("refs");
+    if refs.is_dir() {
+        entries.push(Entry {
+            src: refs,
+            rel: dot_git.join("refs"),
+            kind: Kind::Tree,
+        });
+    }
+    Ok(true)
+}
+
+/// The per-worktree git directory and the common one (objects, refs, config).
+fn git_dirs(root: &Path, git_path: &Path) -> Option<(PathBuf, PathBuf)> {
+    if git_path.is_dir() {
+        return Some((git_path.to_path_buf(), git_path.to_path_buf()));
+    }
+    // A worktree or a submodule: `.git` is a file naming the directory.
+    let text = std::fs::read_to_string(git_path).ok()?;
+    let dir = text.strip_prefix("gitdir:")?.trim();
+    let git_dir = root.join(dir);
+    let common = match std::fs::read_to_string(git_dir.join("commondir")) {
+        Ok(c) => git_dir.join(c.trim()),
+        Err(_) => git_dir.clone(),
+    };
+    Some((git_dir, common))
+}
+
+/// The workspaces of one run: `.wharf/workspaces/RUN/JOB`, made from one snapshot.
+#[derive(Debug)]
+pub struct Workspaces {
+    snapshot: Snapshot,
+    dir: PathBuf,
+    keep: bool,
+    /// Removals still going on in the background.
+    removing: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Held while the run lives: a later run removes this run's leftovers only once it can
+    /// take the lock.
+    _lock: File,
+}
+
+impl Workspaces {
+    /// Lists the project and claims `state_dir/workspaces/RUN`. Leftovers of earlier runs
+    /// that no live process holds are removed. `keep`: leave every workspace in place.
+    pub fn prepare(project: &Path, state_dir: &Path, run: u64, keep: bool) -> Result<Workspaces> {
+        let base = state_dir.join("workspaces");
+        std::fs::create_dir_all(&base).map_err(io_err("creating", &base))?;
+        prune(&base);
+        let dir = base.join(run.to_string());
+        // A run number is used once, but a database reset could hand it out again.
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io_err("removing the old", &dir))?;
+        }
+        std::fs::create_dir(&dir).map_err(io_err("creating", &dir))?;
+        let lock_path = base.join(format!("{run}.lock"));
+        let lock = File::create(&lock_path).map_err(io_err("creating", &lock_path))?;
+        lock.lock().map_err(io_err("locking", &lock_path))?;
+        if keep {
+            let marker = base.join(format!("{run}.keep"));
+            File::create(&marker).map_err(io_err("creating", &marker))?;
+        }
+        let snapshot = Snapshot::take(project, &dir.join(".scratch"))?;
+        Ok(Workspaces {
+            snapshot,
+            dir,
+            keep,
+            removing: Mutex::new(Vec::new()),
+            _lock: lock,
+        })
+    }
+
+    /// The snapshot workspaces are made from.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Whether workspaces stay after the run (`--keep-workspaces`).
+    pub fn keep(&self) -> bool {
+        self.keep
+    }
+
+    /// A fresh workspace for one attempt of `job` (an earlier attempt's is replaced).
+    pub fn create(&self, job: &str) -> Result<PathBuf> {
+        let dest = self.dir.join(slug(job));
+        if dest.exists() {
+            std::fs::remove_dir_all(&dest).map_err(io_err("removing the old", &dest))?;
+        }
+        self.snapshot.materialize(&dest)?;
+        Ok(dest)
+    }
+
+    /// Removes a job's workspace in the background, off the run's critical path.
+    pub fn remove(&self, path: PathBuf) {
+        let handle = tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(&path);
+        });
+        self.removing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
+    }
+
+    /// Waits for the removals, then removes the run's directory unless a workspace is
+    /// left in it (a failed job's, or every one with `--keep-workspaces`).
+    pub async fn finish(&self) {
+        let pending = std::mem::take(&mut *self.removing.lock().unwrap_or_else(|p| p.into_inner()));
+        for h in pending {
+            let _ = h.await;
+        }
+        let _ = std::fs::remove_dir_all(self.dir.join(".scratch"));
+        if std::fs::remove_dir(&self.dir).is_ok()
+            && let Some(base) = self.dir.parent()
+            && let Some(name) = self.dir.file_name()
+        {
+            let _ = std::fs::remove_file(base.join(format!("{}.lock", name.to_string_lossy())));
+        }
+    }
+}
+
+/// A directory name for a job id: `test (py=3.12)` becomes `test_py_3.12_`.
+fn slug(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Removes what earlier runs left (failed jobs' workspaces, a killed run's), except runs
+/// still holding their lock and runs started with `--keep-workspaces`.
+fn prune(base: &Path) {
+    let Ok(items) = std::fs::read_dir(base) else {
+        return;
+    };
+    for item in items.flatten() {
+        let path = item.path();
+        let Some(run) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if base.join(format!("{run}.keep")).exists() {
+            continue;
+        }
+        let lock_path = base.join(format!("{run}.lock"));
+        let free = match File::create(&lock_path) {
+            Ok(f) => f.try_lock().is_ok(),
+            Err(_) => false,
+        };
+        if free {
+            let _ = std::fs::remove_dir_all(&path);
+            let _ = std::fs::remove_file(&lock_path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let ok = Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
+            .args(args)
+            .status()
+            .expect("git runs")
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut out: Vec<String> = walkdir::WalkDir::new(dir)
+            .into_iter()
+            .filter_entry(|e| e.file_name() != ".git")
+            .flatten()
+            .filter(|e| !e.file_type().is_dir())
+            .map(|e| {
+                e.path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_git_project_gives_what_a_checkout_of_its_working_tree_gives() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("p");
+        std::fs::create_dir_all(p.join("src")).unwrap();
+        std::fs::create_dir_all(p.join(".wharf/logs/1")).unwrap();
+        std::fs::create_dir_all(p.join("build")).unwrap();
+        std::fs::write(p.join(".gitignore"), "build/\n").unwrap();
+        std::fs::write(p.join("src/a.py"), "v1\n").unwrap();
+        std::fs::write(p.join("gone.txt"), "x").unwrap();
+        std::fs::write(p.join("run.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(p.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("src/a.py", p.join("link")).unwrap();
+        git(&p, &["init", "-q", "-b", "main"]);
+        git(&p, &["add", "-A"]);
+        git(&p, &["commit", "-qm", "one"]);
+        git(&p, &["tag", "v1.0.0"]);
+        // Uncommitted: an edit, a new file, a deletion, ignored output, wharf state.
+        std::fs::write(p.join("src/a.py"), "v2\n").unwrap();
+        std::fs::write(p.join("new.txt"), "n").unwrap();
+        std::fs::remove_file(p.join("gone.txt")).unwrap();
+        std::fs::write(p.join("build/out.bin"), "o").unwrap();
+        std::fs::write(p.join(".wharf/logs/1/x.log"), "l").unwrap();
+        std::fs::write(p.join(".wharf/ci.yml"), "version: 1").unwrap();
+
+        let ws = Workspaces::prepare(&p, &p.join(".wharf"), 7, false).unwrap();
+        assert!(ws.snapshot().has_git());
+        let dest = ws.create("test (py=3.12)").unwrap();
+        assert!(dest.ends_with(".wharf/workspaces/7/test__py_3.12_"));
+        assert_eq!(
+            files(&dest),
+            [
+                ".gitignore",
+                ".wharf/ci.yml",
+                "link",
+                "new.txt",
+                "run.sh",
+                "src/a.py"
+            ]
+        );
+        assert_eq!(
+            std::fs::read_to_string(dest.join("src/a.py")).unwrap(),
+            "v2\n"
+        );
+        let mode = std::fs::metadata(dest.join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert_eq!(
+            std::fs::read_link(dest.join("link")).unwrap(),
+            Path::new("src/a.py")
+        );
+        // Its own repository: history and tags read, status shows the uncommitted edit,
+        // and a commit in the workspace leaves the project alone.
+        let out = Command::new("git")
+            .current_dir(&dest)
+            .args(["describe", "--tags"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "v1.0.0");
+        let out = Command::new("git")
+            .current_dir(&dest)
+            .args(["status", "--porcelain"])
+            .output()
+            .unwrap();
+        let status = String::from_utf8_lossy(&out.stdout);
+        assert!(status.contains(" M src/a.py"), "{status}");
+        git(&dest, &["commit", "-qam", "in the workspace"]);
+        let out = Command::new("git")
+            .current_dir(&p)
+            .args(["log", "--oneline"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+        // A job changing its copy changes nothing in the project.
+        std::fs::write(dest.join("src/a.py"), "changed by the job").unwrap();
+        assert_eq!(std::fs::read_to_string(p.join("src/a.py")).unwrap(), "v2\n");
+    }
+
+    #[test]
+    fn outside_git_every_file_but_the_state_is_copied() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path();
+        std::fs::create_dir_all(p.join(".wharf/artifacts")).unwrap();
+        std::fs::create_dir_all(p.join("d/e")).unwrap();
+        std::fs::write(p.join("d/e/f"), "f").unwrap();
+        std::fs::write(p.join("wharf.yml"), "version: 1").unwrap();
+        std::fs::write(p.join(".wharf/wharf.db"), "db").unwrap();
+        std::fs::write(p.join(".wharf/artifacts/x"), "a").unwrap();
+        let ws = Workspaces::prepare(p, &p.join(".wharf"), 1, false).unwrap();
+        assert!(!ws.snapshot().has_git());
+        let many: Vec<PathBuf> = (0..3)
+            .map(|i| ws.create(&format!("j{i}")).unwrap())
+            .collect();
+        for d in &many {
+            assert_eq!(files(d), ["d/e/f", "wharf.yml"]);
+        }
+        // A retry starts over.
+        std::fs::write(many[0].join("left-by-attempt-1"), "x").unwrap();
+        let again = ws.create("j0").unwrap();
+        assert_eq!(files(&again), ["d/e/f", "wharf.yml"]);
+    }
+
+    #[test]
+    fn a_later_run_removes_leftovers_of_finished_runs_only() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path();
+        std::fs::write(p.join("wharf.yml"), "version: 1").unwrap();
+        let state = p.join(".wharf");
+        let live = Workspaces::prepare(p, &state, 1, false).unwrap();
+        let live_ws = live.create("a").unwrap();
+        let kept = Workspaces::prepare(p, &state, 2, true).unwrap();
+        let kept_ws = kept.create("a").unwrap();
+        drop(kept);
+        let dead = Workspaces::prepare(p, &state, 3, false).unwrap();
+        let dead_ws = dead.create("a").unwrap();
+        drop(dead);
+        let _next = Workspaces::prepare(p, &state, 4, false).unwrap();
+        assert!(live_ws.exists(), "a running run keeps its workspaces");
+        assert!(kept_ws.exists(), "--keep-workspaces keeps them");
+        assert!(!dead_ws.exists(), "a finished run's leftovers go");
+    }
+
+    #[test]
+    fn many_files_are_copied_in_parallel_byte_for_byte() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("p");
+        for i in 0..300 {
+            let d = p.join(format!("d{}", i % 7));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(format!("f{i}")), vec![i as u8; i * 37]).unwrap();
+        }
+        let s = Snapshot::take(&p, &t.path().join("scratch")).unwrap();
+        assert_eq!(s.len(), 300);
+        let dest = t.path().join("ws");
+        s.materialize(&dest).unwrap();
+        for i in 0..300 {
+            let rel = format!("d{}/f{i}", i % 7);
+            assert_eq!(
+                std::fs::read(dest.join(&rel)).unwrap(),
+                std::fs::read(p.join(&rel)).unwrap()
+            );
+        }
+    }
+}
