@@ -99,6 +99,7 @@ fn plan(needs: &[Vec<usize>]) -> Plan {
                 reports: vec![],
                 outputs: vec![],
                 workspace: wharf_model::WorkspaceMode::Shared,
+                cache: None,
                 environment: None,
                 external_needs: vec![],
             })
@@ -146,6 +147,7 @@ fn engine_on_fake(
             builtins: None,
             handoffs: vec![],
             workspaces: None,
+            cache: None,
         };
         let (_itx, irx) = tokio::sync::watch::channel(0);
         let fake = Arc::new(wharf_engine::FakeExecutor::new());

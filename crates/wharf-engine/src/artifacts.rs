@@ -174,21 +174,21 @@ pub fn materialize(
     Ok(())
 }
 
-fn matcher(pattern: &str) -> Result<GlobMatcher, String> {
+pub(crate) fn matcher(pattern: &str) -> Result<GlobMatcher, String> {
     let p = pattern.trim_end_matches('/');
     Glob::new(p)
         .map(|g| g.compile_matcher())
         .map_err(|e| format!("bad glob `{pattern}`: {e}"))
 }
 
-fn matches_self_or_ancestor(m: &GlobMatcher, rel: &Path) -> bool {
+pub(crate) fn matches_self_or_ancestor(m: &GlobMatcher, rel: &Path) -> bool {
     rel.ancestors()
         .take_while(|a| !a.as_os_str().is_empty())
         .any(|a| m.is_match(a))
 }
 
 /// The directory part of a glob before its first wildcard component.
-fn literal_prefix(pattern: &str) -> PathBuf {
+pub(crate) fn literal_prefix(pattern: &str) -> PathBuf {
     let mut base = PathBuf::new();
     let comps: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
     for (i, c) in comps.iter().enumerate() {

@@ -19,7 +19,7 @@ use crate::executor::{Executor, StepOutcome, StepRequest};
 use crate::logs::LogWriter;
 use crate::runner::RunOptions;
 use crate::scheduler::Outcome;
-use crate::{env, junit, now_ms, outputs, shell};
+use crate::{cache, env, junit, now_ms, outputs, shell};
 
 /// Everything a job attempt needs, moved into its task.
 pub(crate) struct JobTask {
@@ -135,6 +135,7 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
             return JobRun::failed(e);
         }
     }
+    let cache = restore_cache(t, &workspace).await;
 
     // The environment every step starts from.
     let mut base = t.opts.host_env.clone();
@@ -458,8 +459,130 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
             run.outputs = values.into_iter().map(|(k, v)| (k, mask(t, &v))).collect();
         }
     }
+    if run.outcome == Outcome::Success
+        && let Some((key, false)) = cache
+    {
+        save_cache(t, key, &workspace, last_step).await;
+    }
     run.reason = run.reason.map(|r| mask(t, &r));
     run
+}
+
+/// Restores the job's cache into `workspace`; returns its key and whether it was an exact
+/// hit. A cache that cannot be read is a warning, never a failure (as on GitHub and GitLab).
+async fn restore_cache(t: &JobTask, workspace: &std::path::Path) -> Option<(cache::Key, bool)> {
+    let job = &t.plan.jobs[t.index];
+    let (Some(plan), Some(store)) = (&job.cache, &t.opts.cache) else {
+        return None;
+    };
+    let spec = cache::Spec {
+        key: plan.key.clone(),
+        paths: plan.paths.clone(),
+        restore_keys: plan.restore_keys.clone(),
+    };
+    let scope = format!("{}/{}", t.plan.pipeline, job.id);
+    let (store, ws) = (store.clone(), workspace.to_path_buf());
+    let started = Instant::now();
+    let done = tokio::task::spawn_blocking(move || {
+        let key = cache::JobCache::key(&ws, &scope, &spec)?;
+        let restored = store.restore(&key, &ws)?;
+        Ok::<_, cache::Error>((key, restored))
+    })
+    .await;
+    let secs = started.elapsed().as_secs_f64();
+    let (key, restored) = match done {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            note(t, 0, &format!("cache: not restored: {e}"));
+            return None;
+        }
+        Err(e) => {
+            note(t, 0, &format!("cache: not restored: {e}"));
+            return None;
+        }
+    };
+    for glob in &key.unmatched {
+        note(
+            t,
+            0,
+            &format!(
+                "warning: cache key `{glob}` matched no file; the key is made of the other parts"
+            ),
+        );
+    }
+    let exact = match &restored {
+        cache::Restored::Exact { files, bytes } => {
+            note(
+                t,
+                0,
+                &format!(
+                    "cache: restored {} ({files} files, {}) in {secs:.2}s",
+                    key.key,
+                    cache::human(*bytes)
+                ),
+            );
+            true
+        }
+        cache::Restored::Fallback {
+            key: other,
+            files,
+            bytes,
+        } => {
+            note(
+                t,
+                0,
+                &format!(
+                    "cache: no entry for {}; restored {other} from a restore key ({files} files, {}) in {secs:.2}s",
+                    key.key,
+                    cache::human(*bytes)
+                ),
+            );
+            false
+        }
+        cache::Restored::Miss => {
+            note(t, 0, &format!("cache: no entry for {}", key.key));
+            false
+        }
+    };
+    Some((key, exact))
+}
+
+/// Saves the job's cache paths under its key (after a success whose key missed).
+async fn save_cache(t: &JobTask, key: cache::Key, workspace: &std::path::Path, step: usize) {
+    let job = &t.plan.jobs[t.index];
+    let (Some(plan), Some(store)) = (&job.cache, &t.opts.cache) else {
+        return;
+    };
+    let (store, ws, paths) = (store.clone(), workspace.to_path_buf(), plan.paths.clone());
+    let started = Instant::now();
+    let name = key.key.clone();
+    let done = tokio::task::spawn_blocking(move || store.save(&key, &ws, &paths)).await;
+    let secs = started.elapsed().as_secs_f64();
+    let text = match done {
+        Ok(Ok(cache::Saved::Stored {
+            files,
+            bytes,
+            new_bytes,
+            evicted,
+        })) => {
+            let mut t = format!(
+                "cache: saved {name} ({files} files, {}, {} new) in {secs:.2}s",
+                cache::human(bytes),
+                cache::human(new_bytes)
+            );
+            if evicted > 0 {
+                t.push_str(&format!(
+                    "; evicted {evicted} least recently used entr{} to stay under the cap",
+                    if evicted == 1 { "y" } else { "ies" }
+                ));
+            }
+            t
+        }
+        Ok(Ok(cache::Saved::Skipped(why))) => format!("warning: cache not saved: {why}"),
+        Ok(Err(e)) => format!("warning: cache not saved: {e}"),
+        Err(e) => format!("warning: cache not saved: {e}"),
+    };
+    note(t, step, &text);
 }
 
 /// `text` with every secret of the run masked.

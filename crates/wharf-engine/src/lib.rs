@@ -6,6 +6,7 @@
 
 pub mod artifacts;
 mod builtin;
+pub mod cache;
 mod context;
 pub mod env;
 mod executor;

@@ -35,6 +35,8 @@ pub struct RunOptions {
     /// Where every other job gets a workspace of its own; `None` runs every job in the
     /// project directory.
     pub workspaces: Option<Arc<crate::Workspaces>>,
+    /// The job cache (`cache:`); `None` runs jobs without one.
+    pub cache: Option<Arc<crate::cache::JobCache>>,
     /// The `.wharf` state directory (scratch files go under `tmp/`).
     pub wharf_dir: PathBuf,
     /// At most this many jobs at once.

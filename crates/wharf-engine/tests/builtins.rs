@@ -106,6 +106,7 @@ async fn run(builtins: Option<Arc<FakeBuiltins>>) -> (RunStatus, Arc<FakeExecuto
         builtins: builtins.map(|b| b as Arc<dyn BuiltinRunner>),
         handoffs: vec![],
         workspaces: None,
+        cache: None,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (_itx, irx) = watch::channel(0);

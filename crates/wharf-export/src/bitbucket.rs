@@ -84,6 +84,7 @@ pub(crate) fn export(cx: &mut Cx<'_>) -> Node {
     }
     root.set("pipelines", pipelines);
     cx.warn_environments("Bitbucket deployment environments with deployment permissions");
+    cx.warn_caches("Bitbucket `caches:` with a custom cache definition");
     root
 }
 

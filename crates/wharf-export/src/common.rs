@@ -56,6 +56,27 @@ impl<'a> Cx<'a> {
         line
     }
 
+    /// The platform cache key of a job's `cache:` for the first `n` key globs (`None`: all),
+    /// in the shape `wharf-PIPELINE-JOB-OS-H1-H2`, where `hash` renders one glob's hash and
+    /// `os` the runner's OS. wharf's own keys have the same parts.
+    pub fn cache_key(
+        &self,
+        j: &Job,
+        n: Option<usize>,
+        os: &str,
+        hash: impl Fn(&str) -> String,
+    ) -> String {
+        let Some(c) = &j.cache else {
+            return String::new();
+        };
+        let mut key = format!("wharf-{}-{}-{os}", self.p.name(), j.name);
+        for glob in c.key.iter().take(n.unwrap_or(c.key.len())) {
+            key.push('-');
+            key.push_str(&hash(glob));
+        }
+        key
+    }
+
     /// Every secret any job declares, sorted, once.
     pub fn all_secrets(&self) -> Vec<String> {
         let mut all: Vec<String> = self
@@ -114,6 +135,22 @@ impl<'a> Cx<'a> {
                     e.name
                 ));
             }
+        }
+    }
+
+    /// Warns about `cache:` on a platform whose file cannot carry it.
+    pub fn warn_caches(&mut self, nearest: &str) {
+        let jobs: Vec<String> = self
+            .p
+            .jobs()
+            .iter()
+            .filter(|j| j.cache.is_some())
+            .map(|j| j.name.clone())
+            .collect();
+        for name in jobs {
+            self.warn(format!(
+                "job `{name}`: cache is not mapped (each platform job starts without it); nearest: {nearest}"
+            ));
         }
     }
 

@@ -157,6 +157,28 @@ fn job(cx: &mut Cx<'_>, one: Option<&Job>, covered: &[&Job]) -> Node {
             );
         }
     }
+    match one {
+        Some(j) => {
+            if let Some(step) = cache_step(cx, j) {
+                steps.push(step);
+            }
+        }
+        None if covered.iter().any(|j| j.cache.is_some()) => {
+            // One platform job runs the whole pipeline: wharf's own cache does the work,
+            // kept between workflow runs in GitHub's cache.
+            let base = format!("wharf-{}-${{{{ runner.os }}}}-", cx.p.name());
+            steps.push(
+                Node::map().with("uses", "actions/cache@v4").with(
+                    "with",
+                    Node::map()
+                        .with("path", ".wharf/cache/jobs")
+                        .with("key", format!("{base}${{{{ github.run_id }}}}"))
+                        .with("restore-keys", format!("{base}\n")),
+                ),
+            );
+        }
+        None => {}
+    }
     steps.push(
         Node::map()
             .with("name", "Install wharf")
@@ -190,4 +212,29 @@ fn job(cx: &mut Cx<'_>, one: Option<&Job>, covered: &[&Job]) -> Node {
     }
     n.set("steps", Node::Seq(steps));
     n
+}
+
+/// `actions/cache` for a job's `cache:`: the same paths, a key with the same parts (one
+/// `hashFiles` per key glob), and each restore key as the key's prefix up to its globs.
+fn cache_step(cx: &Cx<'_>, j: &Job) -> Option<Node> {
+    let c = j.cache.as_ref()?;
+    let os = "${{ runner.os }}";
+    let hash = |g: &str| format!("${{{{ hashFiles('{}') }}}}", g.replace('\'', "''"));
+    let key = cx.cache_key(j, None, os, hash);
+    let mut with = Node::map()
+        .with("path", c.paths.join("\n") + "\n")
+        .with("key", key);
+    if !c.restore_keys.is_empty() {
+        let restore: Vec<String> = c
+            .restore_keys
+            .iter()
+            .map(|r| cx.cache_key(j, Some(r.len()), os, hash) + "-")
+            .collect();
+        with.set("restore-keys", restore.join("\n") + "\n");
+    }
+    Some(
+        Node::map()
+            .with("uses", "actions/cache@v4")
+            .with("with", with),
+    )
 }

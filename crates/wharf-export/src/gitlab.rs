@@ -41,6 +41,15 @@ pub(crate) fn export(cx: &mut Cx<'_>) -> Node {
         if let Some(e) = env {
             n.set("environment", e);
         }
+        if cx.jobs().iter().any(|j| j.cache.is_some()) {
+            // One platform job runs the whole pipeline: wharf's own cache does the work.
+            n.set(
+                "cache",
+                Node::map()
+                    .with("key", format!("wharf-{}", cx.p.name()))
+                    .with("paths", vec![".wharf/cache/jobs".to_string()]),
+            );
+        }
         root.set(&format!("wharf-{}", cx.p.name()), n);
     } else {
         for j in cx.jobs() {
@@ -125,6 +134,29 @@ fn job(cx: &mut Cx<'_>, j: &Job) -> Node {
     }
     if let Some(e) = &j.environment {
         n.set("environment", e.as_str());
+    }
+    if let Some(c) = &j.cache {
+        let mut key = Node::map().with("prefix", format!("wharf-{}-{}", cx.p.name(), j.name));
+        if !c.key.is_empty() {
+            if c.key.len() > 2 {
+                cx.warn(format!(
+                    "job `{}`: cache key of {} files: GitLab's `cache:key:files` takes two; the key uses the first two",
+                    j.name,
+                    c.key.len()
+                ));
+            }
+            key.set("files", c.key.iter().take(2).cloned().collect::<Vec<_>>());
+        }
+        if !c.restore_keys.is_empty() {
+            cx.warn(format!(
+                "job `{}`: cache restore-keys are not mapped; nearest GitLab feature: `cache:fallback_keys` (whole keys, not prefixes)",
+                j.name
+            ));
+        }
+        n.set(
+            "cache",
+            Node::map().with("key", key).with("paths", c.paths.clone()),
+        );
     }
     n
 }

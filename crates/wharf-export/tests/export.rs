@@ -14,6 +14,7 @@ on:
 jobs:
   test:
     run: nox -s tests
+    cache: { key: [noxfile.py, "requirements*.txt"], paths: [.nox], restore-keys: [[noxfile.py], []] }
   package:
     needs: [test]
     steps:
@@ -34,8 +35,7 @@ jobs:
     environment: production
     run: ./deploy.sh
 environments:
-  production:
-    approval: { required: 1 }
+  production: {}
 "#;
 
 const PLATFORMS: [Platform; 4] = [
@@ -179,7 +179,13 @@ fn what_cannot_be_mapped_is_a_warning_naming_the_nearest_feature() {
             .any(|w| w.contains("on.schedule (0 3 * * 1)") && w.contains("Pipeline schedules")),
         "{text:?}"
     );
-    assert!(text.iter().any(|w| w.contains("environment `production`") && w.contains("protected environments")), "{text:?}");
+    assert!(
+        text.iter().any(
+            |w| w.contains("job `test`: cache restore-keys are not mapped")
+                && w.contains("fallback_keys")
+        ),
+        "{text:?}"
+    );
     // values between jobs travel in handoff files: nothing to warn about
     assert_eq!(text.len(), 2, "{text:?}");
 }

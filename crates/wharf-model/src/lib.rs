@@ -18,7 +18,7 @@ pub use builtin::{
     PublishPythonStep, ReleaseStep, StepAction,
 };
 pub use event::{Event, EventKind};
-pub use plan::{Plan, PlannedJob, PlannedStep, RetryPolicy, WorkspaceMode};
+pub use plan::{CachePlan, Plan, PlannedJob, PlannedStep, RetryPolicy, WorkspaceMode};
 pub use record::{
     ArtifactRecord, Handoff, JobRecord, ReleaseRecord, ReportRecord, RunRecord, RunSummary,
     StepRecord,

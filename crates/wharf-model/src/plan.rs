@@ -64,6 +64,9 @@ pub struct PlannedJob {
     pub outputs: Vec<String>,
     /// The deployment environment the job targets, if any.
     pub environment: Option<String>,
+    /// The job's cache, if it declares one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CachePlan>,
     /// Where the job runs: a workspace of its own (the default) or the project directory.
     #[serde(default, skip_serializing_if = "WorkspaceMode::is_isolated")]
     pub workspace: WorkspaceMode,
@@ -90,6 +93,18 @@ pub struct PlannedStep {
     pub continue_on_error: bool,
     /// The step's `if:` expression source, `None` for the default (`success()`).
     pub condition: Option<String>,
+}
+
+/// A job's `cache:`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachePlan {
+    /// Globs of files whose content makes up the key, in order.
+    pub key: Vec<String>,
+    /// Files and directories saved and restored, relative to the workspace.
+    pub paths: Vec<String>,
+    /// Fallback keys, best first: each a leading part of `key`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restore_keys: Vec<Vec<String>>,
 }
 
 /// Where a job's steps run (`workspace:` on a job or the pipeline).

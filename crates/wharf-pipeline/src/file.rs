@@ -329,16 +329,22 @@ pub struct StepFile {
     pub condition: Option<Spanned<String>>,
 }
 
-/// `cache:` (refused by `validate` until the job cache lands).
+/// `cache:`: restored before the job's steps, saved after it succeeds when its key missed.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CacheFile {
-    /// Files whose content makes up the cache key.
+    /// Globs of files whose content makes up the key (with the pipeline, job and platform).
     #[serde(default)]
-    pub key: Vec<String>,
-    /// Paths saved and restored.
+    #[schemars(with = "Vec<String>")]
+    pub key: Vec<Spanned<String>>,
+    /// Files and directories (globs allowed) saved and restored, relative to the workspace.
+    #[schemars(with = "Vec<String>")]
+    pub paths: Vec<Spanned<String>>,
+    /// Fallbacks when the key misses, best first: each a leading part of `key` (`[]`: any
+    /// earlier entry of this job). The newest entry matching one restores.
     #[serde(default)]
-    pub paths: Vec<String>,
+    #[schemars(with = "Vec<Vec<String>>")]
+    pub restore_keys: Vec<Spanned<Vec<String>>>,
 }
 
 /// A deployment environment.

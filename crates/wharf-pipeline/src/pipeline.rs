@@ -87,6 +87,8 @@ pub struct Cache {
     pub key: Vec<String>,
     /// Paths saved and restored.
     pub paths: Vec<String>,
+    /// Fallback keys, each a leading part of `key`.
+    pub restore_keys: Vec<Vec<String>>,
 }
 
 /// One step, validated.

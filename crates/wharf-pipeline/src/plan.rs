@@ -231,6 +231,11 @@ fn planned_job(
         outputs: job.outputs.clone(),
         environment: job.environment.clone(),
         workspace: job.workspace,
+        cache: job.cache.as_ref().map(|c| wharf_model::CachePlan {
+            key: c.key.clone(),
+            paths: c.paths.clone(),
+            restore_keys: c.restore_keys.clone(),
+        }),
         external_needs: Vec::new(),
     })
 }

@@ -380,17 +380,12 @@ fn validate_job(
             "steps run on the host in this version; call `docker run` from a step for now",
         );
     }
-    if let Some(c) = &job.cache {
-        unsupported(
-            r,
-            r.span(c),
-            "cache",
-            "remove it; each job starts without a cache in this version",
-        );
-    }
+    let cache = job.cache.as_ref().map(|c| cache(r, c));
     let artifacts = job.artifacts.iter().flatten().cloned().collect::<Vec<_>>();
+    inside_workspace(r, &artifacts, "artifact");
     globs_from_file(r, &artifacts);
     let reports = job.reports.iter().flatten().cloned().collect::<Vec<_>>();
+    inside_workspace(r, &reports, "report");
     globs_from_file(r, &reports);
     Job {
         name,
@@ -415,10 +410,7 @@ fn validate_job(
         image: job.image.as_ref().map(|i| i.value.clone()),
         artifacts: artifacts.into_iter().map(|a| a.value).collect(),
         reports: reports.into_iter().map(|a| a.value).collect(),
-        cache: job.cache.as_ref().map(|c| Cache {
-            key: c.value.key.clone(),
-            paths: c.value.paths.clone(),
-        }),
+        cache,
         outputs,
         environment: job.environment.as_ref().map(|e| e.value.clone()),
         workspace: job
@@ -607,6 +599,74 @@ fn duration(r: &mut Reporter, text: &Spanned<String>) -> Option<u64> {
         r.push(d);
     }
     ms
+}
+
+/// Refuses paths that would leave the workspace: absolute, or with a `..` component.
+fn inside_workspace(r: &mut Reporter, list: &[Spanned<String>], what: &str) {
+    for p in list {
+        let path = Path::new(&p.value);
+        let why = if path.is_absolute() {
+            "an absolute path"
+        } else if path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            "a path with `..`"
+        } else {
+            continue;
+        };
+        let d = r
+            .at(
+                r.span(p),
+                format!("{what} path `{}` leaves the workspace", p.value),
+            )
+            .with_label(why)
+            .with_hint(format!(
+                "{what} paths are relative to the job's workspace, e.g. `dist/*.whl`"
+            ));
+        r.push(d);
+    }
+}
+
+/// `cache:`: paths inside the workspace, valid globs, restore keys that are leading parts
+/// of the key.
+fn cache(r: &mut Reporter, c: &Spanned<crate::file::CacheFile>) -> Cache {
+    let file = &c.value;
+    if file.paths.is_empty() {
+        let d = r
+            .at(r.span(c), "`cache` has no `paths`")
+            .with_label("nothing to save or restore")
+            .with_hint("name the directories to keep, e.g. `paths: [.nox]`");
+        r.push(d);
+    }
+    inside_workspace(r, &file.paths, "cache");
+    inside_workspace(r, &file.key, "cache key");
+    globs_from_file(r, &file.key);
+    globs_from_file(r, &file.paths);
+    let key: Vec<String> = file.key.iter().map(|k| k.value.clone()).collect();
+    for rk in &file.restore_keys {
+        if !key.starts_with(&rk.value) {
+            let d = r
+                .at(
+                    r.span(rk),
+                    format!(
+                        "restore key [{}] is not a leading part of the cache key",
+                        rk.value.join(", ")
+                    ),
+                )
+                .with_label("not a prefix of `key`")
+                .with_hint(format!(
+                    "a restore key repeats the first files of `key` ([{}]); `[]` takes any earlier entry of this job",
+                    key.join(", ")
+                ));
+            r.push(d);
+        }
+    }
+    Cache {
+        key,
+        paths: file.paths.iter().map(|p| p.value.clone()).collect(),
+        restore_keys: file.restore_keys.iter().map(|k| k.value.clone()).collect(),
+    }
 }
 
 /// What to do instead of deployment rules, until deployments land.

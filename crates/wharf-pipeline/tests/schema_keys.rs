@@ -119,13 +119,26 @@ const KEYS: &[(&str, Key)] = &[
     ),
     (
         "jobs.*.cache",
-        Refused(
-            "cache",
-            "version: 1\njobs:\n  test:\n    cache: { key: [noxfile.py], paths: [.nox] }\n    run: nox -s tests\n",
-        ),
+        Proof(&["fn a_miss_saves_a_hit_restores_and_a_restore_key_falls_back("]),
     ),
-    ("jobs.*.cache.key", Under("jobs.*.cache")),
-    ("jobs.*.cache.paths", Under("jobs.*.cache")),
+    (
+        "jobs.*.cache.key",
+        Proof(&[
+            "fn a_miss_saves_a_hit_restores_and_a_restore_key_falls_back(",
+            "fn a_missed_key_saves_an_exact_hit_restores_a_fallback_takes_the_newest(",
+        ]),
+    ),
+    (
+        "jobs.*.cache.paths",
+        Proof(&["fn runs_saving_and_restoring_one_key_at_once_leave_a_whole_entry("]),
+    ),
+    (
+        "jobs.*.cache.restore-keys",
+        Proof(&[
+            "fn a_miss_saves_a_hit_restores_and_a_restore_key_falls_back(",
+            "fn a_missed_key_saves_an_exact_hit_restores_a_fallback_takes_the_newest(",
+        ]),
+    ),
     (
         "jobs.*.continue-on-error",
         Proof(&[

@@ -57,6 +57,45 @@ pub enum Command {
     /// Publish packages to an index (`wharf publish python`).
     #[command(subcommand)]
     Publish(PublishCommand),
+    /// The job cache (`cache:` in a job): list, remove or prune its entries.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+/// `wharf cache …`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List the entries, most recently used first, with their sizes.
+    List(JsonFlag),
+    /// Remove the entries whose key starts with KEY (`PIPELINE/JOB/…`, as `list` shows).
+    Rm(CacheRmArgs),
+    /// Evict least recently used entries until the cache fits in its cap (or --max-size).
+    Prune(CachePruneArgs),
+}
+
+/// `wharf cache rm`.
+#[derive(Debug, Args)]
+pub struct CacheRmArgs {
+    /// A key, or the start of keys (`demo/test/` removes every entry of job `test`).
+    #[arg(required_unless_present = "all")]
+    pub key: Option<String>,
+    /// Remove every entry.
+    #[arg(long, conflicts_with = "key")]
+    pub all: bool,
+    /// Print what was removed as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wharf cache prune`.
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    /// The size to fit in (`500M`, `2G`; default: the cap, `WHARF_CACHE_MAX_SIZE` or 5G).
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Print what was evicted as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `wharf image …`.

@@ -65,6 +65,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Export(args) => commands::export::run(&dir, args),
         Command::Image(cmd) => commands::image::run(&dir, cmd).await,
         Command::Publish(cmd) => commands::publish::run(&dir, cmd).await,
+        Command::Cache(cmd) => commands::cache::run(&dir, cmd),
     }
 }
 

@@ -51,3 +51,20 @@ pub fn load(root: &Path) -> Result<Vec<wharf_pipeline::Pipeline>, UserError> {
         ))
     })
 }
+
+/// The project's job cache (`.wharf/cache/jobs`), capped by `WHARF_CACHE_MAX_SIZE`
+/// (default 5 GiB).
+pub fn job_cache(root: &Path) -> Result<wharf_engine::cache::JobCache, UserError> {
+    use wharf_engine::cache;
+    let max = match std::env::var(cache::MAX_SIZE_ENV) {
+        Ok(text) => cache::parse_size(&text).ok_or_else(|| {
+            UserError::invalid(format!("{}=`{text}` is not a size", cache::MAX_SIZE_ENV))
+                .hint("write a number and a unit: `500M`, `5G`")
+        })?,
+        Err(_) => cache::DEFAULT_MAX_BYTES,
+    };
+    Ok(cache::JobCache::new(
+        state_dir(root).join("cache").join("jobs"),
+        max,
+    ))
+}

@@ -117,6 +117,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
         }
         secrets.push(resolved);
     }
+    let job_cache = Arc::new(project::job_cache(&root)?);
     let interrupt = interrupt_counter();
     let mut worst = ExitStatus::Success;
     for (plan, resolved) in plans.into_iter().zip(secrets) {
@@ -126,8 +127,11 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
             plan,
             resolved,
             &args,
-            mode,
-            interrupt.clone(),
+            Shared {
+                mode,
+                interrupt: interrupt.clone(),
+                job_cache: job_cache.clone(),
+            },
         )
         .await?;
         let exit = match status {
@@ -145,15 +149,26 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
     Ok(worst)
 }
 
+/// What every plan of one `wharf run` shares.
+struct Shared {
+    mode: Mode,
+    interrupt: watch::Receiver<u32>,
+    job_cache: Arc<wharf_engine::cache::JobCache>,
+}
+
 async fn execute(
     root: &Path,
     store: &wharf_store::Store,
     plan: Plan,
     secrets: secret_env::Resolved,
     args: &RunArgs,
-    mode: Mode,
-    interrupt: watch::Receiver<u32>,
+    shared: Shared,
 ) -> anyhow::Result<RunStatus> {
+    let Shared {
+        mode,
+        interrupt,
+        job_cache,
+    } = shared;
     let wharf_dir = project::state_dir(root);
     let jobs: Vec<JobInfo> = plan
         .jobs
@@ -236,6 +251,9 @@ async fn execute(
         run: number,
         workspace: root.to_path_buf(),
         workspaces: workspaces.clone(),
+        // With --no-deps the platform's own cache (what the export maps `cache:` to) has
+        // restored the paths already.
+        cache: (!args.no_deps).then_some(job_cache),
         wharf_dir: wharf_dir.clone(),
         max_parallel: args.parallel.max(1),
         kill_grace: Duration::from_secs(args.kill_grace),

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `wharf` binary on real pipelines in temp directories.
 
+mod cache;
 mod export;
 mod helper;
 mod history;
