@@ -100,6 +100,8 @@ fn plan(needs: &[Vec<usize>]) -> Plan {
                 outputs: vec![],
                 workspace: wharf_model::WorkspaceMode::Shared,
                 cache: None,
+                image: None,
+                services: vec![],
                 environment: None,
                 external_needs: vec![],
             })
@@ -148,6 +150,7 @@ fn engine_on_fake(
             handoffs: vec![],
             workspaces: None,
             cache: None,
+            containers: None,
         };
         let (_itx, irx) = tokio::sync::watch::channel(0);
         let fake = Arc::new(wharf_engine::FakeExecutor::new());

@@ -19,7 +19,7 @@ use crate::executor::{Executor, StepOutcome, StepRequest};
 use crate::logs::LogWriter;
 use crate::runner::RunOptions;
 use crate::scheduler::Outcome;
-use crate::{cache, env, junit, now_ms, outputs, shell};
+use crate::{cache, container, env, junit, now_ms, outputs, shell};
 
 /// Everything a job attempt needs, moved into its task.
 pub(crate) struct JobTask {
@@ -157,6 +157,17 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
             return JobRun::failed(e);
         }
     }
+    let containers = match start_containers(t, &workspace, &env_map).await {
+        Ok(c) => c,
+        Err(e) => return JobRun::failed(e),
+    };
+    let executor = containers
+        .as_ref()
+        .and_then(|c| c.executor())
+        .unwrap_or_else(|| t.executor.clone());
+    if let Some(c) = &containers {
+        env::layer(&mut base, c.service_env());
+    }
     // Not created up front: the first `>> "$WHARF_OUTPUT"` creates it, and a job that
     // writes no outputs costs no file operations. The directory is made once per run.
     let output_file = output_dir(&t.opts).join(format!("{}-{}.output", t.index, t.attempt));
@@ -278,7 +289,7 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
                     deadline: until,
                     kill_grace: t.opts.kill_grace,
                 };
-                t.executor.run_step(req, cancel.clone(), log).await
+                executor.run_step(req, cancel.clone(), log).await
             }
             StepAction::Builtin(b) => {
                 let rendered = builtin::render(b, &mut |text: &str| {
@@ -398,6 +409,11 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
         artifacts: Vec::new(),
         produced,
     };
+    drop(executor);
+    if let Some(c) = containers {
+        keep_service_logs(t, &c, last_step).await;
+        c.stop().await;
+    }
     if run.outcome == Outcome::Cancelled {
         return run;
     }
@@ -466,6 +482,113 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
     }
     run.reason = run.reason.map(|r| mask(t, &r));
     run
+}
+
+/// Starts the job's container (`image:`) and services, rendering their templates with the
+/// job's context; `None` for a job on the host without services.
+async fn start_containers(
+    t: &JobTask,
+    workspace: &std::path::Path,
+    env_map: &BTreeMap<String, String>,
+) -> Result<Option<Arc<container::Running>>, String> {
+    let job = &t.plan.jobs[t.index];
+    if job.image.is_none() && job.services.is_empty() {
+        return Ok(None);
+    }
+    let Some(engine) = &t.opts.containers else {
+        return Err(
+            "jobs with `image:` or `services:` need a Docker Engine, and this runner has none"
+                .into(),
+        );
+    };
+    let status = Status {
+        success: true,
+        failure: false,
+        cancelled: false,
+    };
+    let render = |text: &str| -> Result<String, String> {
+        let tpl = wharf_expr::parse_template(text).map_err(|e| e.to_string())?;
+        tpl.render(&ctx(t, env_map, status))
+            .map_err(|e| e.to_string())
+    };
+    let image = match &job.image {
+        Some(i) => Some(render(i).map_err(|e| format!("image: {e}"))?),
+        None => None,
+    };
+    let mut services = Vec::new();
+    for s in &job.services {
+        let mut env = BTreeMap::new();
+        for (k, v) in &s.env {
+            env.insert(
+                k.clone(),
+                render(v).map_err(|e| format!("service `{}`: env `{k}`: {e}", s.name))?,
+            );
+        }
+        services.push(container::ServiceSpec {
+            name: s.name.clone(),
+            image: render(&s.image).map_err(|e| format!("service `{}`: image: {e}", s.name))?,
+            env,
+            ports: s.ports.clone(),
+            health_cmd: s.health.as_ref().map(|h| h.cmd.clone()),
+            health_interval: std::time::Duration::from_millis(
+                s.health.as_ref().map_or(1000, |h| h.interval_ms),
+            ),
+            health_retries: s.health.as_ref().map_or(1, |h| h.retries),
+        });
+    }
+    let spec = container::JobContainers {
+        name: format!(
+            "wharf-{}-{}-{}-{}",
+            std::process::id(),
+            t.opts.run,
+            crate::workspace::slug(&job.id),
+            t.attempt
+        ),
+        image,
+        mounts: vec![workspace.to_path_buf(), output_dir(&t.opts)],
+        services,
+    };
+    let say = |line: String| note(t, 0, &line);
+    match engine.start(&spec, &say).await {
+        Ok(r) => Ok(Some(Arc::new(r))),
+        Err(e) => {
+            // The whole story (health output, the service's log) goes to the job's log;
+            // the reason is its first line.
+            let text = e.to_string();
+            for line in text.lines().skip(1) {
+                note(t, 0, line);
+            }
+            Err(text.lines().next().unwrap_or_default().to_string())
+        }
+    }
+}
+
+/// Keeps each service's log as an artifact of the run (`services/NAME.log`), not passed on
+/// to later jobs.
+async fn keep_service_logs(t: &JobTask, c: &container::Running, step: usize) {
+    let job = &t.plan.jobs[t.index];
+    for (name, text) in c.service_logs().await {
+        let file =
+            output_dir(&t.opts).join(format!("{}-{}-service-{name}.log", t.index, t.attempt));
+        let stored = std::fs::write(&file, mask(t, &text)).and_then(|()| t.store.put(&file));
+        let _ = std::fs::remove_file(&file);
+        match stored {
+            Ok((sha256, size)) => {
+                let _ = t.events.send(RunEvent::ArtifactStored {
+                    job: job.id.clone(),
+                    path: format!("services/{name}.log"),
+                    sha256,
+                    size,
+                    mode: 0o644,
+                });
+            }
+            Err(e) => note(
+                t,
+                step,
+                &format!("service `{name}`: its log was not kept: {e}"),
+            ),
+        }
+    }
 }
 
 /// Restores the job's cache into `workspace`; returns its key and whether it was an exact

@@ -7,6 +7,7 @@
 pub mod artifacts;
 mod builtin;
 pub mod cache;
+pub mod container;
 mod context;
 pub mod env;
 mod executor;

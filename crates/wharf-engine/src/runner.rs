@@ -35,6 +35,9 @@ pub struct RunOptions {
     /// Where every other job gets a workspace of its own; `None` runs every job in the
     /// project directory.
     pub workspaces: Option<Arc<crate::Workspaces>>,
+    /// The Docker Engine for jobs with `image:` or `services:`; `None` when no job needs
+    /// one (the front end connects before the run, so a missing engine stops it early).
+    pub containers: Option<crate::container::Containers>,
     /// The job cache (`cache:`); `None` runs jobs without one.
     pub cache: Option<Arc<crate::cache::JobCache>>,
     /// The `.wharf` state directory (scratch files go under `tmp/`).

@@ -547,7 +547,7 @@ impl Workspaces {
 }
 
 /// A directory name for a job id: `test (py=3.12)` becomes `test_py_3.12_`.
-fn slug(id: &str) -> String {
+pub(crate) fn slug(id: &str) -> String {
     id.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {

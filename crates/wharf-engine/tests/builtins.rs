@@ -107,6 +107,7 @@ async fn run(builtins: Option<Arc<FakeBuiltins>>) -> (RunStatus, Arc<FakeExecuto
         handoffs: vec![],
         workspaces: None,
         cache: None,
+        containers: None,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (_itx, irx) = watch::channel(0);

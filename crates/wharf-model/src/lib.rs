@@ -18,7 +18,9 @@ pub use builtin::{
     PublishPythonStep, ReleaseStep, StepAction,
 };
 pub use event::{Event, EventKind};
-pub use plan::{CachePlan, Plan, PlannedJob, PlannedStep, RetryPolicy, WorkspaceMode};
+pub use plan::{
+    CachePlan, HealthPlan, Plan, PlannedJob, PlannedStep, RetryPolicy, ServicePlan, WorkspaceMode,
+};
 pub use record::{
     ArtifactRecord, Handoff, JobRecord, ReleaseRecord, ReportRecord, RunRecord, RunSummary,
     StepRecord,

@@ -64,6 +64,12 @@ pub struct PlannedJob {
     pub outputs: Vec<String>,
     /// The deployment environment the job targets, if any.
     pub environment: Option<String>,
+    /// The container image the job's steps run in (a template, rendered at job start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Side containers started before the first step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServicePlan>,
     /// The job's cache, if it declares one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CachePlan>,
@@ -93,6 +99,35 @@ pub struct PlannedStep {
     pub continue_on_error: bool,
     /// The step's `if:` expression source, `None` for the default (`success()`).
     pub condition: Option<String>,
+}
+
+/// One of a job's `services:`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePlan {
+    /// Its name: the host name a container job reaches it by.
+    pub name: String,
+    /// Its image (a template, rendered at job start).
+    pub image: String,
+    /// Its environment (templates).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// `(container port, host port)` pairs; host port 0 means any free one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<(u16, u16)>,
+    /// The health check run in the service before the job's first step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthPlan>,
+}
+
+/// A service's health check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthPlan {
+    /// Run with `sh -c` in the service; exit 0 means healthy.
+    pub cmd: String,
+    /// Between checks, in milliseconds.
+    pub interval_ms: u64,
+    /// Checks before the service counts as never healthy.
+    pub retries: u32,
 }
 
 /// A job's `cache:`.

@@ -255,6 +255,49 @@ pub struct JobFile {
     /// (the project directory itself).
     #[serde(default)]
     pub workspace: Option<WorkspaceFile>,
+    /// Side containers (a database, the image under test) started and waited on before
+    /// the first step, removed after the last, in GitHub Actions' shape.
+    #[serde(default)]
+    #[schemars(with = "Option<OrderedMap<ServiceFile>>")]
+    pub services: Option<Spanned<OrderedMap<ServiceFile>>>,
+}
+
+/// `services.NAME`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceFile {
+    /// The image (may use `${{ … }}`).
+    #[schemars(with = "String")]
+    pub image: Spanned<String>,
+    /// Environment variables of the service container.
+    #[serde(default)]
+    #[schemars(with = "OrderedMap<Scalar>")]
+    pub env: EnvFile,
+    /// Ports to publish on 127.0.0.1: `5432` (any free host port) or `"15432:5432"`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<Scalar>>")]
+    pub ports: Option<Vec<Spanned<Scalar>>>,
+    /// Waited on before the first step.
+    #[serde(default)]
+    #[schemars(with = "Option<ServiceHealthFile>")]
+    pub health: Option<Spanned<ServiceHealthFile>>,
+}
+
+/// `services.NAME.health`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceHealthFile {
+    /// A command run with `sh -c` in the service; exit 0 means healthy.
+    #[schemars(with = "String")]
+    pub cmd: Spanned<String>,
+    /// Between checks (default `1s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub interval: Option<Spanned<String>>,
+    /// Checks before the service counts as never healthy (default 30).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub retries: Option<Spanned<u64>>,
 }
 
 /// `workspace:` as written.

@@ -76,6 +76,8 @@ pub struct Job {
     pub outputs: Vec<String>,
     /// Target environment.
     pub environment: Option<String>,
+    /// Side containers.
+    pub services: Vec<wharf_model::ServicePlan>,
     /// Where the job runs (its own `workspace:`, else the pipeline's).
     pub workspace: wharf_model::WorkspaceMode,
 }

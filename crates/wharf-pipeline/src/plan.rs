@@ -231,6 +231,8 @@ fn planned_job(
         outputs: job.outputs.clone(),
         environment: job.environment.clone(),
         workspace: job.workspace,
+        image: job.image.clone(),
+        services: job.services.clone(),
         cache: job.cache.as_ref().map(|c| wharf_model::CachePlan {
             key: c.key.clone(),
             paths: c.paths.clone(),

@@ -373,13 +373,22 @@ fn validate_job(
         r.push(d);
     }
     if let Some(i) = &job.image {
-        unsupported(
+        check_template(
             r,
-            r.span(i),
-            "image",
-            "steps run on the host in this version; call `docker run` from a step for now",
+            &scope,
+            ExprScalar {
+                value: &i.value,
+                location: &i.referenced,
+            },
+            Site::Env,
         );
     }
+    let services = job
+        .services
+        .iter()
+        .flat_map(|s| s.value.0.iter())
+        .map(|(name, svc)| service(r, &scope, name, svc))
+        .collect();
     let cache = job.cache.as_ref().map(|c| cache(r, c));
     let artifacts = job.artifacts.iter().flatten().cloned().collect::<Vec<_>>();
     inside_workspace(r, &artifacts, "artifact");
@@ -413,6 +422,7 @@ fn validate_job(
         cache,
         outputs,
         environment: job.environment.as_ref().map(|e| e.value.clone()),
+        services,
         workspace: job
             .workspace
             .or(ctx.workspace)
@@ -601,6 +611,84 @@ fn duration(r: &mut Reporter, text: &Spanned<String>) -> Option<u64> {
     ms
 }
 
+/// Most health checks a service may take.
+const MAX_HEALTH_RETRIES: u64 = 1000;
+
+fn service(
+    r: &mut Reporter,
+    scope: &Scope<'_>,
+    name: &Spanned<String>,
+    svc: &crate::file::ServiceFile,
+) -> wharf_model::ServicePlan {
+    if !is_job_name(&name.value) {
+        r.error(
+            r.span(name),
+            format!("invalid service name `{}`", name.value),
+            "use letters, digits, `_` and `-`: it is the service's host name",
+        );
+    }
+    check_template(
+        r,
+        scope,
+        ExprScalar {
+            value: &svc.image.value,
+            location: &svc.image.referenced,
+        },
+        Site::Env,
+    );
+    let env = env_map(r, scope, &svc.env).into_iter().collect();
+    let mut ports = Vec::new();
+    for p in svc.ports.iter().flatten() {
+        let text = p.value.0.trim();
+        let parsed = match text.split_once(':') {
+            Some((host, container)) => host.parse::<u16>().ok().zip(container.parse::<u16>().ok()),
+            None => text.parse::<u16>().ok().map(|c| (0, c)),
+        };
+        match parsed {
+            Some((host, container)) if container > 0 => ports.push((container, host)),
+            _ => {
+                let d = r
+                    .at(r.span(p), format!("invalid port `{text}`"))
+                    .with_label("not a port")
+                    .with_hint("write the service's port (`5432`: published on a free port of 127.0.0.1) or `HOST:SERVICE` (`15432:5432`)");
+                r.push(d);
+            }
+        }
+    }
+    let health = svc.health.as_ref().map(|h| {
+        let retries = h.value.retries.as_ref().map_or(30, |n| {
+            if !(1..=MAX_HEALTH_RETRIES).contains(&n.value) {
+                r.error(
+                    r.span(n),
+                    format!(
+                        "`retries` must be between 1 and {MAX_HEALTH_RETRIES}, not {}",
+                        n.value
+                    ),
+                    "out of range",
+                );
+            }
+            n.value.clamp(1, MAX_HEALTH_RETRIES) as u32
+        });
+        wharf_model::HealthPlan {
+            cmd: h.value.cmd.value.clone(),
+            interval_ms: h
+                .value
+                .interval
+                .as_ref()
+                .and_then(|i| duration(r, i))
+                .unwrap_or(1000),
+            retries,
+        }
+    });
+    wharf_model::ServicePlan {
+        name: name.value.clone(),
+        image: svc.image.value.clone(),
+        env,
+        ports,
+        health,
+    }
+}
+
 /// Refuses paths that would leave the workspace: absolute, or with a `..` component.
 fn inside_workspace(r: &mut Reporter, list: &[Spanned<String>], what: &str) {
     for p in list {
@@ -622,7 +710,13 @@ fn inside_workspace(r: &mut Reporter, list: &[Spanned<String>], what: &str) {
             )
             .with_label(why)
             .with_hint(format!(
-                "{what} paths are relative to the job's workspace, e.g. `dist/*.whl`"
+                "{what} paths are relative to the job's workspace, e.g. `{}`",
+                match what {
+                    "cache" => ".venv",
+                    "cache key" => "poetry.lock",
+                    "report" => "reports/junit.xml",
+                    _ => "dist/*.whl",
+                }
             ));
         r.push(d);
     }

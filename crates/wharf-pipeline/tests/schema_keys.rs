@@ -163,10 +163,39 @@ const KEYS: &[(&str, Key)] = &[
     ),
     (
         "jobs.*.image",
-        Refused(
-            "image",
-            "version: 1\njobs:\n  test:\n    image: python:3.13\n    run: nox -s tests\n",
-        ),
+        Proof(&["fn a_container_job_runs_inside_the_image_with_the_host_job_s_contract("]),
+    ),
+    (
+        "jobs.*.services",
+        Proof(&["fn services_are_healthy_before_the_first_step_reachable_and_removed("]),
+    ),
+    (
+        "jobs.*.services.*.env",
+        Proof(&["fn services_are_healthy_before_the_first_step_reachable_and_removed("]),
+    ),
+    (
+        "jobs.*.services.*.health",
+        Proof(&["fn services_are_healthy_before_the_first_step_reachable_and_removed("]),
+    ),
+    (
+        "jobs.*.services.*.health.cmd",
+        Proof(&["fn services_are_healthy_before_the_first_step_reachable_and_removed("]),
+    ),
+    (
+        "jobs.*.services.*.health.interval",
+        Proof(&["fn services_are_healthy_before_the_first_step_reachable_and_removed("]),
+    ),
+    (
+        "jobs.*.services.*.health.retries",
+        Proof(&["fn services_are_healthy_before_the_first_step_reachable_and_removed("]),
+    ),
+    (
+        "jobs.*.services.*.image",
+        Proof(&["fn services_are_healthy_before_the_first_step_reachable_and_removed("]),
+    ),
+    (
+        "jobs.*.services.*.ports",
+        Proof(&["fn services_are_healthy_before_the_first_step_reachable_and_removed("]),
     ),
     (
         "jobs.*.matrix",

@@ -31,7 +31,7 @@ pub fn default_docker_host() -> String {
 }
 
 /// Connects to the engine at `host` and agrees on an API version with it.
-pub(crate) async fn connect(host: &str) -> Result<Docker, DockerError> {
+pub async fn connect(host: &str) -> Result<Docker, DockerError> {
     let unreachable = |reason: String| DockerError::Unreachable {
         host: host.to_owned(),
         reason,
@@ -56,7 +56,7 @@ pub(crate) async fn connect(host: &str) -> Result<Docker, DockerError> {
 
 /// An error and its sources on one line: bollard's top-level messages alone ("error in
 /// the hyper legacy client") do not say what went wrong.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -22,7 +22,7 @@ use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
 use oci_spec::image::Descriptor;
 
-pub use connect::{DEFAULT_DOCKER_HOST, DOCKER_HOST_ENV, default_docker_host};
+pub use connect::{DEFAULT_DOCKER_HOST, DOCKER_HOST_ENV, chain, connect, default_docker_host};
 
 use crate::{Digest, OciLayout, Result};
 

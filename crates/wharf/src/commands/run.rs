@@ -118,6 +118,23 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
         secrets.push(resolved);
     }
     let job_cache = Arc::new(project::job_cache(&root)?);
+    // Before any job: a run that needs containers and has no engine stops here.
+    let needs_engine = plans
+        .iter()
+        .flat_map(|p| &p.jobs)
+        .any(|j| j.image.is_some() || !j.services.is_empty());
+    let containers = if needs_engine {
+        let c = wharf_engine::container::Containers::connect()
+            .await
+            .map_err(|e| UserError::invalid(e.to_string()))?;
+        let reaped = c.reap().await;
+        if reaped > 0 {
+            eprintln!("removed {reaped} container(s) left by a wharf that was killed");
+        }
+        Some(c)
+    } else {
+        None
+    };
     let interrupt = interrupt_counter();
     let mut worst = ExitStatus::Success;
     for (plan, resolved) in plans.into_iter().zip(secrets) {
@@ -131,6 +148,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
                 mode,
                 interrupt: interrupt.clone(),
                 job_cache: job_cache.clone(),
+                containers: containers.clone(),
             },
         )
         .await?;
@@ -154,6 +172,7 @@ struct Shared {
     mode: Mode,
     interrupt: watch::Receiver<u32>,
     job_cache: Arc<wharf_engine::cache::JobCache>,
+    containers: Option<wharf_engine::container::Containers>,
 }
 
 async fn execute(
@@ -168,6 +187,7 @@ async fn execute(
         mode,
         interrupt,
         job_cache,
+        containers,
     } = shared;
     let wharf_dir = project::state_dir(root);
     let jobs: Vec<JobInfo> = plan
@@ -254,6 +274,7 @@ async fn execute(
         // With --no-deps the platform's own cache (what the export maps `cache:` to) has
         // restored the paths already.
         cache: (!args.no_deps).then_some(job_cache),
+        containers,
         wharf_dir: wharf_dir.clone(),
         max_parallel: args.parallel.max(1),
         kill_grace: Duration::from_secs(args.kill_grace),
