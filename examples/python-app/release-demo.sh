@@ -100,7 +100,7 @@ skopeo list-tags --tls-verify=false "docker://$image"
 if docker info >/dev/null 2>&1; then
   say "docker pull and run of the pushed image"
   docker pull -q "$image:0.2.0" >/dev/null
-  docker run --rm "$image:0.2.0"
+  docker run --rm "$image:0.2.0" info
   docker rmi -f "$image:0.2.0" >/dev/null
 else
   say "no Docker Engine answers: skipping docker run"

@@ -12,6 +12,6 @@ bb=$(command -v busybox) || {
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/tmp"
 cp "$bb" "$out/bin/busybox"
-for applet in sh ls cat echo sha256sum; do
+for applet in sh ls cat echo sha256sum mkdir cut; do
   ln -s busybox "$out/bin/$applet"
 done
