@@ -148,6 +148,7 @@ fn engine_on_fake(
             text_pool: Default::default(),
             builtins: None,
             handoffs: vec![],
+            known_releases: vec![],
             workspaces: None,
             cache: None,
             containers: None,

@@ -46,6 +46,9 @@ pub struct BuiltinRequest {
     /// What the built-in steps of the jobs this one needs, and this job's earlier steps,
     /// produced.
     pub upstream_produced: Vec<Produced>,
+    /// Versions already released, with their commits, when the run started (a version is
+    /// released once).
+    pub known_releases: Vec<(String, String)>,
 }
 
 impl BuiltinRequest {
@@ -92,6 +95,8 @@ pub struct BuiltinOutcome {
     pub outcome: StepOutcome,
     /// Release artifacts it produced.
     pub produced: Vec<Produced>,
+    /// The release a `release` step made, for the recorder.
+    pub release: Option<wharf_model::ReleaseRecord>,
     /// Why it failed, for the job's reason (also written to the step's log).
     pub error: Option<String>,
 }

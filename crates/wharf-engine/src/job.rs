@@ -336,6 +336,7 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
                                 .chain(produced.iter())
                                 .cloned()
                                 .collect(),
+                            known_releases: t.opts.known_releases.clone(),
                         };
                         let done = runner.run(req, cancel.clone(), log).await;
                         for item in done.produced {
@@ -353,6 +354,13 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
                                 item: item.clone(),
                             });
                             produced.push(item);
+                        }
+                        if let Some(record) = done.release {
+                            let _ = t.events.send(RunEvent::Released {
+                                job: job.id.clone(),
+                                step: i,
+                                record,
+                            });
                         }
                         builtin_error = done.error;
                         done.outcome

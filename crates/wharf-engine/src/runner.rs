@@ -61,6 +61,8 @@ pub struct RunOptions {
     pub builtins: Option<Arc<dyn crate::BuiltinRunner>>,
     /// What jobs that ran outside this run left for it (their `external_needs`).
     pub handoffs: Vec<Handoff>,
+    /// Versions already released, with their commits (for the `release` step).
+    pub known_releases: Vec<(String, String)>,
 }
 
 /// Runs `plan` to the end and returns its status. Emits every [`RunEvent`] after

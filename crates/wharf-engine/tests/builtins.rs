@@ -46,11 +46,13 @@ impl BuiltinRunner for FakeBuiltins {
                     size: None,
                 }],
                 error: None,
+                release: None,
             },
             Some(e) => BuiltinOutcome {
                 outcome: StepOutcome::Exited(1),
                 produced: vec![],
                 error: Some(e.clone()),
+                release: None,
             },
         };
         Box::pin(std::future::ready(out))
@@ -105,6 +107,7 @@ async fn run(builtins: Option<Arc<FakeBuiltins>>) -> (RunStatus, Arc<FakeExecuto
         text_pool: Default::default(),
         builtins: builtins.map(|b| b as Arc<dyn BuiltinRunner>),
         handoffs: vec![],
+        known_releases: vec![],
         workspaces: None,
         cache: None,
         containers: None,

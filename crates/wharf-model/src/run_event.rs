@@ -141,6 +141,15 @@ pub enum RunEvent {
         /// What it produced.
         item: Produced,
     },
+    /// A `release` step released a version: its record, stored by the recorder.
+    Released {
+        /// Job id.
+        job: String,
+        /// 0-based step index.
+        step: usize,
+        /// The release.
+        record: crate::ReleaseRecord,
+    },
     /// A JUnit XML report was parsed.
     ReportParsed {
         /// Job id.

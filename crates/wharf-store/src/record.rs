@@ -57,7 +57,8 @@ fn job_of(event: &RunEvent) -> Option<&str> {
         | RunEvent::JobFinished { job, .. }
         | RunEvent::ArtifactStored { job, .. }
         | RunEvent::ReportParsed { job, .. }
-        | RunEvent::Produced { job, .. } => Some(job),
+        | RunEvent::Produced { job, .. }
+        | RunEvent::Released { job, .. } => Some(job),
         RunEvent::RunStarted { .. } | RunEvent::RunFinished { .. } => None,
     }
 }
@@ -71,6 +72,10 @@ async fn apply(
 ) -> Result<Option<u64>, sqlx::Error> {
     let rows = match event {
         RunEvent::RunStarted { .. } | RunEvent::Lines { .. } => {
+            return Ok(None);
+        }
+        RunEvent::Released { record, .. } => {
+            crate::releases::insert(conn, record).await?;
             return Ok(None);
         }
         RunEvent::JobStarted { job, attempt, at } => {

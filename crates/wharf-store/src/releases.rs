@@ -27,37 +27,7 @@ impl Store {
                 &sha[..sha.len().min(12)]
             )));
         }
-        sqlx::query("DELETE FROM releases WHERE version = ?")
-            .bind(&rec.version)
-            .execute(&mut *tx)
-            .await
-            .map_err(&err)?;
-        sqlx::query(
-            "INSERT INTO releases (version, tag, sha, run, notes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&rec.version)
-        .bind(&rec.tag)
-        .bind(&rec.commit)
-        .bind(to_sql(rec.run))
-        .bind(&rec.notes)
-        .bind(rec.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(&err)?;
-        for (seq, item) in rec.items.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO release_items (version, seq, kind, name, digest, size) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&rec.version)
-            .bind(to_sql(seq as u64))
-            .bind(item.kind.as_str())
-            .bind(&item.name)
-            .bind(&item.digest)
-            .bind(item.size.map(to_sql))
-            .execute(&mut *tx)
-            .await
-            .map_err(&err)?;
-        }
+        insert(&mut tx, rec).await.map_err(&err)?;
         tx.commit().await.map_err(&err)?;
         Ok(())
     }
@@ -129,4 +99,53 @@ fn release_row(row: &sqlx::sqlite::SqliteRow) -> Result<ReleaseRecord, sqlx::Err
         created_at: row.try_get("created_at")?,
         items: Vec::new(),
     })
+}
+
+/// Writes a release record (replacing one of the same version) on `conn`, inside the
+/// caller's transaction: the recorder stores the record a `release` step emitted with the
+/// rest of the run's events.
+pub(crate) async fn insert(
+    conn: &mut sqlx::SqliteConnection,
+    rec: &ReleaseRecord,
+) -> std::result::Result<(), sqlx::Error> {
+    // A version is released once: a record from another commit stands (the step checked
+    // the releases known when its run started; this closes the race with another run).
+    let existing: Option<String> = sqlx::query_scalar("SELECT sha FROM releases WHERE version = ?")
+        .bind(&rec.version)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if existing.is_some_and(|sha| sha != rec.commit) {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM releases WHERE version = ?")
+        .bind(&rec.version)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+            "INSERT INTO releases (version, tag, sha, run, notes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&rec.version)
+        .bind(&rec.tag)
+        .bind(&rec.commit)
+        .bind(to_sql(rec.run))
+        .bind(&rec.notes)
+        .bind(rec.created_at)
+        .execute(&mut *conn)
+        .await
+        ?;
+    for (seq, item) in rec.items.iter().enumerate() {
+        sqlx::query(
+                "INSERT INTO release_items (version, seq, kind, name, digest, size) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&rec.version)
+            .bind(to_sql(seq as u64))
+            .bind(item.kind.as_str())
+            .bind(&item.name)
+            .bind(&item.digest)
+            .bind(item.size.map(to_sql))
+            .execute(&mut *conn)
+            .await
+            ?;
+    }
+    Ok(())
 }

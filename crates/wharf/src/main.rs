@@ -1,16 +1,12 @@
 //! The wharf command line: parse, dispatch to one command module, exit with a code.
 
-mod builtins;
 mod ci_env;
 mod cli;
 mod commands;
 mod exit;
-mod git;
 mod handoff;
-mod images;
 mod output;
 mod project;
-mod push;
 mod secret_env;
 
 use clap::Parser;

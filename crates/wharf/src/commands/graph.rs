@@ -6,14 +6,14 @@ use wharf_model::{Event, EventKind};
 
 use crate::cli::{GraphArgs, GraphFormat};
 use crate::exit::{ExitStatus, UserError};
-use crate::{git, project};
+use crate::project;
 
 /// Runs `wharf graph`.
 pub fn run(dir: &Path, args: GraphArgs) -> anyhow::Result<ExitStatus> {
     let root = project::find_root(dir)?;
     let pipelines = project::load(&root)?;
     let mut event = Event::new(EventKind::Push);
-    (event.sha, event.branch) = git::head(&root);
+    (event.sha, event.branch) = wharf_builtins::git::head(&root);
     for p in &pipelines {
         let plan = p.plan(&event, &[]).map_err(|d| {
             eprint!("{}", d.render(console::colors_enabled_stderr()));

@@ -1,5 +1,5 @@
 //! `wharf image build|push|inspect`: the `build-image` step's work from the command line
-//! (one code path: build and push end in `crate::images`), and a look at an image.
+//! (one code path: build and push end in `wharf_builtins::images`), and a look at an image.
 
 use std::path::Path;
 
@@ -7,8 +7,8 @@ use wharf_model::{BuildImageStep, Event, LayerSpec};
 
 use crate::cli::{ImageBuildArgs, ImageCommand, ImageInspectArgs, ImagePushArgs};
 use crate::exit::{ExitStatus, UserError};
-use crate::images::{ImageContext, build_image};
-use crate::{git, project, secret_env};
+use crate::{project, secret_env};
+use wharf_builtins::images::{ImageContext, build_image};
 
 /// Runs `wharf image …`.
 pub async fn run(dir: &Path, cmd: ImageCommand) -> anyhow::Result<ExitStatus> {
@@ -72,11 +72,10 @@ async fn run_build(dir: &Path, args: ImageBuildArgs) -> anyhow::Result<ExitStatu
         Some(name) => Some(secret_env::lookup(dir, name).await?),
         None => None,
     };
-    let (sha, _) = git::head(dir);
-    let version = args
-        .release_version
-        .clone()
-        .or_else(|| git::tag_at_head(dir).and_then(|t| Event::version_from_tag(&t)));
+    let (sha, _) = wharf_builtins::git::head(dir);
+    let version = args.release_version.clone().or_else(|| {
+        wharf_builtins::git::tag_at_head(dir).and_then(|t| Event::version_from_tag(&t))
+    });
     let epoch: Option<i64> = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => Some(v.trim().parse().map_err(|_| {
             UserError::invalid(format!(
@@ -85,7 +84,7 @@ async fn run_build(dir: &Path, args: ImageBuildArgs) -> anyhow::Result<ExitStatu
         })?),
         Err(_) => None,
     };
-    let created = epoch.unwrap_or_else(|| git::head_time(dir).unwrap_or(0) as i64);
+    let created = epoch.unwrap_or_else(|| wharf_builtins::git::head_time(dir).unwrap_or(0) as i64);
     let cx = ImageContext {
         cwd: dir,
         workspace: &root,
@@ -121,7 +120,7 @@ async fn run_push(dir: &Path, args: ImagePushArgs) -> anyhow::Result<ExitStatus>
         Some(name) => Some(secret_env::lookup(dir, name).await?),
         None => None,
     };
-    let pusher = crate::push::pusher(
+    let pusher = wharf_builtins::push::pusher(
         &layout,
         &args.refs,
         &args.registry.insecure,
@@ -129,9 +128,10 @@ async fn run_push(dir: &Path, args: ImagePushArgs) -> anyhow::Result<ExitStatus>
         password,
     )
     .map_err(UserError::failed)?;
-    let pushed = crate::push::finish(&pusher, tag.as_deref(), &mut |line| eprintln!("{line}"))
-        .await
-        .map_err(UserError::failed)?;
+    let pushed =
+        wharf_builtins::push::finish(&pusher, tag.as_deref(), &mut |line| eprintln!("{line}"))
+            .await
+            .map_err(UserError::failed)?;
     let produced: Vec<wharf_model::Produced> = pushed
         .into_iter()
         .map(|(name, digest)| wharf_model::Produced {
@@ -159,7 +159,7 @@ async fn run_inspect(dir: &Path, args: ImageInspectArgs) -> anyhow::Result<ExitS
             Some(name) => Some(secret_env::lookup(dir, name).await?),
             None => None,
         };
-        let options = crate::push::options(
+        let options = wharf_builtins::push::options(
             &args.registry.insecure,
             args.registry.username.as_deref(),
             password,

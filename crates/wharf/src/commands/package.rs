@@ -11,7 +11,7 @@ use wharf_package::{PackageRequest, create, verify};
 
 use crate::cli::{PackageCommand, PackageCreateArgs, PackageVerifyArgs};
 use crate::exit::{ExitStatus, UserError};
-use crate::{git, project};
+use crate::project;
 
 /// Runs `wharf package …`.
 pub fn run(dir: &Path, cmd: PackageCommand) -> anyhow::Result<ExitStatus> {
@@ -22,11 +22,10 @@ pub fn run(dir: &Path, cmd: PackageCommand) -> anyhow::Result<ExitStatus> {
 }
 
 fn run_create(dir: &Path, args: PackageCreateArgs) -> anyhow::Result<ExitStatus> {
-    let (head_sha, _) = git::head(dir);
-    let version = args
-        .release_version
-        .clone()
-        .or_else(|| git::tag_at_head(dir).and_then(|t| Event::version_from_tag(&t)));
+    let (head_sha, _) = wharf_builtins::git::head(dir);
+    let version = args.release_version.clone().or_else(|| {
+        wharf_builtins::git::tag_at_head(dir).and_then(|t| Event::version_from_tag(&t))
+    });
     // Every entry gets the same time: SOURCE_DATE_EPOCH, else the commit's, else 0.
     let mtime = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v.trim().parse().map_err(|_| {
@@ -34,7 +33,7 @@ fn run_create(dir: &Path, args: PackageCreateArgs) -> anyhow::Result<ExitStatus>
                 "SOURCE_DATE_EPOCH `{v}` is not a number of seconds"
             ))
         })?,
-        Err(_) => git::head_time(dir).unwrap_or(0),
+        Err(_) => wharf_builtins::git::head_time(dir).unwrap_or(0),
     };
     let output = if args.output.is_absolute() {
         args.output.clone()

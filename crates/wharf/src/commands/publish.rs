@@ -41,7 +41,7 @@ async fn python(dir: &Path, args: PublishPythonArgs) -> anyhow::Result<ExitStatu
     let published = publish(&req, &mut |line| eprintln!("{line}"))
         .await
         .map_err(|e| UserError::failed(e.to_string()))?;
-    let produced = crate::builtins::publish::produced(&req.repository, published);
+    let produced = wharf_builtins::publish::produced(&req.repository, published);
     if args.json {
         println!("{}", serde_json::to_string(&produced)?);
     }

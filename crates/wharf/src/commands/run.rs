@@ -13,7 +13,7 @@ use crate::cli::{EventArg, RunArgs};
 use crate::exit::{ExitStatus, UserError};
 use crate::output::view::RunView;
 use crate::output::{Mode, Renderer};
-use crate::{git, project, secret_env};
+use crate::{project, secret_env};
 
 /// Runs `wharf run`.
 pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
@@ -283,9 +283,14 @@ async fn execute(
         masks: secrets.masks,
         secrets: secrets.by_job,
         text_pool,
-        builtins: Some(Arc::new(crate::builtins::Builtins {
-            store: store.clone(),
-        })),
+        builtins: Some(Arc::new(wharf_builtins::Builtins)),
+        known_releases: store
+            .list_releases()
+            .await
+            .context("reading the recorded releases")?
+            .into_iter()
+            .map(|r| (r.version, r.commit))
+            .collect(),
         handoffs: if args.no_deps {
             crate::handoff::load(&wharf_dir)
         } else {
@@ -445,7 +450,7 @@ fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
     if args.from_ci {
         let mut e = crate::ci_env::event_from_process()?;
         if e.sha.is_none() {
-            e.sha = git::head(root).0;
+            e.sha = wharf_builtins::git::head(root).0;
         }
         return Ok(e);
     }
@@ -460,7 +465,7 @@ fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
     let (head_sha, head_branch) = if args.sha.is_some() && args.branch.is_some() {
         (None, None)
     } else {
-        git::head(root)
+        wharf_builtins::git::head(root)
     };
     e.sha = args.sha.clone().or(head_sha);
     e.actor = std::env::var("USER").ok();
@@ -468,7 +473,7 @@ fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
         let tag = args
             .tag
             .clone()
-            .or_else(|| git::tag_at_head(root))
+            .or_else(|| wharf_builtins::git::tag_at_head(root))
             .ok_or_else(|| {
                 UserError::invalid("--event tag needs a tag, and no tag points at HEAD")
                     .hint("pass --tag v1.2.3")

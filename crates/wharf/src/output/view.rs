@@ -149,6 +149,8 @@ impl RunView {
                 self.jobs[i].artifacts += 1;
                 Some(i)
             }
+            // The release step says what it released in its log.
+            RunEvent::Released { .. } => None,
             RunEvent::Produced { job, item, .. } => {
                 let i = self.index(job)?;
                 self.jobs[i].produced.push(item.clone());

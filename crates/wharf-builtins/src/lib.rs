@@ -1,10 +1,18 @@
-//! The built-in steps (`package:`, `build-image:`, `publish-python:`), run for the engine
-//! with the package, OCI and publish crates. One file per step kind; this one dispatches
-//! and turns cancellation, deadlines and errors into the step's outcome.
+//! The built-in steps (`package:`, `build-image:`, `publish-python:`, `release:`), run for
+//! the engine with the package, OCI, publish and release crates. One file per step kind;
+//! this one dispatches and turns cancellation, deadlines and errors into the step's
+//! outcome.
+//!
+//! They touch no store: what a step produces (packages, pushed digests, the release record)
+//! goes back in its [`BuiltinOutcome`], and the engine turns it into run events that the
+//! recorder stores. Every front end (the CLI, the server, an agent) runs them the same way.
 
+pub mod git;
 mod image;
+pub mod images;
 mod package;
-pub(crate) mod publish;
+pub mod publish;
+pub mod push;
 mod release;
 
 use std::path::{Component, Path, PathBuf};
@@ -14,11 +22,9 @@ use wharf_engine::logs::LogWriter;
 use wharf_engine::{BoxFuture, BuiltinOutcome, BuiltinRequest, BuiltinRunner, StepOutcome};
 use wharf_model::{Builtin, LogStream, Produced};
 
-/// The binary's [`BuiltinRunner`].
-pub struct Builtins {
-    /// The project's store, for release records.
-    pub store: wharf_store::Store,
-}
+/// The [`BuiltinRunner`] every front end gives the engine.
+#[derive(Debug, Default)]
+pub struct Builtins;
 
 /// What a built-in step's body returns: what it produced, or why it failed.
 type StepResult = Result<Vec<Produced>, String>;
@@ -30,23 +36,26 @@ impl BuiltinRunner for Builtins {
         cancel: watch::Receiver<bool>,
         log: LogWriter,
     ) -> BoxFuture<BuiltinOutcome> {
-        Box::pin(run(req, self.store.clone(), cancel, log))
+        Box::pin(run(req, cancel, log))
     }
 }
 
 async fn run(
     req: BuiltinRequest,
-    store: wharf_store::Store,
     mut cancel: watch::Receiver<bool>,
     mut log: LogWriter,
 ) -> BuiltinOutcome {
     let deadline = req.deadline;
+    let mut released = None;
     let body = async {
         match &req.builtin {
             Builtin::Package(p) => package::run(&req, p, &mut log).await,
             Builtin::BuildImage(b) => image::run(&req, b, &mut log).await,
             Builtin::PublishPython(p) => publish::run(&req, p, &mut log).await,
-            Builtin::Release(r) => release::run(&req, r, &store, &mut log).await,
+            Builtin::Release(r) => release::run(&req, r, &mut log).await.map(|record| {
+                released = record;
+                Vec::new()
+            }),
         }
     };
     let stopped = async {
@@ -75,6 +84,7 @@ async fn run(
     };
     let _ = log.finish();
     BuiltinOutcome {
+        release: released.filter(|_| error.is_none() && outcome == StepOutcome::Exited(0)),
         outcome,
         produced,
         error,

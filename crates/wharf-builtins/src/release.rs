@@ -11,7 +11,7 @@ use wharf_release::{
     parse_remote, render_notes,
 };
 
-use super::{StepResult, resolve, say};
+use super::{resolve, say};
 
 /// What the git part of a release decided.
 struct Decided {
@@ -24,12 +24,13 @@ struct Decided {
     changelog: Option<String>,
 }
 
+/// Decides the release, tags it and writes its changelog; returns its record (stored by the
+/// recorder from the run's events), or `None` when there is nothing to release.
 pub(super) async fn run(
     req: &BuiltinRequest,
     step: &ReleaseStep,
-    store: &wharf_store::Store,
     log: &mut LogWriter,
-) -> StepResult {
+) -> Result<Option<ReleaseRecord>, String> {
     let changelog = step
         .changelog
         .as_deref()
@@ -50,8 +51,20 @@ pub(super) async fn run(
             .map_err(|e| format!("the release task failed: {e}"))??;
     let Some(d) = decided else {
         say(log, "nothing to release: no commits since the last release");
-        return Ok(Vec::new());
+        return Ok(None);
     };
+    // A version is released once: the record of another commit under it stands.
+    if let Some((_, commit)) = req
+        .known_releases
+        .iter()
+        .find(|(v, c)| *v == d.version && *c != d.commit)
+    {
+        return Err(format!(
+            "release {} was already recorded from commit {}; a version is released once",
+            d.version,
+            &commit[..commit.len().min(12)]
+        ));
+    }
     if let (Some(dest), Some(written)) = (in_project, &d.changelog) {
         std::fs::write(&dest, written)
             .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
@@ -91,10 +104,6 @@ pub(super) async fn run(
         created_at: wharf_engine::now_ms(),
         items,
     };
-    store
-        .put_release(&record)
-        .await
-        .map_err(|e| e.to_string())?;
     say(
         log,
         format!(
@@ -115,7 +124,7 @@ pub(super) async fn run(
     if let Some(forge) = &step.forge {
         publish(req, forge, &d, log).await?;
     }
-    Ok(Vec::new())
+    Ok(Some(record))
 }
 
 /// Publishes the release (notes and assets) to the forge the step names.

@@ -39,7 +39,7 @@ pub(super) async fn run(
 }
 
 /// The run's record of files now on the index `repository`.
-pub(crate) fn produced(repository: &str, published: Vec<Published>) -> Vec<Produced> {
+pub fn produced(repository: &str, published: Vec<Published>) -> Vec<Produced> {
     published
         .into_iter()
         .map(|p| Produced {
