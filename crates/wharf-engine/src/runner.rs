@@ -109,7 +109,7 @@ pub async fn run(
     let mut tasks: JoinSet<JobRun> = JoinSet::new();
     let mut task_jobs: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut actions = {
-        let mut decide = decider(&plan, &state);
+        let mut decide = decider(&plan, &state, &external);
         sched.handle(Input::Start, &mut decide)
     };
     loop {
@@ -204,12 +204,12 @@ pub async fn run(
                 state.cancels.remove(&job);
                 let outcome = run.outcome;
                 state.runs[job] = Some(run);
-                let mut decide = decider(&plan, &state);
+                let mut decide = decider(&plan, &state, &external);
                 actions = sched.handle(Input::Finished { job, outcome }, &mut decide);
             }
             changed = interrupt.changed() => {
                 if changed.is_ok() {
-                    let mut decide = decider(&plan, &state);
+                    let mut decide = decider(&plan, &state, &external);
                     actions = sched.handle(Input::Interrupt, &mut decide);
                 } else {
                     // The interrupt sender is gone: nobody can interrupt any more.
@@ -381,9 +381,19 @@ fn upstream<T: Clone>(plan: &Plan, job: usize, per_job: &[Vec<T>]) -> Vec<T> {
 fn decider<'a>(
     plan: &'a Plan,
     state: &'a DriverState,
+    external: &'a HashMap<String, Handoff>,
 ) -> impl FnMut(usize, NeedsStatus) -> Result<bool, String> + 'a {
-    move |job, needs| {
+    move |job, mut needs| {
         let pj = &plan.jobs[job];
+        // Needs that ran in another process (`--no-deps`) count as the scheduler's own
+        // would: a skipped or failed one makes `success()` false.
+        for name in &pj.external_needs {
+            if let Some(h) = external.get(name) {
+                needs.success &= h.status.counts_as_success();
+                needs.failure |= h.status.fails_run();
+                needs.cancelled |= h.status == JobStatus::Cancelled;
+            }
+        }
         let env = BTreeMap::new();
         let ctx = JobContext {
             plan,

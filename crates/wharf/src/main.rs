@@ -4,7 +4,6 @@ mod ci_env;
 mod cli;
 mod commands;
 mod exit;
-mod handoff;
 mod output;
 mod project;
 mod secret_env;

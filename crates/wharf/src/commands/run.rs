@@ -2,68 +2,29 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::{mpsc, watch};
-use wharf_model::{Event, EventKind, JobInfo, Plan, RunEvent, RunStatus};
+use tokio::sync::watch;
+use wharf_model::{Event, EventKind, RunEvent, RunStatus};
 
 use crate::cli::{EventArg, RunArgs};
 use crate::exit::{ExitStatus, UserError};
 use crate::output::view::RunView;
 use crate::output::{Mode, Renderer};
-use crate::{project, secret_env};
+use crate::project;
 
-/// Runs `wharf run`.
+/// Runs `wharf run`: flags -> event and selection -> the runtime -> exit code.
 pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
     let root = project::find_root(dir)?;
     let pipelines = project::load(&root)?;
     let event = build_event(&root, &args)?;
-
-    let overrides = env_overrides(&args.env)?;
-    let mut plans = Vec::new();
-    for p in &pipelines {
-        if !p.matches(&event) {
-            continue;
-        }
-        let names = p.job_names();
-        let only: Vec<String> = args
-            .jobs
-            .iter()
-            .filter(|j| names.contains(&j.as_str()))
-            .cloned()
-            .collect();
-        if !args.jobs.is_empty() && only.is_empty() {
-            continue;
-        }
-        let mut ev = event.clone();
-        p.resolve_inputs(&mut ev)
-            .map_err(|m| UserError::invalid(format!("pipeline `{}`: {m}", p.name())))?;
-        let planned = if args.no_deps {
-            p.plan_without_needs(&ev, &only)
-        } else {
-            p.plan(&ev, &only)
-        };
-        let mut plan = planned.map_err(|d| {
-            eprint!("{}", d.render(console::colors_enabled_stderr()));
-            UserError::invalid(format!("cannot plan pipeline `{}`", p.name()))
-        })?;
-        for (k, v) in &overrides {
-            plan.env.insert(k.clone(), v.clone());
-        }
-        plans.push(plan);
-    }
-    for wanted in &args.jobs {
-        let known = pipelines
-            .iter()
-            .any(|p| p.job_names().contains(&wanted.as_str()));
-        if !known {
-            return Err(UserError::invalid(format!("no job named `{wanted}`"))
-                .hint(format!("jobs: {}", all_jobs(&pipelines)))
-                .into());
-        }
-    }
+    let selection = wharf_runtime::Selection {
+        jobs: args.jobs.clone(),
+        no_deps: args.no_deps,
+        env: env_overrides(&args.env)?,
+    };
+    let plans = wharf_runtime::select(&pipelines, &event, &selection).map_err(user_error)?;
     if plans.is_empty() {
         eprintln!(
             "no pipeline runs for this event ({}); nothing to do",
@@ -96,63 +57,38 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
     } else {
         Mode::Live
     };
-    let wharf_dir = project::state_dir(&root);
-    let store = wharf_store::Store::open(&wharf_dir)
+    let state_dir = project::state_dir(&root);
+    let store = wharf_store::Store::open(&state_dir)
         .await
-        .with_context(|| format!("opening the run history in {}", wharf_dir.display()))?;
-    // Every plan's secrets before any job runs: a missing one must stop everything.
-    let mut secrets = Vec::new();
-    for plan in &plans {
-        let source = if args.secrets_from_env {
-            secret_env::Source::Environment
+        .with_context(|| format!("opening the run history in {}", state_dir.display()))?;
+    let request = wharf_runtime::RunRequest {
+        root: root.clone(),
+        state_dir,
+        max_parallel: args.parallel,
+        kill_grace: Duration::from_secs(args.kill_grace),
+        keep_workspaces: args.keep_workspaces,
+        no_deps: args.no_deps,
+        secrets: if args.secrets_from_env {
+            wharf_runtime::SecretSource::Environment
         } else {
-            secret_env::Source::Store
-        };
-        let resolved = secret_env::resolve(&store, plan, source).await?;
-        if !resolved.withheld.is_empty() {
-            eprintln!(
-                "warning: pull_request run: secrets withheld from {} (set `on.pull_request.secrets: true` only for trusted pipelines)",
-                resolved.withheld.join(", ")
-            );
-        }
-        secrets.push(resolved);
-    }
-    let job_cache = Arc::new(project::job_cache(&root)?);
-    // Before any job: a run that needs containers and has no engine stops here.
-    let needs_engine = plans
-        .iter()
-        .flat_map(|p| &p.jobs)
-        .any(|j| j.image.is_some() || !j.services.is_empty());
-    let containers = if needs_engine {
-        let c = wharf_engine::container::Containers::connect()
-            .await
-            .map_err(|e| UserError::invalid(e.to_string()))?;
-        let reaped = c.reap().await;
-        if reaped > 0 {
-            eprintln!("removed {reaped} container(s) left by a wharf that was killed");
-        }
-        Some(c)
-    } else {
-        None
+            wharf_runtime::SecretSource::Store
+        },
+        host_env: wharf_engine::env::host_env(std::env::vars()),
+        cache: project::job_cache(&root)?,
     };
-    let interrupt = interrupt_counter();
+    let finished = wharf_runtime::run(
+        &store,
+        plans,
+        &request,
+        &mut || Box::new(Display::new(mode)),
+        interrupt_counter(),
+        &|w| eprintln!("{w}"),
+    )
+    .await
+    .map_err(user_error)?;
     let mut worst = ExitStatus::Success;
-    for (plan, resolved) in plans.into_iter().zip(secrets) {
-        let status = execute(
-            &root,
-            &store,
-            plan,
-            resolved,
-            &args,
-            Shared {
-                mode,
-                interrupt: interrupt.clone(),
-                job_cache: job_cache.clone(),
-                containers: containers.clone(),
-            },
-        )
-        .await?;
-        let exit = match status {
+    for f in finished {
+        let exit = match f.status {
             RunStatus::Success => ExitStatus::Success,
             RunStatus::Cancelled | RunStatus::Interrupted => ExitStatus::Interrupted,
             RunStatus::Failed | RunStatus::Running => ExitStatus::Failure,
@@ -160,262 +96,64 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
         if exit != ExitStatus::Success && worst == ExitStatus::Success {
             worst = exit;
         }
-        if exit == ExitStatus::Interrupted {
-            break;
-        }
     }
     Ok(worst)
 }
 
-/// What every plan of one `wharf run` shares.
-struct Shared {
-    mode: Mode,
-    interrupt: watch::Receiver<u32>,
-    job_cache: Arc<wharf_engine::cache::JobCache>,
-    containers: Option<wharf_engine::container::Containers>,
-}
-
-async fn execute(
-    root: &Path,
-    store: &wharf_store::Store,
-    plan: Plan,
-    secrets: secret_env::Resolved,
-    args: &RunArgs,
-    shared: Shared,
-) -> anyhow::Result<RunStatus> {
-    let Shared {
-        mode,
-        interrupt,
-        job_cache,
-        containers,
-    } = shared;
-    let wharf_dir = project::state_dir(root);
-    let jobs: Vec<JobInfo> = plan
-        .jobs
-        .iter()
-        .map(|j| JobInfo {
-            id: j.id.clone(),
-            name: j.name.clone(),
-            needs: j.needs.iter().map(|&n| plan.jobs[n].id.clone()).collect(),
-            steps: j.steps.iter().map(|s| s.name.clone()).collect(),
-        })
-        .collect();
-    let at = wharf_engine::now_ms();
-    let number = store
-        .start_run(&wharf_store::NewRun {
-            pipeline: plan.pipeline.clone(),
-            file: plan.file.clone(),
-            event: plan.event.clone(),
-            jobs: jobs.clone(),
-            at,
-            pid: std::process::id(),
-        })
-        .await
-        .context("recording the new run")?;
-
-    let (tx, rx) = mpsc::unbounded_channel();
-    let _ = tx.send(RunEvent::RunStarted {
-        run: number,
-        pipeline: plan.pipeline.clone(),
-        file: plan.file.clone(),
-        event: plan.event.clone(),
-        jobs,
-        at,
-    });
-    let engine_done = Arc::new(tokio::sync::Notify::new());
-    let text_pool = Arc::new(wharf_engine::logs::TextPool::default());
-    let consumer = tokio::spawn(consume(
-        rx,
-        store.clone(),
-        number,
-        mode,
-        engine_done.clone(),
-        text_pool.clone(),
-    ));
-
-    // With --no-deps the CI platform's checkout is the job's fresh workspace already, and
-    // the artifacts it passes on are in the project directory.
-    let workspaces = if args.no_deps {
-        None
-    } else {
-        let (root, state, keep) = (root.to_path_buf(), wharf_dir.clone(), args.keep_workspaces);
-        let prepared = tokio::task::spawn_blocking(move || {
-            wharf_engine::Workspaces::prepare(&root, &state, number, keep)
-        })
-        .await
-        .context("the workspace task failed")?;
-        let ws = match prepared {
-            Ok(ws) => ws,
-            Err(e) => {
-                let end = RunEvent::RunFinished {
-                    status: RunStatus::Failed,
-                    at: wharf_engine::now_ms(),
-                };
-                let _ = store.record(number, &[end]).await;
-                return Err(anyhow::Error::new(e).context("preparing the jobs' workspaces"));
-            }
-        };
-        if keep {
-            eprintln!(
-                "workspaces are kept in {}",
-                wharf_dir
-                    .join("workspaces")
-                    .join(number.to_string())
-                    .display()
-            );
-        }
-        Some(Arc::new(ws))
-    };
-    let log_dir = wharf_dir.clone();
-    let opts = wharf_engine::RunOptions {
-        run: number,
-        workspace: root.to_path_buf(),
-        workspaces: workspaces.clone(),
-        // With --no-deps the platform's own cache (what the export maps `cache:` to) has
-        // restored the paths already.
-        cache: (!args.no_deps).then_some(job_cache),
-        containers,
-        wharf_dir: wharf_dir.clone(),
-        max_parallel: args.parallel.max(1),
-        kill_grace: Duration::from_secs(args.kill_grace),
-        host_env: wharf_engine::env::host_env(std::env::vars()),
-        log_path: Box::new(move |run, job, step| wharf_store::log_path(&log_dir, run, job, step)),
-        masks: secrets.masks,
-        secrets: secrets.by_job,
-        text_pool,
-        builtins: Some(Arc::new(wharf_builtins::Builtins)),
-        known_releases: store
-            .list_releases()
-            .await
-            .context("reading the recorded releases")?
-            .into_iter()
-            .map(|r| (r.version, r.commit))
-            .collect(),
-        handoffs: if args.no_deps {
-            crate::handoff::load(&wharf_dir)
-        } else {
-            Vec::new()
-        },
-    };
-    let plan = Arc::new(plan);
-    let artifacts = Arc::new(Artifacts(wharf_store::ArtifactStore::new(&wharf_dir)));
-    let status = wharf_engine::run(
-        plan.clone(),
-        opts,
-        Arc::new(wharf_engine::LocalExecutor::new()),
-        artifacts,
-        tx,
-        interrupt,
-    )
-    .await;
-    engine_done.notify_one();
-    consumer.await.context("the output task failed")?;
-    if let Some(ws) = workspaces {
-        ws.finish().await;
-    }
-    if args.no_deps {
-        // For the platform jobs after this one (see handoff.rs).
-        if let Some(record) = store.get_run(number).await? {
-            crate::handoff::write(&wharf_dir, &plan, &record).with_context(|| {
-                format!(
-                    "writing handoff files in {}",
-                    crate::handoff::dir(&wharf_dir).display()
-                )
-            })?;
-        }
-    }
-    Ok(status)
-}
-
-/// How long the recorder gathers events before writing them in one transaction. A crash
-/// loses at most this much of the run's record (its logs are already on disk, and the run
-/// is marked interrupted on the next start); per-event transactions would cost more than
-/// a whole step.
-const RECORD_WINDOW: Duration = Duration::from_millis(100);
-
-/// How long the display waits between batches of events when output is light.
-const DISPLAY_BATCH: Duration = Duration::from_millis(5);
-
-/// Below this many events in a batch, output counts as light.
-const LIGHT_BATCH: usize = 256;
-
-/// Renders events as they come and records them in the store in time-windowed batches.
-async fn consume(
-    mut rx: mpsc::UnboundedReceiver<RunEvent>,
-    store: wharf_store::Store,
-    run: u64,
-    mode: Mode,
-    engine_done: Arc<tokio::sync::Notify>,
-    text_pool: Arc<wharf_engine::logs::TextPool>,
-) {
-    let mut renderer = Renderer::new(mode);
-    let mut view = RunView::default();
-    let mut pending: Vec<RunEvent> = Vec::with_capacity(256);
-    let mut flush_at: Option<tokio::time::Instant> = None;
-    let mut warned = false;
-    loop {
-        tokio::select! {
-            ev = rx.recv() => {
-                let Some(first) = ev else { break };
-                let mut next = Some(first);
-                let mut n = 0;
-                let mut ended = false;
-                while let Some(ev) = next.take() {
-                    ended |= matches!(ev, RunEvent::RunFinished { .. });
-                    let job = view.apply(&ev);
-                    renderer.event(&view, job, &ev);
-                    match ev {
-                        // Shown; the buffer goes back to the engine.
-                        RunEvent::Lines { text, .. } => text_pool.give(text),
-                        ev => pending.push(ev),
-                    }
-                    n += 1;
-                    if n < 65_536 {
-                        next = rx.try_recv().ok();
-                    }
-                }
-                renderer.flush();
-                if !pending.is_empty() && flush_at.is_none() {
-                    flush_at = Some(tokio::time::Instant::now() + RECORD_WINDOW);
-                }
-                // Let events pile up a little: waking this task for every event of every
-                // job costs the engine a cross-thread hand-off each time, and 5 ms is
-                // below what a person watching can notice. Never after the last event.
-                // Only when output is light: under a flood of log lines the batches are
-                // large anyway, and sleeping would let the queue grow without bound.
-                if !ended && n < LIGHT_BATCH {
-                    tokio::select! {
-                        _ = tokio::time::sleep(DISPLAY_BATCH) => {}
-                        _ = engine_done.notified() => {}
-                    }
-                }
-            }
-            _ = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if flush_at.is_some() => {
-                record(&store, run, &mut pending, &mut warned).await;
-                flush_at = None;
+/// The runtime's errors as the CLI shows them: bad input with its hint (exit 2), a plan's
+/// diagnostics printed with their positions.
+fn user_error(e: wharf_runtime::Error) -> anyhow::Error {
+    match e {
+        wharf_runtime::Error::Invalid { message, hint } => {
+            let u = UserError::invalid(message);
+            match hint {
+                Some(h) => u.hint(h).into(),
+                None => u.into(),
             }
         }
+        wharf_runtime::Error::Plan {
+            pipeline,
+            diagnostics,
+        } => {
+            eprint!("{}", diagnostics.render(console::colors_enabled_stderr()));
+            UserError::invalid(format!("cannot plan pipeline `{pipeline}`")).into()
+        }
+        other => anyhow::Error::new(other),
     }
-    record(&store, run, &mut pending, &mut warned).await;
-    renderer.finish(&view);
 }
 
-async fn record(
-    store: &wharf_store::Store,
-    run: u64,
-    pending: &mut Vec<RunEvent>,
-    warned: &mut bool,
-) {
-    if pending.is_empty() {
-        return;
+/// The terminal's view of a run: the live display, plain lines or JSON events.
+struct Display {
+    renderer: Renderer,
+    view: RunView,
+}
+
+impl Display {
+    fn new(mode: Mode) -> Display {
+        Display {
+            renderer: Renderer::new(mode),
+            view: RunView::default(),
+        }
     }
-    if let Err(e) = store.record(run, pending).await
-        && !*warned
-    {
-        *warned = true;
-        eprintln!("warning: could not record run #{run} in the history: {e}");
+}
+
+impl wharf_runtime::Observer for Display {
+    fn event(&mut self, ev: &RunEvent) {
+        let job = self.view.apply(ev);
+        self.renderer.event(&self.view, job, ev);
     }
-    pending.clear();
+
+    fn flush(&mut self) {
+        self.renderer.flush();
+    }
+
+    fn finish(&mut self) {
+        self.renderer.finish(&self.view);
+    }
+
+    fn warn(&mut self, text: &str) {
+        eprintln!("warning: {text}");
+    }
 }
 
 /// Counts Ctrl-C / SIGTERM deliveries; the engine cancels the run on the first.
@@ -534,27 +272,4 @@ fn describe(e: &Event) -> String {
         s.push_str(&format!(", branch `{b}`"));
     }
     s
-}
-
-fn all_jobs(pipelines: &[wharf_pipeline::Pipeline]) -> String {
-    pipelines
-        .iter()
-        .flat_map(|p| p.job_names())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The engine's artifact store over the on-disk content-addressed store.
-struct Artifacts(wharf_store::ArtifactStore);
-
-impl wharf_engine::ArtifactStore for Artifacts {
-    fn put(&self, path: &Path) -> std::io::Result<(String, u64)> {
-        self.0.put_file(path).map_err(std::io::Error::other)
-    }
-
-    fn materialize(&self, sha256: &str, dest: &Path, mode: u32) -> std::io::Result<()> {
-        self.0
-            .materialize(sha256, dest, mode)
-            .map_err(std::io::Error::other)
-    }
 }

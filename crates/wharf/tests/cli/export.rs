@@ -173,6 +173,7 @@ fn the_example_pipeline_runs_through_its_gitlab_export() {
         "package",
         "base",
         "image-job",
+        "smoke-image",
         "publish",
         "release",
     ];

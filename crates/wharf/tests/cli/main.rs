@@ -12,6 +12,7 @@ mod registry;
 mod release;
 mod run;
 mod run_control;
+mod runtime;
 mod secrets;
 mod validate;
 mod workspace;

@@ -13,8 +13,9 @@ pub fn dir(wharf_dir: &Path) -> PathBuf {
     wharf_dir.join("handoff")
 }
 
-/// Every handoff file present (unreadable ones are reported and skipped).
-pub fn load(wharf_dir: &Path) -> Vec<Handoff> {
+/// Every handoff file present; unreadable ones are skipped, each with a warning through
+/// `warn`.
+pub fn load(wharf_dir: &Path, warn: &dyn Fn(String)) -> Vec<Handoff> {
     let Ok(entries) = std::fs::read_dir(dir(wharf_dir)) else {
         return Vec::new();
     };
@@ -32,7 +33,7 @@ pub fn load(wharf_dir: &Path) -> Vec<Handoff> {
             {
                 Ok(h) => Some(h),
                 Err(e) => {
-                    eprintln!("warning: ignoring handoff file {}: {e}", p.display());
+                    warn(format!("ignoring handoff file {}: {e}", p.display()));
                     None
                 }
             }

@@ -1,0 +1,308 @@
+//! One runtime for every front end: an event end to end.
+//!
+//! [`select`] picks the pipelines an event starts and plans them; [`run`] resolves every
+//! plan's secrets before any job starts, connects to the Docker Engine when a job needs
+//! containers, then runs each plan on the engine in a workspace per job, recording every
+//! event in the store and handing it to the front end's [`Observer`] to show. `wharf run`
+//! is one caller (flags -> request -> here -> exit code); the server and the agent are the
+//! others, so a run cannot behave differently depending on who started it.
+
+mod error;
+pub mod handoff;
+mod recorder;
+pub mod secrets;
+mod select;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use wharf_engine::cache::JobCache;
+use wharf_engine::container::Containers;
+use wharf_model::{JobInfo, Plan, RunEvent, RunStatus};
+use wharf_store::Store;
+
+pub use error::{Error, Result};
+pub use recorder::Observer;
+pub use secrets::Source as SecretSource;
+pub use select::{Selection, select};
+
+/// How to run the plans of one event.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The project directory.
+    pub root: PathBuf,
+    /// Its state directory (`.wharf`): history, logs, artifacts, workspaces, caches.
+    pub state_dir: PathBuf,
+    /// At most this many jobs at once.
+    pub max_parallel: usize,
+    /// Between SIGTERM and SIGKILL when stopping a step.
+    pub kill_grace: Duration,
+    /// Keep every job's workspace after the run.
+    pub keep_workspaces: bool,
+    /// Jobs run one per process of a CI platform (`--no-deps`): no workspaces (the
+    /// platform's checkout is one), no cache (the platform's is mapped), handoff files in
+    /// and out.
+    pub no_deps: bool,
+    /// Where declared secrets come from.
+    pub secrets: SecretSource,
+    /// The allow-listed host environment steps start from.
+    pub host_env: Vec<(String, String)>,
+    /// The job cache.
+    pub cache: JobCache,
+}
+
+/// How one plan's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    /// The run's number.
+    pub run: u64,
+    /// Its status.
+    pub status: RunStatus,
+}
+
+/// Runs `plans` one after the other (each a run of its own) and returns how each ended; a
+/// cancelled or interrupted run stops the rest. `observer` makes the display of each run;
+/// `interrupt` counts cancel requests (the first cancels the running jobs); `warn` hears
+/// what the user should know besides the runs' events (warnings start with `warning: `).
+pub async fn run(
+    store: &Store,
+    plans: Vec<Plan>,
+    req: &RunRequest,
+    observer: &mut dyn FnMut() -> Box<dyn Observer>,
+    interrupt: watch::Receiver<u32>,
+    warn: &dyn Fn(String),
+) -> Result<Vec<Finished>> {
+    // Every plan's secrets before any job runs: a missing one must stop everything.
+    let mut secrets = Vec::new();
+    for plan in &plans {
+        let resolved = secrets::resolve(store, plan, req.secrets).await?;
+        if !resolved.withheld.is_empty() {
+            warn(format!(
+                "warning: pull_request run: secrets withheld from {} (set `on.pull_request.secrets: true` only for trusted pipelines)",
+                resolved.withheld.join(", ")
+            ));
+        }
+        secrets.push(resolved);
+    }
+    // Before any job: a run that needs containers and has no engine stops here.
+    let containers = if plans
+        .iter()
+        .flat_map(|p| &p.jobs)
+        .any(|j| j.image.is_some() || !j.services.is_empty())
+    {
+        let c = Containers::connect().await.map_err(|e| Error::Invalid {
+            message: e.to_string(),
+            hint: None,
+        })?;
+        let reaped = c.reap().await;
+        if reaped > 0 {
+            warn(format!(
+                "removed {reaped} container(s) left by a wharf that was killed"
+            ));
+        }
+        Some(c)
+    } else {
+        None
+    };
+    let cache = Arc::new(req.cache.clone());
+    let mut done = Vec::new();
+    for (plan, resolved) in plans.into_iter().zip(secrets) {
+        let (run, status) = execute(
+            store,
+            plan,
+            resolved,
+            req,
+            Shared {
+                observer: observer(),
+                interrupt: interrupt.clone(),
+                cache: cache.clone(),
+                containers: containers.clone(),
+            },
+            warn,
+        )
+        .await?;
+        done.push(Finished { run, status });
+        if matches!(status, RunStatus::Cancelled | RunStatus::Interrupted) {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// What every plan of one event shares.
+struct Shared {
+    observer: Box<dyn Observer>,
+    interrupt: watch::Receiver<u32>,
+    cache: Arc<JobCache>,
+    containers: Option<Containers>,
+}
+
+async fn execute(
+    store: &Store,
+    plan: Plan,
+    secrets: secrets::Resolved,
+    req: &RunRequest,
+    shared: Shared,
+    warn: &dyn Fn(String),
+) -> Result<(u64, RunStatus)> {
+    let Shared {
+        observer,
+        interrupt,
+        cache,
+        containers,
+    } = shared;
+    let state = &req.state_dir;
+    let jobs: Vec<JobInfo> = plan
+        .jobs
+        .iter()
+        .map(|j| JobInfo {
+            id: j.id.clone(),
+            name: j.name.clone(),
+            needs: j.needs.iter().map(|&n| plan.jobs[n].id.clone()).collect(),
+            steps: j.steps.iter().map(|s| s.name.clone()).collect(),
+        })
+        .collect();
+    let known_releases = store
+        .list_releases()
+        .await
+        .map_err(Error::store("reading the recorded releases"))?
+        .into_iter()
+        .map(|r| (r.version, r.commit))
+        .collect();
+    let at = wharf_engine::now_ms();
+    let number = store
+        .start_run(&wharf_store::NewRun {
+            pipeline: plan.pipeline.clone(),
+            file: plan.file.clone(),
+            event: plan.event.clone(),
+            jobs: jobs.clone(),
+            at,
+            pid: std::process::id(),
+        })
+        .await
+        .map_err(Error::store("recording the new run"))?;
+    let workspaces = if req.no_deps {
+        None
+    } else {
+        match prepare_workspaces(req, number).await {
+            Ok(ws) => Some(ws),
+            Err(e) => {
+                let end = RunEvent::RunFinished {
+                    status: RunStatus::Failed,
+                    at: wharf_engine::now_ms(),
+                };
+                let _ = store.record(number, &[end]).await;
+                return Err(e);
+            }
+        }
+    };
+    if req.keep_workspaces && workspaces.is_some() {
+        warn(format!(
+            "workspaces are kept in {}",
+            state.join("workspaces").join(number.to_string()).display()
+        ));
+    }
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = tx.send(RunEvent::RunStarted {
+        run: number,
+        pipeline: plan.pipeline.clone(),
+        file: plan.file.clone(),
+        event: plan.event.clone(),
+        jobs,
+        at,
+    });
+    let engine_done = Arc::new(tokio::sync::Notify::new());
+    let text_pool = Arc::new(wharf_engine::logs::TextPool::default());
+    let consumer = tokio::spawn(recorder::consume(
+        rx,
+        store.clone(),
+        number,
+        observer,
+        engine_done.clone(),
+        text_pool.clone(),
+    ));
+    let log_dir = state.clone();
+    let opts = wharf_engine::RunOptions {
+        run: number,
+        workspace: req.root.clone(),
+        workspaces: workspaces.clone(),
+        cache: (!req.no_deps).then_some(cache),
+        containers,
+        wharf_dir: state.clone(),
+        max_parallel: req.max_parallel.max(1),
+        kill_grace: req.kill_grace,
+        host_env: req.host_env.clone(),
+        log_path: Box::new(move |run, job, step| wharf_store::log_path(&log_dir, run, job, step)),
+        masks: secrets.masks,
+        secrets: secrets.by_job,
+        text_pool,
+        builtins: Some(Arc::new(wharf_builtins::Builtins)),
+        known_releases,
+        handoffs: if req.no_deps {
+            handoff::load(state, &|w| warn(format!("warning: {w}")))
+        } else {
+            Vec::new()
+        },
+    };
+    let plan = Arc::new(plan);
+    let artifacts = Arc::new(Artifacts(wharf_store::ArtifactStore::new(state)));
+    let status = wharf_engine::run(
+        plan.clone(),
+        opts,
+        Arc::new(wharf_engine::LocalExecutor::new()),
+        artifacts,
+        tx,
+        interrupt,
+    )
+    .await;
+    engine_done.notify_one();
+    consumer
+        .await
+        .map_err(|e| Error::Task("recorder", e.to_string()))?;
+    if let Some(ws) = workspaces {
+        ws.finish().await;
+    }
+    if req.no_deps {
+        // For the platform jobs after this one (see handoff.rs).
+        if let Some(record) = store
+            .get_run(number)
+            .await
+            .map_err(Error::store("reading the run back"))?
+        {
+            handoff::write(state, &plan, &record).map_err(|source| Error::Io {
+                doing: "writing handoff files in",
+                path: handoff::dir(state),
+                source,
+            })?;
+        }
+    }
+    Ok((number, status))
+}
+
+async fn prepare_workspaces(req: &RunRequest, run: u64) -> Result<Arc<wharf_engine::Workspaces>> {
+    let (root, state, keep) = (req.root.clone(), req.state_dir.clone(), req.keep_workspaces);
+    let ws = tokio::task::spawn_blocking(move || {
+        wharf_engine::Workspaces::prepare(&root, &state, run, keep)
+    })
+    .await
+    .map_err(|e| Error::Task("workspace", e.to_string()))??;
+    Ok(Arc::new(ws))
+}
+
+/// The engine's artifact store over the on-disk content-addressed store.
+struct Artifacts(wharf_store::ArtifactStore);
+
+impl wharf_engine::ArtifactStore for Artifacts {
+    fn put(&self, path: &Path) -> std::io::Result<(String, u64)> {
+        self.0.put_file(path).map_err(std::io::Error::other)
+    }
+
+    fn materialize(&self, sha256: &str, dest: &Path, mode: u32) -> std::io::Result<()> {
+        self.0
+            .materialize(sha256, dest, mode)
+            .map_err(std::io::Error::other)
+    }
+}

@@ -1,0 +1,217 @@
+//! Resolving the secrets a run needs, before anything runs.
+//!
+//! Each job gets only the secrets it declares (`secrets: [NAME]`). A job with an
+//! `environment:` gets that environment's value when one is stored, else the value for
+//! every environment. Every missing secret is reported at once, before the first step
+//! starts. Runs for `pull_request` events get none unless the pipeline opts in, since a
+//! pull request runs code its author controls.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wharf_model::{EventKind, Plan};
+use wharf_secrets::crypto::{self, Sealed};
+use wharf_secrets::mask::MaskSet;
+use wharf_secrets::secret::SecretString;
+use wharf_store::Store;
+
+use crate::error::{Error, Result};
+
+/// What one plan's jobs get.
+pub struct Resolved {
+    /// Declared secrets by job index.
+    pub by_job: HashMap<usize, Vec<(String, SecretString)>>,
+    /// Every value of this run, in every form, for masking (None when there are none).
+    pub masks: Option<Arc<MaskSet>>,
+    /// Jobs that declared secrets but get none (pull request without opt-in).
+    pub withheld: Vec<String>,
+}
+
+/// Where declared secrets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// wharf's encrypted secret store.
+    Store,
+    /// wharf's own environment, one variable per secret name (`--secrets-from-env`):
+    /// what CI platforms do when they inject their secret store into a job.
+    Environment,
+}
+
+/// Whether job `i` cannot run for this event: its `if:` reads only the event (no status
+/// function, no `needs`, no `env`) and is false. Such a job needs no secrets, so a push run
+/// of a pipeline whose publish job runs only on tags does not ask for the publish token.
+fn skipped_for_event(plan: &Plan, i: usize) -> bool {
+    let Some(source) = plan.jobs[i].condition.as_deref() else {
+        return false;
+    };
+    let Ok(expr) = wharf_expr::parse(source) else {
+        return false;
+    };
+    let event_only = expr.references().iter().all(|r| {
+        matches!(
+            r.path.first().map(String::as_str),
+            Some("event" | "branch" | "tag" | "version" | "sha" | "actor" | "inputs")
+        )
+    });
+    let dynamic = expr
+        .functions()
+        .iter()
+        .any(|(f, _)| matches!(f.as_str(), "success" | "failure" | "always" | "cancelled"));
+    if !event_only || dynamic {
+        return false;
+    }
+    let ctx = EventOnly(&plan.event);
+    wharf_expr::eval(&expr, &ctx).is_ok_and(|v| !v.is_truthy())
+}
+
+/// The expression context of the event alone.
+struct EventOnly<'a>(&'a wharf_model::Event);
+
+impl wharf_expr::Context for EventOnly<'_> {
+    fn lookup(&self, path: &[String]) -> Option<wharf_expr::Value> {
+        wharf_engine::event_lookup(self.0, path)
+    }
+
+    fn status(&self) -> wharf_expr::Status {
+        wharf_expr::Status {
+            success: true,
+            failure: false,
+            cancelled: false,
+        }
+    }
+}
+
+/// Resolves the secrets of `plan`'s jobs from `store` (or the environment).
+pub async fn resolve(store: &Store, plan: &Plan, source: Source) -> Result<Resolved> {
+    let mut resolved = Resolved {
+        by_job: HashMap::new(),
+        masks: None,
+        withheld: Vec::new(),
+    };
+    let wanted: Vec<usize> = (0..plan.jobs.len())
+        .filter(|&i| !plan.jobs[i].secrets.is_empty())
+        .filter(|&i| !skipped_for_event(plan, i))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(resolved);
+    }
+    if plan.event.kind == EventKind::PullRequest && !plan.pull_request_secrets {
+        resolved.withheld = wanted.iter().map(|&i| plan.jobs[i].id.clone()).collect();
+        return Ok(resolved);
+    }
+    if source == Source::Environment {
+        return from_environment(plan, &wanted, resolved);
+    }
+    // Find every record first, so every missing one is named in one error.
+    let mut records = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    for &i in &wanted {
+        let job = &plan.jobs[i];
+        for name in &job.secrets {
+            let env = job.environment.as_deref();
+            let mut rec = None;
+            if let Some(env) = env {
+                rec = store
+                    .get_secret(name, Some(env))
+                    .await
+                    .map_err(Error::store("reading the secret store"))?;
+            }
+            if rec.is_none() {
+                rec = store
+                    .get_secret(name, None)
+                    .await
+                    .map_err(Error::store("reading the secret store"))?;
+            }
+            match rec {
+                Some(r) => records.push((i, name.clone(), r)),
+                None => missing.push(match env {
+                    Some(e) => format!("{name} (job `{}`, environment `{e}`)", job.id),
+                    None => format!("{name} (job `{}`)", job.id),
+                }),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let first = missing[0].split(' ').next().unwrap_or("NAME").to_string();
+        return Err(Error::invalid(
+            format!(
+                "{} declared secret{} not in the secret store: {}",
+                missing.len(),
+                if missing.len() == 1 { " is" } else { "s are" },
+                missing.join(", ")
+            ),
+            format!("store one with `wharf secrets set {first}` (the value is read from stdin)"),
+        ));
+    }
+    let (key, _) = wharf_secrets::key::load_key(false).map_err(|e| Error::Invalid {
+        message: e.to_string(),
+        hint: None,
+    })?;
+    for (i, name, rec) in records {
+        let value = open(&key, &name, &rec)?;
+        resolved.by_job.entry(i).or_default().push((name, value));
+    }
+    resolved.masks = Some(masks(&resolved));
+    Ok(resolved)
+}
+
+fn from_environment(plan: &Plan, wanted: &[usize], mut resolved: Resolved) -> Result<Resolved> {
+    let mut missing: Vec<String> = Vec::new();
+    for &i in wanted {
+        let job = &plan.jobs[i];
+        for name in &job.secrets {
+            match std::env::var(name) {
+                Ok(v) if !v.is_empty() => {
+                    resolved
+                        .by_job
+                        .entry(i)
+                        .or_default()
+                        .push((name.clone(), SecretString::new(v)));
+                }
+                _ => missing.push(format!("{name} (job `{}`)", job.id)),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::invalid(
+            format!(
+                "{} declared secret{} not set in the environment: {}",
+                missing.len(),
+                if missing.len() == 1 { " is" } else { "s are" },
+                missing.join(", ")
+            ),
+            "with --secrets-from-env each secret comes from the variable of the same name; map it from the CI platform's secret store",
+        ));
+    }
+    resolved.masks = Some(masks(&resolved));
+    Ok(resolved)
+}
+
+/// Every form of every resolved value, for masking.
+fn masks(resolved: &Resolved) -> Arc<MaskSet> {
+    // Borrowed from the SecretStrings: no plaintext copy to wipe afterwards.
+    let values: Vec<&[u8]> = resolved
+        .by_job
+        .values()
+        .flatten()
+        .map(|(_, v)| v.expose().as_bytes())
+        .collect();
+    Arc::new(MaskSet::new(&values))
+}
+
+/// Decrypts one stored secret record with `key`.
+pub fn open(
+    key: &wharf_secrets::key::SecretKey,
+    name: &str,
+    rec: &wharf_store::SecretRecord,
+) -> Result<SecretString> {
+    let sealed = Sealed {
+        key_id: rec.key_id.clone(),
+        nonce: rec.nonce.clone(),
+        ciphertext: rec.ciphertext.clone(),
+    };
+    crypto::open(key, &rec.name, rec.scope.as_deref(), &sealed).map_err(|e| Error::Invalid {
+        message: format!("secret {name}: {e}"),
+        hint: None,
+    })
+}
