@@ -45,8 +45,20 @@ pub(crate) async fn consume(
     let mut pending: Vec<RunEvent> = Vec::with_capacity(256);
     let mut flush_at: Option<tokio::time::Instant> = None;
     let mut warned = false;
+    let mut renew = tokio::time::interval_at(
+        tokio::time::Instant::now() + wharf_store::lease::RENEW_EVERY,
+        wharf_store::lease::RENEW_EVERY,
+    );
     loop {
         tokio::select! {
+            _ = renew.tick() => {
+                // The run is ours for another lease: recovery on another host leaves it.
+                let until = wharf_engine::now_ms() + wharf_store::lease::LEASE_MS;
+                if let Err(e) = store.renew_lease(run, until).await && !warned {
+                    warned = true;
+                    observer.warn(&format!("could not renew run #{run}'s lease: {e}"));
+                }
+            }
             ev = rx.recv() => {
                 let Some(first) = ev else { break };
                 let mut next = Some(first);

@@ -9,6 +9,7 @@
 mod artifact_store;
 mod error;
 mod hash;
+pub mod lease;
 mod logs;
 mod migrations;
 mod process;

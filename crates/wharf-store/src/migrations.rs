@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "releases",
         include_str!("../migrations/0004_releases.sql"),
     ),
+    (5, "leases", include_str!("../migrations/0005_leases.sql")),
 ];
 
 /// A migrator over the embedded migrations.

@@ -114,8 +114,8 @@ impl Store {
             .map_err(self.db_err("start a run"))?;
         let row = sqlx::query(
             "INSERT INTO runs (pipeline, file, event, event_kind, branch, tag, sha, status, \
-             started_at, pid, pid_start_time) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) RETURNING number",
+             started_at, pid, pid_start_time, owner, lease_until) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?) RETURNING number",
         )
         .bind(&new.pipeline)
         .bind(&new.file)
@@ -127,6 +127,8 @@ impl Store {
         .bind(new.at)
         .bind(i64::from(new.pid))
         .bind(pid_start_time)
+        .bind(crate::lease::host())
+        .bind(new.at + crate::lease::LEASE_MS)
         .fetch_one(&mut *tx)
         .await
         .map_err(self.db_err("start a run"))?;

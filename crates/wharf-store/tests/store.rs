@@ -1007,3 +1007,52 @@ async fn releases_are_recorded_once_per_version_with_their_items() {
     );
     assert_eq!(store.get_release("9.9.9").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_run_owned_on_another_host_is_interrupted_when_its_lease_lapses() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let lapsed = store.start_run(&simple_run()).await.unwrap();
+    let held = store.start_run(&simple_run()).await.unwrap();
+    let ours = store.start_run(&simple_run()).await.unwrap();
+    // Two runs of a wharf on another host (our pid means nothing there): one whose lease
+    // lapsed a second ago, one whose lease holds for a minute.
+    let now = wharf_engine_now();
+    let mut conn = raw_connection(&store).await;
+    for (run, until) in [(lapsed, now - 1_000), (held, now + 60_000)] {
+        sqlx::query(
+            "UPDATE runs SET owner = 'build-host-2', lease_until = ?, pid = ? WHERE number = ?",
+        )
+        .bind(until)
+        .bind(i64::from(dead_pid()))
+        .bind(run as i64)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    // Ours: a lapsed lease, but this host and a live process: still running.
+    sqlx::query("UPDATE runs SET lease_until = 1 WHERE number = ?")
+        .bind(ours as i64)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    drop(store);
+    let store = Store::open(dir.path()).await.unwrap();
+    let status = |r: u64| {
+        let store = store.clone();
+        async move { store.get_run(r).await.unwrap().unwrap().summary.status }
+    };
+    assert_eq!(status(lapsed).await, RunStatus::Interrupted);
+    assert_eq!(status(held).await, RunStatus::Running);
+    assert_eq!(status(ours).await, RunStatus::Running);
+    // Renewing extends the lease of a running run.
+    store.renew_lease(held, now + 120_000).await.unwrap();
+}
+
+fn wharf_engine_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
