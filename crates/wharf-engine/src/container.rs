@@ -154,12 +154,11 @@ pub struct Running {
 
 struct JobContainer {
     id: String,
-    /// Held open: when it closes (wharf stopped or died), the container ends.
-    _stdin: Mutex<Pin<Box<dyn AsyncWrite + Send>>>,
+    /// Held open: when it closes (the job ended, wharf stopped or died), the container
+    /// ends and the engine removes it.
+    stdin: Mutex<Option<Pin<Box<dyn AsyncWrite + Send>>>>,
     /// The image's `PATH`.
     path: Option<String>,
-    /// Whether `bash` is in the image (else `bash` steps run with `sh`, as GitHub does).
-    has_bash: bool,
     user: String,
 }
 
@@ -535,19 +534,10 @@ impl Containers {
             remove(&self.docker, &id).await;
             return Err(engine(format!("starting the job container from `{image}`"))(e));
         }
-        let has_bash = exec_collect(
-            &self.docker,
-            &id,
-            vec!["sh".into(), "-c".into(), "command -v bash".into()],
-        )
-        .await
-        .map(|(code, _)| code == 0)
-        .unwrap_or(false);
         Ok(JobContainer {
             id,
-            _stdin: Mutex::new(attached.input),
+            stdin: Mutex::new(Some(attached.input)),
             path,
-            has_bash,
             user,
         })
     }
@@ -684,10 +674,15 @@ impl Running {
         out
     }
 
-    /// Removes the job container, the services and the network.
+    /// Removes the job container, the services and the network. The job container goes
+    /// by itself once its stdin closes (and the engine removes it): nothing waits for it.
     pub async fn stop(&self) {
         if let Some(job) = &self.job {
-            remove(&self.docker, &job.id).await;
+            job.stdin.lock().await.take();
+            if self.network.is_some() {
+                // The network can go only once nothing is attached to it.
+                remove(&self.docker, &job.id).await;
+            }
         }
         for s in &self.services {
             remove(&self.docker, &s.id).await;
@@ -734,10 +729,17 @@ async fn exec_step(
     mut log: LogWriter,
 ) -> StepOutcome {
     let mut argv = req.argv.clone();
-    if argv.first().is_some_and(|a| a == "bash") && !job.has_bash {
-        // GitHub Actions' rule: without bash in the image, `run:` uses sh.
-        let script = argv.last().cloned().unwrap_or_default();
-        argv = vec!["sh".into(), "-e".into(), "-c".into(), script];
+    if argv.first().is_some_and(|a| a == "bash") {
+        // GitHub Actions' rule: without bash in the image, `run:` uses sh. Decided in the
+        // container, in the step's own exec (asking first would cost an exec per job).
+        let mut wrapped: Vec<String> = vec![
+            "sh".into(),
+            "-c".into(),
+            r#"if command -v bash >/dev/null 2>&1; then exec "$@"; fi; eval "script=\${$#}"; exec sh -e -c "$script""#.into(),
+            "sh".into(),
+        ];
+        wrapped.append(&mut argv);
+        argv = wrapped;
     }
     let mut env: Vec<String> = req
         .env
