@@ -3,6 +3,7 @@
 //! and pushed to a loopback registry: nothing is pulled from the internet.
 
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wharf_test_support::docker::{busybox_image, docker};
@@ -341,11 +342,104 @@ fn a_killed_wharf_leaves_no_container_behind() {
     )
     .unwrap();
     let r = p.wharf(&["run", "--plain"]).expect(0);
+    // (Other tests' killed wharfs may have left some too: at least this one's service.)
     assert!(
         r.stderr()
-            .contains("removed 1 container(s) left by a wharf that was killed"),
+            .contains(" container(s) left by a wharf that was killed"),
         "{}",
         r.stderr()
     );
     assert!(containers_of(pid).is_empty(), "{:?}", containers_of(pid));
+}
+
+/// A byte-for-byte proxy in front of the Docker Engine's socket that can be cut.
+struct EngineProxy {
+    path: std::path::PathBuf,
+    conns: Arc<Mutex<Vec<std::os::unix::net::UnixStream>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl EngineProxy {
+    fn start() -> EngineProxy {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let conns: Arc<Mutex<Vec<std::os::unix::net::UnixStream>>> = Arc::default();
+        let keep = conns.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(engine) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock")
+                else {
+                    return;
+                };
+                let mut list = keep.lock().unwrap();
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), engine.try_clone().unwrap()),
+                    (engine.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+                list.push(client);
+                list.push(engine);
+            }
+        });
+        EngineProxy {
+            path,
+            conns,
+            _dir: dir,
+        }
+    }
+
+    /// Closes every connection: to wharf, the engine is gone.
+    fn cut(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[test]
+fn the_engine_going_away_mid_job_fails_the_step_and_leaves_no_container() {
+    let image = busybox_image();
+    let proxy = EngineProxy::start();
+    let p = Project::new(&format!(
+        "version: 1\njobs:\n  inside:\n    image: {image}\n    run: |\n      touch started\n      busybox sleep 60\n"
+    ));
+    let child = p
+        .cmd(&["run", "--plain"])
+        .env("DOCKER_HOST", format!("unix://{}", proxy.path.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let t = Instant::now();
+    while !p.path().join(".wharf/workspaces/1/inside/started").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    proxy.cut();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the Docker Engine went away?"), "{err}");
+    // Its stdin went with the connection: the container ended and the engine removed it.
+    let t = Instant::now();
+    while !containers_of(pid).is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "left behind: {:?}",
+            containers_of(pid)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
