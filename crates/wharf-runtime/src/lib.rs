@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use wharf_engine::cache::JobCache;
 use wharf_engine::container::Containers;
 use wharf_model::{JobInfo, Plan, RunEvent, RunStatus};
-use wharf_store::Store;
+use wharf_store::StateStore;
 
 pub use error::{Error, Result};
 pub use recorder::Observer;
@@ -66,8 +66,8 @@ pub struct Finished {
 /// cancelled or interrupted run stops the rest. `observer` makes the display of each run;
 /// `interrupt` counts cancel requests (the first cancels the running jobs); `warn` hears
 /// what the user should know besides the runs' events (warnings start with `warning: `).
-pub async fn run(
-    store: &Store,
+pub async fn run<S: StateStore>(
+    store: &S,
     plans: Vec<Plan>,
     req: &RunRequest,
     observer: &mut dyn FnMut() -> Box<dyn Observer>,
@@ -139,8 +139,8 @@ struct Shared {
     containers: Option<Containers>,
 }
 
-async fn execute(
-    store: &Store,
+async fn execute<S: StateStore>(
+    store: &S,
     plan: Plan,
     secrets: secrets::Resolved,
     req: &RunRequest,

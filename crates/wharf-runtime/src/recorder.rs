@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use wharf_model::RunEvent;
+use wharf_store::RunStore;
 
 /// What a front end does with a run's events: show them. Called in order, on one task;
 /// it must not block for long (the terminal, a JSON line, a server's SSE fan-out).
@@ -34,9 +35,9 @@ const DISPLAY_BATCH: Duration = Duration::from_millis(5);
 const LIGHT_BATCH: usize = 256;
 
 /// Shows events as they come and records them in the store in time-windowed batches.
-pub(crate) async fn consume(
+pub(crate) async fn consume<S: RunStore>(
     mut rx: mpsc::UnboundedReceiver<RunEvent>,
-    store: wharf_store::Store,
+    store: S,
     run: u64,
     mut observer: Box<dyn Observer>,
     engine_done: Arc<tokio::sync::Notify>,
@@ -103,8 +104,8 @@ pub(crate) async fn consume(
     observer.finish();
 }
 
-async fn record(
-    store: &wharf_store::Store,
+async fn record<S: RunStore>(
+    store: &S,
     run: u64,
     pending: &mut Vec<RunEvent>,
     warned: &mut bool,

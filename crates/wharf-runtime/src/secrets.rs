@@ -13,7 +13,7 @@ use wharf_model::{EventKind, Plan};
 use wharf_secrets::crypto::{self, Sealed};
 use wharf_secrets::mask::MaskSet;
 use wharf_secrets::secret::SecretString;
-use wharf_store::Store;
+use wharf_store::SecretStore;
 
 use crate::error::{Error, Result};
 
@@ -82,7 +82,7 @@ impl wharf_expr::Context for EventOnly<'_> {
 }
 
 /// Resolves the secrets of `plan`'s jobs from `store` (or the environment).
-pub async fn resolve(store: &Store, plan: &Plan, source: Source) -> Result<Resolved> {
+pub async fn resolve<S: SecretStore>(store: &S, plan: &Plan, source: Source) -> Result<Resolved> {
     let mut resolved = Resolved {
         by_job: HashMap::new(),
         masks: None,

@@ -19,9 +19,11 @@ mod recovery;
 mod releases;
 mod secrets;
 mod store;
+mod traits;
 
 pub use artifact_store::ArtifactStore;
 pub use error::{Error, Result};
 pub use logs::log_path;
 pub use secrets::{SecretMeta, SecretRecord};
 pub use store::{NewRun, Store};
+pub use traits::{ReleaseStore, RunStore, SecretStore, StateStore};

@@ -1,0 +1,120 @@
+//! The store as the runtime sees it: narrow traits, so that a second backend (PostgreSQL
+//! for a server with several replicas) can stand where [`crate::Store`] (SQLite) does
+//! without touching the runtime, the server or the agent.
+//!
+//! Each method returns a `Send` future, so generic callers can move the work to another
+//! task (the recorder runs on its own). [`crate::Store`] implements them all by delegating to
+//! its inherent methods; the content-addressed artifact store has its own trait in the
+//! engine (`wharf_engine::ArtifactStore`), and logs are files named by
+//! [`crate::log_path`].
+
+use std::future::Future;
+
+use wharf_model::{Millis, ReleaseRecord, RunEvent, RunRecord, RunSummary};
+
+use crate::error::Result;
+use crate::secrets::{SecretMeta, SecretRecord};
+use crate::store::{NewRun, Store};
+
+/// Runs and their events.
+pub trait RunStore: Clone + Send + Sync + 'static {
+    /// Records a new run (status `running`, owned by this process) and returns its number.
+    fn start_run(&self, new: &NewRun) -> impl Future<Output = Result<u64>> + Send;
+    /// Applies a batch of the run's events, all or nothing.
+    fn record(&self, run: u64, events: &[RunEvent]) -> impl Future<Output = Result<()>> + Send;
+    /// Extends the run's lease to `until` while it runs.
+    fn renew_lease(&self, run: u64, until: Millis) -> impl Future<Output = Result<()>> + Send;
+    /// One run with its jobs and steps.
+    fn get_run(&self, number: u64) -> impl Future<Output = Result<Option<RunRecord>>> + Send;
+    /// The latest runs, newest first.
+    fn list_runs(&self, limit: u32) -> impl Future<Output = Result<Vec<RunSummary>>> + Send;
+}
+
+/// Encrypted secret records (the values stay sealed here).
+pub trait SecretStore: Clone + Send + Sync + 'static {
+    /// The record of `name` for `scope` (an environment; `None`: every environment).
+    fn get_secret(
+        &self,
+        name: &str,
+        scope: Option<&str>,
+    ) -> impl Future<Output = Result<Option<SecretRecord>>> + Send;
+    /// Stores (or replaces) a record.
+    fn put_secret(&self, rec: &SecretRecord) -> impl Future<Output = Result<()>> + Send;
+    /// Every record's name and scope, never values.
+    fn list_secrets(&self) -> impl Future<Output = Result<Vec<SecretMeta>>> + Send;
+    /// Removes a record; whether there was one.
+    fn delete_secret(
+        &self,
+        name: &str,
+        scope: Option<&str>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// Release records.
+pub trait ReleaseStore: Clone + Send + Sync + 'static {
+    /// Every release, newest first, without items.
+    fn list_releases(&self) -> impl Future<Output = Result<Vec<ReleaseRecord>>> + Send;
+    /// One release with its items.
+    fn get_release(
+        &self,
+        version: &str,
+    ) -> impl Future<Output = Result<Option<ReleaseRecord>>> + Send;
+}
+
+/// Everything a run needs of the store.
+pub trait StateStore: RunStore + SecretStore + ReleaseStore {}
+
+impl<T: RunStore + SecretStore + ReleaseStore> StateStore for T {}
+
+impl RunStore for Store {
+    fn start_run(&self, new: &NewRun) -> impl Future<Output = Result<u64>> + Send {
+        Store::start_run(self, new)
+    }
+    fn record(&self, run: u64, events: &[RunEvent]) -> impl Future<Output = Result<()>> + Send {
+        Store::record(self, run, events)
+    }
+    fn renew_lease(&self, run: u64, until: Millis) -> impl Future<Output = Result<()>> + Send {
+        Store::renew_lease(self, run, until)
+    }
+    fn get_run(&self, number: u64) -> impl Future<Output = Result<Option<RunRecord>>> + Send {
+        Store::get_run(self, number)
+    }
+    fn list_runs(&self, limit: u32) -> impl Future<Output = Result<Vec<RunSummary>>> + Send {
+        Store::list_runs(self, limit)
+    }
+}
+
+impl SecretStore for Store {
+    fn get_secret(
+        &self,
+        name: &str,
+        scope: Option<&str>,
+    ) -> impl Future<Output = Result<Option<SecretRecord>>> + Send {
+        Store::get_secret(self, name, scope)
+    }
+    fn put_secret(&self, rec: &SecretRecord) -> impl Future<Output = Result<()>> + Send {
+        Store::put_secret(self, rec)
+    }
+    fn list_secrets(&self) -> impl Future<Output = Result<Vec<SecretMeta>>> + Send {
+        Store::list_secrets(self)
+    }
+    fn delete_secret(
+        &self,
+        name: &str,
+        scope: Option<&str>,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        Store::delete_secret(self, name, scope)
+    }
+}
+
+impl ReleaseStore for Store {
+    fn list_releases(&self) -> impl Future<Output = Result<Vec<ReleaseRecord>>> + Send {
+        Store::list_releases(self)
+    }
+    fn get_release(
+        &self,
+        version: &str,
+    ) -> impl Future<Output = Result<Option<ReleaseRecord>>> + Send {
+        Store::get_release(self, version)
+    }
+}
