@@ -356,7 +356,7 @@ impl JobCache {
                 Item::File { .. } => files.push(item),
             }
         }
-        parallel(&files, |item| {
+        crate::parallel::for_each(&files, |item| {
             let Item::File {
                 path, mode, sha256, ..
             } = item
@@ -403,7 +403,7 @@ impl JobCache {
             let objects = self.objects();
             std::fs::create_dir_all(&objects).map_err(io_err("creating", &objects))?;
             let done: Mutex<Vec<Item>> = Mutex::new(Vec::with_capacity(items.len()));
-            parallel(&items, |(item, abs)| {
+            crate::parallel::for_each(&items, |(item, abs)| {
                 let item = match (item, abs) {
                     (
                         Item::File {
@@ -681,49 +681,6 @@ fn walk(workspace: &Path, paths: &[String]) -> Result<Vec<(Item, Option<PathBuf>
         }
     }
     Ok(out)
-}
-
-/// Runs `f` on every item, on every core for long lists; the first error wins.
-fn parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
-    let workers = if items.len() < 64 {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-    };
-    let next = AtomicUsize::new(0);
-    let failed: Mutex<Option<Error>> = Mutex::new(None);
-    let work = || {
-        loop {
-            let start = next.fetch_add(32, Ordering::Relaxed);
-            if start >= items.len() {
-                return;
-            }
-            for item in &items[start..(start + 32).min(items.len())] {
-                if let Err(e) = f(item) {
-                    failed
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(e);
-                    next.store(items.len(), Ordering::Relaxed);
-                    return;
-                }
-            }
-        }
-    };
-    if workers == 1 {
-        work();
-    } else {
-        std::thread::scope(|s| {
-            for _ in 1..workers {
-                s.spawn(work);
-            }
-            work();
-        });
-    }
-    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
 }
 
 fn hash_file(path: &Path) -> Result<String> {

@@ -17,6 +17,7 @@ pub mod junit;
 mod local;
 pub mod logs;
 pub mod outputs;
+mod parallel;
 mod runner;
 pub mod scheduler;
 pub mod shell;

@@ -20,7 +20,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Entries of the `.wharf` state directory: never part of a workspace (the run history,
 /// logs, artifacts, caches and the workspaces themselves). Pipeline files under `.wharf/`
@@ -183,44 +182,7 @@ impl Snapshot {
                 Err(e) => return Err(io_err("creating", &p)(e)),
             }
         }
-        let workers = if self.entries.len() < 64 {
-            1
-        } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-        };
-        let next = AtomicUsize::new(0);
-        let failed: Mutex<Option<Error>> = Mutex::new(None);
-        let work = || {
-            const CHUNK: usize = 16;
-            loop {
-                let start = next.fetch_add(CHUNK, Ordering::Relaxed);
-                if start >= self.entries.len() {
-                    break;
-                }
-                for e in &self.entries[start..(start + CHUNK).min(self.entries.len())] {
-                    if let Err(err) = copy_entry(e, &dest.join(&e.rel)) {
-                        let mut slot = failed.lock().unwrap_or_else(|p| p.into_inner());
-                        slot.get_or_insert(err);
-                        next.store(self.entries.len(), Ordering::Relaxed);
-                        return;
-                    }
-                }
-            }
-        };
-        if workers == 1 {
-            work();
-        } else {
-            std::thread::scope(|s| {
-                for _ in 1..workers {
-                    s.spawn(work);
-                }
-                work();
-            });
-        }
-        match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        crate::parallel::for_each(&self.entries, |e| copy_entry(e, &dest.join(&e.rel)))
     }
 }
 

@@ -11,6 +11,15 @@ use wharf_test_support::registry::{Auth, Registry};
 
 use crate::helper::Project;
 
+/// Polls `done` every 50 ms until it holds; fails with `what` after `limit`.
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !done() {
+        assert!(t.elapsed() < limit, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Names of containers a wharf run with this pid left (`wharf-PID-…`).
 fn containers_of(pid: u32) -> Vec<String> {
     let out = docker(&["ps", "-a", "--format", "{{.Names}}"]);
@@ -314,27 +323,18 @@ fn a_killed_wharf_leaves_no_container_behind() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let t = Instant::now();
-    while !p.path().join(".wharf/workspaces/1/inside/started").exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "the step never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(30), "the step never started", || {
+        p.path().join(".wharf/workspaces/1/inside/started").exists()
+    });
     assert_eq!(containers_of(pid).len(), 2, "{:?}", containers_of(pid));
     child.kill().unwrap();
     child.wait().unwrap();
     // The job container ends with wharf's connection to it.
-    let t = Instant::now();
-    while containers_of(pid).len() > 1 {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "the job container outlived wharf: {:?}",
-            containers_of(pid)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        Duration::from_secs(20),
+        "the job container outlived wharf",
+        || containers_of(pid).len() <= 1,
+    );
     // The service goes with the next run that uses containers.
     std::fs::write(
         p.path().join("wharf.yml"),
@@ -419,27 +419,18 @@ fn the_engine_going_away_mid_job_fails_the_step_and_leaves_no_container() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let t = Instant::now();
-    while !p.path().join(".wharf/workspaces/1/inside/started").exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "the step never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(30), "the step never started", || {
+        p.path().join(".wharf/workspaces/1/inside/started").exists()
+    });
     proxy.cut();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("the Docker Engine went away?"), "{err}");
     // Its stdin went with the connection: the container ended and the engine removed it.
-    let t = Instant::now();
-    while !containers_of(pid).is_empty() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "left behind: {:?}",
-            containers_of(pid)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        Duration::from_secs(20),
+        "a container was left behind",
+        || containers_of(pid).is_empty(),
+    );
 }
