@@ -1,6 +1,6 @@
 //! Runs one attempt of one job: its steps in order, then reports, artifacts and outputs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -8,8 +8,8 @@ use tokio::sync::{mpsc::UnboundedSender, watch};
 use tokio::time::Instant;
 use wharf_expr::Status;
 use wharf_model::{
-    ArtifactRecord, JobStatus, LogStream, Plan, Produced, ProducedKind, RunEvent, StepAction,
-    StepStatus, WorkspaceMode,
+    ArtifactRecord, JobSpec, LogStream, Produced, ProducedKind, RunEvent, StepAction, StepStatus,
+    WorkspaceMode,
 };
 
 use crate::artifacts::{self, ArtifactStore};
@@ -21,35 +21,42 @@ use crate::runner::RunOptions;
 use crate::scheduler::Outcome;
 use crate::{cache, container, env, junit, now_ms, outputs, shell};
 
+/// The run-side handles a job attempt works with (the data is its [`JobSpec`]).
+pub struct JobEnv {
+    /// How the run goes (workspaces, cache, containers, secrets, logs).
+    pub opts: Arc<RunOptions>,
+    /// Where steps run.
+    pub executor: Arc<dyn Executor>,
+    /// Where artifacts are kept.
+    pub store: Arc<dyn ArtifactStore>,
+    /// Where its events go.
+    pub events: UnboundedSender<RunEvent>,
+    /// Becomes true when the job is to stop (fail-fast, Ctrl-C, a server's cancel).
+    pub cancel: watch::Receiver<bool>,
+}
+
 /// Everything a job attempt needs, moved into its task.
 pub(crate) struct JobTask {
-    pub plan: Arc<Plan>,
-    pub index: usize,
-    pub attempt: u32,
+    pub spec: JobSpec,
     pub opts: Arc<RunOptions>,
     pub executor: Arc<dyn Executor>,
     pub store: Arc<dyn ArtifactStore>,
     pub events: UnboundedSender<RunEvent>,
     pub cancel: watch::Receiver<bool>,
-    /// Outputs and results of finished jobs, by job name.
-    pub outputs: HashMap<String, BTreeMap<String, String>>,
-    pub results: HashMap<String, JobStatus>,
-    /// Artifacts of every job this one needs, directly or not.
-    pub inherited: Vec<ArtifactRecord>,
-    /// The digest of the last image built or pushed by a job this one needs.
-    pub image_digest: Option<String>,
-    /// What the built-in steps of every job this one needs produced.
-    pub upstream: Vec<Produced>,
-    /// Artifacts of jobs that ran outside this run (for release records).
-    pub upstream_artifacts: Vec<ArtifactRecord>,
 }
 
-/// How an attempt ended.
-pub(crate) struct JobRun {
+/// How an attempt ended: what the engine (or a remote agent) reports back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobRun {
+    /// Success, failure, timeout or cancel.
     pub outcome: Outcome,
+    /// The failed step's exit code.
     pub exit_code: Option<i32>,
+    /// Why it failed, secrets masked.
     pub reason: Option<String>,
+    /// The outputs its steps wrote (declared ones only), secrets masked.
     pub outputs: BTreeMap<String, String>,
+    /// The artifacts it stored.
     pub artifacts: Vec<ArtifactRecord>,
     /// What its built-in steps produced.
     pub produced: Vec<Produced>,
@@ -68,11 +75,27 @@ impl JobRun {
     }
 }
 
+/// Runs one attempt of one job: its workspace, containers and cache, its steps, then its
+/// reports, artifacts and outputs. Events go to `env.events`; it stops when `env.cancel`
+/// becomes true. A panic inside is the caller's to catch (the run driver turns it into a
+/// failed job).
+pub async fn run_job(spec: JobSpec, env: JobEnv) -> JobRun {
+    run(JobTask {
+        spec,
+        opts: env.opts,
+        executor: env.executor,
+        store: env.store,
+        events: env.events,
+        cancel: env.cancel,
+    })
+    .await
+}
+
 pub(crate) async fn run(t: JobTask) -> JobRun {
-    let job = &t.plan.jobs[t.index];
+    let job = &t.spec.plan.jobs[t.spec.index];
     let _ = t.events.send(RunEvent::JobStarted {
         job: job.id.clone(),
-        attempt: t.attempt,
+        attempt: t.spec.attempt,
         at: now_ms(),
     });
     let own = match (job.workspace, &t.opts.workspaces) {
@@ -90,7 +113,7 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
     let last = job.steps.len().saturating_sub(1);
     let run = run_steps(&t, workspace).await;
     if let (Some(path), Some(all)) = (own, &t.opts.workspaces) {
-        if all.keep() || will_retry(job, t.attempt, run.outcome) {
+        if all.keep() || will_retry(job, t.spec.attempt, run.outcome) {
             // Kept on purpose (said once per run by the caller), or replaced by the next
             // attempt's fresh copy.
         } else if matches!(run.outcome, Outcome::Success | Outcome::Cancelled) {
@@ -122,12 +145,12 @@ fn will_retry(job: &wharf_model::PlannedJob, attempt: u32, outcome: Outcome) -> 
 
 /// Runs the job's steps in `workspace`, then collects its reports, artifacts and outputs.
 async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
-    let job = &t.plan.jobs[t.index];
+    let job = &t.spec.plan.jobs[t.spec.index];
 
-    if !t.inherited.is_empty() {
+    if !t.spec.inherited.is_empty() {
         let store = t.store.clone();
         let ws = workspace.clone();
-        let list = t.inherited.clone();
+        let list = t.spec.inherited.clone();
         let res = tokio::task::spawn_blocking(move || artifacts::materialize(&*store, &ws, &list))
             .await
             .unwrap_or_else(|e| Err(e.to_string()));
@@ -141,9 +164,9 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
     let mut base = t.opts.host_env.clone();
     env::layer(
         &mut base,
-        env::context_env(&t.plan, job, t.opts.run, &workspace),
+        env::context_env(&t.spec.plan, job, t.opts.run, &workspace),
     );
-    if let Some(d) = &t.image_digest {
+    if let Some(d) = &t.spec.image_digest {
         env::layer(&mut base, [("WHARF_IMAGE_DIGEST".to_string(), d.clone())]);
     }
     let mut env_map: BTreeMap<String, String> = BTreeMap::new();
@@ -152,7 +175,7 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
         failure: false,
         cancelled: false,
     };
-    for templates in [&t.plan.env, &job.env] {
+    for templates in [&t.spec.plan.env, &job.env] {
         if let Err(e) = render_into(t, templates, &mut env_map, status) {
             return JobRun::failed(e);
         }
@@ -170,7 +193,8 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
     }
     // Not created up front: the first `>> "$WHARF_OUTPUT"` creates it, and a job that
     // writes no outputs costs no file operations. The directory is made once per run.
-    let output_file = output_dir(&t.opts).join(format!("{}-{}.output", t.index, t.attempt));
+    let output_file =
+        output_dir(&t.opts).join(format!("{}-{}.output", t.spec.index, t.spec.attempt));
 
     let deadline = job
         .timeout_ms
@@ -264,7 +288,7 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let secrets = t.opts.secrets.get(&t.index);
+        let secrets = t.opts.secrets.get(&t.spec.index);
         let mut builtin_error = None;
         let outcome = match &step.action {
             StepAction::Run { run, shell: sh } => {
@@ -320,17 +344,19 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
                             project: t.opts.workspace.clone(),
                             wharf_dir: t.opts.wharf_dir.clone(),
                             run: t.opts.run,
-                            event: t.plan.event.clone(),
+                            event: t.spec.plan.event.clone(),
                             env: vars,
                             secrets: secrets.cloned().unwrap_or_default(),
                             deadline: until,
                             upstream_artifacts: t
+                                .spec
                                 .upstream_artifacts
                                 .iter()
-                                .chain(t.inherited.iter())
+                                .chain(t.spec.inherited.iter())
                                 .cloned()
                                 .collect(),
                             upstream_produced: t
+                                .spec
                                 .upstream
                                 .iter()
                                 .chain(produced.iter())
@@ -499,7 +525,7 @@ async fn start_containers(
     workspace: &std::path::Path,
     env_map: &BTreeMap<String, String>,
 ) -> Result<Option<Arc<container::Running>>, String> {
-    let job = &t.plan.jobs[t.index];
+    let job = &t.spec.plan.jobs[t.spec.index];
     if job.image.is_none() && job.services.is_empty() {
         return Ok(None);
     }
@@ -550,7 +576,7 @@ async fn start_containers(
             std::process::id(),
             t.opts.run,
             crate::workspace::slug(&job.id),
-            t.attempt
+            t.spec.attempt
         ),
         image,
         mounts: vec![workspace.to_path_buf(), output_dir(&t.opts)],
@@ -574,10 +600,12 @@ async fn start_containers(
 /// Keeps each service's log as an artifact of the run (`services/NAME.log`), not passed on
 /// to later jobs.
 async fn keep_service_logs(t: &JobTask, c: &container::Running, step: usize) {
-    let job = &t.plan.jobs[t.index];
+    let job = &t.spec.plan.jobs[t.spec.index];
     for (name, text) in c.service_logs().await {
-        let file =
-            output_dir(&t.opts).join(format!("{}-{}-service-{name}.log", t.index, t.attempt));
+        let file = output_dir(&t.opts).join(format!(
+            "{}-{}-service-{name}.log",
+            t.spec.index, t.spec.attempt
+        ));
         let stored = std::fs::write(&file, mask(t, &text)).and_then(|()| t.store.put(&file));
         let _ = std::fs::remove_file(&file);
         match stored {
@@ -602,7 +630,7 @@ async fn keep_service_logs(t: &JobTask, c: &container::Running, step: usize) {
 /// Restores the job's cache into `workspace`; returns its key and whether it was an exact
 /// hit. A cache that cannot be read is a warning, never a failure (as on GitHub and GitLab).
 async fn restore_cache(t: &JobTask, workspace: &std::path::Path) -> Option<(cache::Key, bool)> {
-    let job = &t.plan.jobs[t.index];
+    let job = &t.spec.plan.jobs[t.spec.index];
     let (Some(plan), Some(store)) = (&job.cache, &t.opts.cache) else {
         return None;
     };
@@ -611,7 +639,7 @@ async fn restore_cache(t: &JobTask, workspace: &std::path::Path) -> Option<(cach
         paths: plan.paths.clone(),
         restore_keys: plan.restore_keys.clone(),
     };
-    let scope = format!("{}/{}", t.plan.pipeline, job.id);
+    let scope = format!("{}/{}", t.spec.plan.pipeline, job.id);
     let (store, ws) = (store.clone(), workspace.to_path_buf());
     let started = Instant::now();
     let done = tokio::task::spawn_blocking(move || {
@@ -680,7 +708,7 @@ async fn restore_cache(t: &JobTask, workspace: &std::path::Path) -> Option<(cach
 
 /// Saves the job's cache paths under its key (after a success whose key missed).
 async fn save_cache(t: &JobTask, key: cache::Key, workspace: &std::path::Path, step: usize) {
-    let job = &t.plan.jobs[t.index];
+    let job = &t.spec.plan.jobs[t.spec.index];
     let (Some(plan), Some(store)) = (&job.cache, &t.opts.cache) else {
         return;
     };
@@ -731,10 +759,10 @@ pub(crate) fn output_dir(opts: &RunOptions) -> PathBuf {
 
 fn ctx<'a>(t: &'a JobTask, env: &'a BTreeMap<String, String>, status: Status) -> JobContext<'a> {
     JobContext {
-        plan: &t.plan,
-        job: &t.plan.jobs[t.index],
-        outputs: &t.outputs,
-        results: &t.results,
+        plan: &t.spec.plan,
+        job: &t.spec.plan.jobs[t.spec.index],
+        outputs: &t.spec.outputs,
+        results: &t.spec.results,
         env,
         status,
     }
@@ -797,7 +825,7 @@ fn finish_step(
     log: Option<String>,
 ) {
     let _ = t.events.send(RunEvent::StepFinished {
-        job: t.plan.jobs[t.index].id.clone(),
+        job: t.spec.plan.jobs[t.spec.index].id.clone(),
         step,
         status,
         exit_code,
@@ -809,7 +837,7 @@ fn finish_step(
 /// A line from wharf about the job, shown live (not part of a step's log file).
 fn note(t: &JobTask, step: usize, text: &str) {
     let _ = t.events.send(RunEvent::Lines {
-        job: t.plan.jobs[t.index].id.clone(),
+        job: t.spec.plan.jobs[t.spec.index].id.clone(),
         step,
         stream: LogStream::Stderr,
         text: mask(t, &format!("wharf: {text}")),
@@ -817,7 +845,7 @@ fn note(t: &JobTask, step: usize, text: &str) {
 }
 
 fn parse_reports(t: &JobTask, workspace: &std::path::Path, last_step: usize) {
-    let job = &t.plan.jobs[t.index];
+    let job = &t.spec.plan.jobs[t.spec.index];
     if job.reports.is_empty() {
         return;
     }

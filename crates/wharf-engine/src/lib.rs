@@ -13,6 +13,7 @@ pub mod env;
 mod executor;
 mod fake;
 mod job;
+pub use job::{JobEnv, JobRun, run_job};
 pub mod junit;
 mod local;
 pub mod logs;

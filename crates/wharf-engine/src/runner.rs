@@ -13,13 +13,13 @@ use tokio::sync::{mpsc::UnboundedSender, watch};
 use tokio::task::JoinSet;
 use wharf_expr::Status;
 use wharf_model::{
-    ArtifactRecord, Handoff, JobStatus, Plan, Produced, ProducedKind, RunEvent, RunStatus,
+    ArtifactRecord, Handoff, JobSpec, JobStatus, Plan, Produced, ProducedKind, RunEvent, RunStatus,
 };
 
 use crate::artifacts::ArtifactStore;
 use crate::context::{JobContext, condition_holds};
 use crate::executor::Executor;
-use crate::job::{self, JobRun, JobTask};
+use crate::job::{self, JobEnv, JobRun};
 use crate::now_ms;
 use crate::scheduler::{Action, Input, JobNode, NeedsStatus, Scheduler};
 
@@ -118,15 +118,11 @@ pub async fn run(
                 Action::Start { job, attempt } => {
                     let (tx, rx) = watch::channel(false);
                     state.cancels.insert(job, tx);
-                    let task = JobTask {
+                    let spec = JobSpec {
+                        run: opts.run,
                         plan: plan.clone(),
                         index: job,
                         attempt,
-                        opts: opts.clone(),
-                        executor: executor.clone(),
-                        store: store.clone(),
-                        events: events.clone(),
-                        cancel: rx,
                         outputs: with_external(
                             state.of_needs(&plan, job, &state.outputs),
                             &plan.jobs[job].external_needs,
@@ -170,7 +166,14 @@ pub async fn run(
                             .flat_map(|h| h.artifacts.iter().cloned())
                             .collect(),
                     };
-                    let handle = tasks.spawn(async move { job::run(task).await });
+                    let env = JobEnv {
+                        opts: opts.clone(),
+                        executor: executor.clone(),
+                        store: store.clone(),
+                        events: events.clone(),
+                        cancel: rx,
+                    };
+                    let handle = tasks.spawn(job::run_job(spec, env));
                     task_jobs.insert(handle.id(), job);
                 }
                 Action::Cancel { job } => {

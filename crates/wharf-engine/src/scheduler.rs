@@ -27,7 +27,8 @@ pub struct JobNode {
 }
 
 /// How one attempt of a job ended, as reported by the driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Every step succeeded.
     Success,

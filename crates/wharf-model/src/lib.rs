@@ -19,7 +19,8 @@ pub use builtin::{
 };
 pub use event::{Event, EventKind};
 pub use plan::{
-    CachePlan, HealthPlan, Plan, PlannedJob, PlannedStep, RetryPolicy, ServicePlan, WorkspaceMode,
+    CachePlan, HealthPlan, JobSpec, Plan, PlannedJob, PlannedStep, RetryPolicy, ServicePlan,
+    WorkspaceMode,
 };
 pub use record::{
     ArtifactRecord, Handoff, JobRecord, ReleaseRecord, ReportRecord, RunRecord, RunSummary,

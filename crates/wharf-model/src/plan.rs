@@ -169,3 +169,30 @@ pub struct RetryPolicy {
     /// Retry also when the job timed out (default: only on failure).
     pub on_timeout: bool,
 }
+
+/// Everything one attempt of one job needs from the run, as data: what the engine's
+/// [`run_job`](../wharf_engine/fn.run_job.html) takes, and what a remote agent will receive
+/// (with the project at the run's commit, its secrets and the artifacts' bytes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The run's number.
+    pub run: u64,
+    /// The run's plan (shared by every job of the run).
+    pub plan: std::sync::Arc<Plan>,
+    /// Which job of the plan.
+    pub index: usize,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// Outputs of the jobs it needs, by job name.
+    pub outputs: std::collections::HashMap<String, BTreeMap<String, String>>,
+    /// Final statuses of the jobs it needs, by job name.
+    pub results: std::collections::HashMap<String, crate::JobStatus>,
+    /// Artifacts of every job it needs, directly or not: written into its workspace.
+    pub inherited: Vec<crate::ArtifactRecord>,
+    /// The last image a job it needs built or pushed (`WHARF_IMAGE_DIGEST`).
+    pub image_digest: Option<String>,
+    /// What the built-in steps of every job it needs produced.
+    pub upstream: Vec<crate::Produced>,
+    /// Artifacts of jobs that ran outside this run (for release records).
+    pub upstream_artifacts: Vec<crate::ArtifactRecord>,
+}
