@@ -8,8 +8,8 @@
 //! root), and each step is an `exec` in it with the step's own environment (secrets are
 //! never in the container's configuration, which `docker inspect` shows).
 //!
-//! The container's main process is `cat` on a stdin that wharf holds open: when wharf goes
-//! away for any reason, even SIGKILL, the engine closes that stdin, `cat` ends, the
+//! The container's main process is a shell reading a stdin that wharf holds open: when wharf goes
+//! away for any reason, even SIGKILL, the engine closes that stdin, the shell ends, the
 //! container stops, and the engine removes it (`AutoRemove`). No watchdog process is
 //! needed, and nothing is left running.
 //!
@@ -128,6 +128,8 @@ pub struct JobContainers {
     pub image: Option<String>,
     /// Directories mounted at the same path (the workspace, wharf's scratch directory).
     pub mounts: Vec<PathBuf>,
+    /// Where `oci-layout:` paths start (the job's workspace).
+    pub base: PathBuf,
     /// The job's services.
     pub services: Vec<ServiceSpec>,
 }
@@ -234,10 +236,15 @@ impl Containers {
         &self.host
     }
 
-    /// Makes sure the engine has `image`: used as it is when present, else pulled.
-    pub async fn ensure_image(&self, image: &str) -> Result<(), Error> {
+    /// Makes sure the engine has `image` and returns the name to run it by: an image the
+    /// engine has is used as it is, another is pulled, and `oci-layout:DIR[:TAG]` (relative
+    /// to `base`, the job's workspace) is loaded from the layout an earlier job built.
+    pub async fn ensure_image(&self, image: &str, base: &std::path::Path) -> Result<String, Error> {
+        if let Some(layout) = image.strip_prefix("oci-layout:") {
+            return self.load_layout(image, layout, base).await;
+        }
         if self.docker.inspect_image(image).await.is_ok() {
-            return Ok(());
+            return Ok(image.to_string());
         }
         let opts = CreateImageOptionsBuilder::default()
             .from_image(image)
@@ -254,11 +261,59 @@ impl Containers {
         self.docker
             .inspect_image(image)
             .await
-            .map(|_| ())
+            .map(|_| image.to_string())
             .map_err(|e| Error::Image {
                 image: image.to_string(),
                 reason: wharf_oci::docker::chain(&e),
             })
+    }
+
+    async fn load_layout(
+        &self,
+        image: &str,
+        layout: &str,
+        base: &std::path::Path,
+    ) -> Result<String, Error> {
+        let (dir, tag) = wharf_oci::layout::split_layout_ref(layout, base);
+        let unavailable = |reason: String| Error::Image {
+            image: image.to_string(),
+            reason,
+        };
+        // Named by the layout's manifest digest: the same image loads once.
+        let oci = wharf_oci::OciLayout::open(&dir).map_err(|e| unavailable(e.to_string()))?;
+        let desc = oci
+            .resolve(tag.as_deref())
+            .map_err(|e| unavailable(e.to_string()))?;
+        let hex = desc.digest().to_string();
+        let hex = hex.rsplit(':').next().unwrap_or_default();
+        let name = format!("wharf-layout:{}", &hex[..hex.len().min(16)]);
+        if self.docker.inspect_image(&name).await.is_ok() {
+            return Ok(name);
+        }
+        let (dir2, tag2, name2) = (dir.clone(), tag.clone(), name.clone());
+        let archive = tokio::task::spawn_blocking(move || {
+            wharf_oci::docker::load_archive(&dir2, tag2.as_deref(), &name2)
+        })
+        .await
+        .map_err(|e| unavailable(e.to_string()))?
+        .map_err(|e| unavailable(e.to_string()))?;
+        let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build();
+        let mut load = self
+            .docker
+            .import_image(opts, bollard::body_full(archive.into()), None);
+        while let Some(item) = load.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        return Err(unavailable(e));
+                    }
+                }
+                Err(e) => return Err(unavailable(wharf_oci::docker::chain(&e))),
+            }
+        }
+        Ok(name)
     }
 
     /// Starts a job's network, services (waiting until healthy) and job container.
@@ -326,7 +381,10 @@ impl Containers {
         s: &ServiceSpec,
         say: &(dyn Fn(String) + Send + Sync),
     ) -> Result<RunningService, (Error, Option<RunningService>)> {
-        self.ensure_image(&s.image).await.map_err(|e| (e, None))?;
+        let image = self
+            .ensure_image(&s.image, &spec.base)
+            .await
+            .map_err(|e| (e, None))?;
         let name = format!("{}-{}", spec.name, s.name);
         let mut bindings = std::collections::HashMap::new();
         let mut exposed = Vec::new();
@@ -354,7 +412,7 @@ impl Containers {
             },
         );
         let body = ContainerCreateBody {
-            image: Some(s.image.clone()),
+            image: Some(image),
             env: Some(s.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(labels()),
             exposed_ports: Some(exposed),
@@ -468,7 +526,7 @@ impl Containers {
     }
 
     async fn start_job(&self, spec: &JobContainers, image: &str) -> Result<JobContainer, Error> {
-        self.ensure_image(image).await?;
+        let image = &self.ensure_image(image, &spec.base).await?;
         let info = self
             .docker
             .inspect_image(image)
@@ -495,7 +553,12 @@ impl Containers {
             .collect();
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
-            entrypoint: Some(vec!["cat".into()]),
+            // Ends when its stdin does (a shell builtin: steps need a shell anyway).
+            entrypoint: Some(vec![
+                "sh".into(),
+                "-c".into(),
+                "while read -r _; do :; done".into(),
+            ]),
             cmd: Some(Vec::new()),
             open_stdin: Some(true),
             stdin_once: Some(true),

@@ -580,6 +580,7 @@ async fn start_containers(
         ),
         image,
         mounts: vec![workspace.to_path_buf(), output_dir(&t.opts)],
+        base: workspace.to_path_buf(),
         services,
     };
     let say = |line: String| note(t, 0, &line);

@@ -227,7 +227,8 @@ pub struct JobFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub working_directory: Option<Spanned<String>>,
-    /// A container image to run the job in.
+    /// A container image to run the job's steps in (may use `${{ … }}`; `oci-layout:DIR[:TAG]`
+    /// loads one an earlier job built).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub image: Option<Spanned<String>>,
@@ -266,7 +267,7 @@ pub struct JobFile {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceFile {
-    /// The image (may use `${{ … }}`).
+    /// The image (may use `${{ … }}`; `oci-layout:DIR[:TAG]` loads one an earlier job built).
     #[schemars(with = "String")]
     pub image: Spanned<String>,
     /// Environment variables of the service container.

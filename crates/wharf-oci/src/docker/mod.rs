@@ -9,6 +9,7 @@
 //! every other image: nothing downstream knows that an engine was involved.
 //! `docs/images.md` ("Dockerfile builds") is the user's view, with the limits.
 
+mod archive;
 mod connect;
 mod context;
 mod export;
@@ -22,6 +23,7 @@ use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
 use oci_spec::image::Descriptor;
 
+pub use archive::load_archive;
 pub use connect::{DEFAULT_DOCKER_HOST, DOCKER_HOST_ENV, chain, connect, default_docker_host};
 
 use crate::{Digest, OciLayout, Result};

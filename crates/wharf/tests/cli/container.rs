@@ -434,3 +434,35 @@ fn the_engine_going_away_mid_job_fails_the_step_and_leaves_no_container() {
         || containers_of(pid).is_empty(),
     );
 }
+
+#[test]
+fn an_image_an_earlier_job_built_runs_as_job_and_service_before_any_push() {
+    busybox_image();
+    let p = Project::new(
+        r#"version: 1
+jobs:
+  build:
+    steps:
+      - build-image:
+          layers: [{ src: rootfs/, dest: / }, { src: www/, dest: /www/ }]
+          entrypoint: ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
+          output: out/web
+    artifacts: [out/web/]
+  use:
+    needs: [build]
+    image: oci-layout:out/web
+    services:
+      web:
+        image: oci-layout:out/web:latest
+        health: { cmd: "busybox wget -q -O- http://127.0.0.1:8080/", interval: 100ms, retries: 100 }
+    run: busybox wget -q -O- http://web:8080/
+"#,
+    );
+    let rootfs = p.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    p.write("www/index.html", "built, not pushed\n");
+    let (events, _) = run_json(&p, 0);
+    assert_eq!(lines(&events, "use").last().unwrap(), "built, not pushed");
+}
