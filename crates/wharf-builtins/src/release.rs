@@ -87,13 +87,29 @@ pub(super) async fn run(
         })
         .collect();
     for p in &req.upstream_produced {
-        // A package is also an artifact: list it once, as what it is.
+        // A package is also an artifact, and so are the files of an image layout a job
+        // passed on (to smoke-test the image before pushing it): list each once, as what
+        // it is.
+        let layout = (p.kind == ProducedKind::Image)
+            .then(|| {
+                p.name
+                    .rsplit_once(':')
+                    .map_or(p.name.as_str(), |(dir, _)| dir)
+            })
+            .map(|dir| format!("{}/", dir.trim_end_matches('/')));
         items.retain(|i| {
+            let inside = |dir: &String| i.name.starts_with(dir.as_str());
             !(i.kind == ProducedKind::Artifact
-                && p.kind == ProducedKind::Package
-                && i.name == p.name)
+                && ((p.kind == ProducedKind::Package && i.name == p.name)
+                    || layout.as_ref().is_some_and(inside)))
         });
-        items.push(p.clone());
+        // The same image built twice (tested, then pushed) is one item.
+        if !items
+            .iter()
+            .any(|i| i.kind == p.kind && i.name == p.name && i.digest == p.digest)
+        {
+            items.push(p.clone());
+        }
     }
     let record = ReleaseRecord {
         version: d.version.clone(),
