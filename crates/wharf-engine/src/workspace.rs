@@ -19,7 +19,8 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Entries of the `.wharf` state directory: never part of a workspace (the run history,
 /// logs, artifacts, caches and the workspaces themselves). Pipeline files under `.wharf/`
@@ -420,11 +421,19 @@ fn git_dirs(root: &Path, git_path: &Path) -> Option<(PathBuf, PathBuf)> {
 /// The workspaces of one run: `.wharf/workspaces/RUN/JOB`, made from one snapshot.
 #[derive(Debug)]
 pub struct Workspaces {
-    snapshot: Snapshot,
+    snapshot: Arc<Snapshot>,
     dir: PathBuf,
     keep: bool,
     /// Removals still going on in the background.
     removing: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Copies made ahead of time, ready to be renamed into a job's place (small projects
+    /// only: there the copy's syscalls are the cost, and the next job need not wait for
+    /// them).
+    spares: Arc<Mutex<Vec<PathBuf>>>,
+    /// Threads making spares.
+    making: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Names spares uniquely.
+    spare_seq: AtomicUsize,
     /// Held while the run lives: a later run removes this run's leftovers only once it can
     /// take the lock.
     _lock: File,
@@ -451,13 +460,18 @@ impl Workspaces {
             File::create(&marker).map_err(io_err("creating", &marker))?;
         }
         let snapshot = Snapshot::take(project, &dir.join(".scratch"))?;
-        Ok(Workspaces {
-            snapshot,
+        let ws = Workspaces {
+            snapshot: Arc::new(snapshot),
             dir,
             keep,
             removing: Mutex::new(Vec::new()),
+            spares: Arc::default(),
+            making: Mutex::new(Vec::new()),
+            spare_seq: AtomicUsize::new(0),
             _lock: lock,
-        })
+        };
+        ws.make_spare();
+        Ok(ws)
     }
 
     /// The snapshot workspaces are made from.
@@ -476,8 +490,42 @@ impl Workspaces {
         if dest.exists() {
             std::fs::remove_dir_all(&dest).map_err(io_err("removing the old", &dest))?;
         }
+        let spare = self.spares.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        if let Some(spare) = spare
+            && std::fs::rename(&spare, &dest).is_ok()
+        {
+            self.make_spare();
+            return Ok(dest);
+        }
         self.snapshot.materialize(&dest)?;
+        self.make_spare();
         Ok(dest)
+    }
+
+    /// Starts making a spare copy in the background when the project is small and none
+    /// is ready or on its way.
+    fn make_spare(&self) {
+        const SMALL_BYTES: u64 = 8 << 20;
+        const SMALL_FILES: usize = 500;
+        if self.keep || self.snapshot.bytes() > SMALL_BYTES || self.snapshot.len() > SMALL_FILES {
+            return;
+        }
+        let mut making = self.making.lock().unwrap_or_else(|p| p.into_inner());
+        making.retain(|h| !h.is_finished());
+        let ready = self.spares.lock().unwrap_or_else(|p| p.into_inner()).len();
+        if ready + making.len() >= 1 {
+            return;
+        }
+        let n = self.spare_seq.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.join(format!(".spare-{n}"));
+        let (snapshot, spares) = (self.snapshot.clone(), self.spares.clone());
+        making.push(std::thread::spawn(move || {
+            if snapshot.materialize(&path).is_ok() {
+                spares.lock().unwrap_or_else(|p| p.into_inner()).push(path);
+            } else {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }));
     }
 
     /// Removes a job's workspace in the background, off the run's critical path.
@@ -498,6 +546,17 @@ impl Workspaces {
         for h in pending {
             let _ = h.await;
         }
+        let making = std::mem::take(&mut *self.making.lock().unwrap_or_else(|p| p.into_inner()));
+        let spares = self.spares.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for h in making {
+                let _ = h.join();
+            }
+            for spare in spares.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+                let _ = std::fs::remove_dir_all(spare);
+            }
+        })
+        .await;
         let _ = std::fs::remove_dir_all(self.dir.join(".scratch"));
         if std::fs::remove_dir(&self.dir).is_ok()
             && let Some(base) = self.dir.parent()
@@ -708,6 +767,37 @@ mod tests {
         assert!(live_ws.exists(), "a running run keeps its workspaces");
         assert!(kept_ws.exists(), "--keep-workspaces keeps them");
         assert!(!dead_ws.exists(), "a finished run's leftovers go");
+    }
+
+    #[tokio::test]
+    async fn small_projects_get_a_copy_made_ahead_and_it_goes_at_the_end() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path();
+        std::fs::write(p.join("wharf.yml"), "version: 1").unwrap();
+        let ws = Workspaces::prepare(p, &p.join(".wharf"), 3, false).unwrap();
+        let run_dir = p.join(".wharf/workspaces/3");
+        let wait_for = |name: &str| {
+            let path = run_dir.join(name);
+            let t = std::time::Instant::now();
+            while !(path.join("wharf.yml").exists() && ws.spares.lock().unwrap().contains(&path)) {
+                assert!(
+                    t.elapsed() < std::time::Duration::from_secs(10),
+                    "no {name}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        wait_for(".spare-0");
+        let a = ws.create("a").unwrap();
+        assert!(
+            !run_dir.join(".spare-0").exists(),
+            "the spare became the workspace"
+        );
+        assert_eq!(files(&a), ["wharf.yml"]);
+        wait_for(".spare-1");
+        ws.remove(a);
+        ws.finish().await;
+        assert!(!run_dir.exists(), "spares and workspaces are gone");
     }
 
     #[test]
