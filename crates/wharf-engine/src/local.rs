@@ -56,10 +56,17 @@ impl LocalExecutor {
             .iter()
             .find(|(k, _)| k == "PATH")
             .map(|(_, v)| v.as_str());
+        // The directory matters only to relative PATH entries: with a workspace per job it
+        // differs for every job, and keying on it would search PATH again for each.
+        let relative = path_var.is_some_and(|p| p.split(':').any(|d| !d.starts_with('/')));
         let key = (
             name.clone(),
             path_var.unwrap_or_default().to_string(),
-            req.cwd.clone(),
+            if relative {
+                req.cwd.clone()
+            } else {
+                PathBuf::new()
+            },
         );
         if let Some(hit) = self.resolved.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Some(hit);
