@@ -567,6 +567,16 @@ impl Workspaces {
     }
 }
 
+impl Drop for Workspaces {
+    // A spare still being made must be done before the run's lock goes, or a later run's
+    // prune could race it.
+    fn drop(&mut self) {
+        for h in std::mem::take(&mut *self.making.lock().unwrap_or_else(|p| p.into_inner())) {
+            let _ = h.join();
+        }
+    }
+}
+
 /// A directory name for a job id: `test (py=3.12)` becomes `test_py_3.12_`.
 pub(crate) fn slug(id: &str) -> String {
     id.chars()
