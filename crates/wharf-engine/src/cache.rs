@@ -187,11 +187,6 @@ impl JobCache {
         }
     }
 
-    /// Its directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The cap on its total size.
     pub fn max_bytes(&self) -> u64 {
         self.max_bytes

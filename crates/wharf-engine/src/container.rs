@@ -231,11 +231,6 @@ impl Containers {
         n
     }
 
-    /// Where the engine is.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
     /// Makes sure the engine has `image` and returns the name to run it by: an image the
     /// engine has is used as it is, another is pulled, and `oci-layout:DIR[:TAG]` (relative
     /// to `base`, the job's workspace) is loaded from the layout an earlier job built.
@@ -684,11 +679,6 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 impl Running {
-    /// Whether the job's steps run in a container.
-    pub fn has_job_container(&self) -> bool {
-        self.job.is_some()
-    }
-
     /// The environment steps get about the services: `WHARF_SERVICE_NAME_HOST`, and
     /// `WHARF_SERVICE_NAME_PORT` (the first port) and `_PORT_N` per container port. From a
     /// container job a service is its name and its own ports; from the host, 127.0.0.1 and

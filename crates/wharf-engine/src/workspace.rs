@@ -95,7 +95,6 @@ struct Entry {
 /// The project's files as a fresh checkout would have them, listed once per run.
 #[derive(Debug)]
 pub struct Snapshot {
-    root: PathBuf,
     entries: Vec<Entry>,
     /// Directories to create first, parents before children.
     dirs: Vec<PathBuf>,
@@ -139,7 +138,6 @@ impl Snapshot {
         let mut dirs: Vec<PathBuf> = dirs.into_iter().collect();
         dirs.sort_by_key(|d| d.components().count());
         Ok(Snapshot {
-            root: root.to_path_buf(),
             entries,
             dirs,
             git,
@@ -165,11 +163,6 @@ impl Snapshot {
     /// Whether workspaces get a `.git` (the project is a repository's top level).
     pub fn has_git(&self) -> bool {
         self.git
-    }
-
-    /// The project directory it lists.
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// Copies the project into `dest` (which must not exist yet).
