@@ -466,3 +466,65 @@ jobs:
     let (events, _) = run_json(&p, 0);
     assert_eq!(lines(&events, "use").last().unwrap(), "built, not pushed");
 }
+
+#[test]
+fn a_private_image_is_pulled_with_docker_s_credentials_for_its_registry() {
+    use base64::Engine;
+    let registry = Registry::start(Auth::Htpasswd {
+        user: "ci",
+        password: "pulls-need-this",
+    });
+    let host = registry.host();
+    let p = Project::new("version: 1\njobs:\n  a:\n    run: \"true\"\n");
+    // `docker login` as the builder and the pull read it (the test's DOCKER_CONFIG).
+    let auth = base64::engine::general_purpose::STANDARD.encode("ci:pulls-need-this");
+    p.write(
+        ".no-docker-config/config.json",
+        &serde_json::json!({ "auths": { &host: { "auth": auth } } }).to_string(),
+    );
+    let rootfs = p.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    for tag in ["1", "2"] {
+        let out = p
+            .cmd(&[
+                "image",
+                "build",
+                "--layer",
+                &format!("{}:/", rootfs.display()),
+                "--tag",
+                &format!("{host}/wharf-test/private:{tag}"),
+                "--push",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let pipeline = |tag: &str| {
+        format!(
+            "version: 1\njobs:\n  inside:\n    image: {host}/wharf-test/private:{tag}\n    run: busybox echo pulled\n"
+        )
+    };
+    std::fs::write(p.path().join("wharf.yml"), pipeline("1")).unwrap();
+    let (events, _) = run_json(&p, 0);
+    assert_eq!(lines(&events, "inside"), ["pulled"]);
+    // Without the login, the registry refuses the pull and the job says so.
+    std::fs::remove_file(p.path().join(".no-docker-config/config.json")).unwrap();
+    std::fs::write(p.path().join("wharf.yml"), pipeline("2")).unwrap();
+    let (events, _) = run_json(&p, 1);
+    let reason = finished(&events, "inside")["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.starts_with(&format!(
+            "image `{host}/wharf-test/private:2` is not available"
+        )),
+        "{reason}"
+    );
+}
