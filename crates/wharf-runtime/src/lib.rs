@@ -86,12 +86,15 @@ pub async fn run<S: StateStore>(
         }
         secrets.push(resolved);
     }
-    // Before any job: a run that needs containers and has no engine stops here.
-    let containers = if plans
-        .iter()
-        .flat_map(|p| &p.jobs)
-        .any(|j| j.image.is_some() || !j.services.is_empty())
-    {
+    // Before any job: a run that needs containers and has no engine stops here. Jobs that
+    // cannot run for this event (a tag-only image job on a push) need none.
+    let containers = if plans.iter().any(|p| {
+        let skipped = secrets::statically_skipped(p);
+        p.jobs
+            .iter()
+            .enumerate()
+            .any(|(i, j)| !skipped[i] && (j.image.is_some() || !j.services.is_empty()))
+    }) {
         let c = Containers::connect().await.map_err(|e| Error::Invalid {
             message: e.to_string(),
             hint: None,

@@ -64,6 +64,27 @@ fn skipped_for_event(plan: &Plan, i: usize) -> bool {
     wharf_expr::eval(&expr, &ctx).is_ok_and(|v| !v.is_truthy())
 }
 
+/// Which jobs of `plan` cannot run for its event, known before the run: those
+/// [`skipped_for_event`], and those with the default `if:` that need one of them (a skipped
+/// need skips its dependants). They need no secrets and no Docker Engine.
+pub(crate) fn statically_skipped(plan: &Plan) -> Vec<bool> {
+    let mut skipped: Vec<bool> = (0..plan.jobs.len())
+        .map(|i| skipped_for_event(plan, i))
+        .collect();
+    loop {
+        let mut changed = false;
+        for (i, job) in plan.jobs.iter().enumerate() {
+            if !skipped[i] && job.condition.is_none() && job.needs.iter().any(|&n| skipped[n]) {
+                skipped[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return skipped;
+        }
+    }
+}
+
 /// The expression context of the event alone.
 struct EventOnly<'a>(&'a wharf_model::Event);
 
@@ -88,9 +109,9 @@ pub async fn resolve<S: SecretStore>(store: &S, plan: &Plan, source: Source) -> 
         masks: None,
         withheld: Vec::new(),
     };
+    let skipped = statically_skipped(plan);
     let wanted: Vec<usize> = (0..plan.jobs.len())
-        .filter(|&i| !plan.jobs[i].secrets.is_empty())
-        .filter(|&i| !skipped_for_event(plan, i))
+        .filter(|&i| !plan.jobs[i].secrets.is_empty() && !skipped[i])
         .collect();
     if wanted.is_empty() {
         return Ok(resolved);

@@ -528,3 +528,29 @@ fn a_private_image_is_pulled_with_docker_s_credentials_for_its_registry() {
         "{reason}"
     );
 }
+
+#[test]
+fn jobs_that_cannot_run_for_the_event_need_no_engine() {
+    let p = Project::new(
+        "version: 1\njobs:\n  host:\n    run: \"true\"\n  image:\n    if: event == 'tag'\n    image: busybox:1\n    run: \"true\"\n  smoke:\n    needs: [image]\n    services: { app: { image: busybox:1 } }\n    run: \"true\"\n",
+    );
+    let run = |args: &[&str]| {
+        p.cmd(args)
+            .env("DOCKER_HOST", "unix:///nonexistent/wharf-test/docker.sock")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // A push: the tag-only job and the job needing it are skipped, so no engine is asked.
+    let push = run(&["run", "--plain"]);
+    assert_eq!(
+        push.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+    // A tag: they would run, and the run stops before any job.
+    let tag = run(&["run", "--plain", "--event", "tag", "--tag", "v1.0.0"]);
+    assert_eq!(tag.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&tag.stderr).contains("no Docker Engine reachable"));
+}
