@@ -269,15 +269,9 @@ const KEYS: &[(&str, Key)] = &[
             "fn a_dockerfile_build_lands_in_an_oci_layout_that_skopeo_and_umoci_read(",
         ]),
     ),
-    // GAP: no pipeline test sets `cmd:`; `wharf image build --cmd` fills the same
-    // BuildImageStep field, and wharf-oci writes it to the config, but neither test asserts
-    // the Cmd of an image built from a pipeline.
     (
         "jobs.*.steps[].build-image.cmd",
-        Proof(&[
-            "fn wharf_image_build_on_the_command_line_and_its_errors(",
-            "fn scratch_image_has_the_config_and_files_asked_for(",
-        ]),
+        Proof(&["fn the_build_image_step_sets_cmd_user_and_workdir_in_the_config("]),
     ),
     (
         "jobs.*.steps[].build-image.compression",
@@ -366,19 +360,17 @@ const KEYS: &[(&str, Key)] = &[
             "fn a_registry_base_is_pulled_cached_by_digest_and_its_layers_mounted(",
         ]),
     ),
-    // GAP: no pipeline test sets `user:`; only wharf-oci's own test shows the config field.
     (
         "jobs.*.steps[].build-image.user",
-        Proof(&["fn scratch_image_has_the_config_and_files_asked_for("]),
+        Proof(&["fn the_build_image_step_sets_cmd_user_and_workdir_in_the_config("]),
     ),
     (
         "jobs.*.steps[].build-image.username",
         Proof(&["fn basic_auth_with_a_secret_and_a_clear_error_for_a_wrong_one("]),
     ),
-    // GAP: no pipeline test sets `workdir:`; only wharf-oci's own test shows the config field.
     (
         "jobs.*.steps[].build-image.workdir",
-        Proof(&["fn scratch_image_has_the_config_and_files_asked_for("]),
+        Proof(&["fn the_build_image_step_sets_cmd_user_and_workdir_in_the_config("]),
     ),
     (
         "jobs.*.steps[].continue-on-error",
@@ -490,11 +482,9 @@ const KEYS: &[(&str, Key)] = &[
             "fn pre_releases_count_up_and_are_promoted(",
         ]),
     ),
-    // GAP: no test runs a release step with `tag: false`; the closest test shows the
-    // default (the tag is created).
     (
         "jobs.*.steps[].release.tag",
-        Proof(&["fn the_release_step_tags_records_and_writes_the_changelog("]),
+        Proof(&["fn a_release_step_with_tag_false_records_without_tagging("]),
     ),
     (
         "jobs.*.steps[].run",

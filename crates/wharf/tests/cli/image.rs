@@ -189,3 +189,31 @@ fn wharf_image_build_on_the_command_line_and_its_errors() {
         assert!(r.stderr().contains(message), "{args:?}: {}", r.stderr());
     }
 }
+
+#[test]
+fn the_build_image_step_sets_cmd_user_and_workdir_in_the_config() {
+    let p = Project::new(
+        r#"version: 1
+workspace: shared
+jobs:
+  build:
+    steps:
+      - build-image:
+          layers: [{ src: www/, dest: /srv/ }]
+          cmd: [httpd, -f]
+          user: "1000:1000"
+          workdir: /srv
+          output: out/cfg
+"#,
+    );
+    p.write("www/index.html", "hi\n");
+    p.wharf(&["run", "--plain"]).expect(0);
+    let image = p
+        .wharf(&["image", "inspect", "oci-layout:out/cfg", "--json"])
+        .expect(0)
+        .json();
+    let config = &image["config"];
+    assert_eq!(config["Cmd"], serde_json::json!(["httpd", "-f"]));
+    assert_eq!(config["User"], "1000:1000");
+    assert_eq!(config["WorkingDir"], "/srv");
+}

@@ -354,3 +354,28 @@ jobs:
     assert!(stderr.contains("401"), "{stderr}");
     assert!(!stderr.contains("not-the-token-123"), "{stderr}");
 }
+
+#[test]
+fn a_release_step_with_tag_false_records_without_tagging() {
+    let p = Project::new(&RELEASE_PIPELINE.replace(
+        "- release: { changelog: CHANGELOG.md }",
+        "- release: { changelog: CHANGELOG.md, tag: false }",
+    ));
+    p.write(".gitignore", ".wharf/\ndist/\nout/\n");
+    p.git_init();
+    p.git(&["tag", "-a", "-m", "first", "v1.4.2"]);
+    p.commit("feat: add --json");
+    let run = p.wharf(&["run", "--plain"]).expect(0);
+    assert!(
+        run.stderr()
+            .contains("released 1.5.0 (tag v1.5.0, 2 items)"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(p.git(&["tag", "--list"]), "v1.4.2", "no tag was created");
+    let rec = p
+        .wharf(&["release", "show", "1.5.0", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(rec["tag"], "v1.5.0");
+}
