@@ -109,16 +109,6 @@ fn plan(needs: &[Vec<usize>]) -> Plan {
     }
 }
 
-struct NoStore;
-impl wharf_engine::ArtifactStore for NoStore {
-    fn put(&self, _: &std::path::Path) -> std::io::Result<(String, u64)> {
-        unreachable!("no artifacts in this bench")
-    }
-    fn materialize(&self, _: &str, _: &std::path::Path, _: u32) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn engine_on_fake(
     rt: &tokio::runtime::Runtime,
     needs: &[Vec<usize>],
@@ -129,33 +119,20 @@ fn engine_on_fake(
     rt.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-        let logs = dir.to_path_buf();
-        let opts = wharf_engine::RunOptions {
-            run: 1,
-            workspace: dir.to_path_buf(),
-            wharf_dir: dir.join(".wharf"),
-            max_parallel: 8,
-            kill_grace: Duration::from_secs(1),
-            host_env: vec![],
-            log_path: Box::new(move |_, job, step| {
-                (
-                    logs.join("logs").join(format!("{job}-{step}")),
-                    String::new(),
-                )
-            }),
-            masks: None,
-            secrets: Default::default(),
-            text_pool: Default::default(),
-            builtins: None,
-            handoffs: vec![],
-            known_releases: vec![],
-            workspaces: None,
-            cache: None,
-            containers: None,
-        };
+        let mut opts = wharf_engine::RunOptions::minimal(1, dir);
+        opts.max_parallel = 8;
+        opts.host_env = vec![];
         let (_itx, irx) = tokio::sync::watch::channel(0);
         let fake = Arc::new(wharf_engine::FakeExecutor::new());
-        let status = wharf_engine::run(plan, opts, fake, Arc::new(NoStore), tx, irx).await;
+        let status = wharf_engine::run(
+            plan,
+            opts,
+            fake,
+            Arc::new(wharf_engine::FakeArtifacts::default()),
+            tx,
+            irx,
+        )
+        .await;
         assert_eq!(status, wharf_model::RunStatus::Success);
         drain.await.unwrap();
     });

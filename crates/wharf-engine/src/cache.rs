@@ -18,7 +18,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::artifacts;
+use crate::fs_error::{IoError, io_err};
 
 /// The default cap on the cache's total size: 5 GiB.
 pub const DEFAULT_MAX_BYTES: u64 = 5 << 30;
@@ -40,16 +41,8 @@ pub const MAX_SIZE_ENV: &str = "WHARF_CACHE_MAX_SIZE";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file operation failed.
-    #[error("{doing} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        doing: &'static str,
-        /// On which path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// A `paths:` or `key:` entry the job cannot use.
     #[error("{0}")]
     Invalid(String),
@@ -57,14 +50,6 @@ pub enum Error {
 
 /// The result type of this module.
 pub type Result<T> = std::result::Result<T, Error>;
-
-fn io_err<'a>(doing: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        doing,
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// A job's cache declaration, as the plan carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -364,7 +349,8 @@ impl JobCache {
             let src = self.object_path(sha256);
             std::fs::copy(&src, &dest).map_err(io_err("restoring the cached file", &src))?;
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(*mode))
-                .map_err(io_err("setting the mode of", &dest))
+                .map_err(io_err("setting the mode of", &dest))?;
+            Ok::<(), Error>(())
         })?;
         Ok(files.len())
     }
@@ -420,7 +406,7 @@ impl JobCache {
                     (other, _) => other.clone(),
                 };
                 done.lock().unwrap_or_else(|p| p.into_inner()).push(item);
-                Ok(())
+                Ok::<(), Error>(())
             })?;
             let mut items = done.into_inner().unwrap_or_else(|p| p.into_inner());
             items.sort_by(|a, b| item_path(a).cmp(item_path(b)));
@@ -457,7 +443,8 @@ impl JobCache {
         ));
         let text = serde_json::to_vec(m).map_err(|e| Error::Invalid(e.to_string()))?;
         std::fs::write(&tmp, text).map_err(io_err("writing", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io_err("renaming", &tmp))
+        std::fs::rename(&tmp, &path).map_err(io_err("renaming", &tmp))?;
+        Ok(())
     }
 
     /// Stores a file's content; returns its sha256 and whether it was new.
@@ -605,7 +592,7 @@ fn safe_join(root: &Path, rel: &str) -> Result<PathBuf> {
 
 fn make_parent(p: &Path) -> Result<()> {
     match p.parent() {
-        Some(d) => std::fs::create_dir_all(d).map_err(io_err("creating", d)),
+        Some(d) => Ok(std::fs::create_dir_all(d).map_err(io_err("creating", d))?),
         None => Ok(()),
     }
 }

@@ -62,3 +62,43 @@ impl Executor for FakeExecutor {
         Box::pin(std::future::ready(outcome))
     }
 }
+
+/// An artifact store in memory: what tests and benchmarks of the engine give it instead of
+/// the content-addressed store on disk.
+#[derive(Debug, Default)]
+pub struct FakeArtifacts {
+    objects: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl crate::ArtifactStore for FakeArtifacts {
+    fn put(&self, path: &std::path::Path) -> std::io::Result<(String, u64)> {
+        use sha2::Digest;
+        let bytes = std::fs::read(path)?;
+        let sha: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let size = bytes.len() as u64;
+        self.objects
+            .lock()
+            .expect("fake lock")
+            .insert(sha.clone(), bytes);
+        Ok((sha, size))
+    }
+
+    fn materialize(&self, sha256: &str, dest: &std::path::Path, mode: u32) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let bytes = self
+            .objects
+            .lock()
+            .expect("fake lock")
+            .get(sha256)
+            .cloned()
+            .ok_or_else(|| std::io::Error::other(format!("no object {sha256}")))?;
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(dest, bytes)?;
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(mode))
+    }
+}

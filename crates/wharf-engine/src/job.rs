@@ -113,7 +113,11 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
     let last = job.steps.len().saturating_sub(1);
     let run = run_steps(&t, workspace).await;
     if let (Some(path), Some(all)) = (own, &t.opts.workspaces) {
-        if all.keep() || will_retry(job, t.spec.attempt, run.outcome) {
+        if all.keep()
+            || run
+                .outcome
+                .retries(t.spec.attempt, job.retry.max, job.retry.on_timeout)
+        {
             // Kept on purpose (said once per run by the caller), or replaced by the next
             // attempt's fresh copy.
         } else if matches!(run.outcome, Outcome::Success | Outcome::Cancelled) {
@@ -130,17 +134,6 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
         }
     }
     run
-}
-
-/// Whether the scheduler retries an attempt that ended so (its rule, seen from the job:
-/// a retried job's workspace is replaced, so only the last failed attempt's is kept).
-fn will_retry(job: &wharf_model::PlannedJob, attempt: u32, outcome: Outcome) -> bool {
-    let retryable = match outcome {
-        Outcome::Failed => true,
-        Outcome::TimedOut => job.retry.on_timeout,
-        Outcome::Success | Outcome::Cancelled => false,
-    };
-    retryable && attempt <= job.retry.max
 }
 
 /// Runs the job's steps in `workspace`, then collects its reports, artifacts and outputs.

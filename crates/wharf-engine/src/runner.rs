@@ -65,6 +65,35 @@ pub struct RunOptions {
     pub known_releases: Vec<(String, String)>,
 }
 
+impl RunOptions {
+    /// Options for run `run` in `dir` with everything optional off (no workspaces, cache,
+    /// containers, built-in steps, secrets): logs go to `dir/logs/JOB-STEP`, scratch files
+    /// under `dir/.wharf`. What tests, benchmarks and embedders start from.
+    pub fn minimal(run: u64, dir: &std::path::Path) -> RunOptions {
+        let logs = dir.join("logs");
+        RunOptions {
+            run,
+            workspace: dir.to_path_buf(),
+            workspaces: None,
+            cache: None,
+            containers: None,
+            wharf_dir: dir.join(".wharf"),
+            max_parallel: 2,
+            kill_grace: Duration::from_secs(1),
+            host_env: crate::env::host_env(std::env::vars()),
+            log_path: Box::new(move |_, job, step| {
+                (logs.join(format!("{job}-{step}")), String::new())
+            }),
+            masks: None,
+            secrets: HashMap::new(),
+            text_pool: Default::default(),
+            builtins: None,
+            handoffs: Vec::new(),
+            known_releases: Vec::new(),
+        }
+    }
+}
+
 /// Runs `plan` to the end and returns its status. Emits every [`RunEvent`] after
 /// `RunStarted` (which the caller sends, since it allocates the run number).
 /// `interrupt` counts Ctrl-C presses: the first cancels the run gracefully.

@@ -40,6 +40,21 @@ pub enum Outcome {
     Cancelled,
 }
 
+impl Outcome {
+    /// Whether attempt `attempt` ending so is retried under a policy of `max` extra attempts
+    /// (timeouts only with `on_timeout`), unless the run is being cancelled. The one place
+    /// the rule lives: the scheduler decides with it, the job runner keeps a failed
+    /// attempt's workspace by it.
+    pub fn retries(self, attempt: u32, max: u32, on_timeout: bool) -> bool {
+        let retryable = match self {
+            Outcome::Failed => true,
+            Outcome::TimedOut => on_timeout,
+            Outcome::Success | Outcome::Cancelled => false,
+        };
+        retryable && attempt <= max
+    }
+}
+
 /// What happened, fed to [`Scheduler::handle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
@@ -234,12 +249,8 @@ impl Scheduler {
         };
         self.running -= 1;
         let node = &self.nodes[job];
-        let retryable = match outcome {
-            Outcome::Failed => true,
-            Outcome::TimedOut => node.retry_on_timeout,
-            Outcome::Success | Outcome::Cancelled => false,
-        };
-        if retryable && attempt <= node.retries && !self.cancelled && !cancel_requested {
+        let retry = outcome.retries(attempt, node.retries, node.retry_on_timeout);
+        if retry && !self.cancelled && !cancel_requested {
             self.states[job] = State::Ready {
                 attempt: attempt + 1,
             };

@@ -19,6 +19,8 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use crate::fs_error::{IoError, io_err, walk_err};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -44,16 +46,8 @@ pub const STATE_ENTRIES: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file operation failed.
-    #[error("{doing} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        doing: &'static str,
-        /// On which path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// `git ls-files` failed in a repository.
     #[error("listing the project's files with git in {}: {message}", path.display())]
     Git {
@@ -66,14 +60,6 @@ pub enum Error {
 
 /// The result type of this module.
 pub type Result<T> = std::result::Result<T, Error>;
-
-fn io_err<'a>(doing: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        doing,
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -173,7 +159,7 @@ impl Snapshot {
             match std::fs::create_dir(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io_err("creating", &p)(e)),
+                Err(e) => return Err(io_err("creating", &p)(e).into()),
             }
         }
         crate::parallel::for_each(&self.entries, |e| copy_entry(e, &dest.join(&e.rel)))
@@ -187,11 +173,12 @@ fn copy_entry(e: &Entry, to: &Path) -> Result<()> {
             // Deleted since the listing (a tracked file removed in the working tree, or
             // gone while the run started): a checkout would not have it either.
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(err) => Err(io_err("copying", &e.src)(err)),
+            Err(err) => Err(io_err("copying", &e.src)(err).into()),
         },
         Kind::Symlink => {
             let target = std::fs::read_link(&e.src).map_err(io_err("reading the link", &e.src))?;
-            std::os::unix::fs::symlink(&target, to).map_err(io_err("creating the link", to))
+            std::os::unix::fs::symlink(&target, to).map_err(io_err("creating the link", to))?;
+            Ok(())
         }
         Kind::Tree => copy_tree(&e.src, to),
     }
@@ -204,23 +191,14 @@ fn copy_tree(src: &Path, to: &Path) -> Result<()> {
         .into_iter()
         .filter_entry(|d| d.file_name() != ".git")
     {
-        let item = item.map_err(|e| {
-            let path = e.path().unwrap_or(src).to_path_buf();
-            Error::Io {
-                doing: "reading",
-                path,
-                source: e
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("loop")),
-            }
-        })?;
+        let item = item.map_err(|e| walk_err::<Error>("reading", src, e))?;
         let rel = item.path().strip_prefix(src).unwrap_or(item.path());
         let dest = to.join(rel);
         let ft = item.file_type();
         if ft.is_dir() {
             match std::fs::create_dir(&dest) {
                 Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                    return Err(io_err("creating", &dest)(e));
+                    return Err(io_err("creating", &dest)(e).into());
                 }
                 _ => {}
             }
@@ -313,16 +291,7 @@ fn list_walk(root: &Path, entries: &mut Vec<Entry>) -> Result<()> {
             d.file_name() != ".git" && !is_state(rel)
         });
     for item in walk {
-        let item = item.map_err(|e| {
-            let path = e.path().unwrap_or(root).to_path_buf();
-            Error::Io {
-                doing: "listing",
-                path,
-                source: e
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("loop")),
-            }
-        })?;
+        let item = item.map_err(|e| walk_err::<Error>("listing", root, e))?;
         let ft = item.file_type();
         if ft.is_dir() {
             continue;

@@ -2,9 +2,7 @@
 //! runner's outcome and products, and `WHARF_IMAGE_DIGEST` for later steps and jobs.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::watch;
 use wharf_engine::logs::LogWriter;
@@ -59,16 +57,6 @@ impl BuiltinRunner for FakeBuiltins {
     }
 }
 
-struct NoStore;
-impl wharf_engine::ArtifactStore for NoStore {
-    fn put(&self, _: &Path) -> std::io::Result<(String, u64)> {
-        Err(std::io::Error::other("no artifacts here"))
-    }
-    fn materialize(&self, _: &str, _: &Path, _: u32) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 const PIPELINE: &str = r#"version: 1
 env: { REGISTRY: "127.0.0.1:5000" }
 jobs:
@@ -93,29 +81,22 @@ async fn run(builtins: Option<Arc<FakeBuiltins>>) -> (RunStatus, Arc<FakeExecuto
             .plan(&Event::new(EventKind::Push), &[])
             .expect("plan"),
     );
-    let logs = dir.path().join("logs");
-    let opts = RunOptions {
-        run: 1,
-        workspace: dir.path().to_path_buf(),
-        wharf_dir: dir.path().join(".wharf"),
-        max_parallel: 4,
-        kill_grace: Duration::from_secs(1),
-        host_env: vec![],
-        log_path: Box::new(move |_, job, step| (logs.join(format!("{job}-{step}")), String::new())),
-        masks: None,
-        secrets: Default::default(),
-        text_pool: Default::default(),
-        builtins: builtins.map(|b| b as Arc<dyn BuiltinRunner>),
-        handoffs: vec![],
-        known_releases: vec![],
-        workspaces: None,
-        cache: None,
-        containers: None,
-    };
+    let mut opts = RunOptions::minimal(1, dir.path());
+    opts.max_parallel = 4;
+    opts.host_env = vec![];
+    opts.builtins = builtins.map(|b| b as Arc<dyn BuiltinRunner>);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (_itx, irx) = watch::channel(0);
     let fake = Arc::new(FakeExecutor::new());
-    let status = wharf_engine::run(plan, opts, fake.clone(), Arc::new(NoStore), tx, irx).await;
+    let status = wharf_engine::run(
+        plan,
+        opts,
+        fake.clone(),
+        Arc::new(wharf_engine::FakeArtifacts::default()),
+        tx,
+        irx,
+    )
+    .await;
     let mut events = Vec::new();
     while let Some(e) = rx.recv().await {
         events.push(e);

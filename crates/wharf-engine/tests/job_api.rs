@@ -11,16 +11,6 @@ use wharf_engine::scheduler::Outcome;
 use wharf_engine::{JobEnv, JobRun, LocalExecutor, RunOptions, run_job};
 use wharf_model::{Event, EventKind, JobSpec, JobStatus};
 
-struct NoStore;
-impl wharf_engine::ArtifactStore for NoStore {
-    fn put(&self, _: &Path) -> std::io::Result<(String, u64)> {
-        Err(std::io::Error::other("no artifacts here"))
-    }
-    fn materialize(&self, _: &str, _: &Path, _: u32) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 const PIPELINE: &str = r#"version: 1
 jobs:
   build:
@@ -34,28 +24,6 @@ jobs:
   slow:
     run: sleep 30
 "#;
-
-fn options(dir: &Path) -> RunOptions {
-    let logs = dir.join("logs");
-    RunOptions {
-        run: 7,
-        workspace: dir.to_path_buf(),
-        workspaces: None,
-        cache: None,
-        containers: None,
-        wharf_dir: dir.join(".wharf"),
-        max_parallel: 2,
-        kill_grace: Duration::from_secs(1),
-        host_env: wharf_engine::env::host_env(std::env::vars()),
-        log_path: Box::new(move |_, job, step| (logs.join(format!("{job}-{step}")), String::new())),
-        masks: None,
-        secrets: Default::default(),
-        text_pool: Default::default(),
-        builtins: None,
-        handoffs: vec![],
-        known_releases: vec![],
-    }
-}
 
 /// The spec of job `name`, as it would cross the wire to an agent.
 fn spec(name: &str, outputs: HashMap<String, BTreeMap<String, String>>) -> JobSpec {
@@ -88,9 +56,9 @@ fn env(dir: &Path, cancel: watch::Receiver<bool>) -> JobEnv {
     std::fs::create_dir_all(dir.join(".wharf/tmp/run-7")).unwrap();
     let (events, _) = tokio::sync::mpsc::unbounded_channel();
     JobEnv {
-        opts: Arc::new(options(dir)),
+        opts: Arc::new(RunOptions::minimal(7, dir)),
         executor: Arc::new(LocalExecutor::new()),
-        store: Arc::new(NoStore),
+        store: Arc::new(wharf_engine::FakeArtifacts::default()),
         events,
         cancel,
     }

@@ -89,7 +89,7 @@ pub async fn run<S: StateStore>(
     // Before any job: a run that needs containers and has no engine stops here. Jobs that
     // cannot run for this event (a tag-only image job on a push) need none.
     let containers = if plans.iter().any(|p| {
-        let skipped = secrets::statically_skipped(p);
+        let skipped = select::statically_skipped(p);
         p.jobs
             .iter()
             .enumerate()

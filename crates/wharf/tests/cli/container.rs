@@ -179,12 +179,17 @@ fn a_missing_image_fails_the_job_naming_it() {
     assert!(containers_of(pid).is_empty());
 }
 
+/// `dir` as a root filesystem of Debian's static busybox and its `sh`.
+fn busybox_rootfs(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).unwrap();
+    dir.to_path_buf()
+}
+
 /// A web server image (busybox httpd) in a loopback registry.
 fn web_image(registry: &Registry, p: &Project) -> String {
-    let rootfs = p.path().join("svc/rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    let rootfs = busybox_rootfs(&p.path().join("svc/rootfs"));
     p.write("svc/www/index.html", "hello from the service\n");
     let reference = format!("{}/wharf-test/web:1", registry.host());
     let out = p
@@ -458,10 +463,7 @@ jobs:
     run: busybox wget -q -O- http://web:8080/
 "#,
     );
-    let rootfs = p.path().join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    busybox_rootfs(&p.path().join("rootfs"));
     p.write("www/index.html", "built, not pushed\n");
     let (events, _) = run_json(&p, 0);
     assert_eq!(lines(&events, "use").last().unwrap(), "built, not pushed");
@@ -482,10 +484,7 @@ fn a_private_image_is_pulled_with_docker_s_credentials_for_its_registry() {
         ".no-docker-config/config.json",
         &serde_json::json!({ "auths": { &host: { "auth": auth } } }).to_string(),
     );
-    let rootfs = p.path().join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    let rootfs = busybox_rootfs(&p.path().join("rootfs"));
     for tag in ["1", "2"] {
         let out = p
             .cmd(&[
