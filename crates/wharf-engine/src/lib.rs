@@ -7,6 +7,7 @@
 pub mod artifacts;
 mod builtin;
 pub mod cache;
+mod cgroup;
 pub mod container;
 mod context;
 pub mod env;

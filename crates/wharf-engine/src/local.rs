@@ -3,14 +3,16 @@
 //! A process group lets wharf stop a step *and everything it started*: on timeout or
 //! cancel the whole group gets SIGTERM, then SIGKILL after a grace period; when a step's
 //! main process exits, whatever it left running in its group is killed, so no step leaves
-//! orphans behind. If wharf itself dies without stopping them, a watchdog process does
-//! (see `watchdog`).
+//! orphans behind. Where the system allows, each step also runs in a cgroup of its own
+//! (see `cgroup`), which keeps even the processes that left the group (`setsid`): the
+//! same moments kill all of them. If wharf itself dies without stopping them, a watchdog
+//! process does (see `watchdog`).
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::process::{Pid, Signal, kill_process_group};
 use std::os::fd::OwnedFd;
@@ -22,6 +24,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use wharf_model::LogStream;
 
+use crate::cgroup::{Cgroups, Slot};
 use crate::executor::{BoxFuture, Executor, StepOutcome, StepRequest};
 use crate::logs::LogWriter;
 use crate::watchdog::Watchdog;
@@ -41,12 +44,23 @@ pub struct LocalExecutor {
     resolved: Mutex<HashMap<(String, String, PathBuf), PathBuf>>,
     /// Stops the running steps' groups if wharf dies without doing it itself.
     watchdog: Arc<Watchdog>,
+    /// The steps' cgroups, or why there are none (found out with the first step).
+    cgroups: Arc<OnceLock<Result<Cgroups, String>>>,
 }
 
 impl LocalExecutor {
     /// A new executor (one per run).
     pub fn new() -> LocalExecutor {
         LocalExecutor::default()
+    }
+
+    /// Whether steps get a cgroup each (`Ok`), or why not: then a step's processes are
+    /// stopped by process group, and one that called `setsid` can outlive its step.
+    pub fn cgroups(&self) -> Result<(), String> {
+        match self.cgroups.get_or_init(Cgroups::detect) {
+            Ok(_) => Ok(()),
+            Err(why) => Err(why.clone()),
+        }
     }
 
     fn program(&self, req: &StepRequest) -> Option<PathBuf> {
@@ -87,7 +101,60 @@ impl Executor for LocalExecutor {
         log: LogWriter,
     ) -> BoxFuture<StepOutcome> {
         let program = self.program(&req);
-        Box::pin(run(req, program, cancel, log, self.watchdog.clone()))
+        let guards = Guards {
+            watchdog: self.watchdog.clone(),
+            cgroups: self.cgroups.clone(),
+        };
+        Box::pin(run(req, program, cancel, log, guards))
+    }
+}
+
+/// What stops a step's processes besides wharf itself.
+struct Guards {
+    watchdog: Arc<Watchdog>,
+    cgroups: Arc<OnceLock<Result<Cgroups, String>>>,
+}
+
+/// A step's process in its cgroup: on drop, everything in the cgroup is killed and the
+/// cgroup goes back for the next step.
+struct Joined {
+    slot: Option<Slot>,
+    cgroups: Arc<OnceLock<Result<Cgroups, String>>>,
+}
+
+impl Joined {
+    /// A cgroup for the step about to start, when the system gives one; `cmd` will put its
+    /// process in it.
+    fn new(guards: &Guards, cmd: &mut Command) -> Option<Joined> {
+        let Ok(cgroups) = guards.cgroups.get_or_init(Cgroups::detect) else {
+            return None;
+        };
+        let (slot, new) = cgroups.take()?;
+        if new {
+            guards.watchdog.register_cgroup(slot.dir());
+        }
+        slot.join_on_start(cmd);
+        Some(Joined {
+            slot: Some(slot),
+            cgroups: guards.cgroups.clone(),
+        })
+    }
+
+    fn kill(&mut self) {
+        if let Some(slot) = &mut self.slot {
+            slot.kill();
+        }
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        if let Some(mut slot) = self.slot.take() {
+            slot.kill();
+            if let Some(Ok(cgroups)) = self.cgroups.get() {
+                cgroups.give(slot);
+            }
+        }
     }
 }
 
@@ -107,7 +174,7 @@ async fn run(
     program: Option<PathBuf>,
     mut cancel: watch::Receiver<bool>,
     mut log: LogWriter,
-    watchdog: Arc<Watchdog>,
+    guards: Guards,
 ) -> StepOutcome {
     let Some(program) = program else {
         let why = format!("{}: command not found", req.argv[0]);
@@ -139,6 +206,9 @@ async fn run(
         .stdout(Stdio::from(writer.0))
         .stderr(Stdio::from(writer.1))
         .process_group(0);
+    // The cgroup is joined in the child, before it runs the step: a step whose first
+    // command is `setsid …&` cannot slip out between its start and wharf's move.
+    let mut joined = Joined::new(&guards, &mut cmd);
     let spawned = cmd.spawn();
     // The command holds the pipe's write ends: drop it, or the read end never sees EOF.
     drop(cmd);
@@ -158,7 +228,7 @@ async fn run(
         }
     };
     let pgid = child.id().and_then(|id| Pid::from_raw(id as i32));
-    let _guard = pgid.map(|g| Registered::new(&watchdog, g.as_raw_nonzero().get()));
+    let _guard = pgid.map(|g| Registered::new(&guards.watchdog, g.as_raw_nonzero().get()));
     let mut output = match pipe::Receiver::from_owned_fd(OwnedFd::from(reader)) {
         Ok(r) => r,
         Err(e) => {
@@ -197,9 +267,12 @@ async fn run(
             },
             s = child.wait(), if status.is_none() => {
                 status = Some(s.unwrap_or_else(|_| std::process::ExitStatus::default()));
-                // The main process is gone: anything it left in its group is an orphan.
-                // Killing the group also closes the pipes those orphans hold open.
+                // The main process is gone: anything it left in its group (or cgroup) is
+                // an orphan. Killing them also closes the pipes they hold open.
                 signal_group(pgid, Signal::KILL);
+                if let Some(j) = &mut joined {
+                    j.kill();
+                }
                 drain_until = Instant::now() + std::time::Duration::from_secs(2);
             },
             _ = sleep_until(drain_until), if status.is_some() => break,
@@ -212,6 +285,9 @@ async fn run(
                 } else {
                     log.note("still running after the grace period: SIGKILL");
                     signal_group(pgid, Signal::KILL);
+                    if let Some(j) = &mut joined {
+                        j.kill();
+                    }
                     kill_at = None;
                 }
             },

@@ -1,8 +1,12 @@
 //! The log pipeline: bytes a step prints -> the step's log file and live line events.
 //!
-//! Logs are written to disk as they stream (nothing is held back until a step ends), and
-//! the complete lines of each read are sent as one [`RunEvent::Lines`] for live display. Lines longer than
-//! [`MAX_LINE`] are cut into pieces so a step printing without newlines cannot grow memory.
+//! Every read of a step's output is written to its log file before any of it is shown
+//! (one `write`, no buffer in this process: a line on screen is a line on disk, and a
+//! killed wharf loses nothing it showed). The complete lines of each read then go as one
+//! [`RunEvent::Lines`] for live display, within a budget of bytes in flight
+//! ([`TextPool::bounded`]): when the display falls behind, lines are skipped for display
+//! only and a [`RunEvent::LinesSkipped`] says how many. A line longer than [`MAX_LINE`] is
+//! shown once, cut, with its full size; the file keeps all of it.
 //!
 //! When the run has secrets, every byte goes through a streaming masker first, so the file,
 //! the terminal and the JSON events only ever see `***`. The masker holds back only bytes
@@ -10,16 +14,16 @@
 //! for a multi-line value) is caught and ordinary output is not delayed.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
-
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::mpsc::UnboundedSender;
 use wharf_model::{LogStream, RunEvent};
 use wharf_secrets::mask::{MaskSet, StreamMasker};
 
-/// The longest line sent as one event; longer ones are split.
+/// The longest line shown whole; a longer one is shown cut to this, with its size.
 pub const MAX_LINE: usize = 64 * 1024;
 
 /// Writes one step's output to its log file and to the event stream.
@@ -30,9 +34,14 @@ pub struct LogWriter {
     /// leaves no empty file behind (and costs no inode: creating files is a measurable
     /// part of a step on ext4).
     path: Option<std::path::PathBuf>,
-    file: Option<BufWriter<File>>,
+    file: Option<File>,
     events: UnboundedSender<RunEvent>,
+    /// Per stream, the start of the line not yet ended (at most [`MAX_LINE`] bytes)...
     partial: [Vec<u8>; 3],
+    /// ...and how many bytes of it were past [`MAX_LINE`] (kept in the file only).
+    cut: [u64; 3],
+    /// Lines (and their bytes) not shown because the display was behind, not yet told.
+    skipped: (u64, u64),
     error: Option<std::io::Error>,
     /// The run's secrets, when it has any, and the masker state of the current line.
     masks: Option<(Arc<MaskSet>, StreamMasker)>,
@@ -43,17 +52,69 @@ pub struct LogWriter {
 /// Recycles the buffers of [`RunEvent::Lines`]: the engine takes one per read, the display
 /// gives it back once shown. A buffer of a few hundred KiB is above the allocator's mmap
 /// threshold, so without reuse each read costs fresh pages (~10 % of a chatty step).
+///
+/// A bounded pool also caps the bytes of lines sent and not yet shown: what keeps memory
+/// flat when a step prints faster than the display (a slow terminal, a paused pipe) can go.
 #[derive(Debug, Default)]
-pub struct TextPool(std::sync::Mutex<Vec<String>>);
+pub struct TextPool {
+    free: std::sync::Mutex<Vec<String>>,
+    /// Bytes of [`RunEvent::Lines`] sent and not yet [`TextPool::shown`].
+    in_flight: AtomicUsize,
+    /// The most bytes in flight (0: no limit).
+    cap: usize,
+}
 
 impl TextPool {
     /// At most this many buffers wait in the pool.
     const KEEP: usize = 32;
 
+    /// A pool whose lines in flight to the display never exceed `cap` bytes. Whoever
+    /// shows the lines must hand each text back with [`TextPool::shown`].
+    pub fn bounded(cap: usize) -> TextPool {
+        TextPool {
+            cap,
+            ..TextPool::default()
+        }
+    }
+
+    /// Counts `len` bytes about to be sent for display; false (and nothing counted) when
+    /// that would pass the cap.
+    fn admit(&self, len: usize) -> bool {
+        if self.cap == 0 {
+            return true;
+        }
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n == 0 || n + len <= self.cap).then_some(n + len)
+            })
+            .is_ok()
+    }
+
+    /// Counts `len` bytes sent for display whatever the cap (wharf's own notes).
+    pub fn force(&self, len: usize) {
+        if self.cap != 0 {
+            self.in_flight.fetch_add(len, Ordering::AcqRel);
+        }
+    }
+
+    /// The text of a [`RunEvent::Lines`] was shown (or dropped): its bytes leave the
+    /// budget and its buffer is reused.
+    pub fn shown(&self, text: String) {
+        if self.cap != 0 {
+            let len = text.len();
+            let _ = self
+                .in_flight
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    Some(n.saturating_sub(len))
+                });
+        }
+        self.give(text);
+    }
+
     /// An empty string with room for `cap` bytes, reused when possible.
     pub fn take(&self, cap: usize) -> String {
         let mut s = self
-            .0
+            .free
             .lock()
             .ok()
             .and_then(|mut pool| pool.pop())
@@ -63,10 +124,10 @@ impl TextPool {
         s
     }
 
-    /// Returns a buffer for reuse (its text is dropped: it was already shown).
-    pub fn give(&self, mut s: String) {
+    /// Returns a buffer for reuse (its text is dropped).
+    fn give(&self, mut s: String) {
         s.clear();
-        if let Ok(mut pool) = self.0.lock()
+        if let Ok(mut pool) = self.free.lock()
             && pool.len() < Self::KEEP
         {
             pool.push(s);
@@ -90,6 +151,8 @@ impl LogWriter {
             file: None,
             events,
             partial: [Vec::new(), Vec::new(), Vec::new()],
+            cut: [0; 3],
+            skipped: (0, 0),
             error: None,
             masks: None,
             pool: Arc::default(),
@@ -120,7 +183,7 @@ impl LogWriter {
     /// is copied once, whether masked or not.
     fn push(&mut self, stream: LogStream, chunk: &[u8], mask: bool) {
         let idx = stream as usize;
-        let carried = self.partial[idx].len();
+        let mut carried = self.partial[idx].len();
         let mut buf = self.pool.take(carried + chunk.len()).into_bytes();
         buf.extend_from_slice(&self.partial[idx]);
         self.partial[idx].clear();
@@ -129,6 +192,26 @@ impl LogWriter {
             _ => buf.extend_from_slice(chunk),
         }
         self.write_file(&buf[carried..]);
+        if self.cut[idx] > 0 {
+            // The carried bytes start a line already past MAX_LINE: the rest of it is
+            // only counted, and the line is shown once it ends.
+            match memchr::memchr(b'\n', &buf[carried..]) {
+                None => {
+                    self.cut[idx] += (buf.len() - carried) as u64;
+                    buf.truncate(carried);
+                    self.partial[idx] = buf;
+                    return;
+                }
+                Some(rel) => {
+                    let total = (carried + rel) as u64 + self.cut[idx];
+                    let line = cut_line(&self.pool, &buf[..carried], total);
+                    self.cut[idx] = 0;
+                    self.send_lines(stream, line);
+                    buf.drain(..carried + rel + 1);
+                    carried = 0;
+                }
+            }
+        }
         match memchr::memrchr(b'\n', &buf[carried..]) {
             // No line ends yet: all of it is the unfinished line.
             None => self.partial[idx] = buf,
@@ -136,18 +219,54 @@ impl LogWriter {
                 let nl = carried + rel;
                 self.partial[idx].extend_from_slice(&buf[nl + 1..]);
                 buf.truncate(nl);
-                let text = match String::from_utf8(buf) {
-                    Ok(s) if !s.contains('\r') => s,
-                    Ok(s) => lines_text(&self.pool, s.as_bytes()),
-                    Err(e) => lines_text(&self.pool, e.as_bytes()),
+                let text = if has_long_line(&buf) {
+                    cut_long_lines(&self.pool, &buf)
+                } else {
+                    match String::from_utf8(buf) {
+                        Ok(s) if !s.contains('\r') => s,
+                        Ok(s) => lines_text(&self.pool, s.as_bytes()),
+                        Err(e) => lines_text(&self.pool, e.as_bytes()),
+                    }
                 };
-                let _ = self.events.send(self.lines_event(stream, text));
+                self.send_lines(stream, text);
             }
         }
-        self.cut_long_line(stream);
+        // An unfinished line keeps at most MAX_LINE bytes for display: memory stays flat
+        // however long a line a step prints.
+        let partial = &mut self.partial[idx];
+        if partial.len() > MAX_LINE {
+            self.cut[idx] += (partial.len() - MAX_LINE) as u64;
+            partial.truncate(MAX_LINE);
+        }
     }
 
-    /// Appends already-masked bytes to the log file (created on the first byte).
+    /// Sends lines for display, unless the display is too far behind: then they are only
+    /// counted, and said once it has caught up (or at the end of the step).
+    fn send_lines(&mut self, stream: LogStream, text: String) {
+        if self.pool.admit(text.len()) {
+            self.tell_skipped();
+            let _ = self.events.send(self.lines_event(stream, text));
+        } else {
+            self.skipped.0 += 1 + memchr::memchr_iter(b'\n', text.as_bytes()).count() as u64;
+            self.skipped.1 += text.len() as u64;
+            self.pool.give(text);
+        }
+    }
+
+    fn tell_skipped(&mut self) {
+        let (lines, bytes) = std::mem::take(&mut self.skipped);
+        if lines > 0 {
+            let _ = self.events.send(RunEvent::LinesSkipped {
+                job: self.job.clone(),
+                step: self.step,
+                lines,
+                bytes,
+            });
+        }
+    }
+
+    /// Appends already-masked bytes to the log file (created on the first byte), with
+    /// one `write` and no buffer in between: what is shown next is already in the file.
     fn write_file(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
@@ -156,7 +275,7 @@ impl LogWriter {
             && let Some(path) = self.path.take()
         {
             match open(&path) {
-                Ok(f) => self.file = Some(BufWriter::with_capacity(64 * 1024, f)),
+                Ok(f) => self.file = Some(f),
                 Err(e) => {
                     self.error.get_or_insert(e);
                 }
@@ -167,18 +286,6 @@ impl LogWriter {
         {
             self.error.get_or_insert(e);
             self.file = None;
-        }
-    }
-
-    /// Sends the start of an unterminated line that grew past [`MAX_LINE`] as lines of its
-    /// own, so a step printing without newlines cannot grow memory.
-    fn cut_long_line(&mut self, stream: LogStream) {
-        let idx = stream as usize;
-        while self.partial[idx].len() >= MAX_LINE {
-            let piece: Vec<u8> = self.partial[idx].drain(..MAX_LINE).collect();
-            let _ = self
-                .events
-                .send(self.lines_event(stream, lines_text(&self.pool, &piece)));
         }
     }
 
@@ -201,17 +308,19 @@ impl LogWriter {
             self.push(LogStream::Output, &out, false);
         }
         for stream in [LogStream::Output, LogStream::Stdout, LogStream::Stderr] {
-            let partial = std::mem::take(&mut self.partial[stream as usize]);
+            let idx = stream as usize;
+            let partial = std::mem::take(&mut self.partial[idx]);
             if !partial.is_empty() {
-                let _ = self
-                    .events
-                    .send(self.lines_event(stream, lines_text(&self.pool, &partial)));
+                let text = match std::mem::take(&mut self.cut[idx]) {
+                    0 => lines_text(&self.pool, &partial),
+                    cut => cut_line(&self.pool, &partial, partial.len() as u64 + cut),
+                };
+                self.send_lines(stream, text);
             }
         }
-        if let Some(mut f) = self.file.take()
-            && let Err(e) = f.flush()
-        {
-            self.error.get_or_insert(e);
+        self.tell_skipped();
+        if let Some(f) = self.file.take() {
+            drop(f);
         }
         match self.error {
             Some(e) => Err(e),
@@ -240,6 +349,51 @@ fn open(path: &Path) -> std::io::Result<File> {
         }
         other => other,
     }
+}
+
+/// Whether some `\n`-separated line of `region` is longer than [`MAX_LINE`]: a jump of
+/// about MAX_LINE bytes per look, so the common case costs a few probes per read.
+fn has_long_line(region: &[u8]) -> bool {
+    let mut at = 0;
+    while region.len() - at > MAX_LINE {
+        match memchr::memrchr(b'\n', &region[at..at + MAX_LINE + 1]) {
+            Some(i) => at += i + 1,
+            None => return true,
+        }
+    }
+    false
+}
+
+/// `region`'s lines as text, each longer than [`MAX_LINE`] cut (see [`cut_line`]).
+fn cut_long_lines(pool: &TextPool, region: &[u8]) -> String {
+    let mut text = pool.take(region.len().min(1 << 20));
+    for (i, line) in region.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        if line.len() > MAX_LINE {
+            text.push_str(&cut_line(pool, &line[..MAX_LINE], line.len() as u64));
+        } else {
+            text.push_str(&lines_text(pool, line));
+        }
+    }
+    text
+}
+
+/// A line of `total` bytes shown by its first bytes `head` (at most [`MAX_LINE`], cut back
+/// to a whole character) and its size.
+fn cut_line(pool: &TextPool, head: &[u8], total: u64) -> String {
+    let mut end = head.len().min(MAX_LINE);
+    while end > 0 && end < head.len() && (head[end] & 0xC0) == 0x80 {
+        end -= 1;
+    }
+    let mut text = lines_text(pool, &head[..end]);
+    text.push_str(&format!(
+        " … [line of {} cut to its first {} for display; the log file has all of it]",
+        crate::cache::human(total),
+        crate::cache::human(end as u64)
+    ));
+    text
 }
 
 /// `\n`-separated lines as text: invalid UTF-8 replaced, a `\r` before each newline
@@ -342,14 +496,109 @@ mod tests {
     }
 
     #[test]
-    fn long_lines_are_cut() {
+    fn a_long_line_shows_once_cut_with_its_size_and_the_file_keeps_it() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l");
+        let mut w = LogWriter::create("j", 0, &path, tx).unwrap();
+        w.write(LogStream::Output, b"before\n");
+        // 3 MiB without a newline, in reads of 256 KiB, then the end of the line.
+        let piece = vec![b'x'; 256 * 1024];
+        for _ in 0..12 {
+            w.write(LogStream::Output, &piece);
+        }
+        w.write(LogStream::Output, b"\nafter\n");
+        w.finish().unwrap();
+        let l = lines(&mut rx);
+        assert_eq!(
+            l.len(),
+            3,
+            "{:?}",
+            l.iter().map(|(_, t)| t.len()).collect::<Vec<_>>()
+        );
+        assert_eq!(l[0].1, "before");
+        assert!(l[1].1.starts_with(&"x".repeat(MAX_LINE)));
+        assert!(
+            l[1].1.ends_with("[line of 3.0 MiB cut to its first 64.0 KiB for display; the log file has all of it]"),
+            "{}",
+            &l[1].1[MAX_LINE..]
+        );
+        assert_eq!(l[2].1, "after");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            7 + 3 * 1024 * 1024 + 7
+        );
+    }
+
+    #[test]
+    fn a_long_line_inside_one_read_is_cut_too() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let dir = tempfile::tempdir().unwrap();
         let mut w = LogWriter::create("j", 0, &dir.path().join("l"), tx).unwrap();
-        w.write(LogStream::Stdout, &vec![b'x'; MAX_LINE * 2 + 5]);
+        let mut chunk = b"a\n".to_vec();
+        chunk.extend(vec![b'y'; MAX_LINE + 10]);
+        chunk.extend(b"\nb\nunfinished");
+        w.write(LogStream::Output, &chunk);
         w.finish().unwrap();
-        let l = lines(&mut rx);
-        assert_eq!(l.len(), 3);
-        assert_eq!(l[2].1.len(), 5);
+        let l: Vec<String> = lines(&mut rx).into_iter().map(|(_, t)| t).collect();
+        assert_eq!(l.len(), 4);
+        assert_eq!(
+            (l[0].as_str(), l[2].as_str(), l[3].as_str()),
+            ("a", "b", "unfinished")
+        );
+        assert!(
+            l[1].contains("[line of 64.0 KiB cut to its first 64.0 KiB"),
+            "{}",
+            &l[1][MAX_LINE..]
+        );
+    }
+
+    #[test]
+    fn output_is_in_the_file_as_soon_as_it_is_written() {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q");
+        let mut w = LogWriter::create("j", 0, &path, tx).unwrap();
+        w.write(LogStream::Output, b"one quiet line\n");
+        // Not finished, nothing flushed: another process reading the file sees the line.
+        assert_eq!(std::fs::read(&path).unwrap(), b"one quiet line\n");
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn a_display_behind_skips_lines_and_says_how_many_but_the_file_has_all() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        // Room for about one read in flight; nothing is handed back while writing.
+        let pool = Arc::new(TextPool::bounded(1000));
+        let mut w = LogWriter::create("j", 0, &path, tx)
+            .unwrap()
+            .with_pool(&pool);
+        let read: Vec<u8> = (0..100)
+            .flat_map(|i| format!("line {i:04}\n").into_bytes())
+            .collect();
+        for _ in 0..5 {
+            w.write(LogStream::Output, &read);
+        }
+        w.finish().unwrap();
+        let mut shown = 0;
+        let mut skipped = (0, 0);
+        while let Ok(ev) = rx.try_recv() {
+            match ev {
+                RunEvent::Lines { text, .. } => shown += text.split('\n').count(),
+                RunEvent::LinesSkipped { lines, bytes, .. } => {
+                    skipped.0 += lines;
+                    skipped.1 += bytes;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(
+            shown, 100,
+            "the first read fits the budget, the others do not"
+        );
+        assert_eq!(skipped, (400, 4 * 999));
+        assert_eq!(std::fs::read(&path).unwrap().len(), 5 * 1000);
     }
 }

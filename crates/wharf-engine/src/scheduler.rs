@@ -204,12 +204,7 @@ impl Scheduler {
             Input::Finished { job, outcome } => self.finished(job, outcome, decide, &mut actions),
             Input::Interrupt => {
                 self.interrupted = true;
-                self.cancel_everything(&mut actions);
-                // Ready jobs were admitted before the cancel: decide again under it.
-                for job in std::mem::take(&mut self.ready) {
-                    self.states[job] = State::Waiting;
-                    self.decide(job, decide, &mut actions);
-                }
+                self.cancel_everything(decide, &mut actions);
             }
         }
         self.fill_slots(&mut actions);
@@ -269,7 +264,7 @@ impl Scheduler {
             .then(|| "failed, allowed by continue-on-error".to_string());
         self.complete(job, status, reason, decide, actions);
         if status.fails_run() && self.fail_fast && !self.cancelled {
-            self.cancel_everything(actions);
+            self.cancel_everything(decide, actions);
         }
     }
 
@@ -334,7 +329,7 @@ impl Scheduler {
                     });
                     self.wake(job, &mut stack);
                     if self.fail_fast && !self.cancelled {
-                        self.cancel_everything(actions);
+                        self.cancel_everything(decide, actions);
                     }
                 }
             }
@@ -397,7 +392,10 @@ impl Scheduler {
         }
     }
 
-    fn cancel_everything(&mut self, actions: &mut Vec<Action>) {
+    /// Cancels the running jobs, and decides again, under the cancel, on the jobs that were
+    /// ready but had no slot yet (with `-j 1`, every job after the running one): only
+    /// `if: always()` / `cancelled()` jobs still run.
+    fn cancel_everything(&mut self, decide: &mut dyn Decide, actions: &mut Vec<Action>) {
         self.cancelled = true;
         for job in 0..self.states.len() {
             if let State::Running {
@@ -411,6 +409,10 @@ impl Scheduler {
                 };
                 actions.push(Action::Cancel { job });
             }
+        }
+        for job in std::mem::take(&mut self.ready) {
+            self.states[job] = State::Waiting;
+            self.decide(job, decide, actions);
         }
     }
 
@@ -560,6 +562,23 @@ mod tests {
                 ..
             })
         ));
+        assert_eq!(a.last(), Some(&Action::Done(RunStatus::Failed)));
+    }
+
+    #[test]
+    fn fail_fast_with_one_slot_cancels_the_jobs_not_started() {
+        // -j 1: jobs 1 and 2 are ready but wait for the slot job 0 holds.
+        let mut s = Scheduler::new(vec![node(&[]), node(&[]), node(&[])], 1, true);
+        let mut d = default_decide;
+        let a = s.handle(Input::Start, &mut d);
+        assert_eq!(starts(&a), vec![0]);
+        let a = finish(&mut s, 0, Outcome::Failed, &mut d);
+        assert!(
+            starts(&a).is_empty(),
+            "nothing starts after the failure: {a:?}"
+        );
+        assert_eq!(final_status(&a, 1), JobStatus::Cancelled);
+        assert_eq!(final_status(&a, 2), JobStatus::Cancelled);
         assert_eq!(a.last(), Some(&Action::Done(RunStatus::Failed)));
     }
 

@@ -11,6 +11,10 @@
 //! means exactly that wharf died. Its own process group keeps a terminal's Ctrl-C, which
 //! wharf handles itself, from reaching it; it ignores SIGINT, SIGHUP and SIGTERM.
 //!
+//! Steps' cgroups (see `cgroup`) are registered too (`+cDIR`): for them the guard writes
+//! `cgroup.kill`, which also reaches the processes that left their step's process group,
+//! and removes the directories.
+//!
 //! Best effort: when `sh` cannot be started, steps run unguarded, as before.
 
 use std::io::Write;
@@ -26,18 +30,25 @@ fn script() -> String {
     format!(
         r#"trap '' INT HUP TERM QUIT PIPE
 groups=' '
+cgroups=''
 while IFS= read -r line; do
   case $line in
     bye) exit 0 ;;
+    +c*) cgroups="$cgroups${{line#+c}}
+" ;;
     +*) groups="$groups${{line#+}} " ;;
     -*) id=${{line#-}}
         case $groups in *" $id "*) groups="${{groups%% $id *}} ${{groups#* $id }}" ;; esac ;;
   esac
 done
-[ -n "${{groups# }}" ] || exit 0
+[ -n "${{groups# }}" ] || [ -n "$cgroups" ] || exit 0
 for g in $groups; do kill -TERM -$g 2>/dev/null; done
-sleep {GRACE_SECONDS}
+[ -z "${{groups# }}" ] || sleep {GRACE_SECONDS}
 for g in $groups; do kill -KILL -$g 2>/dev/null; done
+[ -n "$cgroups" ] || exit 0
+printf '%s' "$cgroups" | while IFS= read -r c; do echo 1 > "$c/cgroup.kill"; done 2>/dev/null
+sleep 1
+printf '%s' "$cgroups" | while IFS= read -r c; do rmdir "$c" "${{c%/*}}"; done 2>/dev/null
 "#
     )
 }
@@ -68,6 +79,14 @@ impl Watchdog {
     /// Unregisters the process group `pgid` of a step that ended.
     pub(crate) fn unregister(&self, pgid: i32) {
         self.send(&format!("-{pgid}\n"), false);
+    }
+
+    /// Registers a steps' cgroup directory, for as long as this process lives. A path
+    /// with a newline (which no cgroup wharf makes has) is not registered.
+    pub(crate) fn register_cgroup(&self, dir: &std::path::Path) {
+        if let Some(dir) = dir.to_str().filter(|d| !d.contains('\n')) {
+            self.send(&format!("+c{dir}\n"), true);
+        }
     }
 
     fn send(&self, line: &str, start: bool) {

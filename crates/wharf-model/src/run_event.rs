@@ -89,6 +89,19 @@ pub enum RunEvent {
         /// The lines, separated by `\n`, without a final newline.
         text: String,
     },
+    /// Lines a step printed that were not sent for display because the display was too
+    /// far behind (a slow terminal or reader): they are in the step's log file. Sent
+    /// before the next lines shown, or at the end of the step. Not stored.
+    LinesSkipped {
+        /// Job id.
+        job: String,
+        /// 0-based step index.
+        step: usize,
+        /// How many lines.
+        lines: u64,
+        /// How many bytes.
+        bytes: u64,
+    },
     /// A step ended.
     StepFinished {
         /// Job id.

@@ -23,6 +23,11 @@ use wharf_engine::container::Containers;
 use wharf_model::{JobInfo, Plan, RunEvent, RunStatus};
 use wharf_store::StateStore;
 
+/// The most bytes of log lines on their way to the display at once. Past it, lines are
+/// skipped for display (never for the log file), so a display slower than a step's output
+/// keeps memory flat instead of queueing all of it.
+const DISPLAY_BUDGET: usize = 8 << 20;
+
 pub use error::{Error, Result};
 pub use recorder::Observer;
 pub use secrets::Source as SecretSource;
@@ -218,7 +223,7 @@ async fn execute<S: StateStore>(
         at,
     });
     let engine_done = Arc::new(tokio::sync::Notify::new());
-    let text_pool = Arc::new(wharf_engine::logs::TextPool::default());
+    let text_pool = Arc::new(wharf_engine::logs::TextPool::bounded(DISPLAY_BUDGET));
     let consumer = tokio::spawn(recorder::consume(
         rx,
         store.clone(),
@@ -250,17 +255,18 @@ async fn execute<S: StateStore>(
             Vec::new()
         },
     };
+    let executor = Arc::new(wharf_engine::LocalExecutor::new());
+    if plan.jobs.iter().any(|j| j.image.is_none())
+        && let Err(why) = executor.cgroups()
+    {
+        warn(format!(
+            "warning: steps run without a cgroup ({why}): a process a step starts in a new \
+             session (setsid) can outlive the step; see docs/runs.md#stopping-steps"
+        ));
+    }
     let plan = Arc::new(plan);
     let artifacts = Arc::new(Artifacts(wharf_store::ArtifactStore::new(state)));
-    let status = wharf_engine::run(
-        plan.clone(),
-        opts,
-        Arc::new(wharf_engine::LocalExecutor::new()),
-        artifacts,
-        tx,
-        interrupt,
-    )
-    .await;
+    let status = wharf_engine::run(plan.clone(), opts, executor, artifacts, tx, interrupt).await;
     engine_done.notify_one();
     consumer
         .await

@@ -26,14 +26,19 @@ pub fn host() -> String {
 }
 
 impl Store {
-    /// Extends the lease of run `run` to `until` (ms since the epoch) while it is running.
+    /// Extends the lease of run `run` to `until` (ms since the epoch) while it is running;
+    /// the renewal (`until` - [`LEASE_MS`]) is the owner's last sign of life.
     pub async fn renew_lease(&self, run: u64, until: Millis) -> Result<()> {
-        sqlx::query("UPDATE runs SET lease_until = ? WHERE number = ? AND status = 'running'")
-            .bind(until)
-            .bind(to_sql(run))
-            .execute(&self.pool)
-            .await
-            .map_err(self.db_err("renew a run's lease"))?;
+        sqlx::query(
+            "UPDATE runs SET lease_until = ?, last_seen = MAX(COALESCE(last_seen, 0), ?) \
+             WHERE number = ? AND status = 'running'",
+        )
+        .bind(until)
+        .bind(until - LEASE_MS)
+        .bind(to_sql(run))
+        .execute(&self.pool)
+        .await
+        .map_err(self.db_err("renew a run's lease"))?;
         Ok(())
     }
 }

@@ -17,9 +17,14 @@ const MAX_SLUG: usize = 100;
 pub fn log_path(wharf_dir: &Path, run: u64, job_id: &str, step: usize) -> (PathBuf, String) {
     // One directory per run (not per job): creating a directory is a measurable part of a
     // step's cost. The step index is the last dotted part, so names cannot collide.
-    let relative = format!("logs/{run}/{}.{step}.log", job_slug(job_id));
+    let relative = relative_log_path(run, job_id, step);
     let base = std::path::absolute(wharf_dir).unwrap_or_else(|_| wharf_dir.to_path_buf());
     (base.join(&relative), relative)
+}
+
+/// [`log_path`]'s path relative to the `.wharf` directory.
+pub(crate) fn relative_log_path(run: u64, job_id: &str, step: usize) -> String {
+    format!("logs/{run}/{}.{step}.log", job_slug(job_id))
 }
 
 /// A directory name for a job id: `[A-Za-z0-9._-]` kept, anything else `_`, plus

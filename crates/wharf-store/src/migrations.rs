@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0004_releases.sql"),
     ),
     (5, "leases", include_str!("../migrations/0005_leases.sql")),
+    (
+        6,
+        "last_seen",
+        include_str!("../migrations/0006_last_seen.sql"),
+    ),
 ];
 
 /// A migrator over the embedded migrations.

@@ -40,6 +40,13 @@ impl Store {
                 Err(e) => return Err(self.db_err("record run events")(e)),
             }
         }
+        // The owner's last sign of life, should it die before the run ends.
+        sqlx::query("UPDATE runs SET last_seen = ? WHERE number = ?")
+            .bind(crate::store::now())
+            .bind(number)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db_err("record run events"))?;
         tx.commit()
             .await
             .map_err(self.db_err("record run events"))?;
@@ -53,6 +60,7 @@ fn job_of(event: &RunEvent) -> Option<&str> {
         RunEvent::JobStarted { job, .. }
         | RunEvent::StepStarted { job, .. }
         | RunEvent::Lines { job, .. }
+        | RunEvent::LinesSkipped { job, .. }
         | RunEvent::StepFinished { job, .. }
         | RunEvent::JobFinished { job, .. }
         | RunEvent::ArtifactStored { job, .. }
@@ -71,7 +79,7 @@ async fn apply(
     event: &RunEvent,
 ) -> Result<Option<u64>, sqlx::Error> {
     let rows = match event {
-        RunEvent::RunStarted { .. } | RunEvent::Lines { .. } => {
+        RunEvent::RunStarted { .. } | RunEvent::Lines { .. } | RunEvent::LinesSkipped { .. } => {
             return Ok(None);
         }
         RunEvent::Released { record, .. } => {
@@ -111,17 +119,24 @@ async fn apply(
             name,
             at,
         } => sqlx::query(
-            "INSERT INTO steps (run, job, idx, name, status, started_at) \
-             VALUES (?, ?, ?, ?, 'running', ?) \
+            "INSERT INTO steps (run, job, idx, name, status, started_at, log) \
+             VALUES (?, ?, ?, ?, 'running', ?, ?) \
              ON CONFLICT (run, job, idx) DO UPDATE SET name = excluded.name, \
              status = 'running', started_at = excluded.started_at, finished_at = NULL, \
-             exit_code = NULL, log = NULL",
+             exit_code = NULL, log = excluded.log",
         )
         .bind(run)
         .bind(job)
         .bind(to_sql(*step as u64))
         .bind(name)
         .bind(at)
+        // Where its output goes while it runs: `wharf logs` of a running or interrupted
+        // run reads it from there.
+        .bind(crate::logs::relative_log_path(
+            crate::store::from_sql(run),
+            job,
+            *step,
+        ))
         .execute(&mut *conn)
         .await?
         .rows_affected(),

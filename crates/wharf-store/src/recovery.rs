@@ -45,7 +45,8 @@ pub(crate) async fn recover(store: &Store, now: Millis) -> Result<Vec<u64>> {
     Ok(interrupted)
 }
 
-/// Marks one run interrupted, unless another process already did (or it finished since).
+/// Marks one run interrupted, unless another process already did (or it finished since),
+/// as of its owner's last sign of life (or `now` for rows from before that was recorded).
 async fn mark_interrupted(store: &Store, number: i64, now: Millis) -> Result<bool> {
     let err = store.db_err("mark an interrupted run");
     let mut tx = store
@@ -54,9 +55,11 @@ async fn mark_interrupted(store: &Store, number: i64, now: Millis) -> Result<boo
         .await
         .map_err(&err)?;
     let changed = sqlx::query(
-        "UPDATE runs SET status = 'interrupted', finished_at = ? \
+        "UPDATE runs SET status = 'interrupted', \
+         finished_at = MAX(started_at, MIN(?, COALESCE(last_seen, ?))) \
          WHERE number = ? AND status = 'running'",
     )
+    .bind(now)
     .bind(now)
     .bind(number)
     .execute(&mut *tx)
@@ -66,11 +69,16 @@ async fn mark_interrupted(store: &Store, number: i64, now: Millis) -> Result<boo
     if changed == 0 {
         return Ok(false);
     }
+    let ended: i64 = sqlx::query_scalar("SELECT finished_at FROM runs WHERE number = ?")
+        .bind(number)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(&err)?;
     sqlx::query(
         "UPDATE jobs SET status = 'interrupted', finished_at = ? \
          WHERE run = ? AND status IN ('running', 'pending')",
     )
-    .bind(now)
+    .bind(ended)
     .bind(number)
     .execute(&mut *tx)
     .await
@@ -79,7 +87,7 @@ async fn mark_interrupted(store: &Store, number: i64, now: Millis) -> Result<boo
         "UPDATE steps SET status = 'interrupted', finished_at = ? \
          WHERE run = ? AND status = 'running'",
     )
-    .bind(now)
+    .bind(ended)
     .bind(number)
     .execute(&mut *tx)
     .await

@@ -152,6 +152,15 @@ fn plain(out: &mut BufWriter<Stderr>, view: &RunView, job: Option<usize>, ev: &R
             }
             Ok(())
         }
+        RunEvent::LinesSkipped { lines, bytes, .. } => writeln!(
+            out,
+            "[{}] … {lines} lines ({}) not shown: they came faster than this output was read; \
+             `wharf logs {} {}` shows them",
+            j.id,
+            wharf_engine::cache::human(*bytes),
+            view.run,
+            j.id
+        ),
         RunEvent::JobFinished { status, .. } => {
             let time = j.elapsed(j.finished.unwrap_or(0)).map(duration);
             let mut text = format!("[{}] {} {status}", j.id, mark(*status));

@@ -128,6 +128,13 @@ impl RunView {
                 self.jobs[i].push_tail(lines.into_iter().rev());
                 Some(i)
             }
+            RunEvent::LinesSkipped { job, lines, .. } => {
+                let i = self.index(job)?;
+                self.jobs[i].push_tail(std::iter::once(
+                    format!("… {lines} lines not shown (see `wharf logs`)").as_str(),
+                ));
+                Some(i)
+            }
             RunEvent::StepFinished { job, .. } => self.index(job),
             RunEvent::JobFinished {
                 job,

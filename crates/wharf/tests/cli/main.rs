@@ -10,6 +10,7 @@ mod package;
 mod publish;
 mod registry;
 mod release;
+mod reliability;
 mod run;
 mod run_control;
 mod runtime;
