@@ -12,11 +12,12 @@ pub(super) async fn run(
     step: &PublishPythonStep,
     log: &mut LogWriter,
 ) -> StepResult {
-    let files = wharf_engine::artifacts::collect(&req.cwd, &step.files, true)
-        .map_err(|e| format!("files: {e}"))?
-        .into_iter()
-        .map(|f| f.abs)
-        .collect();
+    let found = wharf_engine::artifacts::collect(&req.cwd, &step.files, true)
+        .map_err(|e| format!("files: {e}"))?;
+    for l in &found.left_out {
+        say(log, format!("warning: files: {l}"));
+    }
+    let files = found.files.into_iter().map(|f| f.abs).collect();
     let token = match &step.token {
         Some(name) => Some(
             req.secret(name)

@@ -180,11 +180,12 @@ async fn publish(
     let assets = if forge.assets.is_empty() {
         Vec::new()
     } else {
-        wharf_engine::artifacts::collect(&req.cwd, &forge.assets, true)
-            .map_err(|e| format!("forge assets: {e}"))?
-            .into_iter()
-            .map(|f| f.abs)
-            .collect()
+        let found = wharf_engine::artifacts::collect(&req.cwd, &forge.assets, true)
+            .map_err(|e| format!("forge assets: {e}"))?;
+        for l in &found.left_out {
+            say(log, format!("warning: forge assets: {l}"));
+        }
+        found.files.into_iter().map(|f| f.abs).collect()
     };
     let release = ForgeRelease {
         forge: kind,

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         key: k.to_string(),
         restore: Vec::new(),
         unmatched: Vec::new(),
+        left_out: Vec::new(),
     };
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["workspace", src, dst] => {

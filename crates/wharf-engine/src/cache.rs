@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::artifacts;
-use crate::fs_error::{IoError, io_err};
+use crate::fs_error::{IoError, io_err, walk_err};
 
 /// The default cap on the cache's total size: 5 GiB.
 pub const DEFAULT_MAX_BYTES: u64 = 5 << 30;
@@ -71,6 +71,8 @@ pub struct Key {
     pub restore: Vec<String>,
     /// Key globs that matched no file (the key is made of the other parts).
     pub unmatched: Vec<String>,
+    /// Matches of key globs left out of the key: outside the workspace, or not files.
+    pub left_out: Vec<artifacts::LeftOut>,
 }
 
 /// What a restore found.
@@ -109,6 +111,8 @@ pub enum Saved {
         new_bytes: u64,
         /// Entries evicted to stay under the cap.
         evicted: usize,
+        /// Paths not saved because they lead outside the workspace.
+        left_out: Vec<artifacts::LeftOut>,
     },
     /// Not saved, and why (over the cap, nothing to save).
     Skipped(String),
@@ -186,9 +190,12 @@ impl JobCache {
         );
         let mut prefixes = vec![format!("{key}/")];
         let mut unmatched = Vec::new();
+        let mut left_out = Vec::new();
         for glob in &spec.key {
             let found = artifacts::collect(workspace, std::slice::from_ref(glob), false)
-                .map_err(Error::Invalid)?;
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            left_out.extend(found.left_out);
+            let found = found.files;
             if found.is_empty() {
                 unmatched.push(glob.clone());
             }
@@ -214,6 +221,7 @@ impl JobCache {
             key,
             restore,
             unmatched,
+            left_out,
         })
     }
 
@@ -322,12 +330,12 @@ impl JobCache {
         for item in &manifest.items {
             match item {
                 Item::Dir { path, mode } => {
-                    let dest = safe_join(workspace, path)?;
+                    let dest = safe_join(workspace, path, true)?;
                     std::fs::create_dir_all(&dest).map_err(io_err("creating", &dest))?;
                     let _ = std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(*mode));
                 }
                 Item::Symlink { path, target } => {
-                    let dest = safe_join(workspace, path)?;
+                    let dest = safe_join(workspace, path, false)?;
                     make_parent(&dest)?;
                     let _ = std::fs::remove_file(&dest);
                     std::os::unix::fs::symlink(target, &dest)
@@ -343,7 +351,7 @@ impl JobCache {
             else {
                 return Ok(());
             };
-            let dest = safe_join(workspace, path)?;
+            let dest = safe_join(workspace, path, false)?;
             make_parent(&dest)?;
             let _ = std::fs::remove_file(&dest);
             let src = self.object_path(sha256);
@@ -357,7 +365,7 @@ impl JobCache {
 
     /// Saves `paths` of `workspace` under `key`, then keeps the cache under its cap.
     pub fn save(&self, key: &Key, workspace: &Path, paths: &[String]) -> Result<Saved> {
-        let items = walk(workspace, paths)?;
+        let (items, left_out) = walk(workspace, paths)?;
         let bytes: u64 = items
             .iter()
             .map(|(i, _)| match i {
@@ -366,10 +374,11 @@ impl JobCache {
             })
             .sum();
         if items.is_empty() {
-            return Ok(Saved::Skipped(format!(
-                "nothing to save: {} matched no file",
-                paths.join(", ")
-            )));
+            let mut why = format!("nothing to save: {} matched no file", paths.join(", "));
+            for l in &left_out {
+                why.push_str(&format!("; {l}"));
+            }
+            return Ok(Saved::Skipped(why));
         }
         if bytes > self.max_bytes {
             return Ok(Saved::Skipped(format!(
@@ -429,6 +438,7 @@ impl JobCache {
             bytes,
             new_bytes: new_bytes.into_inner() as u64,
             evicted,
+            left_out,
         })
     }
 
@@ -584,10 +594,24 @@ fn item_path(i: &Item) -> &str {
     }
 }
 
-/// `rel` under `root`, refusing anything that could leave it.
-fn safe_join(root: &Path, rel: &str) -> Result<PathBuf> {
-    artifacts::check_relative(rel).map_err(Error::Invalid)?;
-    Ok(root.join(rel))
+/// `rel` under `root`, refusing anything that could leave it: `..`, and a symlinked
+/// directory on the way, or as the directory itself (a checkout can hold a link where the
+/// entry had a directory).
+fn safe_join(root: &Path, rel: &str, is_dir: bool) -> Result<PathBuf> {
+    artifacts::check_relative(rel).map_err(|e| Error::Invalid(e.to_string()))?;
+    let dest = root.join(rel);
+    let dir = if is_dir {
+        Some(dest.as_path())
+    } else {
+        dest.parent()
+    };
+    if let Some(real) = dir.and_then(|d| artifacts::lands_outside(root, d)) {
+        return Err(Error::Invalid(format!(
+            "`{rel}` would be restored outside the workspace, through a symlink to {}: refused",
+            real.display()
+        )));
+    }
+    Ok(dest)
 }
 
 fn make_parent(p: &Path) -> Result<()> {
@@ -597,30 +621,65 @@ fn make_parent(p: &Path) -> Result<()> {
     }
 }
 
+/// What [`walk`] found (each file with where to read it) and what it left out.
+type Walked = (Vec<(Item, Option<PathBuf>)>, Vec<artifacts::LeftOut>);
+
 /// The files, links and directories `paths` name under `workspace` (links are kept as
-/// links, never followed), each file with where to read it.
-fn walk(workspace: &Path, paths: &[String]) -> Result<Vec<(Item, Option<PathBuf>)>> {
+/// links, never followed), each file with where to read it; and what was left out. A path
+/// that leads outside the workspace through a symlinked directory (`vendor/lib` where
+/// `vendor` links elsewhere) is left out, as artifacts are: the cache never holds a file
+/// from outside. A path that *is* a link to outside is kept as that link.
+fn walk(workspace: &Path, paths: &[String]) -> Result<Walked> {
+    let root = workspace
+        .canonicalize()
+        .map_err(io_err("resolving the workspace", workspace))?;
     let mut out = Vec::new();
+    let mut left_out = Vec::new();
     let mut seen = HashSet::new();
     for pattern in paths {
         artifacts::check_relative(pattern)
-            .map_err(|e| Error::Invalid(e.replace("artifact paths", "cache paths")))?;
+            .map_err(|e| Error::Invalid(e.to_string().replace("artifact paths", "cache paths")))?;
         let wild = pattern.contains(['*', '?', '[', '{']);
-        let (start, matcher) = if wild {
-            let m = artifacts::matcher(pattern).map_err(Error::Invalid)?;
-            (workspace.join(artifacts::literal_prefix(pattern)), Some(m))
+        let (rel_start, matcher) = if wild {
+            let m = artifacts::matcher(pattern).map_err(|e| Error::Invalid(e.to_string()))?;
+            (artifacts::literal_prefix(pattern), Some(m))
         } else {
-            (workspace.join(pattern.trim_end_matches('/')), None)
+            (PathBuf::from(pattern.trim_end_matches('/')), None)
         };
-        if start.symlink_metadata().is_err() {
+        let start = root.join(&rel_start);
+        let Ok(meta) = start.symlink_metadata() else {
+            continue;
+        };
+        // Where the walk starts, and every directory on the way, must be inside. A start
+        // that is itself a link out is kept as that link (when named) and never followed.
+        let real_parent = match rel_start.parent() {
+            Some(p) if !p.as_os_str().is_empty() => root.join(p).canonicalize().ok(),
+            _ => None,
+        };
+        let real_start = start.canonicalize().ok();
+        let inside = real_start.as_ref().is_some_and(|r| r.starts_with(&root));
+        let outside = match (real_parent, &real_start) {
+            (Some(p), _) if !p.starts_with(&root) => {
+                Some(p.join(start.file_name().unwrap_or_default()))
+            }
+            (_, Some(r)) if wild && !inside => Some(r.clone()),
+            _ => None,
+        };
+        if let Some(real) = outside {
+            left_out.push(artifacts::LeftOut {
+                rel: rel_start.to_string_lossy().into_owned(),
+                why: artifacts::Why::Outside(real),
+            });
             continue;
         }
+        let follow = !meta.file_type().is_symlink() || inside;
         for e in walkdir::WalkDir::new(&start)
             .follow_links(false)
+            .follow_root_links(follow)
             .sort_by_file_name()
         {
-            let e = e.map_err(|e| Error::Invalid(format!("reading {}: {e}", start.display())))?;
-            let Ok(rel) = e.path().strip_prefix(workspace) else {
+            let e = e.map_err(|e| walk_err::<Error>("reading", &start, e))?;
+            let Ok(rel) = e.path().strip_prefix(&root) else {
                 continue;
             };
             if let Some(m) = &matcher
@@ -662,7 +721,7 @@ fn walk(workspace: &Path, paths: &[String]) -> Result<Vec<(Item, Option<PathBuf>
             }
         }
     }
-    Ok(out)
+    Ok((out, left_out))
 }
 
 fn hash_file(path: &Path) -> Result<String> {
@@ -855,8 +914,9 @@ mod tests {
                     files: 2,
                     bytes: 1000,
                     new_bytes: 1000,
-                    evicted: 1
-                }
+                    evicted: 1,
+                    ref left_out,
+                } if left_out.is_empty()
             ),
             "{saved:?}"
         );
@@ -890,6 +950,80 @@ mod tests {
             e.to_string().contains("cache paths must stay inside"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn no_file_from_outside_is_cached_or_written_through_a_link() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = t.path().join("outside");
+        write(&outside, "secret", "s\n");
+        write(&outside, "lib/mod.py", "m\n");
+        let ws = t.path().join("ws");
+        write(&ws, "lock", "1\n");
+        write(&ws, ".venv/ok.py", "ok\n");
+        std::os::unix::fs::symlink(&outside, ws.join("vendor")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), ws.join(".venv/python")).unwrap();
+        let real = outside.canonicalize().unwrap();
+        let cache = JobCache::new(t.path().join("cache"), DEFAULT_MAX_BYTES);
+        let s = spec(
+            &["lock", "vendor/*"],
+            &["vendor", "vendor/lib", "vendor/*", ".venv"],
+            &[],
+        );
+        let key = JobCache::key(&ws, "p/j", &s).unwrap();
+        assert_eq!(key.unmatched, ["vendor/*"]);
+        assert_eq!(key.left_out.len(), 1, "{key:?}");
+        assert_eq!(
+            key.left_out[0].to_string(),
+            format!(
+                "`vendor` leads to {}, outside the workspace: left out",
+                real.display()
+            )
+        );
+        let Saved::Stored {
+            files, left_out, ..
+        } = cache.save(&key, &ws, &s.paths).unwrap()
+        else {
+            panic!("not saved");
+        };
+        assert_eq!(files, 1, "only .venv/ok.py is a file to cache");
+        let left: Vec<String> = left_out.iter().map(|l| l.to_string()).collect();
+        assert_eq!(
+            left,
+            [
+                format!(
+                    "`vendor/lib` leads to {}, outside the workspace: left out",
+                    real.join("lib").display()
+                ),
+                format!(
+                    "`vendor` leads to {}, outside the workspace: left out",
+                    real.display()
+                ),
+            ]
+        );
+        let manifest = cache.read(&cache.entry_path(&key.key)).unwrap();
+        let paths: Vec<&str> = manifest.items.iter().map(item_path).collect();
+        assert_eq!(paths, [".venv", ".venv/ok.py", ".venv/python", "vendor"]);
+        assert!(
+            manifest
+                .items
+                .iter()
+                .all(|i| !matches!(i, Item::File { path, .. } if path.starts_with("vendor"))),
+            "{paths:?}"
+        );
+
+        // Restoring into a checkout where `.venv` is a link out refuses the write.
+        let ws2 = t.path().join("ws2");
+        write(&ws2, "lock", "1\n");
+        std::fs::create_dir_all(ws2.join("x")).unwrap();
+        std::os::unix::fs::symlink(&outside, ws2.join(".venv")).unwrap();
+        let e = cache.restore(&key, &ws2).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("would be restored outside the workspace"),
+            "{e}"
+        );
+        assert!(!outside.join("ok.py").exists());
     }
 
     #[test]

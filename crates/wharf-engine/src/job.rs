@@ -146,7 +146,8 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
         let list = t.spec.inherited.clone();
         let res = tokio::task::spawn_blocking(move || artifacts::materialize(&*store, &ws, &list))
             .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
         if let Err(e) = res {
             return JobRun::failed(e);
         }
@@ -459,12 +460,17 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
         let id = job.id.clone();
         let res = tokio::task::spawn_blocking(move || {
             let found = artifacts::collect(&ws, &pats, true)?;
-            artifacts::store_all(&*store, &id, &found)
+            let list = artifacts::store_all(&*store, &id, &found.files)?;
+            Ok::<_, artifacts::Error>((list, found.left_out))
         })
         .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
         match res {
-            Ok(list) => {
+            Ok((list, left_out)) => {
+                for l in &left_out {
+                    note(t, last_step, &format!("warning: artifacts: {l}"));
+                }
                 for a in &list {
                     let _ = t.events.send(RunEvent::ArtifactStored {
                         job: job.id.clone(),
@@ -654,6 +660,9 @@ async fn restore_cache(t: &JobTask, workspace: &std::path::Path) -> Option<(cach
             return None;
         }
     };
+    for l in &key.left_out {
+        note(t, 0, &format!("warning: cache key: {l}"));
+    }
     for glob in &key.unmatched {
         note(
             t,
@@ -717,7 +726,11 @@ async fn save_cache(t: &JobTask, key: cache::Key, workspace: &std::path::Path, s
             bytes,
             new_bytes,
             evicted,
+            left_out,
         })) => {
+            for l in &left_out {
+                note(t, step, &format!("warning: cache paths: {l}"));
+            }
             let mut t = format!(
                 "cache: saved {name} ({files} files, {}, {} new) in {secs:.2}s",
                 cache::human(bytes),
@@ -849,6 +862,10 @@ fn parse_reports(t: &JobTask, workspace: &std::path::Path, last_step: usize) {
         Ok(f) => f,
         Err(e) => return note(t, last_step, &format!("reports: {e}")),
     };
+    for l in &found.left_out {
+        note(t, last_step, &format!("warning: reports: {l}"));
+    }
+    let found = found.files;
     if found.is_empty() {
         note(
             t,

@@ -5,6 +5,7 @@
 //! errors carry a position; this module rewords them for pipeline authors and adds the
 //! context a user needs ("in job `build`") and a "did you mean" for misspelt keys.
 
+use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{Budget, DefaultMessageFormatter, Error, MessageFormatter, Options};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -12,20 +13,35 @@ use crate::file::PipelineFile;
 use crate::reporter::{Reporter, location_range};
 use crate::suggest::did_you_mean;
 
+/// How deep maps and lists may nest.
+pub(crate) const MAX_DEPTH: usize = 32;
+/// YAML nodes in a file: every key, value, list and map counts.
+pub(crate) const MAX_NODES: usize = 100_000;
+/// Parser events in a file: nodes, aliases, and the end of each list and map.
+const MAX_EVENTS: usize = 400_000;
+/// Aliases (`*name`) in a file.
+const MAX_ALIASES: usize = 1_000;
+/// Anchors (`&name`) in a file.
+const MAX_ANCHORS: usize = 1_000;
+/// Events that aliases may replay in all.
+const MAX_REPLAYED_EVENTS: usize = 20_000;
+/// Times one anchor may be replayed, counting aliases inside replayed anchors.
+const MAX_EXPANSIONS_PER_ANCHOR: usize = 1_000;
+
 /// Parser options: duplicate keys are errors, and every resource is bounded.
 fn options() -> Options {
     let mut budget = Budget::default();
-    budget.max_depth = 32;
-    budget.max_nodes = 100_000;
-    budget.max_events = 400_000;
-    budget.max_aliases = 1_000;
-    budget.max_anchors = 1_000;
+    budget.max_depth = MAX_DEPTH;
+    budget.max_nodes = MAX_NODES;
+    budget.max_events = MAX_EVENTS;
+    budget.max_aliases = MAX_ALIASES;
+    budget.max_anchors = MAX_ANCHORS;
     budget.max_documents = 1;
     let mut options = Options::default();
     options.budget = Some(budget);
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
-    options.alias_limits.max_total_replayed_events = 20_000;
-    options.alias_limits.max_alias_expansions_per_anchor = 1_000;
+    options.alias_limits.max_total_replayed_events = MAX_REPLAYED_EVENTS;
+    options.alias_limits.max_alias_expansions_per_anchor = MAX_EXPANSIONS_PER_ANCHOR;
     options.with_snippet = false;
     options
 }
@@ -94,10 +110,10 @@ fn translate(r: &Reporter, error: &Error) -> Diagnostic {
         | Error::AliasExpansionLimitExceeded { .. }
         | Error::AliasReplayStackDepthExceeded { .. }
         | Error::AliasReplayCounterOverflow { .. } => {
-            let message = DefaultMessageFormatter.format_message(inner).into_owned();
-            r.at(span, "the file is too large or too deeply nested to read")
-                .with_label(message)
-                .with_hint("pipeline files may not expand aliases exponentially or nest deeper than 32 levels")
+            let (title, hint) = over_limit(inner);
+            r.at(span, title)
+                .with_label(format!("the limit is reached here{context}"))
+                .with_hint(hint)
         }
         _ => {
             let message = DefaultMessageFormatter.format_message(inner).into_owned();
@@ -113,6 +129,92 @@ fn translate(r: &Reporter, error: &Error) -> Diagnostic {
             };
             r.at(span, title).with_label(message)
         }
+    }
+}
+
+/// The parser limit `e` reports, named with its value, and how to stay under it. Each
+/// limit says what it counts: a flat file of 40,000 small jobs goes over the node count, and
+/// once read "too large or too deeply nested", which sent its author looking for nesting.
+fn over_limit(e: &Error) -> (String, String) {
+    const SPLIT: &str = "split the pipeline into several files under `.wharf/`";
+    const SHARE: &str =
+        "write the values out instead, or set a shared value once in `env:` or `defaults:`";
+    match e {
+        Error::Budget { breach, .. } => match breach {
+            BudgetBreach::Depth { .. } => (
+                format!("the file nests maps and lists more than {MAX_DEPTH} levels deep"),
+                format!(
+                    "pipeline files may nest {MAX_DEPTH} levels deep: flatten the deepest part"
+                ),
+            ),
+            BudgetBreach::Nodes { .. } => (
+                format!("the file has more than {MAX_NODES} YAML nodes"),
+                format!(
+                    "pipeline files may hold {MAX_NODES} nodes (every key, value, list and map counts; \
+                     a job with one `run:` line takes 4, so about {} such jobs): {SPLIT}, or \
+                     generate similar jobs with `matrix:`",
+                    MAX_NODES / 4
+                ),
+            ),
+            BudgetBreach::Events { .. } => (
+                format!("the file has more than {MAX_EVENTS} YAML parser events"),
+                format!(
+                    "pipeline files may hold {MAX_EVENTS} parser events (every node, alias and \
+                     end of a list or map counts): {SPLIT}"
+                ),
+            ),
+            BudgetBreach::Aliases { .. } => (
+                format!("the file uses more than {MAX_ALIASES} aliases (`*name`)"),
+                format!("pipeline files may use {MAX_ALIASES} aliases: {SHARE}"),
+            ),
+            BudgetBreach::Anchors { .. } => (
+                format!("the file defines more than {MAX_ANCHORS} anchors (`&name`)"),
+                format!("pipeline files may define {MAX_ANCHORS} anchors: {SHARE}"),
+            ),
+            BudgetBreach::Documents { .. } => (
+                "the file holds more than one YAML document".to_string(),
+                "a pipeline file is one document: move what follows `---` into its own file \
+                 under `.wharf/`"
+                    .to_string(),
+            ),
+            BudgetBreach::AliasAnchorRatio { aliases, anchors } => (
+                format!(
+                    "the file uses {aliases} aliases for {anchors} anchor{}: more than 10 per anchor",
+                    if *anchors == 1 { "" } else { "s" }
+                ),
+                format!(
+                    "from 100 aliases on, each anchor may be used 10 times on average: {SHARE}"
+                ),
+            ),
+            other => (
+                "the file goes over a limit of the YAML parser".to_string(),
+                format!("the parser reports: {other:?}; {SPLIT}"),
+            ),
+        },
+        Error::AliasReplayLimitExceeded { .. } => (
+            format!("aliases in the file expand to more than {MAX_REPLAYED_EVENTS} YAML events"),
+            format!(
+                "pipeline files may expand aliases to {MAX_REPLAYED_EVENTS} events in all: {SHARE}"
+            ),
+        ),
+        Error::AliasExpansionLimitExceeded { .. } => (
+            format!("an anchor is expanded more than {MAX_EXPANSIONS_PER_ANCHOR} times"),
+            format!(
+                "pipeline files may expand one anchor {MAX_EXPANSIONS_PER_ANCHOR} times, counting \
+                 aliases inside other anchors: {SHARE}"
+            ),
+        ),
+        Error::AliasReplayStackDepthExceeded { max_depth, .. } => (
+            format!("aliases in the file nest more than {max_depth} deep"),
+            format!("pipeline files may nest aliases inside anchors {max_depth} deep: {SHARE}"),
+        ),
+        other => (
+            "the file goes over a limit of the YAML parser".to_string(),
+            format!(
+                "the parser reports: {}",
+                DefaultMessageFormatter.format_message(other)
+            ),
+        ),
     }
 }
 
@@ -217,6 +319,141 @@ fn key_of(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first diagnostic of a file that must fail.
+    fn first(text: &str) -> Diagnostic {
+        crate::parse("wharf.yml", text)
+            .expect_err("over a limit")
+            .0
+            .remove(0)
+    }
+
+    fn hint(d: &Diagnostic) -> &str {
+        d.hint.as_deref().unwrap_or_default()
+    }
+
+    const HEAD: &str = "version: 1\njobs:\n";
+
+    #[test]
+    fn a_flat_file_of_40749_jobs_is_over_the_node_count_not_the_nesting() {
+        let mut text = String::from(HEAD);
+        for i in 0..40_749 {
+            text.push_str(&format!("  j{i:05}:\n    run: echo\n"));
+        }
+        assert!(text.len() < crate::MAX_FILE_BYTES, "{}", text.len());
+        let d = first(&text);
+        assert_eq!(d.message, "the file has more than 100000 YAML nodes");
+        let label = d.label.as_deref().unwrap_or_default();
+        assert!(label.starts_with("the limit is reached here"), "{label}");
+        assert!(label.ends_with("of job `j24998`"), "{label}");
+        assert!(hint(&d).contains("about 25000 such jobs"), "{d}");
+        assert!(!format!("{d} {}", hint(&d)).contains("nest"), "{d}");
+    }
+
+    #[test]
+    fn aliases_anchors_and_documents_each_name_their_limit() {
+        let aliases = format!(
+            "{HEAD}  t:\n    run: x\n    env: {{ A: &a lol }}\n    artifacts: [{}]\n",
+            vec!["*a"; 1_001].join(", ")
+        );
+        let d = first(&aliases);
+        assert_eq!(d.message, "the file uses more than 1000 aliases (`*name`)");
+        assert!(
+            hint(&d).starts_with("pipeline files may use 1000 aliases"),
+            "{d}"
+        );
+
+        let anchors: Vec<String> = (0..1_001).map(|i| format!("&a{i} x")).collect();
+        let anchors = format!(
+            "{HEAD}  t:\n    run: x\n    artifacts: [{}]\n",
+            anchors.join(", ")
+        );
+        let d = first(&anchors);
+        assert_eq!(
+            d.message,
+            "the file defines more than 1000 anchors (`&name`)"
+        );
+        assert!(
+            hint(&d).starts_with("pipeline files may define 1000"),
+            "{d}"
+        );
+
+        let two = format!("{HEAD}  t:\n    run: x\n---\n{HEAD}  u:\n    run: y\n");
+        let d = first(&two);
+        assert_eq!(d.message, "the file holds more than one YAML document");
+        assert!(hint(&d).contains("`---`"), "{d}");
+
+        let ratio = format!(
+            "{HEAD}  t:\n    run: x\n    env: {{ A: &a lol }}\n    artifacts: [{}]\n",
+            vec!["*a"; 120].join(", ")
+        );
+        let d = first(&ratio);
+        assert_eq!(
+            d.message,
+            "the file uses 120 aliases for 1 anchor: more than 10 per anchor"
+        );
+    }
+
+    #[test]
+    fn alias_replays_name_their_limit() {
+        let big: Vec<String> = (0..1_000).map(|i| format!("f{i}")).collect();
+        let mut text = format!(
+            "{HEAD}  j0:\n    run: x\n    artifacts: &big [{}]\n",
+            big.join(", ")
+        );
+        for i in 1..25 {
+            text.push_str(&format!("  j{i}:\n    run: x\n    artifacts: *big\n"));
+        }
+        let d = first(&text);
+        assert_eq!(
+            d.message,
+            "aliases in the file expand to more than 20000 YAML events"
+        );
+        assert!(hint(&d).contains("20000 events in all"), "{d}");
+    }
+
+    #[test]
+    fn limits_typed_parsing_stops_short_of_are_named_too() {
+        // A value nested 33 deep, or one anchor expanded 1001 times (which takes 1001
+        // aliases, over that limit first), is refused as a wrong type or an alias count
+        // before the parser counts that far; the messages still name the limit.
+        let location = serde_saphyr::Location::UNKNOWN;
+        let deep = Error::Budget {
+            breach: BudgetBreach::Depth { depth: 33 },
+            location,
+        };
+        assert_eq!(
+            over_limit(&deep).0,
+            "the file nests maps and lists more than 32 levels deep"
+        );
+        let expanded = Error::AliasExpansionLimitExceeded {
+            anchor_id: 0,
+            expansions: 1_001,
+            max_expansions_per_anchor: 1_000,
+            location,
+        };
+        assert_eq!(
+            over_limit(&expanded).0,
+            "an anchor is expanded more than 1000 times"
+        );
+        let events = Error::Budget {
+            breach: BudgetBreach::Events { events: 400_001 },
+            location,
+        };
+        assert_eq!(
+            over_limit(&events).0,
+            "the file has more than 400000 YAML parser events"
+        );
+        let stack = Error::AliasReplayStackDepthExceeded {
+            depth: 65,
+            max_depth: 64,
+            location,
+        };
+        assert_eq!(
+            over_limit(&stack).0,
+            "aliases in the file nest more than 64 deep"
+        );
+    }
 
     #[test]
     fn paths_from_indentation() {

@@ -5,32 +5,25 @@ use std::path::{Path, PathBuf};
 
 use crate::exit::UserError;
 
-/// The project root: `start` or the nearest parent holding a pipeline file.
+/// The project root: `start` or the nearest parent holding a pipeline file. A name is
+/// enough (see [`wharf_pipeline::is_project`]): a `wharf.yml` that is a FIFO, a directory
+/// or a dangling link stops the search here, and loading then says what is wrong with it,
+/// instead of running the parent directory's pipeline.
 pub fn find_root(start: &Path) -> Result<PathBuf, UserError> {
     let start = start
         .canonicalize()
         .map_err(|e| UserError::invalid(format!("{}: {e}", start.display())))?;
-    for dir in start.ancestors() {
-        if dir.join("wharf.yml").is_file() || has_pipeline_dir(dir) {
-            return Ok(dir.to_path_buf());
-        }
-    }
-    Err(UserError::invalid(format!(
-        "no pipeline file in {} or any parent directory",
-        start.display()
-    ))
-    .hint("create wharf.yml (see docs/pipeline.md), or pass -C DIR"))
-}
-
-fn has_pipeline_dir(dir: &Path) -> bool {
-    std::fs::read_dir(dir.join(".wharf"))
-        .map(|entries| {
-            entries.flatten().any(|e| {
-                let p = e.path();
-                p.extension().is_some_and(|x| x == "yml" || x == "yaml") && p.is_file()
-            })
+    start
+        .ancestors()
+        .find(|dir| wharf_pipeline::is_project(dir))
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            UserError::invalid(format!(
+                "no pipeline file in {} or any parent directory",
+                start.display()
+            ))
+            .hint("create wharf.yml (see docs/pipeline.md), or pass -C DIR")
         })
-        .unwrap_or(false)
 }
 
 /// The `.wharf` state directory of a project.

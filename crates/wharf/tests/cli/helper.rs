@@ -135,6 +135,36 @@ impl Project {
         c
     }
 
+    /// Runs wharf in `dir` (inside the project or not), failing the test instead of
+    /// hanging when it is still running after `secs` seconds (a read blocked on a FIFO).
+    pub fn wharf_in(&self, dir: &Path, args: &[&str], secs: u64) -> Run {
+        let child = self
+            .cmd(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+            Ok(out) => Run { out: out.unwrap() },
+            Err(_) => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+                panic!(
+                    "wharf {args:?} in {} still running after {secs}s",
+                    dir.display()
+                );
+            }
+        }
+    }
+
     pub fn wharf(&self, args: &[&str]) -> Run {
         let out = self
             .cmd(args)

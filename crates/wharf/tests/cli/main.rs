@@ -3,6 +3,7 @@
 mod cache;
 mod container;
 mod export;
+mod files;
 mod helper;
 mod history;
 mod image;
