@@ -14,7 +14,7 @@ WORK=${WORK:-/tmp/wharf-output-memory}
 rm -rf "$WORK" && mkdir -p "$WORK/p"
 LINE='0123456789 the quick brown fox jumps over the lazy dog 0123456789 the quick brown fox jumps over'
 # The step: SIZE MB of lines, made by the step itself (no input file to read).
-STEP="yes '$LINE' | head -c ${MB}000000"
+STEP="{ yes '$LINE' || true; } | head -c ${MB}000000"
 printf 'version: 1\nworkspace: shared\njobs:\n  flood:\n    run: |\n      %s\n' "$STEP" >"$WORK/p/wharf.yml"
 
 slow_reader() {
