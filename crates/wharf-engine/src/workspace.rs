@@ -205,8 +205,12 @@ fn copy_tree(src: &Path, to: &Path) -> Result<()> {
         } else {
             let kind = if ft.is_symlink() {
                 Kind::Symlink
-            } else {
+            } else if ft.is_file() {
                 Kind::File
+            } else {
+                // A FIFO, socket or device: no checkout has one (git cannot track them),
+                // and copying a FIFO would wait forever for a writer.
+                continue;
             };
             let e = Entry {
                 src: item.path().to_path_buf(),
@@ -273,8 +277,11 @@ fn list_git(root: &Path, entries: &mut Vec<Entry>) -> Result<()> {
             Kind::Symlink
         } else if meta.is_dir() {
             Kind::Tree
-        } else {
+        } else if meta.is_file() {
             Kind::File
+        } else {
+            // Not something a checkout has (see `copy_tree`).
+            continue;
         };
         entries.push(Entry { src, rel, kind });
     }
@@ -298,8 +305,10 @@ fn list_walk(root: &Path, entries: &mut Vec<Entry>) -> Result<()> {
         }
         let kind = if ft.is_symlink() {
             Kind::Symlink
-        } else {
+        } else if ft.is_file() {
             Kind::File
+        } else {
+            continue;
         };
         let rel = item.path().strip_prefix(root).unwrap_or(item.path());
         entries.push(Entry {

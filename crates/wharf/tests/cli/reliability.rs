@@ -354,3 +354,24 @@ fn a_stalled_reader_slows_only_the_display() {
     let log = p.wharf(&["logs", "1"]).expect(0).stdout();
     assert!(log.contains("\n2000000\n"));
 }
+
+/// A FIFO (or socket) in the project is not copied into workspaces: no checkout has one,
+/// and copying it would wait forever for a writer.
+#[test]
+fn a_fifo_in_the_project_does_not_hang_the_run() {
+    for git in [false, true] {
+        let p = Project::new(
+            "version: 1\njobs:\n  look:\n    run: |\n      test -f kept.txt\n      test ! -e pipe\n",
+        );
+        p.write("kept.txt", "a file\n");
+        if git {
+            p.git_init();
+        }
+        let status = Command::new("mkfifo")
+            .arg(p.path().join("pipe"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        p.wharf_in(p.path(), &["run", "--plain"], 30).expect(0);
+    }
+}
