@@ -123,9 +123,9 @@ struct Joined {
 }
 
 impl Joined {
-    /// A cgroup for the step about to start, when the system gives one; `cmd` will put its
-    /// process in it.
-    fn new(guards: &Guards, cmd: &mut Command) -> Option<Joined> {
+    /// A cgroup for the step about to start, when the system gives one (taken before the
+    /// spawn, so that only the move is left between the spawn and the step being inside).
+    fn new(guards: &Guards) -> Option<Joined> {
         let Ok(cgroups) = guards.cgroups.get_or_init(Cgroups::detect) else {
             return None;
         };
@@ -133,11 +133,18 @@ impl Joined {
         if new {
             guards.watchdog.register_cgroup(slot.dir());
         }
-        slot.join_on_start(cmd);
         Some(Joined {
             slot: Some(slot),
             cgroups: guards.cgroups.clone(),
         })
+    }
+
+    /// Moves the step's process (and whatever it already started) in; without a
+    /// cgroup after all when that fails.
+    fn add(mut self, pid: u32) -> Option<Joined> {
+        let slot = self.slot.as_mut()?;
+        slot.add(pid).ok()?;
+        Some(self)
     }
 
     fn kill(&mut self) {
@@ -206,9 +213,7 @@ async fn run(
         .stdout(Stdio::from(writer.0))
         .stderr(Stdio::from(writer.1))
         .process_group(0);
-    // The cgroup is joined in the child, before it runs the step: a step whose first
-    // command is `setsid …&` cannot slip out between its start and wharf's move.
-    let mut joined = Joined::new(&guards, &mut cmd);
+    let joined = Joined::new(&guards);
     let spawned = cmd.spawn();
     // The command holds the pipe's write ends: drop it, or the read end never sees EOF.
     drop(cmd);
@@ -227,6 +232,8 @@ async fn run(
             return StepOutcome::FailedToStart(why);
         }
     };
+    // Into the step's cgroup at once: its program has only just started.
+    let mut joined = joined.zip(child.id()).and_then(|(j, pid)| j.add(pid));
     let pgid = child.id().and_then(|id| Pid::from_raw(id as i32));
     let _guard = pgid.map(|g| Registered::new(&guards.watchdog, g.as_raw_nonzero().get()));
     let mut output = match pipe::Receiver::from_owned_fd(OwnedFd::from(reader)) {
