@@ -48,13 +48,23 @@ pub enum Fault {
         /// A substring of the request line (`PUT `, `/blobs/uploads/`), or empty.
         matching: &'static str,
     },
+    /// Reset the connection of the first `count` requests whose request line contains
+    /// `matching`, halfway through their body; forward the others (as
+    /// [`Fault::Unavailable`] does).
+    ResetRequests {
+        /// How many requests are reset.
+        count: usize,
+        /// A substring of the request line, or empty.
+        matching: &'static str,
+    },
 }
 
 /// What the proxy saw, for assertions.
 #[derive(Debug, Default)]
 struct Seen {
-    /// Request lines answered 503 (in [`Fault::Unavailable`]).
-    unavailable: Mutex<Vec<String>>,
+    /// Request lines answered 503 or reset (in [`Fault::Unavailable`],
+    /// [`Fault::ResetRequests`]).
+    injected: Mutex<Vec<String>>,
     /// Connections whose client side the proxy stopped reading.
     stalled: AtomicUsize,
     /// Connections accepted.
@@ -123,9 +133,9 @@ impl FaultProxy {
         *self.fault.lock().expect("fault lock") = fault;
     }
 
-    /// The request lines answered 503 so far.
-    pub fn unavailable(&self) -> Vec<String> {
-        self.seen.unavailable.lock().expect("seen lock").clone()
+    /// The request lines answered 503 or reset so far.
+    pub fn injected(&self) -> Vec<String> {
+        self.seen.injected.lock().expect("seen lock").clone()
     }
 
     /// How many connections the proxy stopped reading.
@@ -212,7 +222,12 @@ impl Ctx {
                 drop(client);
                 Ok(())
             }
-            Fault::Unavailable { count, matching } => self.unavailable(client, *count, matching),
+            Fault::Unavailable { count, matching } => {
+                self.per_request(client, *count, matching, false)
+            }
+            Fault::ResetRequests { count, matching } => {
+                self.per_request(client, *count, matching, true)
+            }
         }
     }
 
@@ -249,22 +264,38 @@ impl Ctx {
         Ok(())
     }
 
-    /// [`Fault::Unavailable`] for one connection (one request: forwarded ones are sent
-    /// with `Connection: close`).
-    fn unavailable(&self, client: Conn, count: usize, matching: &str) -> std::io::Result<()> {
+    /// [`Fault::Unavailable`] or [`Fault::ResetRequests`] for one connection (one
+    /// request: forwarded ones are sent with `Connection: close`).
+    fn per_request(
+        &self,
+        client: Conn,
+        count: usize,
+        matching: &str,
+        reset: bool,
+    ) -> std::io::Result<()> {
         let Some(head) = read_head(&client)? else {
             return Ok(());
         };
         let text = String::from_utf8_lossy(&head).into_owned();
         let line = text.lines().next().unwrap_or("").to_string();
         let inject = line.contains(matching) && {
-            let mut list = self.seen.unavailable.lock().expect("seen lock");
+            let mut list = self.seen.injected.lock().expect("seen lock");
             let yes = list.len() < count;
             if yes {
                 list.push(line.clone());
             }
             yes
         };
+        if inject && reset {
+            let half = header(&text, "content-length")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+                / 2;
+            std::io::copy(&mut (&*client).take(half), &mut std::io::sink())?;
+            std::thread::sleep(Duration::from_millis(20));
+            // Dropped with the rest unread: the kernel resets the connection.
+            return Ok(());
+        }
         if inject {
             read_body(&client, &text)?;
             (&*client).write_all(
@@ -333,15 +364,7 @@ fn read_head(mut client: &TcpStream) -> std::io::Result<Option<Vec<u8>>> {
 
 /// Reads the body the head announces (Content-Length or chunked).
 fn read_body(mut client: &TcpStream, head: &str) -> std::io::Result<()> {
-    let header = |name: &str| {
-        head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
-        })
-    };
-    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+    if header(head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {
             let mut line = Vec::new();
             let mut byte = [0u8; 1];
@@ -361,11 +384,21 @@ fn read_body(mut client: &TcpStream, head: &str) -> std::io::Result<()> {
             }
         }
     }
-    let length: u64 = header("content-length")
+    let length: u64 = header(head, "content-length")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     std::io::copy(&mut client.take(length), &mut std::io::sink())?;
     Ok(())
+}
+
+/// The value of header `name` in a request head.
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
 }
 
 /// `head` with `Connection: close` in place of any Connection header.
