@@ -6,6 +6,7 @@ mod export;
 mod helper;
 mod history;
 mod image;
+mod network;
 mod package;
 mod publish;
 mod registry;
