@@ -537,6 +537,7 @@ async fn a_forge_that_never_answers_fails_within_the_idle_limit() {
         .await
         .unwrap_err();
     let took = started.elapsed();
+    eprintln!("forge never answered, failed after {took:?}: {err}");
     assert!(took < IDLE + std::time::Duration::from_secs(5), "{took:?}");
     assert!(matches!(err, ForgeError::Network(_)), "{err:?}");
     assert_eq!(
