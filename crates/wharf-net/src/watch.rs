@@ -181,11 +181,14 @@ impl http_body::Body for Watched {
 }
 
 /// An answer's body that fails a read waiting longer than the idle limit, or going past
-/// the request's overall deadline.
+/// the request's overall deadline. The idle timer runs only while a read waits for the
+/// peer: time the caller takes between reads is not the peer's.
 pub(crate) struct IdleBody {
     inner: reqwest::Body,
     idle: Duration,
     timer: Pin<Box<tokio::time::Sleep>>,
+    /// The timer runs for the current wait (armed at its first `Pending`).
+    armed: bool,
     deadline: Pin<Box<tokio::time::Sleep>>,
     exchange: Exchange,
     total: Duration,
@@ -203,6 +206,7 @@ impl IdleBody {
             inner,
             idle,
             timer: Box::pin(tokio::time::sleep(idle)),
+            armed: false,
             deadline: Box::pin(tokio::time::sleep_until(deadline.into())),
             exchange,
             total,
@@ -224,13 +228,17 @@ impl http_body::Body for IdleBody {
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let next = tokio::time::Instant::now() + this.idle;
-                this.timer.as_mut().reset(next);
+                this.armed = false;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
+                if !this.armed {
+                    let until = tokio::time::Instant::now() + this.idle;
+                    this.timer.as_mut().reset(until);
+                    this.armed = true;
+                }
                 if this.timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Some(Err(Box::new(this.exchange.stalled(
                         Phase::Receiving,

@@ -206,6 +206,22 @@ async fn slow_but_moving_transfers_are_never_taken_for_stalls() {
 }
 
 #[tokio::test]
+async fn time_the_caller_takes_before_reading_is_not_the_peers() {
+    // The answer's body comes 1.9 s after its head; the caller starts reading after
+    // 1.5 s, so the read itself waits 0.4 s: well within the 1 s limit.
+    let port = server(Pace::SlowAnswer {
+        parts: 1,
+        every: Duration::from_millis(1900),
+    });
+    let net = net(1000);
+    let url = format!("http://127.0.0.1:{port}/answer");
+    let ex = Exchange::new("test server", &url, "the answer test");
+    let resp = net.send(net.client().get(&url), &ex).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(resp.bytes().await.unwrap().len(), 1024);
+}
+
+#[tokio::test]
 async fn the_overall_limit_ends_a_request_that_keeps_trickling() {
     let port = server(Pace::SlowAnswer {
         parts: 20,
