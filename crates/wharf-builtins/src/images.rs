@@ -121,25 +121,18 @@ pub async fn build_image(
         req.cache_dir = Some(cx.wharf_dir.join("cache").join("oci"));
         // With a push, each new sub-layer is sent to the registry as soon as it is built,
         // while the others are still being compressed; the push below then only checks,
-        // mounts or uploads what is left, and writes the manifests.
+        // mounts or uploads what is left, and writes the manifests. An upload that fails
+        // (a stalled registry, say) fails the step at once: the other uploads are
+        // dropped and the build stops before its next sub-layer.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BuildMessage>();
-        let handle = tokio::task::spawn_blocking(move || {
-            let progress = move |e: BuildEvent<'_>| {
-                if let BuildEvent::Part {
-                    digest,
-                    size,
-                    reused: false,
-                    ..
-                } = e
-                {
-                    let _ = tx.send(BuildMessage::Blob(digest.clone(), size));
-                }
-                let _ = tx.send(BuildMessage::Line(build_line(e)));
-            };
-            wharf_oci::build::build(&req, &progress)
-        });
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let progress = BuildProgress {
+            tx,
+            cancel: cancel.clone(),
+        };
+        let handle = tokio::task::spawn_blocking(move || wharf_oci::build::build(&req, &progress));
         let mut early = futures_util::stream::FuturesUnordered::new();
-        loop {
+        let failed = loop {
             tokio::select! {
                 message = rx.recv() => match message {
                     Some(BuildMessage::Line(line)) => say(line),
@@ -148,16 +141,34 @@ pub async fn build_image(
                             early.push(p.blob(digest, size));
                         }
                     }
-                    None => break,
+                    None => break None,
                 },
-                Some(()) = early.next(), if !early.is_empty() => {}
+                Some(result) = early.next(), if !early.is_empty() => {
+                    if let Err(e) = result {
+                        break Some(e);
+                    }
+                }
+                Some(line) = next_note(pusher.as_ref()) => say(line),
             }
+        };
+        if let Some(e) = failed {
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(e.to_string());
         }
         let built = handle
             .await
             .map_err(|e| format!("the build task failed: {e}"))?
             .map_err(|e| e.to_string())?;
-        while early.next().await.is_some() {}
+        loop {
+            tokio::select! {
+                result = early.next() => match result {
+                    Some(Err(e)) => return Err(e.to_string()),
+                    Some(Ok(())) => {}
+                    None => break,
+                },
+                Some(line) = next_note(pusher.as_ref()) => say(line),
+            }
+        }
         built.manifest_digest.to_string()
     };
     let shown = output
@@ -186,6 +197,40 @@ pub async fn build_image(
         }
     }
     Ok(produced)
+}
+
+/// The next retry line of `pusher`; never, without one.
+async fn next_note(pusher: Option<&wharf_oci::registry::Pusher>) -> Option<String> {
+    match pusher {
+        Some(p) => p.next_note().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The build's progress, sent to the step; it tells the build to stop when the step gave
+/// up on it.
+struct BuildProgress {
+    tx: tokio::sync::mpsc::UnboundedSender<BuildMessage>,
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl wharf_oci::build::Progress for BuildProgress {
+    fn event(&self, e: BuildEvent<'_>) {
+        if let BuildEvent::Part {
+            digest,
+            size,
+            reused: false,
+            ..
+        } = e
+        {
+            let _ = self.tx.send(BuildMessage::Blob(digest.clone(), size));
+        }
+        let _ = self.tx.send(BuildMessage::Line(build_line(e)));
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// What the build thread tells the step.

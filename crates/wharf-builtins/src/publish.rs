@@ -32,6 +32,7 @@ pub(super) async fn run(
         files,
         username: step.username.clone(),
         token,
+        limits: None,
     };
     let published = publish(&request, &mut |line| say(log, line))
         .await

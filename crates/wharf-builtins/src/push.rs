@@ -53,6 +53,7 @@ pub fn options(
             (Some(u), Some(p)) => Some(Credentials::password(u, p)),
             _ => None,
         },
+        limits: None,
     }
 }
 

@@ -199,12 +199,10 @@ async fn publish(
         draft: forge.draft,
         assets,
         token: ForgeToken::new(token.expose().to_string()),
+        limits: None,
     };
-    let mut lines = Vec::new();
-    let published = wharf_release::publish(&release, |p| lines.push(p.to_string())).await;
-    for l in lines {
-        say(log, l);
-    }
+    // Said as they happen: a retry shows while the forge is being waited for.
+    let published = wharf_release::publish(&release, |p| say(log, p.to_string())).await;
     let published = published.map_err(|e| e.to_string())?;
     say(
         log,

@@ -50,6 +50,11 @@ impl Digest {
         &self.0[7..]
     }
 
+    /// `sha256:` and the first 12 hex digits, for messages (`sha256:0123456789ab…`).
+    pub fn short(&self) -> String {
+        format!("sha256:{}…", &self.hex()[..12])
+    }
+
     /// The same digest as oci-spec's type, for descriptors.
     pub fn to_oci(&self) -> oci_spec::image::Digest {
         self.0

@@ -47,6 +47,10 @@ pub enum Error {
     /// A registry refused or failed a request (the message says which and what to do).
     #[error("{0}")]
     Registry(String),
+    /// The network failed a request: a limit ran out (a stalled registry), or the
+    /// connection broke after the retries.
+    #[error(transparent)]
+    Net(#[from] wharf_net::NetError),
     /// Anything else the builder rejects, with a message for the user.
     #[error("{0}")]
     Invalid(String),

@@ -30,6 +30,10 @@ pub enum Error {
     /// The request itself is not acceptable (no files, a token over plain HTTP...).
     #[error("{0}")]
     Invalid(String),
+    /// The network failed a request: a limit ran out (an index that stalled or never
+    /// answered), or the connection broke after the retries.
+    #[error(transparent)]
+    Net(#[from] wharf_net::NetError),
 }
 
 /// The crate's result type.

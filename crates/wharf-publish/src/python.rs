@@ -6,14 +6,23 @@
 //! Metadata comes from the files themselves (python-pkginfo reads a wheel's METADATA or an
 //! sdist's PKG-INFO). Files are small, so each is read into memory for its request. A
 //! token is sent only over HTTPS, or plain HTTP to this machine.
+//!
+//! Every request is under the network limits of [`wharf_net`]: an index that never
+//! answers or stops reading fails the upload within the idle limit, naming the index
+//! and the file. 5xx, 429 and refused or broken connections are retried with backoff,
+//! each retry said as it happens (`retrying upload of app-1.0.whl (2/5) after 503`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
+use wharf_net::{Exchange, Limits, Net, NetError, human_size, redact_url, retrying};
 use wharf_secrets::secret::SecretString;
 
 use crate::{Error, Result};
+
+/// Attempts per request for 5xx, 429 and refused or broken connections.
+const ATTEMPTS: u32 = 5;
 
 /// One upload job.
 #[derive(Debug)]
@@ -28,6 +37,8 @@ pub struct PublishRequest {
     pub username: Option<String>,
     /// The token or password.
     pub token: Option<SecretString>,
+    /// The network limits; `None` takes them from the `WHARF_NET_*` variables.
+    pub limits: Option<Limits>,
 }
 
 /// One file that is on the index now.
@@ -54,13 +65,10 @@ pub async fn publish(
     if req.token.is_some() {
         refuse_plain_http(&req.repository)?;
     }
-    // reqwest is built without a default crypto provider; install ring once.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
-        .timeout(Duration::from_secs(300))
-        .build()
-        .map_err(|e| Error::Index(format!("cannot build an HTTP client: {e}")))?;
+    let net = Net::new(match req.limits {
+        Some(l) => l,
+        None => Limits::from_env()?,
+    })?;
     let index = match &req.index_url {
         Some(i) => i.trim_end_matches('/').to_string(),
         None => simple_index(&req.repository),
@@ -68,7 +76,7 @@ pub async fn publish(
     let mut published = Vec::new();
     for path in &req.files {
         let file = read(path)?;
-        let listed = listed_digest(&client, &index, &file.name, &file.filename).await?;
+        let listed = listed_digest(&net, &index, &file.name, &file.filename, say).await?;
         let digest = format!("sha256:{}", file.sha256);
         let uploaded = match listed {
             Some(d) if d == file.sha256 => {
@@ -86,7 +94,7 @@ pub async fn publish(
                 });
             }
             None => {
-                upload(&client, req, &file).await?;
+                upload(&net, req, &file, say).await?;
                 say(format!(
                     "{}: uploaded ({} bytes, {digest})",
                     file.filename,
@@ -122,8 +130,9 @@ fn refuse_plain_http(repository: &str) -> Result<()> {
         return Ok(());
     }
     Err(Error::Invalid(format!(
-        "refusing to send the index token to `{repository}` over {}: only https, or http to \
+        "refusing to send the index token to `{}` over {}: only https, or http to \
          this machine\n  hint: use the index's https:// upload URL",
+        redact_url(repository),
         url.scheme()
     )))
 }
@@ -224,25 +233,30 @@ fn normalize(name: &str) -> String {
 
 /// The sha256 the index lists for `filename`, if it lists the file.
 async fn listed_digest(
-    client: &reqwest::Client,
+    net: &Net,
     index: &str,
     name: &str,
     filename: &str,
+    say: &mut (dyn FnMut(String) + Send),
 ) -> Result<Option<String>> {
     let url = format!("{index}/{}/", normalize(name));
-    let resp = with_retries(|| client.get(&url).send())
-        .await
-        .map_err(|e| Error::Index(format!("GET {url}: {e}")))?;
+    let exchange = Exchange::new("index", &url, format!("the request for the page of {name}"));
+    let subject = format!("index page of {}", normalize(name));
+    let resp = with_retries(net, &exchange, &subject, say, || net.client().get(&url)).await?;
     if resp.status() == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);
     }
     if !resp.status().is_success() {
-        return Err(Error::Index(format!("GET {url}: {}", resp.status())));
+        return Err(Error::Index(format!(
+            "GET {}: {}",
+            redact_url(&url),
+            resp.status()
+        )));
     }
     let page = resp
         .text()
         .await
-        .map_err(|e| Error::Index(format!("GET {url}: {e}")))?;
+        .map_err(|e| exchange.error(&e, net.limits()))?;
     // Links look like <a href="../../packages/NAME-1.0-py3-none-any.whl#sha256=HEX">.
     for href in page
         .split("href=\"")
@@ -258,9 +272,25 @@ async fn listed_digest(
     Ok(None)
 }
 
-async fn upload(client: &reqwest::Client, req: &PublishRequest, file: &Dist) -> Result<()> {
+async fn upload(
+    net: &Net,
+    req: &PublishRequest,
+    file: &Dist,
+    say: &mut (dyn FnMut(String) + Send),
+) -> Result<()> {
     let url = &req.repository;
-    let resp = with_retries(|| {
+    let shown = redact_url(url);
+    let exchange = Exchange::new(
+        "index",
+        url,
+        format!(
+            "the upload of {} ({})",
+            file.filename,
+            human_size(file.bytes.len() as u64)
+        ),
+    );
+    let subject = format!("upload of {}", file.filename);
+    let resp = with_retries(net, &exchange, &subject, say, || {
         let mut form = reqwest::multipart::Form::new();
         for (k, v) in &file.fields {
             form = form.text(*k, v.clone());
@@ -270,15 +300,14 @@ async fn upload(client: &reqwest::Client, req: &PublishRequest, file: &Dist) -> 
             .mime_str("application/octet-stream")
             .expect("a valid mime type");
         form = form.part("content", part);
-        let mut r = client.post(url).multipart(form);
+        let mut r = net.client().post(url).multipart(form);
         if let Some(token) = &req.token {
             let user = req.username.as_deref().unwrap_or("__token__");
             r = r.basic_auth(user, Some(token.expose()));
         }
-        r.send()
+        r
     })
-    .await
-    .map_err(|e| Error::Index(format!("POST {url}: {e}")))?;
+    .await?;
     let status = resp.status();
     if status.is_success() {
         return Ok(());
@@ -292,36 +321,46 @@ async fn upload(client: &reqwest::Client, req: &PublishRequest, file: &Dist) -> 
         .to_string();
     Err(Error::Index(match status.as_u16() {
         401 | 403 => format!(
-            "{url} refused the upload of {} ({status})\n  hint: check the token in the secret the step names (user `{}`)",
+            "{shown} refused the upload of {} ({status})\n  hint: check the token in the secret the step names (user `{}`)",
             file.filename,
             req.username.as_deref().unwrap_or("__token__")
         ),
         409 => format!(
-            "{url}: {} already exists on the index ({status})",
+            "{shown}: {} already exists on the index ({status})",
             file.filename
         ),
-        _ => format!("{url} refused {} ({status}): {message}", file.filename),
+        _ => format!("{shown} refused {} ({status}): {message}", file.filename),
     }))
 }
 
-/// Sends, retrying 5xx, 429 and connection errors with backoff (never other 4xx).
-async fn with_retries<F, Fut>(mut send: F) -> Result<reqwest::Response, reqwest::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<reqwest::Response, reqwest::Error>>,
-{
+/// Sends the request `build` makes (again for each attempt), retrying 5xx, 429 and
+/// refused or broken connections with backoff (never other 4xx, never a stall), and
+/// saying each retry.
+async fn with_retries(
+    net: &Net,
+    exchange: &Exchange,
+    subject: &str,
+    say: &mut (dyn FnMut(String) + Send),
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, NetError> {
     let mut delay = Duration::from_millis(200);
     for attempt in 1.. {
-        let result = send().await;
-        let retry = match &result {
-            Ok(r) => r.status().is_server_error() || r.status().as_u16() == 429,
-            Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+        let result = net.send(build(), exchange).await;
+        let reason = match &result {
+            Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
+                Some(r.status().as_str().to_string())
+            }
+            Ok(_) => None,
+            Err(e) => e.retry_reason().map(str::to_string),
         };
-        if !retry || attempt == 4 {
-            return result;
+        match reason {
+            Some(reason) if attempt < ATTEMPTS => {
+                say(retrying(subject, attempt + 1, ATTEMPTS, &reason));
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            _ => return result,
         }
-        tokio::time::sleep(delay).await;
-        delay *= 2;
     }
     unreachable!("the loop returns on its last attempt")
 }

@@ -9,6 +9,7 @@ use wharf_release::{
     AssetOutcome, ForgeError, ForgeKind, ForgeRelease, ForgeToken, Progress, Published,
     parse_remote, publish,
 };
+use wharf_test_support::faultproxy::{Fault, FaultProxy};
 use wharf_test_support::forge::{FakeForge, FakeKind, LoggedRequest, OWNER, REPO, TOKEN};
 
 fn release(forge: &FakeForge, dir: &Path, assets: &[&str]) -> ForgeRelease {
@@ -27,6 +28,7 @@ fn release(forge: &FakeForge, dir: &Path, assets: &[&str]) -> ForgeRelease {
         draft: false,
         assets: assets.iter().map(|a| dir.join(a)).collect(),
         token: ForgeToken::new(TOKEN),
+        limits: None,
     }
 }
 
@@ -224,15 +226,28 @@ async fn transient_failures_are_retried_and_reported() {
     forge.fail_next(502, 1);
     forge.fail_next(429, 1);
     let mut retries = Vec::new();
+    let mut lines = Vec::new();
     let published = publish(&r, |p| {
         if let Progress::Retrying { attempt, .. } = p {
             retries.push(*attempt);
+            lines.push(p.to_string());
         }
     })
     .await
     .unwrap();
     assert!(published.created);
     assert_eq!(retries, vec![1, 2]);
+    let get = format!(
+        "GET {}/repos/acme/app/releases/tags/v1.0.0",
+        forge.api_url()
+    );
+    assert_eq!(
+        lines,
+        [
+            format!("retrying {get} (2/5) after 502"),
+            format!("retrying {get} (3/5) after 429"),
+        ]
+    );
     let statuses: Vec<u16> = forge.requests().iter().map(|l| l.status).collect();
     assert_eq!(&statuses[..3], &[502, 429, 404]);
     assert_eq!(forge.releases().len(), 1);
@@ -295,13 +310,13 @@ async fn persistent_server_errors_fail_after_the_retries() {
             err,
             ForgeError::Server {
                 status: 503,
-                attempts: 4,
+                attempts: 5,
                 ..
             }
         ),
         "{err:?}"
     );
-    assert_eq!(forge.requests().len(), 4);
+    assert_eq!(forge.requests().len(), 5);
 }
 
 #[tokio::test]
@@ -495,4 +510,69 @@ fn remotes_of_github_and_gitea_style_urls() {
     ] {
         assert_eq!(parse_remote(url), want, "{url}");
     }
+}
+
+/// The idle limit of the stall tests.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn limits() -> Option<wharf_net::Limits> {
+    Some(wharf_net::Limits {
+        connect: std::time::Duration::from_secs(2),
+        idle: IDLE,
+        total: std::time::Duration::from_secs(60),
+    })
+}
+
+#[tokio::test]
+async fn a_forge_that_never_answers_fails_within_the_idle_limit() {
+    let forge = FakeForge::start(FakeKind::GitHub);
+    let proxy = FaultProxy::start(forge.port(), Fault::NeverAnswer);
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = release(&forge, dir.path(), &[]);
+    r.api_url = format!("http://{}", proxy.host());
+    r.limits = limits();
+    let started = std::time::Instant::now();
+    let mut lines = Vec::new();
+    let err = publish(&r, |p| lines.push(p.to_string()))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    eprintln!("forge never answered, failed after {took:?}: {err}");
+    assert!(took < IDLE + std::time::Duration::from_secs(5), "{took:?}");
+    assert!(matches!(err, ForgeError::Network(_)), "{err:?}");
+    assert_eq!(
+        err.to_string().lines().next().unwrap(),
+        format!(
+            "GitHub API {0} did not answer the request GET http://{0}/repos/acme/app/releases/tags/v1.0.0 for 2s (idle limit WHARF_NET_IDLE_TIMEOUT)",
+            proxy.host()
+        )
+    );
+    assert!(lines.is_empty(), "a stall is not retried: {lines:?}");
+}
+
+#[tokio::test]
+async fn a_forge_that_stops_reading_an_asset_fails_within_the_idle_limit() {
+    let forge = FakeForge::start(FakeKind::Gitea);
+    let proxy = FaultProxy::start(forge.port(), Fault::StallUpload { after: 64 << 10 });
+    let dir = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..48u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(dir.path().join("big.bin"), big).unwrap();
+    let mut r = release(&forge, dir.path(), &["big.bin"]);
+    r.api_url = format!("http://{}", proxy.host());
+    r.limits = limits();
+    let started = std::time::Instant::now();
+    let err = publish(&r, |_| {}).await.unwrap_err().to_string();
+    let took = started.elapsed();
+    eprintln!("forge stalled on an asset, failed after {took:?}: {err}");
+    assert!(took < IDLE + std::time::Duration::from_secs(5), "{took:?}");
+    assert!(
+        err.starts_with(&format!(
+            "Gitea/Forgejo API {} stopped reading the upload of asset big.bin (48.0 MiB) for 2s (",
+            proxy.host()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains(TOKEN));
 }

@@ -139,6 +139,11 @@ impl FakeForge {
         format!("http://{}", self.addr)
     }
 
+    /// Its port on 127.0.0.1 (to put a proxy in front of it).
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     /// Which API this forge speaks.
     pub fn kind(&self) -> FakeKind {
         self.kind

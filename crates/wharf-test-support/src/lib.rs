@@ -6,6 +6,7 @@
 //! skipping: a test that silently does not run is a defect. `.ci/run` installs them all.
 
 pub mod docker;
+pub mod faultproxy;
 pub mod forge;
 pub mod pypi;
 pub mod registry;

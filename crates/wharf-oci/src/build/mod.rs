@@ -22,7 +22,7 @@ mod scan;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use oci_spec::image::{Descriptor, MediaType};
 
@@ -320,6 +320,12 @@ pub enum BuildEvent<'a> {
 pub trait Progress: Sync {
     /// Called once per event.
     fn event(&self, event: BuildEvent<'_>);
+
+    /// Whether the caller gave up on the build (a push that runs beside it failed): no
+    /// further sub-layer is started, and the build fails. Never, by default.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Progress`] that ignores everything.
@@ -513,11 +519,16 @@ fn run_parts(
         .unwrap_or(1)
         .min(todo.len().max(1));
     let next = AtomicUsize::new(0);
+    let cancelled = AtomicBool::new(false);
     let done: Mutex<Vec<(usize, Result<layer::LayerBlob>)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
                 loop {
+                    if progress.cancelled() {
+                        cancelled.store(true, Ordering::Relaxed);
+                        break;
+                    }
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&i) = todo.get(n) else { break };
                     let job = &jobs[i];
@@ -543,6 +554,9 @@ fn run_parts(
             });
         }
     });
+    if cancelled.into_inner() {
+        return Err(crate::Error::Invalid("the build was cancelled".into()));
+    }
     let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
     // Report the first failing part in job order, so the error does not depend on timing.
     done.sort_by_key(|(i, _)| *i);

@@ -5,8 +5,11 @@
 //! or a Bearer token fetched from the challenge's realm for the request's scope, as the
 //! distribution token spec describes. Credentials come from the caller (wharf secrets) or
 //! from a docker `config.json` ([`docker_config`]). Plain HTTP only for loopback
-//! registries and those the caller lists as insecure. 5xx, 429 and connection failures
-//! are retried with backoff.
+//! registries and those the caller lists as insecure. Every request is under the
+//! network limits of [`wharf_net`] (`WHARF_NET_*`, or [`ClientOptions::limits`]): a
+//! registry that stops reading an upload or stops answering fails the push within the
+//! idle limit. 5xx, 429 and refused or broken connections are retried with backoff, each
+//! retry said as it happens.
 //!
 //! Push: blobs first (a HEAD check skips what the registry has, a cross-repository mount
 //! brings what another repository of the same registry has, the rest is uploaded eight at
@@ -18,15 +21,12 @@
 pub mod docker_config;
 mod pull;
 mod push;
+mod session;
 
-use std::sync::Mutex;
-use std::time::Duration;
-
-use base64::Engine;
-use reqwest::{Method, StatusCode, header};
 use wharf_secrets::secret::SecretString;
 
 use crate::{Digest, Error, Result};
+use session::{Body, Session};
 
 pub use pull::{Pulled, inspect, pull};
 pub use push::{Pushed, Pusher, push};
@@ -39,6 +39,8 @@ pub struct ClientOptions {
     /// Credentials for every registry reached; `None` looks each host up in docker's
     /// `config.json` (anonymous when it has none).
     pub credentials: Option<Credentials>,
+    /// The network limits; `None` takes them from the `WHARF_NET_*` variables.
+    pub limits: Option<wharf_net::Limits>,
 }
 
 /// A registry image reference: `host[:port]/name[:tag][@sha256:...]`.
@@ -212,353 +214,6 @@ pub fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// A session with one registry: the HTTP client, the credentials and the current
-/// `Authorization` header (Basic, or the Bearer token of the last challenge).
-pub(crate) struct Session {
-    client: reqwest::Client,
-    base: String,
-    host: String,
-    credentials: Option<Credentials>,
-    /// Hosts the user allows over plain HTTP (for the registry and its token realm).
-    insecure: Vec<String>,
-    auth: Mutex<Option<SecretString>>,
-    /// Every scope a token was asked for in this session: each new token covers them all,
-    /// so requests for different repositories never take each other's access away.
-    scopes: Mutex<Vec<String>>,
-}
-
-/// A request body.
-pub(crate) enum Body {
-    Empty,
-    Bytes(Vec<u8>),
-    File(std::path::PathBuf, u64),
-}
-
-/// Blobs up to this size are read into memory for their upload.
-const SMALL_BLOB: u64 = 8 << 20;
-
-/// Attempts per request for 5xx, 429 and broken connections.
-const ATTEMPTS: u32 = 4;
-
-impl Session {
-    /// A session with `host` with the options' credentials, else docker's `config.json`'s
-    /// for that host, else none.
-    pub(crate) fn for_host(host: &str, options: &ClientOptions) -> Result<Session> {
-        let credentials = match &options.credentials {
-            Some(c) => Some(c.clone()),
-            None => docker_config::lookup(host)?,
-        };
-        Session::new(host, &options.insecure, credentials)
-    }
-
-    /// A session with `host`; HTTPS unless the host is loopback or listed in `insecure`.
-    fn new(host: &str, insecure: &[String], credentials: Option<Credentials>) -> Result<Session> {
-        // reqwest is built without a default crypto provider; install ring once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let scheme = if plain_http_allowed(host, insecure) {
-            "http"
-        } else {
-            "https"
-        };
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(16)
-            .build()
-            .map_err(|e| Error::Registry(format!("cannot build an HTTP client: {e}")))?;
-        Ok(Session {
-            client,
-            base: format!("{scheme}://{}", api_host(host)),
-            host: host.to_string(),
-            credentials,
-            insecure: insecure.to_vec(),
-            auth: Mutex::new(None),
-            scopes: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// `{scheme}://{host}`.
-    pub(crate) fn base(&self) -> &str {
-        &self.base
-    }
-
-    /// Sends a request, answering an auth challenge once (for `scopes`) and retrying
-    /// 5xx, 429 and broken connections with backoff (honouring `Retry-After`).
-    pub(crate) async fn send(
-        &self,
-        method: Method,
-        url: &str,
-        scopes: &[String],
-        body: &Body,
-        headers: &[(header::HeaderName, String)],
-    ) -> Result<reqwest::Response> {
-        self.send_with(method, url, scopes, body, headers, ATTEMPTS)
-            .await
-    }
-
-    /// [`Session::send`] without the retries (only the auth challenge is answered): for a
-    /// blob upload's `PUT`, whose upload session a failure may have spent; the caller
-    /// starts a new one instead.
-    pub(crate) async fn send_once(
-        &self,
-        method: Method,
-        url: &str,
-        scopes: &[String],
-        body: &Body,
-        headers: &[(header::HeaderName, String)],
-    ) -> Result<reqwest::Response> {
-        self.send_with(method, url, scopes, body, headers, 1).await
-    }
-
-    async fn send_with(
-        &self,
-        method: Method,
-        url: &str,
-        scopes: &[String],
-        body: &Body,
-        headers: &[(header::HeaderName, String)],
-        attempts: u32,
-    ) -> Result<reqwest::Response> {
-        let mut delay = Duration::from_millis(250);
-        let mut challenged = false;
-        // The challenge's round trip does not count as an attempt.
-        let mut attempt = 0;
-        while attempt < attempts {
-            attempt += 1;
-            let mut req = self.client.request(method.clone(), url);
-            for (k, v) in headers {
-                req = req.header(k, v);
-            }
-            if let Some(a) = self.auth.lock().expect("auth lock").as_ref() {
-                let mut value = header::HeaderValue::from_str(a.expose())
-                    .map_err(|_| Error::Registry("the registry token is not a header".into()))?;
-                value.set_sensitive(true);
-                req = req.header(header::AUTHORIZATION, value);
-            }
-            req = match body {
-                Body::Empty => req,
-                Body::Bytes(b) => req.body(b.clone()),
-                // Small blobs are read in one go; large ones streamed in 1 MiB reads (a
-                // bare tokio File body reads a few KiB at a time: measured, a 100 MiB
-                // push spent 0.4 s of system time).
-                Body::File(path, len) if *len <= SMALL_BLOB => {
-                    let bytes = tokio::fs::read(path)
-                        .await
-                        .map_err(|e| Error::io("cannot read", path, e))?;
-                    req.body(bytes)
-                }
-                Body::File(path, len) => {
-                    let f = tokio::fs::File::open(path)
-                        .await
-                        .map_err(|e| Error::io("cannot read", path, e))?;
-                    let stream = tokio_util::io::ReaderStream::with_capacity(f, 1 << 20);
-                    req.header(header::CONTENT_LENGTH, *len)
-                        .body(reqwest::Body::wrap_stream(stream))
-                }
-            };
-            match req.send().await {
-                Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED && !challenged => {
-                    challenged = true;
-                    attempt -= 1;
-                    let challenge = resp
-                        .headers()
-                        .get(header::WWW_AUTHENTICATE)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_string();
-                    self.authenticate(&challenge, scopes).await?;
-                }
-                Ok(resp)
-                    if (resp.status().is_server_error()
-                        || resp.status() == StatusCode::TOO_MANY_REQUESTS)
-                        && attempt < attempts =>
-                {
-                    let wait = resp
-                        .headers()
-                        .get(header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .map(|s| Duration::from_secs(s.min(30)))
-                        .unwrap_or(delay);
-                    tokio::time::sleep(wait).await;
-                    delay *= 2;
-                }
-                Ok(resp) => return Ok(resp),
-                Err(e)
-                    if attempt < attempts
-                        && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()) =>
-                {
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Err(e) => return Err(Error::Registry(format!("{method} {url}: {e}"))),
-            }
-        }
-        Err(Error::Registry(format!(
-            "{method} {url}: the registry kept failing after {attempts} attempts"
-        )))
-    }
-
-    /// Answers a `WWW-Authenticate` challenge: Basic with the credentials, or a Bearer
-    /// token from the realm for `scopes`.
-    async fn authenticate(&self, challenge: &str, scopes: &[String]) -> Result<()> {
-        let basic = || -> Option<String> {
-            let c = self.credentials.as_ref().filter(|c| !c.identity_token)?;
-            let raw = format!("{}:{}", c.username, c.password.expose());
-            Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(raw)
-            ))
-        };
-        let lower = challenge.to_ascii_lowercase();
-        if lower.starts_with("basic") {
-            if self.credentials.as_ref().is_some_and(|c| c.identity_token) {
-                return Err(Error::Registry(format!(
-                    "{} asks for a password, and docker's config.json has an identity token \
-                     for it, which only a token server takes\n  hint: give `username:` and \
-                     `password:` (a secret) on the step",
-                    self.host
-                )));
-            }
-            let b = basic().ok_or_else(|| {
-                Error::Registry(format!(
-                    "{} asks for credentials\n  hint: set `username:` and `password:` (a secret) on \
-                     the step, or log in with `docker login {}` (wharf reads docker's config.json)",
-                    self.host, self.host
-                ))
-            })?;
-            *self.auth.lock().expect("auth lock") = Some(SecretString::new(b));
-            return Ok(());
-        }
-        if lower.starts_with("bearer") {
-            let params = parse_challenge(&challenge[6..]);
-            let realm = params
-                .iter()
-                .find(|(k, _)| k == "realm")
-                .map(|(_, v)| v.clone())
-                .ok_or_else(|| Error::Registry("bearer challenge without a realm".into()))?;
-            // Credentials go to the realm: over HTTPS, or plain HTTP only where the
-            // registry itself may be reached that way.
-            let realm_url = reqwest::Url::parse(&realm)
-                .map_err(|e| Error::Registry(format!("token realm `{realm}`: {e}")))?;
-            let realm_host = match realm_url.port() {
-                Some(port) => format!("{}:{port}", realm_url.host_str().unwrap_or("")),
-                None => realm_url.host_str().unwrap_or("").to_string(),
-            };
-            if realm_url.scheme() != "https" && !plain_http_allowed(&realm_host, &self.insecure) {
-                return Err(Error::Registry(format!(
-                    "{} sends its token requests to `{realm}`, not HTTPS: wharf does not send \
-                     credentials there\n  hint: list `{realm_host}` in `insecure:` if that is \
-                     intended",
-                    self.host
-                )));
-            }
-            let all_scopes = {
-                let mut known = self.scopes.lock().expect("scopes lock");
-                for scope in scopes {
-                    if !known.contains(scope) {
-                        known.push(scope.clone());
-                    }
-                }
-                known.clone()
-            };
-            let service = params
-                .iter()
-                .find(|(k, _)| k == "service")
-                .map(|(_, v)| v.clone());
-            let resp = match self.credentials.as_ref().filter(|c| c.identity_token) {
-                Some(c) => {
-                    // distribution's OAuth2 form of the token request.
-                    let mut form = vec![
-                        ("grant_type", "refresh_token".to_string()),
-                        ("client_id", "wharf".to_string()),
-                        ("refresh_token", c.password.expose().to_string()),
-                        ("scope", all_scopes.join(" ")),
-                    ];
-                    form.extend(service.map(|s| ("service", s)));
-                    self.client.post(realm_url).form(&form).send().await
-                }
-                None => {
-                    let mut url = realm_url;
-                    {
-                        let mut q = url.query_pairs_mut();
-                        if let Some(service) = &service {
-                            q.append_pair("service", service);
-                        }
-                        for scope in &all_scopes {
-                            q.append_pair("scope", scope);
-                        }
-                        if let Some(c) = &self.credentials {
-                            q.append_pair("account", &c.username);
-                        }
-                    }
-                    let mut req = self.client.get(url);
-                    if let Some(b) = basic() {
-                        let mut value = header::HeaderValue::from_str(&b).map_err(|_| {
-                            Error::Registry("the registry user is not a header".into())
-                        })?;
-                        value.set_sensitive(true);
-                        req = req.header(header::AUTHORIZATION, value);
-                    }
-                    req.send().await
-                }
-            }
-            .map_err(|e| Error::Registry(format!("token request to {realm}: {e}")))?;
-            if !resp.status().is_success() {
-                return Err(Error::Registry(format!(
-                    "{realm} refused a token ({})\n  hint: check the registry user and password",
-                    resp.status()
-                )));
-            }
-            let json: serde_json::Value = resp
-                .json()
-                .await
-                .map_err(|e| Error::Registry(format!("token from {realm}: {e}")))?;
-            let token = json["token"]
-                .as_str()
-                .or(json["access_token"].as_str())
-                .ok_or_else(|| Error::Registry(format!("the answer of {realm} has no token")))?;
-            *self.auth.lock().expect("auth lock") =
-                Some(SecretString::new(format!("Bearer {token}")));
-            return Ok(());
-        }
-        Err(Error::Registry(format!(
-            "{} refused the request (401) without a challenge wharf knows",
-            self.host
-        )))
-    }
-
-    /// `resp` when it is a success; else the error for it (with the hint for 401/403).
-    pub(crate) async fn success(
-        &self,
-        resp: reqwest::Response,
-        what: &str,
-    ) -> Result<reqwest::Response> {
-        self.check_auth(&resp)?;
-        if resp.status().is_success() {
-            Ok(resp)
-        } else {
-            Err(Error::Registry(format!(
-                "{what}: {}",
-                error_text(resp).await
-            )))
-        }
-    }
-
-    /// An error for a 401/403 answer.
-    pub(crate) fn check_auth(&self, resp: &reqwest::Response) -> Result<()> {
-        match resp.status() {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(Error::Registry(format!(
-                "{} refused the credentials ({})\n  hint: check `username:` and the `password:` \
-                 secret of the step, or docker's config.json",
-                self.host,
-                resp.status()
-            ))),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// The parameters of a `WWW-Authenticate` challenge after its scheme
 /// (`realm="...",service="...",scope="..."`), keys lowercased. Registries send it, so it
 /// takes anything: a malformed header gives fewer or odd pairs, never a panic.
@@ -637,44 +292,6 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    /// A registry on 127.0.0.1 that answers every request with `answer`.
-    fn one_answer_server(answer: &'static str) -> u16 {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for mut conn in listener.incoming().flatten() {
-                let mut buf = [0u8; 4096];
-                let _ = conn.read(&mut buf);
-                let _ = conn.write_all(answer.as_bytes());
-            }
-        });
-        port
-    }
-
-    #[tokio::test]
-    async fn credentials_never_go_to_a_plain_http_realm_elsewhere() {
-        // 192.0.2.1 (TEST-NET-1) is never contacted: the realm is refused first.
-        let port = one_answer_server(
-            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://192.0.2.1/token\",\
-             service=\"r\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        );
-        let creds = Credentials::password("ci", SecretString::new("s3cret".into()));
-        let session = Session::new(&format!("127.0.0.1:{port}"), &[], Some(creds)).unwrap();
-        let url = format!("{}/v2/", session.base());
-        let err = session
-            .send(Method::GET, &url, &[], &Body::Empty, &[])
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("not HTTPS: wharf does not send credentials there"),
-            "{err}"
-        );
-        assert!(err.contains("list `192.0.2.1` in `insecure:`"), "{err}");
-        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use futures_util::stream::FuturesUnordered;
 use oci_spec::image::{Descriptor, MediaType};
 use reqwest::{Method, StatusCode, header};
 use serde_json::Value;
+use tokio::sync::mpsc::unbounded_channel;
 
 use super::{Body, ClientOptions, Reference, Session};
 use crate::build::Platform;
@@ -51,10 +52,15 @@ pub async fn pull(
         say(format!("{tag}: in the cache, nothing to fetch"));
         return Ok(pulled);
     }
-    let session = Session::for_host(&reference.host, options)?;
+    let (notes_tx, mut notes) = unbounded_channel();
+    let session = Session::for_host(&reference.host, options)?.with_notes(notes_tx);
     let scopes = pull_scopes(reference);
     let started = Instant::now();
-    let resolved = resolve(&session, reference, platform, &scopes).await?;
+    let resolved = resolve(&session, reference, platform, &scopes).await;
+    while let Ok(line) = notes.try_recv() {
+        say(line);
+    }
+    let resolved = resolved?;
     layout.write_blob(&resolved.top_bytes)?;
     if let Some(child) = &resolved.child_bytes {
         layout.write_blob(child)?;
@@ -75,10 +81,18 @@ pub async fn pull(
                 None => break,
             }
         }
-        match running.next().await {
-            Some(done) => done?,
-            None => break,
+        // Retry lines are said as they happen; the first failure ends the pull, and
+        // returning drops (cancels) the other downloads.
+        tokio::select! {
+            Some(line) = notes.recv() => say(line),
+            done = running.next() => match done {
+                Some(done) => done?,
+                None => break,
+            },
         }
+    }
+    while let Ok(line) = notes.try_recv() {
+        say(line);
     }
     let manifest_size = resolved
         .child_bytes
@@ -119,15 +133,12 @@ pub async fn inspect(
     let config_digest =
         Digest::parse(resolved.manifest["config"]["digest"].as_str().unwrap_or(""))?;
     let url = blob_url(&session, reference, &config_digest);
+    let subject = format!("config {}", config_digest.short());
     let resp = session
-        .send(Method::GET, &url, &scopes, &Body::Empty, &[])
+        .send(Method::GET, &url, &scopes, &Body::Empty, &[], &subject)
         .await?;
-    let bytes = session
-        .success(resp, &format!("GET {url}"))
-        .await?
-        .bytes()
-        .await
-        .map_err(|e| Error::Registry(format!("GET {url}: {e}")))?;
+    let resp = session.success(resp, &format!("GET {url}")).await?;
+    let bytes = session.bytes(resp, &url, &subject).await?;
     let got = Digest::of(&bytes);
     if got != config_digest {
         return Err(Error::DigestMismatch {
@@ -264,6 +275,10 @@ async fn fetch_manifest(
 ) -> Result<(String, Vec<u8>, Digest)> {
     let url = format!("{}/v2/{}/manifests/{what}", session.base(), reference.name);
     let accept = [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].join(", ");
+    let subject = match Digest::parse(what) {
+        Ok(d) => format!("manifest {}", d.short()),
+        Err(_) => format!("manifest {}/{}:{what}", reference.host, reference.name),
+    };
     let resp = session
         .send(
             Method::GET,
@@ -271,6 +286,7 @@ async fn fetch_manifest(
             scopes,
             &Body::Empty,
             &[(header::ACCEPT, accept)],
+            &subject,
         )
         .await?;
     if resp.status() == StatusCode::NOT_FOUND {
@@ -290,11 +306,7 @@ async fn fetch_manifest(
         .get("docker-content-digest")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| Error::Registry(format!("GET {url}: {e}")))?
-        .to_vec();
+    let bytes = session.bytes(resp, &url, &subject).await?.to_vec();
     let digest = Digest::of(&bytes);
     if let Some(claimed) = claimed
         && claimed != digest.as_str()
@@ -312,7 +324,11 @@ async fn fetch_manifest(
     Ok((media, bytes, digest))
 }
 
-/// GETs blob `digest` into the layout, verifying it; a broken download is retried.
+/// Downloads of one blob before the pull fails.
+const DOWNLOADS: u32 = 3;
+
+/// GETs blob `digest` into the layout, verifying it; a broken download is retried, a
+/// stalled one is not.
 async fn fetch_blob(
     session: &Session,
     reference: &Reference,
@@ -321,10 +337,12 @@ async fn fetch_blob(
     scopes: &[String],
 ) -> Result<()> {
     let url = blob_url(session, reference, digest);
-    let mut last = String::new();
-    for _ in 0..3 {
+    let subject = format!("blob {}", digest.short());
+    let exchange = session.exchange(&Method::GET, &url, &Body::Empty, &subject);
+    let mut last = None;
+    for attempt in 1..=DOWNLOADS {
         let resp = session
-            .send(Method::GET, &url, scopes, &Body::Empty, &[])
+            .send(Method::GET, &url, scopes, &Body::Empty, &[], &subject)
             .await?;
         let resp = session.success(resp, &format!("GET {url}")).await?;
         let mut writer = layout.blob_writer()?;
@@ -336,15 +354,21 @@ async fn fetch_blob(
                     .write_all(&c)
                     .map_err(|e| Error::io("cannot write a blob in", layout.root(), e))?,
                 Err(e) => {
-                    broken = Some(e.to_string());
+                    broken = Some(exchange.error(&e, session.limits()));
                     break;
                 }
             }
         }
         if let Some(e) = broken {
             // Dropped without commit: nothing is left behind.
-            last = e;
-            continue;
+            match e.retry_reason() {
+                Some(reason) if attempt < DOWNLOADS => {
+                    session.note_retry(&subject, attempt + 1, DOWNLOADS, reason);
+                    last = Some(e);
+                    continue;
+                }
+                _ => return Err(e.into()),
+            }
         }
         let (got, _) = writer.commit()?;
         if &got != digest {
@@ -356,5 +380,8 @@ async fn fetch_blob(
         }
         return Ok(());
     }
-    Err(Error::Registry(format!("GET {url}: {last}")))
+    Err(match last {
+        Some(e) => e.into(),
+        None => Error::Registry(format!("GET {url}: the download kept failing")),
+    })
 }

@@ -9,7 +9,10 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use reqwest::{Method, StatusCode, header};
 use tokio::sync::Semaphore;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use wharf_net::redact_url;
 
+use super::session::ATTEMPTS;
 use super::{Body, ClientOptions, Reference, Session, error_text};
 use crate::inspect::manifest_blobs;
 use crate::{Digest, Error, OciLayout, Result};
@@ -53,6 +56,9 @@ pub async fn push(
 /// has it), [`Pusher::finish`] brings whatever is still missing and then writes the
 /// manifests. A blob sent early that the image does not use in the end is never named by
 /// a tag; registries collect such blobs.
+///
+/// Retries are noted as they happen: [`Pusher::finish`] says them itself, a caller of
+/// [`Pusher::blob`] takes them from [`Pusher::next_note`] meanwhile.
 pub struct Pusher {
     layout_dir: PathBuf,
     refs: Vec<Reference>,
@@ -64,6 +70,8 @@ pub struct Pusher {
     present: Mutex<HashSet<(String, String, Digest)>>,
     /// At most this many blob transfers at once, early ones and `finish`'s together.
     slots: Semaphore,
+    /// The sessions' retry lines, as they happen.
+    notes: tokio::sync::Mutex<UnboundedReceiver<String>>,
 }
 
 impl Pusher {
@@ -71,6 +79,7 @@ impl Pusher {
     pub fn new(layout_dir: &Path, refs: &[Reference], options: &ClientOptions) -> Result<Pusher> {
         let mut sessions: Vec<(String, Session)> = Vec::new();
         let mut repos: Vec<(String, String)> = Vec::new();
+        let (notes_tx, notes) = unbounded_channel();
         for r in refs {
             if r.digest.is_some() {
                 return Err(Error::Registry(format!(
@@ -78,7 +87,8 @@ impl Pusher {
                 )));
             }
             if !sessions.iter().any(|(h, _)| h == &r.host) {
-                sessions.push((r.host.clone(), Session::for_host(&r.host, options)?));
+                let session = Session::for_host(&r.host, options)?.with_notes(notes_tx.clone());
+                sessions.push((r.host.clone(), session));
             }
             let repo = (r.host.clone(), r.name.clone());
             if !repos.contains(&repo) {
@@ -92,7 +102,21 @@ impl Pusher {
             sessions,
             present: Mutex::new(HashSet::new()),
             slots: Semaphore::new(8),
+            notes: tokio::sync::Mutex::new(notes),
         })
+    }
+
+    /// The next retry line of the push (waits for one: use it beside the uploads, as a
+    /// `select!` branch).
+    pub async fn next_note(&self) -> Option<String> {
+        self.notes.lock().await.recv().await
+    }
+
+    /// The retry lines noted and not yet taken.
+    fn drain_notes(notes: &mut UnboundedReceiver<String>, say: &mut (dyn FnMut(String) + Send)) {
+        while let Ok(line) = notes.try_recv() {
+            say(line);
+        }
     }
 
     fn session(&self, host: &str) -> &Session {
@@ -105,27 +129,26 @@ impl Pusher {
     }
 
     /// Sends blob `digest` of the layout to every repository that lacks it (no mounts: a
-    /// new layer exists nowhere else). Errors are left for [`Pusher::finish`], which
-    /// checks every blob again and retries what is missing.
-    pub async fn blob(&self, digest: Digest, size: u64) {
-        let Ok(layout) = OciLayout::open(&self.layout_dir) else {
-            return;
-        };
+    /// new layer exists nowhere else). The upload is retried like any other (5xx, 429,
+    /// broken connections); an error after that, or a stalled registry, is the push's
+    /// error: the caller stops the build and the other uploads (dropping their futures)
+    /// rather than wait for [`Pusher::finish`] to meet the same registry again.
+    pub async fn blob(&self, digest: Digest, size: u64) -> Result<()> {
+        let layout = OciLayout::open(&self.layout_dir)?;
         for (host, name) in &self.repos {
-            let Ok(_slot) = self.slots.acquire().await else {
-                return;
-            };
+            let _slot = self
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| Error::Registry("the push was closed".into()))?;
             let key = (host.clone(), name.clone(), digest.clone());
             if self.present.lock().expect("present lock").contains(&key) {
                 continue;
             }
-            if push_blob(self.session(host), name, None, &layout, &digest, size)
-                .await
-                .is_ok()
-            {
-                self.present.lock().expect("present lock").insert(key);
-            }
+            push_blob(self.session(host), name, None, &layout, &digest, size).await?;
+            self.present.lock().expect("present lock").insert(key);
         }
+        Ok(())
     }
 
     /// Brings every blob of the image tagged `tag` (or the only one) to every repository
@@ -136,6 +159,7 @@ impl Pusher {
         tag: Option<&str>,
         say: &mut (dyn FnMut(String) + Send),
     ) -> Result<Vec<Pushed>> {
+        let mut notes = self.notes.lock().await;
         let layout = OciLayout::open(&self.layout_dir)?;
         let desc = layout.resolve(tag)?;
         let manifest_digest = Digest::from_oci(desc.digest())?;
@@ -180,8 +204,11 @@ impl Pusher {
                     &[push_scope(name)],
                     &Body::Empty,
                     &[(header::ACCEPT, media_type.clone())],
+                    &format!("manifest {}", manifest_digest.short()),
                 )
-                .await?;
+                .await;
+            Self::drain_notes(&mut notes, say);
+            let resp = resp?;
             if resp.status().is_success() {
                 say(format!(
                     "{host}/{name}: has this image already ({:.2}s)",
@@ -209,15 +236,29 @@ impl Pusher {
                         push_blob(session, name, mount_from, layout, d, *size).await
                     });
                 }
-                match running.next().await {
-                    Some(outcome) => match outcome? {
-                        BlobOutcome::Uploaded => uploaded += 1,
-                        BlobOutcome::Mounted => mounted += 1,
-                        BlobOutcome::Skipped => skipped += 1,
+                // Retry lines are said while the uploads run; the first failure ends the
+                // push, and returning drops (cancels) the other uploads.
+                let outcome = tokio::select! {
+                    Some(line) = notes.recv() => {
+                        say(line);
+                        continue;
+                    }
+                    outcome = running.next() => outcome,
+                };
+                match outcome {
+                    Some(outcome) => match outcome {
+                        Ok(BlobOutcome::Uploaded) => uploaded += 1,
+                        Ok(BlobOutcome::Mounted) => mounted += 1,
+                        Ok(BlobOutcome::Skipped) => skipped += 1,
+                        Err(e) => {
+                            Self::drain_notes(&mut notes, say);
+                            return Err(e);
+                        }
                     },
                     None => break,
                 }
             }
+            Self::drain_notes(&mut notes, say);
             let mount_note = match (mount_from, mounted) {
                 (Some(from), n) if n > 0 => format!(", {n} mounted from {from}"),
                 _ => String::new(),
@@ -248,8 +289,11 @@ impl Pusher {
                     &[push_scope(&r.name)],
                     &Body::Bytes(manifest_bytes.clone()),
                     &[(header::CONTENT_TYPE, media_type.clone())],
+                    &format!("manifest {}/{}:{tag}", r.host, r.name),
                 )
-                .await?;
+                .await;
+            Self::drain_notes(&mut notes, say);
+            let resp = resp?;
             session.check_auth(&resp)?;
             if resp.status() != StatusCode::CREATED {
                 return Err(Error::Registry(format!(
@@ -280,7 +324,7 @@ impl Pusher {
 }
 
 /// Upload sessions tried for one blob before the push fails.
-const UPLOAD_SESSIONS: u32 = 4;
+const UPLOAD_SESSIONS: u32 = ATTEMPTS;
 
 fn push_scope(name: &str) -> String {
     format!("repository:{name}:pull,push")
@@ -300,9 +344,10 @@ async fn push_blob(
     if let Some(from) = mount_from {
         scopes.push(format!("repository:{from}:pull"));
     }
+    let subject = format!("blob {}", digest.short());
     let head = format!("{}/v2/{name}/blobs/{digest}", session.base());
     let resp = session
-        .send(Method::HEAD, &head, &scopes, &Body::Empty, &[])
+        .send(Method::HEAD, &head, &scopes, &Body::Empty, &[], &subject)
         .await?;
     if resp.status().is_success() {
         return Ok(BlobOutcome::Skipped);
@@ -319,7 +364,7 @@ async fn push_blob(
             _ => format!("{}/v2/{name}/blobs/uploads/", session.base()),
         };
         let resp = session
-            .send(Method::POST, &start, &scopes, &Body::Empty, &[])
+            .send(Method::POST, &start, &scopes, &Body::Empty, &[], &subject)
             .await?;
         session.check_auth(&resp)?;
         match resp.status() {
@@ -329,7 +374,8 @@ async fn push_blob(
             StatusCode::ACCEPTED => {}
             _ => {
                 return Err(Error::Registry(format!(
-                    "POST {start}: {}",
+                    "POST {}: {}",
+                    redact_url(&start),
                     error_text(resp).await
                 )));
             }
@@ -353,32 +399,37 @@ async fn push_blob(
                 &scopes,
                 &Body::File(path.clone(), size),
                 &[(header::CONTENT_TYPE, "application/octet-stream".to_string())],
+                &subject,
             )
             .await;
-        match resp {
+        // A failed monolithic upload cannot be resumed (the registry may have dropped the
+        // session: 404): start a new session after a pause. A stalled registry is not
+        // retried: it had the whole idle limit to move.
+        let reason = match resp {
             Ok(r) if r.status() == StatusCode::CREATED => return Ok(BlobOutcome::Uploaded),
-            // A failed monolithic upload cannot be resumed (the registry may have dropped
-            // the session: 404): start a new session after a pause.
             Ok(r)
                 if attempt < UPLOAD_SESSIONS
                     && (r.status().is_server_error()
                         || r.status() == StatusCode::TOO_MANY_REQUESTS
                         || r.status() == StatusCode::NOT_FOUND) =>
             {
-                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                r.status().as_str().to_string()
             }
             Ok(r) => {
                 session.check_auth(&r)?;
                 return Err(Error::Registry(format!(
-                    "uploading {digest}: {}",
+                    "uploading {digest} to {}/{name}: {}",
+                    session.host(),
                     error_text(r).await
                 )));
             }
-            Err(_) if attempt < UPLOAD_SESSIONS => {
-                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            Err(Error::Net(e)) if attempt < UPLOAD_SESSIONS && e.retry_reason().is_some() => {
+                e.retry_reason().unwrap_or_default().to_string()
             }
             Err(e) => return Err(e),
-        }
+        };
+        session.note_retry(&subject, attempt + 1, UPLOAD_SESSIONS, &reason);
+        tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
     }
     Err(Error::Registry(format!(
         "uploading {digest}: the registry kept failing"

@@ -1,18 +1,22 @@
-//! The HTTP side of forge publishing: the forge's headers, retries with backoff for the
-//! failures that pass (5xx, 429, a refused or dropped connection), and the mapping of the
-//! other statuses to [`ForgeError`]s that say what to fix.
+//! The HTTP side of forge publishing: the forge's headers, the network limits of
+//! [`wharf_net`] (a forge that stops reading an asset or never answers fails within the
+//! idle limit; reqwest's own `read_timeout` would also fail any upload longer than
+//! itself), retries with backoff for the failures that pass (5xx, 429, a refused or
+//! dropped connection), and the mapping of the other statuses to [`ForgeError`]s that
+//! say what to fix.
 
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
+use wharf_net::{Exchange, Limits, Net, redact_url};
 use zeroize::Zeroizing;
 
 use super::{ForgeError, ForgeKind, ForgeRelease, ForgeResult, Progress};
 
 /// How often one request is sent at most before its failure is reported.
-const MAX_ATTEMPTS: u32 = 4;
+pub(super) const MAX_ATTEMPTS: u32 = 5;
 /// The first retry's delay; each later one doubles it.
 const FIRST_DELAY: Duration = Duration::from_millis(250);
 /// The longest wait, whatever a `Retry-After` asks for: a release step should fail
@@ -24,23 +28,20 @@ pub(super) type Report<'p> = &'p mut (dyn FnMut(&Progress) + Send);
 
 /// One forge repository's API, with the token in a ready header.
 pub(super) struct Api<'a> {
-    http: reqwest::Client,
+    net: Net,
     pub(super) release: &'a ForgeRelease,
     base: Url,
     auth: HeaderValue,
 }
 
 impl<'a> Api<'a> {
-    /// Builds the client for `release`'s forge (installing rustls' ring provider first:
-    /// reqwest is built without one so that no C-heavy provider is compiled).
+    /// Builds the client for `release`'s forge, under the release's limits (else the
+    /// `WHARF_NET_*` variables').
     pub(super) fn new(release: &'a ForgeRelease) -> ForgeResult<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(120))
-            .build()
-            .map_err(ForgeError::Client)?;
+        let net = Net::new(match release.limits {
+            Some(l) => l,
+            None => Limits::from_env()?,
+        })?;
         let root = release.api_url.trim_end_matches('/');
         let root = match release.forge {
             ForgeKind::GitHub => root.to_owned(),
@@ -52,7 +53,7 @@ impl<'a> Api<'a> {
             .ok_or_else(|| {
                 ForgeError::Invalid(format!(
                     "api url `{}` is not an http(s) URL",
-                    release.api_url
+                    redact_url(&release.api_url)
                 ))
             })?;
         let scheme = match release.forge {
@@ -65,7 +66,7 @@ impl<'a> Api<'a> {
         })?;
         auth.set_sensitive(true);
         Ok(Self {
-            http,
+            net,
             release,
             base,
             auth,
@@ -77,6 +78,14 @@ impl<'a> Api<'a> {
         match self.release.forge {
             ForgeKind::GitHub => "GitHub",
             ForgeKind::Gitea => "Gitea/Forgejo",
+        }
+    }
+
+    /// The peer's name in network errors.
+    fn peer(&self) -> &'static str {
+        match self.release.forge {
+            ForgeKind::GitHub => "GitHub API",
+            ForgeKind::Gitea => "Gitea/Forgejo API",
         }
     }
 
@@ -101,7 +110,8 @@ impl<'a> Api<'a> {
     /// A request with the forge's headers.
     pub(super) fn request(&self, method: Method, url: Url) -> RequestBuilder {
         let builder = self
-            .http
+            .net
+            .client()
             .request(method, url)
             .header(AUTHORIZATION, self.auth.clone());
         match self.release.forge {
@@ -119,12 +129,37 @@ impl<'a> Api<'a> {
         &self,
         method: &Method,
         url: &Url,
+        build: impl FnMut() -> ForgeResult<RequestBuilder>,
+        progress: Report<'_>,
+    ) -> ForgeResult<Option<Response>> {
+        let what = format!("{method} {}", redact_url(url.as_str()));
+        self.send_about(
+            method,
+            url,
+            &what,
+            &format!("the request {what}"),
+            build,
+            progress,
+        )
+        .await
+    }
+
+    /// [`Api::send`] with the words for messages: `subject` for retry lines (`upload of
+    /// asset app.zip`), `what` for a network failure (`the upload of asset app.zip (2.0
+    /// MiB)`).
+    pub(super) async fn send_about(
+        &self,
+        method: &Method,
+        url: &Url,
+        subject: &str,
+        what: &str,
         mut build: impl FnMut() -> ForgeResult<RequestBuilder>,
         progress: Report<'_>,
     ) -> ForgeResult<Option<Response>> {
+        let exchange = Exchange::new(self.peer(), url.as_str(), what);
         let mut attempt = 1;
         loop {
-            let retry_after = match build()?.send().await {
+            let (retry_after, reason) = match self.net.send(build()?, &exchange).await {
                 Ok(response) if response.status().is_success() => return Ok(Some(response)),
                 Ok(response) if response.status() == StatusCode::NOT_FOUND => return Ok(None),
                 Ok(response) => {
@@ -134,30 +169,28 @@ impl<'a> Api<'a> {
                     if !passing || attempt >= MAX_ATTEMPTS {
                         return Err(self.status_error(method, url, response, attempt).await);
                     }
-                    response
+                    let after = response
                         .headers()
                         .get(RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs)
+                        .map(Duration::from_secs);
+                    (after, status.as_str().to_string())
                 }
-                Err(err) => {
-                    let passing = err.is_connect() || err.is_timeout() || err.is_request();
-                    if !passing || attempt >= MAX_ATTEMPTS {
-                        return Err(ForgeError::Network {
-                            request: format!("{method} {url}"),
-                            detail: chain(&err),
-                        });
-                    }
-                    None
-                }
+                // A stall or a limit is not retried: the forge had the whole limit.
+                Err(err) => match err.retry_reason() {
+                    Some(reason) if attempt < MAX_ATTEMPTS => (None, reason.to_string()),
+                    _ => return Err(err.into()),
+                },
             };
             let delay = retry_after
                 .unwrap_or(FIRST_DELAY * 2u32.pow(attempt - 1))
                 .min(MAX_DELAY);
             progress(&Progress::Retrying {
-                what: format!("{method} {url}"),
+                what: subject.to_string(),
                 attempt,
+                attempts: MAX_ATTEMPTS,
+                reason,
                 delay,
             });
             tokio::time::sleep(delay).await;
@@ -169,8 +202,8 @@ impl<'a> Api<'a> {
     pub(super) fn not_found(&self, method: &Method, url: &Url) -> ForgeError {
         ForgeError::RepoNotFound {
             repository: self.repository(),
-            api_url: self.base.to_string(),
-            request: format!("{method} {url}"),
+            api_url: redact_url(self.base.as_str()),
+            request: format!("{method} {}", redact_url(url.as_str())),
         }
     }
 
@@ -183,7 +216,7 @@ impl<'a> Api<'a> {
     ) -> ForgeError {
         let status = response.status().as_u16();
         let message = api_message(&response.bytes().await.unwrap_or_default());
-        let request = format!("{method} {url}");
+        let request = format!("{method} {}", redact_url(url.as_str()));
         match status {
             401 | 403 => ForgeError::Auth {
                 forge: self.forge(),
@@ -209,17 +242,27 @@ impl<'a> Api<'a> {
     }
 }
 
-/// Reads a 2xx response's JSON body.
-pub(super) async fn read_json<T: DeserializeOwned>(response: Response) -> ForgeResult<T> {
-    let url = response.url().to_string();
-    let body = response.bytes().await.map_err(|err| ForgeError::Network {
-        request: format!("reading the answer of {url}"),
-        detail: chain(&err),
-    })?;
-    serde_json::from_slice(&body).map_err(|err| ForgeError::Response {
-        url,
-        detail: err.to_string(),
-    })
+impl Api<'_> {
+    /// Reads a 2xx response's JSON body, under the idle limit.
+    pub(super) async fn read_json<T: DeserializeOwned>(
+        &self,
+        response: Response,
+    ) -> ForgeResult<T> {
+        let url = redact_url(response.url().as_str());
+        let exchange = Exchange::new(
+            self.peer(),
+            response.url().as_str(),
+            format!("the answer from {url}"),
+        );
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| exchange.error(&err, self.net.limits()))?;
+        serde_json::from_slice(&body).map_err(|err| ForgeError::Response {
+            url,
+            detail: err.to_string(),
+        })
+    }
 }
 
 /// The API's own words from an error body: GitHub's and Gitea's `message`, with GitHub's
@@ -255,17 +298,6 @@ fn api_message(body: &[u8]) -> String {
         message = format!("{message} ({})", details.join(", "));
     }
     message
-}
-
-/// An error and its causes on one line (reqwest's own text stops at the outermost).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -22,14 +22,10 @@ pub enum ForgeError {
     /// The HTTP client could not be set up (TLS roots, ...).
     #[error("cannot set up the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
-    /// The forge could not be reached, or the connection broke, after the retries.
-    #[error("cannot reach {request}: {detail}")]
-    Network {
-        /// The method and URL (a URL never holds the token).
-        request: String,
-        /// The transport error, with its causes.
-        detail: String,
-    },
+    /// The forge could not be reached, the connection broke after the retries, or a
+    /// network limit ran out (a forge that stopped reading an asset or never answered).
+    #[error(transparent)]
+    Network(#[from] wharf_net::NetError),
     /// The forge refused the token (HTTP 401 or 403).
     #[error(
         "{forge} refused the token for {repository} (HTTP {status} on {request}): {message}\n\

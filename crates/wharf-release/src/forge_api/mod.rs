@@ -80,6 +80,8 @@ pub struct ForgeRelease {
     pub assets: Vec<PathBuf>,
     /// The API token (redacted in `Debug`).
     pub token: ForgeToken,
+    /// The network limits; `None` takes them from the `WHARF_NET_*` variables.
+    pub limits: Option<wharf_net::Limits>,
 }
 
 /// What [`publish`] did.
@@ -144,10 +146,15 @@ pub enum Progress {
     },
     /// A request failed transiently and is sent again after `delay`.
     Retrying {
-        /// The method and URL.
+        /// What is sent again: the method and URL (without its query), or `upload of
+        /// asset NAME`.
         what: String,
         /// The attempt that failed (1 for the first).
         attempt: u32,
+        /// How many attempts are made at most.
+        attempts: u32,
+        /// Why: the HTTP status (`503`) or the network failure (`connection reset`).
+        reason: String,
         /// The wait before the next attempt.
         delay: Duration,
     },
@@ -165,11 +172,10 @@ impl fmt::Display for Progress {
             Self::Retrying {
                 what,
                 attempt,
-                delay,
-            } => write!(
-                f,
-                "{what} failed (attempt {attempt}), retrying in {delay:?}"
-            ),
+                attempts,
+                reason,
+                ..
+            } => f.write_str(&wharf_net::retrying(what, attempt + 1, *attempts, reason)),
         }
     }
 }
@@ -354,6 +360,7 @@ mod tests {
             draft: false,
             assets: Vec::new(),
             token: ForgeToken::new("s3cr3t-token"),
+            limits: None,
         }
     }
 

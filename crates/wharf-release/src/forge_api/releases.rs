@@ -10,7 +10,7 @@ use reqwest::{Body, Method, Url};
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 
-use super::client::{Api, Report, read_json};
+use super::client::{Api, Report};
 use super::{ForgeError, ForgeKind, ForgeResult};
 
 /// A release as both APIs return it (fields wharf does not use are ignored).
@@ -70,7 +70,7 @@ pub(super) async fn find(
         )
         .await?
     {
-        return read_json(response).await.map(Some);
+        return api.read_json(response).await.map(Some);
     }
     // Drafts have no tag yet, so the by-tag lookup misses them: page through the list
     // (newest first) until the draft turns up or a short page ends it.
@@ -92,7 +92,7 @@ pub(super) async fn find(
             )
             .await?
             .ok_or_else(|| api.not_found(&Method::GET, &url))?;
-        let releases: Vec<RemoteRelease> = read_json(response).await?;
+        let releases: Vec<RemoteRelease> = api.read_json(response).await?;
         let short = releases.len() < size;
         if let Some(found) = releases.into_iter().find(|r| r.draft && r.tag_name == tag) {
             return Ok(Some(found));
@@ -134,7 +134,7 @@ pub(super) async fn save(
         )
         .await?
         .ok_or_else(|| api.not_found(&method, &url))?;
-    read_json(response).await
+    api.read_json(response).await
 }
 
 /// Uploads `asset` to `release`.
@@ -189,11 +189,23 @@ pub(super) async fn upload(
             )
         }
     };
+    let what = format!(
+        "the upload of asset {} ({})",
+        asset.name,
+        wharf_net::human_size(asset.size)
+    );
     let response = api
-        .send(&Method::POST, &url, build, progress)
+        .send_about(
+            &Method::POST,
+            &url,
+            &format!("upload of asset {}", asset.name),
+            &what,
+            build,
+            progress,
+        )
         .await?
         .ok_or_else(|| api.not_found(&Method::POST, &url))?;
-    read_json(response).await
+    api.read_json(response).await
 }
 
 /// Deletes an asset of `release`; one already gone (404) is fine.

@@ -20,6 +20,13 @@ pub async fn run(dir: &Path, cmd: ImageCommand) -> anyhow::Result<ExitStatus> {
 }
 
 async fn run_build(dir: &Path, args: ImageBuildArgs) -> anyhow::Result<ExitStatus> {
+    let registry_base = args
+        .from
+        .as_deref()
+        .is_some_and(|f| f != "scratch" && !f.starts_with("oci-layout:"));
+    if args.push || registry_base {
+        super::check_net_limits()?;
+    }
     let root = project::find_root(dir).unwrap_or_else(|_| dir.to_path_buf());
     let wharf_dir = project::state_dir(&root);
     let layers = args
@@ -115,6 +122,7 @@ fn report(produced: &[wharf_model::Produced], json: bool) -> anyhow::Result<Exit
 }
 
 async fn run_push(dir: &Path, args: ImagePushArgs) -> anyhow::Result<ExitStatus> {
+    super::check_net_limits()?;
     let (layout, tag) = wharf_oci::layout::split_layout_ref(&args.layout, dir);
     let password = match &args.registry.password_secret {
         Some(name) => Some(secret_env::lookup(dir, name).await?),
@@ -151,6 +159,7 @@ async fn run_inspect(dir: &Path, args: ImageInspectArgs) -> anyhow::Result<ExitS
         wharf_oci::inspect::inspect_layout(&path, tag.as_deref(), &platform)
             .map_err(|e| UserError::failed(e.to_string()))?
     } else {
+        super::check_net_limits()?;
         let reference = wharf_oci::registry::Reference::parse(&args.image).map_err(|e| {
             UserError::invalid(e.to_string())
                 .hint("give `oci-layout:DIR[:TAG]` or HOST[:PORT]/NAME[:TAG][@sha256:…]")

@@ -18,3 +18,11 @@ pub mod show;
 pub mod validate;
 
 mod history;
+
+/// Refuses a bad `WHARF_NET_*` variable before a command that uses the network does any
+/// work: it is a usage error (exit 2), not a failed push.
+pub(crate) fn check_net_limits() -> Result<(), crate::exit::UserError> {
+    wharf_net::Limits::from_env()
+        .map(drop)
+        .map_err(|e| crate::exit::UserError::invalid(e.to_string()))
+}

@@ -16,6 +16,7 @@ pub async fn run(dir: &Path, cmd: PublishCommand) -> anyhow::Result<ExitStatus> 
 }
 
 async fn python(dir: &Path, args: PublishPythonArgs) -> anyhow::Result<ExitStatus> {
+    super::check_net_limits()?;
     let files = args
         .files
         .iter()
@@ -37,6 +38,7 @@ async fn python(dir: &Path, args: PublishPythonArgs) -> anyhow::Result<ExitStatu
         files,
         username: args.username.clone(),
         token,
+        limits: None,
     };
     let published = publish(&req, &mut |line| eprintln!("{line}"))
         .await

@@ -7,6 +7,7 @@ mod files;
 mod helper;
 mod history;
 mod image;
+mod network;
 mod package;
 mod publish;
 mod registry;

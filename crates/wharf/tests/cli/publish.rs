@@ -15,7 +15,7 @@ use crate::helper::Project;
 const TOKEN: &str = "pypi-test-token-4c1d9e";
 
 /// Writes a pure-Python wheel `wharf_tiny-VERSION-py3-none-any.whl` whose module says `greeting`.
-fn wheel(dir: &Path, version: &str, greeting: &str) -> std::path::PathBuf {
+pub fn wheel(dir: &Path, version: &str, greeting: &str) -> std::path::PathBuf {
     let path = dir.join(format!("wharf_tiny-{version}-py3-none-any.whl"));
     let info = format!("wharf_tiny-{version}.dist-info");
     let files = [

@@ -366,6 +366,18 @@ fn faults_on_the_way_are_retried_and_a_broken_push_leaves_no_tag() {
     let p = project(&image, "");
     let run = p.wharf(&["run", "--plain"]).expect(0);
     let digest = digest_of(&run.stderr());
+    // Each retry is said in the step's output as it happens.
+    for reason in ["429", "500"] {
+        assert!(
+            run.stderr()
+                .lines()
+                .any(|l| l.starts_with("[image] retrying ")
+                    && l.contains(" (2/5) after ")
+                    && l.ends_with(reason)),
+            "{reason}: {}",
+            run.stderr()
+        );
+    }
     let direct = format!("127.0.0.1:{}/faults/app:latest", reg.port);
     assert_eq!(
         inspect(&direct, None).expect("pushed")["Digest"],
