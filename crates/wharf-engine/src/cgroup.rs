@@ -4,7 +4,7 @@
 //! one write to `cgroup.kill`. A process group, the fallback, loses a child that calls
 //! `setsid`.
 //!
-//! wharf makes `wharf-PID` under its own cgroup, and in it one `slot-N` per step running
+//! wharf makes `wharf-PID-START` under its own cgroup, and in it one `slot-N` per step running
 //! at once, reused from step to step (creating a cgroup costs ~60 µs; joining one ~10 µs).
 //! The step's process joins its slot right after it started (the parent moves it: a join
 //! in the child would need `fork` instead of `posix_spawn`, ~4x the cost of a step), then
@@ -41,10 +41,12 @@ impl Cgroups {
     pub(crate) fn detect() -> Result<Cgroups, String> {
         let own = own_cgroup_dir()?;
         prune(&own);
-        let base = own.join(format!("wharf-{}", std::process::id()));
+        // Named by pid *and* start time: pids are recycled (every 32,768 processes on a
+        // default system), and a directory a dead wharf left must never pass for ours.
+        let me = std::process::id();
+        let base = own.join(format!("wharf-{me}-{}", start_time(me).unwrap_or(0)));
         match std::fs::create_dir(&base) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {
                 return Err(format!(
                     "cannot create a cgroup in {}: {e} (needs root or a delegated cgroup)",
@@ -150,6 +152,19 @@ fn remove_when_empty(dir: &Path) {
     }
 }
 
+/// Process `pid`'s start time (`/proc/PID/stat` field 22, clock ticks since boot), `None`
+/// when it is gone or a zombie.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command, which may itself hold spaces and parentheses.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
 /// The processes `pid`'s threads started (empty when it has none or is gone).
 fn children(pid: u32) -> Vec<u32> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -167,22 +182,24 @@ fn children(pid: u32) -> Vec<u32> {
     out
 }
 
-/// Stops and removes what `wharf-PID` directories of dead processes left in `own`.
+/// Stops and removes what `wharf-PID-START` directories of processes that are gone left
+/// in `own`.
 fn prune(own: &Path) {
     let Ok(entries) = std::fs::read_dir(own) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
+        let Some((pid, started)) = name
             .to_str()
             .and_then(|n| n.strip_prefix("wharf-"))
-            .and_then(|p| p.parse::<i32>().ok())
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(p, t)| Some((p.parse::<u32>().ok()?, t.parse::<u64>().ok()?)))
         else {
             continue;
         };
-        if pid == std::process::id() as i32 || Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
+        if start_time(pid) == Some(started) {
+            continue; // that wharf is alive
         }
         let base = entry.path();
         let _ = std::fs::write(base.join("cgroup.kill"), "1");
@@ -257,6 +274,15 @@ mod tests {
             .join(format!("wharf-cgroup-test-{}.pid", std::process::id()))
             .display()
             .to_string()
+    }
+
+    #[test]
+    fn a_live_process_has_a_start_time_a_gone_one_none() {
+        assert!(start_time(std::process::id()).is_some());
+        let mut child = std::process::Command::new("true").spawn().expect("true");
+        let pid = child.id();
+        child.wait().expect("wait");
+        assert_eq!(start_time(pid), None);
     }
 
     #[test]

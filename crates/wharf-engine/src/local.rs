@@ -232,10 +232,13 @@ async fn run(
             return StepOutcome::FailedToStart(why);
         }
     };
-    // Into the step's cgroup at once: its program has only just started.
-    let mut joined = joined.zip(child.id()).and_then(|(j, pid)| j.add(pid));
+    // The watchdog hears of the step's group first: moving a process into a cgroup can
+    // wait (the kernel's cgroup lock, behind every fork and exit on the machine), and a
+    // wharf killed meanwhile must still leave nothing behind.
     let pgid = child.id().and_then(|id| Pid::from_raw(id as i32));
     let _guard = pgid.map(|g| Registered::new(&guards.watchdog, g.as_raw_nonzero().get()));
+    // Then into the step's cgroup, with whatever it started meanwhile.
+    let mut joined = joined.zip(child.id()).and_then(|(j, pid)| j.add(pid));
     let mut output = match pipe::Receiver::from_owned_fd(OwnedFd::from(reader)) {
         Ok(r) => r,
         Err(e) => {
