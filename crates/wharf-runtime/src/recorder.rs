@@ -36,6 +36,9 @@ const DISPLAY_BATCH: Duration = Duration::from_millis(5);
 /// Below this many events in a batch, output counts as light.
 const LIGHT_BATCH: usize = 256;
 
+/// The display thread's nice value (Linux sets it per thread).
+const DISPLAY_NICE: i32 = 10;
+
 /// What the recorder hands the display thread.
 enum Show {
     Events(Vec<RunEvent>),
@@ -55,7 +58,11 @@ pub(crate) async fn consume<S: RunStore>(
 ) {
     let (show, shown) = std::sync::mpsc::channel::<Show>();
     let pool = text_pool.clone();
-    let display = tokio::task::spawn_blocking(move || display(observer, shown, &pool));
+    // A thread of its own, not one of the runtime's blocking pool: its priority is
+    // lowered below, and a pool thread would keep that for whatever it runs next.
+    let display = std::thread::Builder::new()
+        .name("wharf-display".into())
+        .spawn(move || display(observer, shown, &pool));
     // To be written in the next transaction.
     let mut pending: Vec<RunEvent> = Vec::with_capacity(256);
     // Events waiting for that transaction before they are shown: a result, and everything
@@ -134,7 +141,9 @@ pub(crate) async fn consume<S: RunStore>(
         let _ = show.send(Show::Events(held));
     }
     drop(show);
-    let _ = display.await;
+    if let Ok(display) = display {
+        let _ = tokio::task::spawn_blocking(move || display.join()).await;
+    }
 }
 
 /// Whether the store keeps anything of `ev` (lines live in log files; the run's start
@@ -162,6 +171,9 @@ fn display(
     shown: std::sync::mpsc::Receiver<Show>,
     pool: &wharf_engine::logs::TextPool,
 ) {
+    // Below the steps and the log writer when the cores are busy: a display that falls
+    // behind skips lines (and says so), the log file never waits for it.
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), DISPLAY_NICE);
     let handle = |item: Show, observer: &mut Box<dyn Observer>| match item {
         Show::Warn(text) => observer.warn(&text),
         Show::Events(events) => {
