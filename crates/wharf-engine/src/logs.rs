@@ -319,9 +319,6 @@ impl LogWriter {
             }
         }
         self.tell_skipped();
-        if let Some(f) = self.file.take() {
-            drop(f);
-        }
         match self.error {
             Some(e) => Err(e),
             None => Ok(()),

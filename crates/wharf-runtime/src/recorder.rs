@@ -57,17 +57,13 @@ pub(crate) async fn consume<S: RunStore>(
     text_pool: Arc<wharf_engine::logs::TextPool>,
 ) {
     let (show, shown) = std::sync::mpsc::channel::<Show>();
-    let pool = text_pool.clone();
     // A thread of its own, not one of the runtime's blocking pool: its priority is
     // lowered below, and a pool thread would keep that for whatever it runs next.
     let display = std::thread::Builder::new()
         .name("wharf-display".into())
-        .spawn(move || display(observer, shown, &pool));
+        .spawn(move || display(observer, shown, &text_pool));
     // To be written in the next transaction.
     let mut pending: Vec<RunEvent> = Vec::with_capacity(256);
-    // Events waiting for that transaction before they are shown: a result, and everything
-    // after it (the display keeps the engine's order).
-    let mut held: Vec<RunEvent> = Vec::new();
     let mut flush_at: Option<tokio::time::Instant> = None;
     let mut warned = false;
     let mut renew = tokio::time::interval_at(
@@ -88,7 +84,10 @@ pub(crate) async fn consume<S: RunStore>(
             }
             ev = rx.recv() => {
                 let Some(first) = ev else { break };
+                // Shown at once, and shown only after this batch's transaction: a result
+                // and everything after it (the display keeps the engine's order).
                 let mut ready = Vec::new();
+                let mut held = Vec::new();
                 let mut next = Some(first);
                 let mut n = 0;
                 let mut ended = false;
@@ -114,7 +113,7 @@ pub(crate) async fn consume<S: RunStore>(
                 if !held.is_empty() {
                     record(&store, run, &mut pending, &mut warned, &show).await;
                     flush_at = None;
-                    let _ = show.send(Show::Events(std::mem::take(&mut held)));
+                    let _ = show.send(Show::Events(held));
                 } else if !pending.is_empty() && flush_at.is_none() {
                     flush_at = Some(tokio::time::Instant::now() + RECORD_WINDOW);
                 }
@@ -137,9 +136,6 @@ pub(crate) async fn consume<S: RunStore>(
         }
     }
     record(&store, run, &mut pending, &mut warned, &show).await;
-    if !held.is_empty() {
-        let _ = show.send(Show::Events(held));
-    }
     drop(show);
     if let Ok(display) = display {
         let _ = tokio::task::spawn_blocking(move || display.join()).await;

@@ -3,23 +3,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::helper::Project;
-
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
-
-fn wait_for(path: &std::path::Path) {
-    let t = Instant::now();
-    while !path.exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::helper::{Project, alive, wait_for};
 
 #[test]
 fn a_timeout_kills_the_whole_process_group() {
