@@ -96,4 +96,12 @@ pub trait Executor: Send + Sync + 'static {
         cancel: watch::Receiver<bool>,
         log: LogWriter,
     ) -> BoxFuture<StepOutcome>;
+
+    /// Whether no process a step that ran in `workspace` (or below it) started can still
+    /// run, even one that left the step's process group (a daemon that called `setsid`).
+    /// Then the job's workspace can be reset and handed to a later job.
+    fn confined(&self, workspace: &std::path::Path) -> bool {
+        let _ = workspace;
+        false
+    }
 }

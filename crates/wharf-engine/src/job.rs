@@ -99,6 +99,9 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
         at: now_ms(),
     });
     let own = match (job.workspace, &t.opts.workspaces) {
+        (WorkspaceMode::Isolated, Some(all)) if let Some(ready) = all.take_ready(&job.id) => {
+            Some(ready)
+        }
         (WorkspaceMode::Isolated, Some(all)) => {
             let (all, id) = (all.clone(), job.id.clone());
             match tokio::task::spawn_blocking(move || all.create(&id)).await {
@@ -121,7 +124,14 @@ pub(crate) async fn run(t: JobTask) -> JobRun {
             // Kept on purpose (said once per run by the caller), or replaced by the next
             // attempt's fresh copy.
         } else if matches!(run.outcome, Outcome::Success | Outcome::Cancelled) {
-            all.remove(path);
+            // A job container may outlive the job by a moment (the engine removes it),
+            // and a step's daemon can outlive its step where there are no cgroups: their
+            // workspaces are not handed on.
+            if job.image.is_none() && t.executor.confined(&path) {
+                all.recycle(path);
+            } else {
+                all.remove(path);
+            }
         } else {
             note(
                 &t,

@@ -46,6 +46,8 @@ pub struct LocalExecutor {
     watchdog: Arc<Watchdog>,
     /// The steps' cgroups, or why there are none (found out with the first step).
     cgroups: Arc<OnceLock<Result<Cgroups, String>>>,
+    /// Where steps ran whose processes a cgroup may not have held (see [`Joined::add`]).
+    unsure: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 impl LocalExecutor {
@@ -94,6 +96,16 @@ impl LocalExecutor {
 }
 
 impl Executor for LocalExecutor {
+    fn confined(&self, workspace: &std::path::Path) -> bool {
+        self.cgroups().is_ok()
+            && !self
+                .unsure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|cwd| cwd.starts_with(workspace))
+    }
+
     fn run_step(
         &self,
         req: StepRequest,
@@ -104,6 +116,7 @@ impl Executor for LocalExecutor {
         let guards = Guards {
             watchdog: self.watchdog.clone(),
             cgroups: self.cgroups.clone(),
+            unsure: self.unsure.clone(),
         };
         Box::pin(run(req, program, cancel, log, guards))
     }
@@ -113,6 +126,7 @@ impl Executor for LocalExecutor {
 struct Guards {
     watchdog: Arc<Watchdog>,
     cgroups: Arc<OnceLock<Result<Cgroups, String>>>,
+    unsure: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 /// A step's process in its cgroup: on drop, everything in the cgroup is killed and the
@@ -140,10 +154,21 @@ impl Joined {
     }
 
     /// Moves the step's process (and whatever it already started) in; without a
-    /// cgroup after all when that fails.
-    fn add(mut self, pid: u32) -> Option<Joined> {
+    /// cgroup after all when that fails. `held` says whether the cgroup surely holds
+    /// everything the step started: not when the process had already exited by the move
+    /// (a child it left in a new session was no longer its child to be found).
+    fn add(mut self, pid: u32, held: &mut bool) -> Option<Joined> {
         let slot = self.slot.as_mut()?;
         slot.add(pid).ok()?;
+        let options = rustix::process::WaitIdOptions::EXITED
+            | rustix::process::WaitIdOptions::NOHANG
+            | rustix::process::WaitIdOptions::NOWAIT;
+        *held = Pid::from_raw(pid as i32).is_some_and(|p| {
+            matches!(
+                rustix::process::waitid(rustix::process::WaitId::Pid(p), options),
+                Ok(None)
+            )
+        });
         Some(self)
     }
 
@@ -238,7 +263,17 @@ async fn run(
     let pgid = child.id().and_then(|id| Pid::from_raw(id as i32));
     let _guard = pgid.map(|g| Registered::new(&guards.watchdog, g.as_raw_nonzero().get()));
     // Then into the step's cgroup, with whatever it started meanwhile.
-    let mut joined = joined.zip(child.id()).and_then(|(j, pid)| j.add(pid));
+    let mut held = false;
+    let mut joined = joined
+        .zip(child.id())
+        .and_then(|(j, pid)| j.add(pid, &mut held));
+    if !held {
+        guards
+            .unsure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(req.cwd.clone());
+    }
     let mut output = match pipe::Receiver::from_owned_fd(OwnedFd::from(reader)) {
         Ok(r) => r,
         Err(e) => {

@@ -14,15 +14,17 @@
 //! file systems that share extents (btrfs, XFS), an in-kernel copy elsewhere; files keep
 //! their bytes and modes. Large trees are copied on every core.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::fs_error::{IoError, io_err, walk_err};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// Entries of the `.wharf` state directory: never part of a workspace (the run history,
 /// logs, artifacts, caches and the workspaces themselves). Pipeline files under `.wharf/`
@@ -88,6 +90,30 @@ pub struct Snapshot {
     git: bool,
     /// The bytes of every file, for the figures a caller reports.
     bytes: u64,
+    /// Which entry and directory names each directory holds (made for the first reset).
+    layout: OnceLock<Layout>,
+    /// The mode `materialize` gives directories (the process's umask decides it).
+    dir_mode: OnceLock<u32>,
+}
+
+/// What a directory of a workspace holds: `rel dir -> [(name, node)]`.
+#[derive(Debug, Default)]
+struct Layout {
+    children: HashMap<PathBuf, Vec<(OsString, Node)>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Node {
+    /// `entries[i]`.
+    Entry(usize),
+    /// A directory holding entries.
+    Dir,
+}
+
+impl Layout {
+    fn of(&self, rel: &Path) -> &[(OsString, Node)] {
+        self.children.get(rel).map_or(&[], Vec::as_slice)
+    }
 }
 
 impl Snapshot {
@@ -128,6 +154,8 @@ impl Snapshot {
             dirs,
             git,
             bytes,
+            layout: OnceLock::new(),
+            dir_mode: OnceLock::new(),
         })
     }
 
@@ -154,6 +182,11 @@ impl Snapshot {
     /// Copies the project into `dest` (which must not exist yet).
     pub fn materialize(&self, dest: &Path) -> Result<()> {
         std::fs::create_dir(dest).map_err(io_err("creating the workspace", dest))?;
+        if self.dir_mode.get().is_none()
+            && let Ok(m) = dest.symlink_metadata()
+        {
+            let _ = self.dir_mode.set(m.permissions().mode() & 0o7777);
+        }
         for d in &self.dirs {
             let p = dest.join(d);
             match std::fs::create_dir(&p) {
@@ -163,6 +196,190 @@ impl Snapshot {
             }
         }
         crate::parallel::for_each(&self.entries, |e| copy_entry(e, &dest.join(&e.rel)))
+    }
+
+    fn layout(&self) -> &Layout {
+        self.layout.get_or_init(|| {
+            let mut layout = Layout::default();
+            let mut add = |rel: &Path, node: Node| {
+                if let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) {
+                    layout
+                        .children
+                        .entry(parent.to_path_buf())
+                        .or_default()
+                        .push((name.to_os_string(), node));
+                }
+            };
+            for d in &self.dirs {
+                add(d, Node::Dir);
+            }
+            for (i, e) in self.entries.iter().enumerate() {
+                add(&e.rel, Node::Entry(i));
+            }
+            layout
+        })
+    }
+
+    /// Brings `root`, a workspace made from this snapshot and handed to a job at `since`
+    /// (a reading of the file system's clock, [`fs_clock`]), back to what [`materialize`]
+    /// made: what the job added is removed, what it removed comes back, and every file,
+    /// link or directory whose change time is not older than `since` is made again. A
+    /// change time cannot be set by a process (writing, truncating, `chmod`, `chown`,
+    /// linking and renaming all move it to the clock's present, and `touch` only sets the
+    /// modification time), so an entry older than `since` is the one that was handed out.
+    /// Only for workspaces no process can write to any more.
+    ///
+    /// [`materialize`]: Snapshot::materialize
+    pub fn reset(&self, root: &Path, since: Stamp) -> Result<()> {
+        let uid = root
+            .symlink_metadata()
+            .map_err(io_err("reading", root))?
+            .uid();
+        self.reset_dir(root, Path::new(""), since, uid)
+    }
+
+    fn reset_dir(&self, root: &Path, rel: &Path, since: Stamp, uid: u32) -> Result<()> {
+        let layout = self.layout();
+        let expected = layout.of(rel);
+        let abs = root.join(rel);
+        let meta = abs.symlink_metadata().map_err(io_err("reading", &abs))?;
+        let mut made = HashSet::new();
+        if Stamp::of(&meta) >= since {
+            // Entries came or went (or the directory's mode changed): compare the listing.
+            let mut present = HashSet::new();
+            for item in std::fs::read_dir(&abs).map_err(io_err("listing", &abs))? {
+                let item = item.map_err(io_err("listing", &abs))?;
+                let name = item.file_name();
+                if expected.iter().any(|(n, _)| *n == name) {
+                    present.insert(name);
+                } else {
+                    remove_any(&item.path())?;
+                }
+            }
+            for (name, node) in expected {
+                if !present.contains(name) {
+                    self.create_node(root, &rel.join(name), *node)?;
+                    made.insert(name.clone());
+                }
+            }
+            if let Some(&mode) = self.dir_mode.get()
+                && meta.permissions().mode() & 0o7777 != mode
+            {
+                std::fs::set_permissions(&abs, std::fs::Permissions::from_mode(mode))
+                    .map_err(io_err("setting the mode of", &abs))?;
+            }
+        }
+        for &(ref name, node) in expected {
+            if made.contains(name) {
+                continue;
+            }
+            let child = rel.join(name);
+            let path = root.join(&child);
+            let Ok(m) = path.symlink_metadata() else {
+                self.create_node(root, &child, node)?;
+                continue;
+            };
+            let fresh = match node {
+                Node::Dir => m.is_dir() && m.uid() == uid,
+                Node::Entry(i) => match self.entries[i].kind {
+                    Kind::File => m.is_file() && Stamp::of(&m) < since,
+                    Kind::Symlink => m.is_symlink() && Stamp::of(&m) < since,
+                    Kind::Tree => m.is_dir() && tree_older(&path, since)?,
+                },
+            };
+            if !fresh {
+                remove_any(&path)?;
+                self.create_node(root, &child, node)?;
+            } else if let Node::Dir = node {
+                self.reset_dir(root, &child, since, uid)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `rel` (and, for a directory, everything in it) as `materialize` does.
+    fn create_node(&self, root: &Path, rel: &Path, node: Node) -> Result<()> {
+        let path = root.join(rel);
+        match node {
+            Node::Entry(i) => copy_entry(&self.entries[i], &path),
+            Node::Dir => {
+                std::fs::create_dir(&path).map_err(io_err("creating", &path))?;
+                for (name, child) in self.layout().of(rel) {
+                    self.create_node(root, &rel.join(name), *child)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A reading of the clock a file system stamps changes with: an inode's change time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp(i64, i64);
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        Stamp(m.ctime(), m.ctime_nsec())
+    }
+}
+
+/// The present on `dir`'s file system's clock, later than the change time of every inode
+/// changed so far: the change time of a file made and then changed now (an unnamed one
+/// where the file system has them). Read from the file system, not the system clock: the
+/// kernel stamps inodes from a coarse clock that lags it by up to a tick, and files made in
+/// the same tick share a change time. Where the kernel has fine-grained timestamps on
+/// demand (Linux 6.13 and later on ext4, XFS, btrfs, tmpfs), changing a file whose change
+/// time was just read gets a fine-grained one, and every later change is stamped no
+/// earlier: so a workspace made just before is not taken as changed. Elsewhere a file
+/// made in the same tick counts as changed and is copied again; never the reverse.
+pub fn fs_clock(dir: &Path) -> io::Result<Stamp> {
+    use rustix::fs::{Mode, OFlags};
+    let stamp = |f: &File| -> io::Result<Stamp> {
+        f.metadata()?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o400))?;
+        Ok(Stamp::of(&f.metadata()?))
+    };
+    match rustix::fs::open(
+        dir,
+        OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Ok(fd) => stamp(&File::from(fd)),
+        Err(_) => {
+            let path = dir.join(format!(".clock-{}", std::process::id()));
+            let s = File::create(&path).and_then(|f| stamp(&f));
+            let _ = std::fs::remove_file(&path);
+            s
+        }
+    }
+}
+
+/// Whether nothing in the tree at `path` changed at or after `since` (a directory's change
+/// time moves when an entry comes or goes).
+fn tree_older(path: &Path, since: Stamp) -> Result<bool> {
+    for item in walkdir::WalkDir::new(path) {
+        let item = item.map_err(|e| walk_err::<Error>("reading", path, e))?;
+        let m = item
+            .metadata()
+            .map_err(|e| walk_err::<Error>("reading", path, e))?;
+        if Stamp::of(&m) >= since {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Removes a file, a link or a whole directory.
+fn remove_any(path: &Path) -> Result<()> {
+    let is_dir = path.symlink_metadata().is_ok_and(|m| m.is_dir());
+    let res = if is_dir {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match res {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("removing", path)(e).into()),
+        _ => Ok(()),
     }
 }
 
@@ -390,17 +607,24 @@ fn git_dirs(root: &Path, git_path: &Path) -> Option<(PathBuf, PathBuf)> {
 }
 
 /// The workspaces of one run: `.wharf/workspaces/RUN/JOB`, made from one snapshot.
+///
+/// A job's workspace is a fresh copy of the snapshot, or a workspace an earlier job of the
+/// run used, reset to the snapshot ([`Workspaces::recycle`]): for a project of thousands
+/// of files, resetting what one job changed costs a walk of the tree instead of a copy of
+/// every byte, and what the next job sees is the same.
 #[derive(Debug)]
 pub struct Workspaces {
     snapshot: Arc<Snapshot>,
     dir: PathBuf,
     keep: bool,
-    /// Removals still going on in the background.
+    /// Removals and resets still going on in the background.
     removing: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// Copies made ahead of time, ready to be renamed into a job's place (small projects
-    /// only: there the copy's syscalls are the cost, and the next job need not wait for
-    /// them).
-    spares: Arc<Mutex<Vec<PathBuf>>>,
+    /// Workspaces ready to be renamed into a job's place: copies made ahead of time (small
+    /// projects only: there the copy's syscalls are the cost, and the next job need not
+    /// wait for them) and workspaces reset after their job.
+    spares: Arc<Mutex<Vec<Ready>>>,
+    /// The workspaces handed to jobs, with the moment each was handed out at.
+    handed: Mutex<HashMap<PathBuf, Stamp>>,
     /// Threads making spares.
     making: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Names spares uniquely.
@@ -409,6 +633,16 @@ pub struct Workspaces {
     /// take the lock.
     _lock: File,
 }
+
+/// A workspace equal to the snapshot since `since`.
+#[derive(Debug)]
+struct Ready {
+    path: PathBuf,
+    since: Stamp,
+}
+
+/// At most this many workspaces wait for a job (each is a copy of the project).
+const MAX_SPARES: usize = 8;
 
 impl Workspaces {
     /// Lists the project and claims `state_dir/workspaces/RUN`. Leftovers of earlier runs
@@ -437,6 +671,7 @@ impl Workspaces {
             keep,
             removing: Mutex::new(Vec::new()),
             spares: Arc::default(),
+            handed: Mutex::default(),
             making: Mutex::new(Vec::new()),
             spare_seq: AtomicUsize::new(0),
             _lock: lock,
@@ -457,20 +692,36 @@ impl Workspaces {
 
     /// A fresh workspace for one attempt of `job` (an earlier attempt's is replaced).
     pub fn create(&self, job: &str) -> Result<PathBuf> {
+        if let Some(ready) = self.take_ready(job) {
+            return Ok(ready);
+        }
         let dest = self.dir.join(slug(job));
         if dest.exists() {
             std::fs::remove_dir_all(&dest).map_err(io_err("removing the old", &dest))?;
         }
-        let spare = self.spares.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        if let Some(spare) = spare
-            && std::fs::rename(&spare, &dest).is_ok()
-        {
-            self.make_spare();
-            return Ok(dest);
-        }
         self.snapshot.materialize(&dest)?;
+        if let Ok(since) = fs_clock(&self.dir) {
+            lock(&self.handed).insert(dest.clone(), since);
+        }
         self.make_spare();
         Ok(dest)
+    }
+
+    /// A workspace for `job` when one is ready and its place is free: a rename, quick
+    /// enough for an async task; `None` when [`Workspaces::create`] must copy.
+    pub fn take_ready(&self, job: &str) -> Option<PathBuf> {
+        let dest = self.dir.join(slug(job));
+        if dest.symlink_metadata().is_ok() {
+            return None;
+        }
+        let spare = lock(&self.spares).pop()?;
+        if std::fs::rename(&spare.path, &dest).is_err() {
+            lock(&self.spares).push(spare);
+            return None;
+        }
+        lock(&self.handed).insert(dest.clone(), spare.since);
+        self.make_spare();
+        Some(dest)
     }
 
     /// Starts making a spare copy in the background when the project is small and none
@@ -481,50 +732,89 @@ impl Workspaces {
         if self.keep || self.snapshot.bytes() > SMALL_BYTES || self.snapshot.len() > SMALL_FILES {
             return;
         }
-        let mut making = self.making.lock().unwrap_or_else(|p| p.into_inner());
+        let mut making = lock(&self.making);
         making.retain(|h| !h.is_finished());
-        let ready = self.spares.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let ready = lock(&self.spares).len();
         if ready + making.len() >= 1 {
             return;
         }
-        let n = self.spare_seq.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir.join(format!(".spare-{n}"));
-        let (snapshot, spares) = (self.snapshot.clone(), self.spares.clone());
+        let path = self.spare_path();
+        let (snapshot, spares, dir) =
+            (self.snapshot.clone(), self.spares.clone(), self.dir.clone());
         making.push(std::thread::spawn(move || {
-            if snapshot.materialize(&path).is_ok() {
-                spares.lock().unwrap_or_else(|p| p.into_inner()).push(path);
+            if snapshot.materialize(&path).is_ok()
+                && let Ok(since) = fs_clock(&dir)
+            {
+                lock(&spares).push(Ready { path, since });
             } else {
                 let _ = std::fs::remove_dir_all(&path);
             }
         }));
     }
 
+    fn spare_path(&self) -> PathBuf {
+        let n = self.spare_seq.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!(".spare-{n}"))
+    }
+
     /// Removes a job's workspace in the background, off the run's critical path.
     pub fn remove(&self, path: PathBuf) {
+        lock(&self.handed).remove(&path);
         let handle = tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(&path);
         });
-        self.removing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(handle);
+        lock(&self.removing).push(handle);
+    }
+
+    /// After a job whose processes are all gone (nothing can write to its workspace any
+    /// more): resets the workspace to the snapshot in the background and keeps it for a
+    /// later job of the run ([`Snapshot::reset`]); removes it when that fails, when the
+    /// file system's clock went back, or when enough are waiting already.
+    pub fn recycle(&self, path: PathBuf) {
+        let since = lock(&self.handed).remove(&path);
+        let Some(since) = since.filter(|_| !self.keep && lock(&self.spares).len() < MAX_SPARES)
+        else {
+            return self.remove(path);
+        };
+        // Out of the job's name at once: a later job of the same name gets a place.
+        let spare = self.spare_path();
+        if std::fs::rename(&path, &spare).is_err() {
+            return self.remove(path);
+        }
+        let (snapshot, spares, dir) =
+            (self.snapshot.clone(), self.spares.clone(), self.dir.clone());
+        let handle = tokio::task::spawn_blocking(move || {
+            let clock_ok = fs_clock(&dir).is_ok_and(|now| now >= since);
+            if clock_ok
+                && snapshot.reset(&spare, since).is_ok()
+                && let Ok(now) = fs_clock(&dir)
+            {
+                lock(&spares).push(Ready {
+                    path: spare,
+                    since: now,
+                });
+            } else {
+                let _ = std::fs::remove_dir_all(&spare);
+            }
+        });
+        lock(&self.removing).push(handle);
     }
 
     /// Waits for the removals, then removes the run's directory unless a workspace is
     /// left in it (a failed job's, or every one with `--keep-workspaces`).
     pub async fn finish(&self) {
-        let pending = std::mem::take(&mut *self.removing.lock().unwrap_or_else(|p| p.into_inner()));
+        let pending = std::mem::take(&mut *lock(&self.removing));
         for h in pending {
             let _ = h.await;
         }
-        let making = std::mem::take(&mut *self.making.lock().unwrap_or_else(|p| p.into_inner()));
+        let making = std::mem::take(&mut *lock(&self.making));
         let spares = self.spares.clone();
         let _ = tokio::task::spawn_blocking(move || {
             for h in making {
                 let _ = h.join();
             }
-            for spare in spares.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
-                let _ = std::fs::remove_dir_all(spare);
+            for spare in lock(&spares).drain(..) {
+                let _ = std::fs::remove_dir_all(spare.path);
             }
         })
         .await;
@@ -538,11 +828,16 @@ impl Workspaces {
     }
 }
 
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Drop for Workspaces {
     // A spare still being made must be done before the run's lock goes, or a later run's
     // prune could race it.
     fn drop(&mut self) {
-        for h in std::mem::take(&mut *self.making.lock().unwrap_or_else(|p| p.into_inner())) {
+        for h in std::mem::take(&mut *lock(&self.making)) {
             let _ = h.join();
         }
     }
@@ -760,7 +1055,9 @@ mod tests {
         let wait_for = |name: &str| {
             let path = run_dir.join(name);
             let t = std::time::Instant::now();
-            while !(path.join("wharf.yml").exists() && ws.spares.lock().unwrap().contains(&path)) {
+            while !(path.join("wharf.yml").exists()
+                && ws.spares.lock().unwrap().iter().any(|r| r.path == path))
+            {
                 assert!(
                     t.elapsed() < std::time::Duration::from_secs(10),
                     "no {name}"
@@ -779,6 +1076,102 @@ mod tests {
         ws.remove(a);
         ws.finish().await;
         assert!(!run_dir.exists(), "spares and workspaces are gone");
+    }
+
+    /// Every file, link and directory under `dir` with its mode and the sha256 of its
+    /// contents (or target).
+    fn tree(dir: &Path) -> Vec<(String, u32, String)> {
+        use sha2::Digest;
+        let mut out: Vec<_> = walkdir::WalkDir::new(dir)
+            .min_depth(1)
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let m = e.path().symlink_metadata().unwrap();
+                let body = if m.is_symlink() {
+                    std::fs::read_link(e.path())
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes()
+                } else if m.is_file() {
+                    std::fs::read(e.path()).unwrap()
+                } else {
+                    Vec::new()
+                };
+                let rel = e.path().strip_prefix(dir).unwrap();
+                let sum = format!("{:x}", sha2::Sha256::digest(&body));
+                (rel.to_string_lossy().into_owned(), m.mode(), sum)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn a_recycled_workspace_is_the_snapshot_again_whatever_the_job_did() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("p");
+        // Over 500 files: no copy is made ahead, so the second job's workspace is the
+        // first one's, reset.
+        for i in 0..520 {
+            let d = p.join(format!("d{}", i % 5));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(format!("f{i}")), format!("{i}\n")).unwrap();
+        }
+        std::fs::create_dir_all(p.join("src/deep")).unwrap();
+        std::fs::write(p.join("src/deep/a.py"), "a\n").unwrap();
+        std::fs::write(p.join("run.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(p.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("src/deep/a.py", p.join("link")).unwrap();
+        git(&p, &["init", "-q", "-b", "main"]);
+        git(&p, &["add", "-A"]);
+        git(&p, &["commit", "-qm", "one"]);
+
+        let ws = Workspaces::prepare(&p, &p.join(".wharf"), 5, false).unwrap();
+        let a = ws.create("a").unwrap();
+        let pristine = tree(&a);
+        let kept_ino = a.join("d1/f1").symlink_metadata().unwrap().ino();
+        // What a job might do, right away (within the clock's tick).
+        std::fs::write(a.join("d0/f0"), "changed\n").unwrap();
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(a.join("d2/f2"))
+            .unwrap();
+        f.set_len(0).unwrap();
+        drop(f);
+        std::fs::set_permissions(a.join("run.sh"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(a.join("d3"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::remove_file(a.join("d4/f4")).unwrap();
+        std::fs::remove_dir_all(a.join("src")).unwrap();
+        std::fs::create_dir_all(a.join("build/lib")).unwrap();
+        std::fs::write(a.join("build/lib/out.so"), "o").unwrap();
+        std::fs::write(a.join("d1/new.txt"), "n").unwrap();
+        std::fs::remove_file(a.join("link")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", a.join("link")).unwrap();
+        std::fs::hard_link(a.join("d1/f6"), t.path().join("outside")).unwrap();
+        git(&a, &["commit", "-qam", "in the job"]);
+        ws.recycle(a.clone());
+        assert!(!a.exists(), "the job's name is free at once");
+        // Wait for the reset, then the next job gets that workspace.
+        let pending = std::mem::take(&mut *lock(&ws.removing));
+        for h in pending {
+            h.await.unwrap();
+        }
+        let b = ws.create("b").unwrap();
+        assert_eq!(
+            b.join("d1/f1").symlink_metadata().unwrap().ino(),
+            kept_ino,
+            "an untouched file is not copied again"
+        );
+        assert_eq!(tree(&b), pristine);
+        let out = Command::new("git")
+            .current_dir(&b)
+            .args(["log", "--oneline"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+        ws.remove(b);
+        ws.finish().await;
     }
 
     #[test]
