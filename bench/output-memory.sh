@@ -3,7 +3,8 @@
 # wharf runs it in --plain (into a pipe read by cat), --json (the same) and --plain with a
 # slow reader (a pipe read 64 KiB every 10 ms, ~6 MiB/s). For each: wall time, wharf's peak
 # RSS (GNU time's %M, the wharf process alone) and the log file's size; beside them, the
-# same bytes through `sh | tee FILE`, the peer for log throughput.
+# same bytes through `sh | tee FILE | cat`, the peer for log throughput ("log written in": from
+# the start to the log file's last write, its mtime).
 #
 # usage: bench/output-memory.sh WHARF_BIN [SIZE_MB]     (SIZE_MB default 2000)
 # env:   WORK=/tmp/wharf-output-memory (scratch; two copies of SIZE land there)
@@ -34,11 +35,13 @@ measure() { # name, then the command (wharf's stdout/stderr wiring inside)
   t0=$(date +%s.%N)
   "$@"
   t1=$(date +%s.%N)
-  local rss log
+  local rss log done
   rss=$(awk '{print int($1/1024)}' "$WORK/rss")
   log=$(find "$WORK/p/.wharf/logs" -name '*.log' -printf '%s\n' | awk '{s+=$1} END {print s+0}')
-  printf '| %s | %.2f s | %d MiB | %.0f MiB/s | %s |\n' "$name" "$(echo "$t1 - $t0" | bc)" "$rss" \
-    "$(echo "$log / 1048576 / ($t1 - $t0)" | bc -l)" "$log"
+  # When the log's last byte was written (its mtime), from the start.
+  done=$(find "$WORK/p/.wharf/logs" -name '*.log' -printf '%T@\n' | sort -n | tail -1)
+  printf '| %s | %.2f s | %.2f s | %d MiB | %.0f MiB/s | %s |\n' "$name" "$(echo "$t1 - $t0" | bc)" \
+    "$(echo "$done - $t0" | bc)" "$rss" "$(echo "$log / 1048576 / ($done - $t0)" | bc -l)" "$log"
 }
 
 plain()  { cd "$WORK/p" && /usr/bin/time -o "$WORK/rss" -f %M "$WHARF" run --plain 2>&1 >/dev/null | cat >/dev/null; }
@@ -47,15 +50,29 @@ slow()   { cd "$WORK/p" && /usr/bin/time -o "$WORK/rss" -f %M "$WHARF" run --pla
 
 echo "## Output memory: $MB MB of 100-byte lines ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores)"
 echo
-echo "| mode | wall | peak RSS | log MiB/s | log bytes |"
-echo "|---|---:|---:|---:|---:|"
-t0=$(date +%s.%N)
-/usr/bin/time -o "$WORK/rss" -f %M sh -c "$STEP" | tee "$WORK/tee.log" >/dev/null
-t1=$(date +%s.%N)
-printf '| sh \\| tee FILE (peer) | %.2f s | %d MiB | %.0f MiB/s | %s |\n' "$(echo "$t1 - $t0" | bc)" \
-  "$(awk '{print int($1/1024)}' "$WORK/rss")" \
-  "$(echo "$(stat -c %s "$WORK/tee.log") / 1048576 / ($t1 - $t0)" | bc -l)" "$(stat -c %s "$WORK/tee.log")"
-rm -f "$WORK/tee.log"
+echo "| mode | wall | log written in | peak RSS | log MiB/s | log bytes |"
+echo "|---|---:|---:|---:|---:|---:|"
+# The peer shows what it logs the way wharf does in the rows below: into a pipe read by
+# `cat` (tee into /dev/null would show nothing). The row after it, for reference, is tee
+# with nobody reading.
+peer() { # name, then how tee's stdout goes
+  local name=$1 t0 t1 done
+  rm -f "$WORK/tee.log"; sync
+  t0=$(date +%s.%N)
+  if [ "$2" = cat ]; then
+    /usr/bin/time -o "$WORK/rss" -f %M sh -c "$STEP" | tee "$WORK/tee.log" | cat >/dev/null
+  else
+    /usr/bin/time -o "$WORK/rss" -f %M sh -c "$STEP" | tee "$WORK/tee.log" >/dev/null
+  fi
+  t1=$(date +%s.%N)
+  done=$(stat -c %.9Y "$WORK/tee.log")
+  printf '| %s | %.2f s | %.2f s | %d MiB | %.0f MiB/s | %s |\n' "$name" "$(echo "$t1 - $t0" | bc)" \
+    "$(echo "$done - $t0" | bc)" "$(awk '{print int($1/1024)}' "$WORK/rss")" \
+    "$(echo "$(stat -c %s "$WORK/tee.log") / 1048576 / ($done - $t0)" | bc -l)" "$(stat -c %s "$WORK/tee.log")"
+  rm -f "$WORK/tee.log"
+}
+peer 'sh \| tee FILE \| cat (peer)' cat
+peer 'sh \| tee FILE >/dev/null' null
 measure "wharf --plain" plain
 measure "wharf --json" json
 measure "wharf --plain, slow reader (~6 MiB/s)" slow

@@ -854,7 +854,7 @@ fn finish_step(
 /// A line from wharf about the job, shown live (not part of a step's log file).
 fn note(t: &JobTask, step: usize, text: &str) {
     let text = mask(t, &format!("wharf: {text}"));
-    t.opts.text_pool.force(text.len());
+    t.opts.text_pool.force(text.capacity());
     let _ = t.events.send(RunEvent::Lines {
         job: t.spec.plan.jobs[t.spec.index].id.clone(),
         step,

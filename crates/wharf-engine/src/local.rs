@@ -22,7 +22,6 @@ use tokio::net::unix::pipe;
 use tokio::process::Command;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
-use wharf_model::LogStream;
 
 use crate::cgroup::{Cgroups, Slot};
 use crate::executor::{BoxFuture, Executor, StepOutcome, StepRequest};
@@ -287,7 +286,7 @@ async fn run(
         }
     };
     let mut open = true;
-    let mut buf = vec![0u8; READ_SIZE];
+    let mut buf = log.output_buffer(READ_SIZE);
     let mut status: Option<ExitStatus> = None;
     let mut stopping = Stopping::No;
     let mut kill_at: Option<Instant> = None;
@@ -306,9 +305,14 @@ async fn run(
             kill_at.unwrap_or(far)
         };
         tokio::select! {
-            n = output.read(&mut buf), if open => match n {
+            // Straight into the buffer that becomes the lines' event (cancel-safe: what a
+            // read cut short by another branch took stays in `buf`).
+            n = output.read_buf(&mut buf), if open => match n {
                 Ok(0) | Err(_) => open = false,
-                Ok(n) => log.write(LogStream::Output, &buf[..n]),
+                Ok(_) => {
+                    log.output_read(std::mem::take(&mut buf));
+                    buf = log.output_buffer(READ_SIZE);
+                }
             },
             s = child.wait(), if status.is_none() => {
                 status = Some(s.unwrap_or_else(|_| std::process::ExitStatus::default()));
@@ -346,6 +350,7 @@ async fn run(
             },
         }
     }
+    log.output_unread(buf);
     let _ = log.finish();
     match stopping {
         Stopping::Timeout => StepOutcome::TimedOut,

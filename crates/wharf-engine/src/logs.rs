@@ -47,6 +47,10 @@ pub struct LogWriter {
     masks: Option<(Arc<MaskSet>, StreamMasker)>,
     /// Where line buffers come from (and go back to, once displayed).
     pool: Arc<TextPool>,
+    /// The carried bytes in front of the buffer lent by [`LogWriter::output_buffer`].
+    lent: usize,
+    /// The read buffer when output is masked (masking copies it into the event's text).
+    scratch: Vec<u8>,
 }
 
 /// Recycles the buffers of [`RunEvent::Lines`]: the engine takes one per read, the display
@@ -58,7 +62,8 @@ pub struct LogWriter {
 #[derive(Debug, Default)]
 pub struct TextPool {
     free: std::sync::Mutex<Vec<String>>,
-    /// Bytes of [`RunEvent::Lines`] sent and not yet [`TextPool::shown`].
+    /// Bytes of [`RunEvent::Lines`] sent and not yet [`TextPool::shown`], counted by their
+    /// buffers' capacity (what they hold in memory: a read buffer is larger than the read).
     in_flight: AtomicUsize,
     /// The most bytes in flight (0: no limit).
     cap: usize,
@@ -77,8 +82,8 @@ impl TextPool {
         }
     }
 
-    /// Counts `len` bytes about to be sent for display; false (and nothing counted) when
-    /// that would pass the cap.
+    /// Counts `len` bytes (a buffer's capacity) about to be sent for display; false (and
+    /// nothing counted) when that would pass the cap.
     fn admit(&self, len: usize) -> bool {
         if self.cap == 0 {
             return true;
@@ -90,7 +95,8 @@ impl TextPool {
             .is_ok()
     }
 
-    /// Counts `len` bytes sent for display whatever the cap (wharf's own notes).
+    /// Counts `len` bytes (a buffer's capacity) sent for display whatever the cap (wharf's
+    /// own notes).
     pub fn force(&self, len: usize) {
         if self.cap != 0 {
             self.in_flight.fetch_add(len, Ordering::AcqRel);
@@ -101,7 +107,7 @@ impl TextPool {
     /// budget and its buffer is reused.
     pub fn shown(&self, text: String) {
         if self.cap != 0 {
-            let len = text.len();
+            let len = text.capacity();
             let _ = self
                 .in_flight
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -125,7 +131,7 @@ impl TextPool {
     }
 
     /// Returns a buffer for reuse (its text is dropped).
-    fn give(&self, mut s: String) {
+    pub(crate) fn give(&self, mut s: String) {
         s.clear();
         if let Ok(mut pool) = self.free.lock()
             && pool.len() < Self::KEEP
@@ -156,6 +162,8 @@ impl LogWriter {
             error: None,
             masks: None,
             pool: Arc::default(),
+            lent: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -183,7 +191,7 @@ impl LogWriter {
     /// is copied once, whether masked or not.
     fn push(&mut self, stream: LogStream, chunk: &[u8], mask: bool) {
         let idx = stream as usize;
-        let mut carried = self.partial[idx].len();
+        let carried = self.partial[idx].len();
         let mut buf = self.pool.take(carried + chunk.len()).into_bytes();
         buf.extend_from_slice(&self.partial[idx]);
         self.partial[idx].clear();
@@ -191,6 +199,57 @@ impl LogWriter {
             Some((_, masker)) if mask => masker.write(chunk, &mut buf),
             _ => buf.extend_from_slice(chunk),
         }
+        self.process(stream, buf, carried);
+    }
+
+    /// A buffer to read the step's next output into, in place: with no secrets to mask,
+    /// the unfinished line of the output is already in front of its free room, so what is
+    /// read becomes the event's text without another copy. Give it back with
+    /// [`LogWriter::output_read`] once read into, or [`LogWriter::output_unread`].
+    pub fn output_buffer(&mut self, room: usize) -> Vec<u8> {
+        let idx = LogStream::Output as usize;
+        if self.masks.is_some() {
+            let mut buf = std::mem::take(&mut self.scratch);
+            buf.clear();
+            buf.reserve(room);
+            return buf;
+        }
+        let carried = self.partial[idx].len();
+        let mut buf = self.pool.take(carried + room).into_bytes();
+        buf.append(&mut self.partial[idx]);
+        self.lent = carried;
+        buf
+    }
+
+    /// Takes a buffer from [`LogWriter::output_buffer`] with the output read into it.
+    pub fn output_read(&mut self, buf: Vec<u8>) {
+        if self.masks.is_some() {
+            self.push(LogStream::Output, &buf, true);
+            self.scratch = buf;
+            return;
+        }
+        let carried = std::mem::take(&mut self.lent);
+        self.process(LogStream::Output, buf, carried);
+    }
+
+    /// Gives back a buffer from [`LogWriter::output_buffer`] that nothing was read into.
+    pub fn output_unread(&mut self, mut buf: Vec<u8>) {
+        if self.masks.is_some() {
+            self.scratch = buf;
+            return;
+        }
+        let carried = std::mem::take(&mut self.lent);
+        buf.truncate(carried);
+        let idx = LogStream::Output as usize;
+        self.partial[idx].extend_from_slice(&buf);
+        buf.clear();
+        self.pool.give(String::from_utf8(buf).unwrap_or_default());
+    }
+
+    /// The rest of [`LogWriter::push`]: `buf` holds the stream's unfinished line
+    /// (`carried` bytes) then new output, already masked.
+    fn process(&mut self, stream: LogStream, mut buf: Vec<u8>, mut carried: usize) {
+        let idx = stream as usize;
         self.write_file(&buf[carried..]);
         if self.cut[idx] > 0 {
             // The carried bytes start a line already past MAX_LINE: the rest of it is
@@ -243,7 +302,7 @@ impl LogWriter {
     /// Sends lines for display, unless the display is too far behind: then they are only
     /// counted, and said once it has caught up (or at the end of the step).
     fn send_lines(&mut self, stream: LogStream, text: String) {
-        if self.pool.admit(text.len()) {
+        if self.pool.admit(text.capacity()) {
             self.tell_skipped();
             let _ = self.events.send(self.lines_event(stream, text));
         } else {
@@ -424,6 +483,61 @@ mod tests {
             out.extend(text.split('\n').map(|l| (stream, l.to_string())));
         }
         out
+    }
+
+    /// What the executor does: reads into the writer's own buffer, piece by piece, with a
+    /// note on stderr in between and an unread buffer given back at the end.
+    fn read_in_place(w: &mut LogWriter, pieces: &[&[u8]]) {
+        for piece in pieces {
+            let mut buf = w.output_buffer(16);
+            buf.extend_from_slice(piece);
+            w.output_read(buf);
+            w.note("between reads");
+        }
+        let buf = w.output_buffer(16);
+        w.output_unread(buf);
+    }
+
+    #[test]
+    fn output_read_in_place_is_split_and_stored_as_written() {
+        for masked in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("r.log");
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let masks = Arc::new(MaskSet::new(&["s3cr3t-value"]));
+            let mut w = LogWriter::create("j", 0, &path, tx)
+                .unwrap()
+                .with_masks(masked.then_some(&masks));
+            read_in_place(
+                &mut w,
+                &[b"first li", b"ne\nsecond s3c", b"r3t-value\nla", b"st"],
+            );
+            w.finish().unwrap();
+            let output: Vec<String> = lines(&mut rx)
+                .into_iter()
+                .filter(|(s, _)| *s == LogStream::Output)
+                .map(|(_, l)| l)
+                .collect();
+            let second = if masked {
+                "second ***"
+            } else {
+                "second s3cr3t-value"
+            };
+            assert_eq!(
+                output,
+                vec!["first line", second, "last"],
+                "masked: {masked}"
+            );
+            // The file is in the order things were written: the notes cut into the
+            // unfinished lines, the output around them is whole.
+            let file = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(file.matches("wharf: between reads\n").count(), 4, "{file}");
+            assert_eq!(
+                file.replace("wharf: between reads\n", ""),
+                format!("first line\n{second}\nlast"),
+                "masked: {masked}"
+            );
+        }
     }
 
     #[test]
