@@ -21,7 +21,7 @@ use crate::context::{JobContext, condition_holds};
 use crate::executor::Executor;
 use crate::job::{self, JobEnv, JobRun};
 use crate::now_ms;
-use crate::scheduler::{Action, Input, JobNode, NeedsStatus, Scheduler};
+use crate::scheduler::{Action, Decide, Input, JobNode, NeedsStatus, Scheduler};
 
 /// Gives the log file of a step: `(absolute path, path relative to the .wharf dir)`.
 pub type LogPathFn = dyn Fn(u64, &str, usize) -> (PathBuf, String) + Send + Sync;
@@ -414,27 +414,74 @@ fn decider<'a>(
     plan: &'a Plan,
     state: &'a DriverState,
     external: &'a HashMap<String, Handoff>,
-) -> impl FnMut(usize, NeedsStatus) -> Result<bool, String> + 'a {
-    move |job, mut needs| {
+) -> Decider<'a> {
+    Decider {
+        plan,
+        state,
+        external,
+    }
+}
+
+struct Decider<'a> {
+    plan: &'a Plan,
+    state: &'a DriverState,
+    external: &'a HashMap<String, Handoff>,
+}
+
+impl Decide for Decider<'_> {
+    fn should_run(&mut self, job: usize, needs: NeedsStatus) -> Result<bool, String> {
+        self.should_run_with(job, needs, &|_| None)
+    }
+
+    fn should_run_with(
+        &mut self,
+        job: usize,
+        mut needs: NeedsStatus,
+        done: &dyn Fn(usize) -> Option<JobStatus>,
+    ) -> Result<bool, String> {
+        let (plan, state) = (self.plan, self.state);
         let pj = &plan.jobs[job];
         // Needs that ran in another process (`--no-deps`) count as the scheduler's own
         // would: a skipped or failed one makes `success()` false.
         for name in &pj.external_needs {
-            if let Some(h) = external.get(name) {
+            if let Some(h) = self.external.get(name) {
                 needs.success &= h.status.counts_as_success();
                 needs.failure |= h.status.fails_run();
                 needs.cancelled |= h.status == JobStatus::Cancelled;
+            }
+        }
+        // The needs' results and outputs as of now: a need that ended within this very
+        // scheduler step is not recorded in `state` yet (a matrix job's result is its
+        // worst cell).
+        let mut results = state.of_needs(plan, job, &state.results);
+        let mut outputs = state.of_needs(plan, job, &state.outputs);
+        for &n in &pj.needs {
+            let name = &plan.jobs[n].name;
+            if let Some(s) = done(n) {
+                let merged = match results.get(name) {
+                    Some(prev) if !prev.counts_as_success() => *prev,
+                    _ => s,
+                };
+                results.insert(name.clone(), merged);
+            }
+            if let Some(run) = &state.runs[n] {
+                outputs
+                    .entry(name.clone())
+                    .or_default()
+                    .extend(run.outputs.clone());
             }
         }
         let env = BTreeMap::new();
         let ctx = JobContext {
             plan,
             job: pj,
-            outputs: &state.outputs,
-            results: &state.results,
+            outputs: &outputs,
+            results: &results,
             env: &env,
+            // A stopping run (fail-fast, interrupt) is not a successful one: only jobs
+            // whose `if:` asks to run after a failure or a cancel still start.
             status: Status {
-                success: needs.success,
+                success: needs.success && !needs.stopping,
                 failure: needs.failure,
                 cancelled: needs.cancelled,
             },

@@ -100,23 +100,43 @@ pub enum Action {
     Done(RunStatus),
 }
 
-/// The status functions' view of a job's needs, given to the condition callback.
+/// The status functions' view of a job's needs, given to the condition callback. As in
+/// GitHub Actions, they judge every job the job needs directly or through others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeedsStatus {
-    /// Every need succeeded (`success()`).
+    /// Every job needed, directly or not, succeeded (`success()`).
     pub success: bool,
-    /// At least one need failed (`failure()`).
+    /// At least one job needed, directly or not, failed (`failure()`).
     pub failure: bool,
-    /// The run was cancelled by fail-fast or the user (`cancelled()`).
+    /// The run was cancelled: interrupted by the user (`cancelled()`). As in GitHub
+    /// Actions, a failure does not make it true, fail-fast or not.
     pub cancelled: bool,
+    /// The run is stopping (fail-fast after a failure, or interrupted): jobs not started
+    /// run only when their `if:` asks to with a status function (`always()`,
+    /// `failure()`, `!cancelled()` …), and `success()` is false for them.
+    pub stopping: bool,
 }
 
 /// Decides whether a job whose needs are final should run. The driver evaluates the job's
-/// `if:` here; without one, the default is `success() && !cancelled()`.
+/// `if:` here; without one, the default is `success() && !cancelled()` and the run must not
+/// be stopping.
 pub trait Decide {
     /// `Ok(true)` to run the job, `Ok(false)` to skip it, `Err(message)` when its
     /// condition cannot be evaluated (the job then fails with that message).
     fn should_run(&mut self, job: usize, needs: NeedsStatus) -> Result<bool, String>;
+
+    /// [`Decide::should_run`], with the final status of any job that has one (`done`):
+    /// the jobs a decision follows may have ended within the same [`Scheduler::handle`],
+    /// before their caller could record them (`needs.JOB.result` reads them here).
+    fn should_run_with(
+        &mut self,
+        job: usize,
+        needs: NeedsStatus,
+        done: &dyn Fn(usize) -> Option<JobStatus>,
+    ) -> Result<bool, String> {
+        let _ = done;
+        self.should_run(job, needs)
+    }
 }
 
 impl<F: FnMut(usize, NeedsStatus) -> Result<bool, String>> Decide for F {
@@ -149,6 +169,12 @@ pub struct Scheduler {
     /// How many needs of each job are not final yet.
     open_needs: Vec<usize>,
     states: Vec<State>,
+    /// Per job, once decided: whether every job it needs, directly or not, succeeded
+    /// (what `success()` sees), and whether one of them failed (`failure()`). GitHub
+    /// Actions judges the whole chain: a job after a job that ran `if: always()` past a
+    /// failure still sees that failure.
+    chain_ok: Vec<bool>,
+    chain_failed: Vec<bool>,
     /// Ready jobs, ordered by plan index.
     ready: BTreeSet<usize>,
     running: usize,
@@ -179,6 +205,8 @@ impl Scheduler {
             dependants,
             open_needs,
             states: vec![State::Waiting; n],
+            chain_ok: vec![true; n],
+            chain_failed: vec![false; n],
             ready: BTreeSet::new(),
             running: 0,
             done: 0,
@@ -303,7 +331,14 @@ impl Scheduler {
         let mut stack = vec![job];
         while let Some(job) = stack.pop() {
             let needs = self.needs_status(job);
-            match decide.should_run(job, needs) {
+            self.chain_ok[job] = needs.success;
+            self.chain_failed[job] = needs.failure;
+            let states = &self.states;
+            let done = |n: usize| match states.get(n) {
+                Some(State::Done(s)) => Some(*s),
+                _ => None,
+            };
+            match decide.should_run_with(job, needs, &done) {
                 Ok(true) => {
                     self.states[job] = State::Ready { attempt: 1 };
                     self.ready.insert(job);
@@ -346,19 +381,22 @@ impl Scheduler {
         }
     }
 
+    /// What the status functions see for `job`: over every job it needs, directly or
+    /// through others (each need's own chain was settled when it was decided).
     fn needs_status(&self, job: usize) -> NeedsStatus {
         let mut success = true;
         let mut failure = false;
         for &need in &self.nodes[job].needs {
             if let State::Done(s) = self.states[need] {
-                success &= s.counts_as_success();
-                failure |= s.fails_run();
+                success &= s.counts_as_success() && self.chain_ok[need];
+                failure |= s.fails_run() || self.chain_failed[need];
             }
         }
         NeedsStatus {
             success,
             failure,
-            cancelled: self.cancelled,
+            cancelled: self.interrupted,
+            stopping: self.cancelled,
         }
     }
 
@@ -379,7 +417,15 @@ impl Scheduler {
                 _ => None,
             })
             .collect();
-        if failed.is_empty() {
+        let chain = self.nodes[job].needs.iter().any(|&n| !self.chain_ok[n]);
+        if failed.is_empty() && chain {
+            (
+                JobStatus::Skipped,
+                "a job earlier in its needs chain did not succeed (success() judges every \
+                 ancestor, as in GitHub Actions)"
+                    .to_string(),
+            )
+        } else if failed.is_empty() {
             (
                 JobStatus::Skipped,
                 "its if: condition was false".to_string(),
@@ -468,7 +514,7 @@ mod tests {
     }
 
     fn default_decide(_: usize, n: NeedsStatus) -> Result<bool, String> {
-        Ok(n.success && !n.cancelled)
+        Ok(n.success && !n.stopping)
     }
 
     /// Runs to completion, finishing started jobs in FIFO order with `outcome_of`.
@@ -646,6 +692,33 @@ mod tests {
         let mut s = Scheduler::new(vec![n], 1, true);
         let (log, _) = simulate(&mut s, |_, _| Outcome::TimedOut);
         assert_eq!(starts(&log).len(), 2);
+    }
+
+    #[test]
+    fn status_functions_judge_the_whole_needs_chain() {
+        // 0 fails; 1 needs 0 and always runs; 2 needs 1 (default condition); 3 needs 2
+        // and runs on failure(): as in GitHub Actions, 2 sees 0's failure through 1 and
+        // is skipped, and 3 sees it through 1 and 2 (skipped) and runs.
+        let nodes = vec![node(&[]), node(&[0]), node(&[1]), node(&[2])];
+        let mut s = Scheduler::new(nodes, 4, false);
+        let mut d = |job: usize, n: NeedsStatus| -> Result<bool, String> {
+            Ok(match job {
+                1 => true,
+                3 => n.failure,
+                _ => n.success && !n.stopping,
+            })
+        };
+        s.handle(Input::Start, &mut d);
+        let a = finish(&mut s, 0, Outcome::Failed, &mut d);
+        assert_eq!(starts(&a), vec![1]);
+        let a = finish(&mut s, 1, Outcome::Success, &mut d);
+        assert_eq!(final_status(&a, 2), JobStatus::Skipped);
+        let reason = a.iter().find_map(|x| match x {
+            Action::Finish { job: 2, reason, .. } => reason.clone(),
+            _ => None,
+        });
+        assert!(reason.unwrap().contains("earlier in its needs chain"));
+        assert_eq!(starts(&a), vec![3]);
     }
 
     #[test]

@@ -223,6 +223,20 @@ fn check_needs(scope: &Scope<'_>, path: &[String]) -> Option<(String, Option<Str
     let Some(job) = scope.job else {
         return Some(("`needs` is only available inside a job".into(), None));
     };
+    // `needs.JOB.result`: success, failure, cancelled or skipped, as in GitHub Actions.
+    if let (Some(needed), Some("result"), None) =
+        (path.get(1), path.get(2).map(String::as_str), path.get(3))
+    {
+        if !scope.needs.contains(needed) {
+            return Some((
+                format!("job `{job}` does not need `{needed}`"),
+                Some(format!(
+                    "add `{needed}` to `needs:` of job `{job}` to read its result"
+                )),
+            ));
+        }
+        return None;
+    }
     let (Some(needed), Some("outputs"), Some(output), None) = (
         path.get(1),
         path.get(2).map(String::as_str),
@@ -230,8 +244,8 @@ fn check_needs(scope: &Scope<'_>, path: &[String]) -> Option<(String, Option<Str
         path.get(4),
     ) else {
         return Some((
-            format!("`{}` is not an output reference", path.join(".")),
-            Some("write `needs.JOB.outputs.NAME`".into()),
+            format!("`{}` is not an output or result reference", path.join(".")),
+            Some("write `needs.JOB.outputs.NAME` or `needs.JOB.result`".into()),
         ));
     };
     if !scope.needs.contains(needed) {

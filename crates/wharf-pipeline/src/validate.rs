@@ -399,7 +399,7 @@ fn validate_job(
     Job {
         name,
         needs,
-        condition: job.condition.as_ref().map(|c| c.value.clone()),
+        condition: job.condition.as_ref().map(|c| condition_text(&c.value)),
         steps,
         env,
         secrets,
@@ -478,7 +478,7 @@ fn validate_step(
         working_directory: step.working_directory.as_ref().map(|w| w.value.clone()),
         timeout_ms: step.timeout.as_ref().and_then(|t| duration(r, t)),
         continue_on_error: step.continue_on_error.unwrap_or(false),
-        condition: step.condition.as_ref().map(|c| c.value.clone()),
+        condition: step.condition.as_ref().map(|c| condition_text(&c.value)),
     }
 }
 
@@ -828,4 +828,10 @@ fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
         });
     }
     out
+}
+
+/// An `if:` as the engine evaluates it: `${{ x }}` around the whole condition means `x`,
+/// as in GitHub Actions.
+fn condition_text(raw: &str) -> String {
+    crate::exprs::unwrap_condition(raw).0.trim().to_string()
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `wharf` binary on real pipelines in temp directories.
 
 mod cache;
+mod conditions;
 mod container;
 mod export;
 mod files;
