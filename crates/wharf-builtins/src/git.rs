@@ -42,6 +42,20 @@ pub fn tag_at_head(root: &Path) -> Option<String> {
     tags.lines().next().map(str::to_string)
 }
 
+/// The commit tag `tag` points at (through an annotated tag object), or `None` when the
+/// repository has no such tag (or `root` is in no repository).
+pub fn tag_commit(root: &Path, tag: &str) -> Option<String> {
+    git(
+        root,
+        &[
+            "rev-parse",
+            "-q",
+            "--verify",
+            &format!("refs/tags/{tag}^{{commit}}"),
+        ],
+    )
+}
+
 /// The committer time of HEAD, in seconds since the epoch (reproducible archive mtimes).
 pub fn head_time(root: &Path) -> Option<u64> {
     git(root, &["log", "-1", "--format=%ct", "HEAD"])?

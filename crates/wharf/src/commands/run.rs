@@ -216,6 +216,7 @@ fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
                 UserError::invalid("--event tag needs a tag, and no tag points at HEAD")
                     .hint("pass --tag v1.2.3")
             })?;
+        check_tag(root, &tag, e.sha.as_deref(), args.sha.is_some())?;
         e.version = Event::version_from_tag(&tag);
         e.tag = Some(tag);
         e.branch = args.branch.clone();
@@ -238,6 +239,52 @@ fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
         e.inputs.insert(k.to_string(), v.to_string());
     }
     Ok(e)
+}
+
+/// A tag event releases what the tag names: the tag must exist and point at the commit the
+/// run is for (HEAD, or `--sha`). A typo would otherwise push images and record a release
+/// for a version no commit carries.
+fn check_tag(root: &Path, tag: &str, sha: Option<&str>, sha_given: bool) -> Result<(), UserError> {
+    let Some(points_at) = wharf_builtins::git::tag_commit(root, tag) else {
+        if sha_given {
+            // A rehearsal of a tag not made yet, for the commit the user named.
+            eprintln!(
+                "warning: this repository has no tag `{tag}`: running as if it pointed at --sha {}",
+                sha.unwrap_or_default()
+            );
+            return Ok(());
+        }
+        let known = wharf_builtins::git::tag_at_head(root)
+            .map(|t| format!("; the tag at HEAD is `{t}`"))
+            .unwrap_or_default();
+        return Err(UserError::invalid(format!(
+            "--event tag --tag {tag}: this repository has no tag `{tag}`{known}"
+        ))
+        .hint(format!(
+            "create it on the commit to release first (git tag -a {tag} -m {tag}), or name \
+             the commit with --sha to rehearse the release before tagging"
+        )));
+    };
+    let commit = sha.unwrap_or_default();
+    let same = !commit.is_empty() && (points_at == commit || points_at.starts_with(commit));
+    if !same {
+        let what = if sha_given { "--sha" } else { "HEAD" };
+        let short = |s: &str| s.chars().take(12).collect::<String>();
+        return Err(UserError::invalid(format!(
+            "--event tag --tag {tag}: `{tag}` points at {}, not at {what} ({})",
+            short(&points_at),
+            if commit.is_empty() {
+                "no commit".to_string()
+            } else {
+                short(commit)
+            }
+        ))
+        .hint(format!(
+            "check out the tagged commit first (git checkout {tag}); the run uses the \
+             working tree, so it must be the tag's"
+        )));
+    }
+    Ok(())
 }
 
 /// `--env NAME=VALUE` pairs, checked: a valid name, not `WHARF_*`, a literal value.

@@ -549,6 +549,7 @@ fn jobs_that_cannot_run_for_the_event_need_no_engine() {
         String::from_utf8_lossy(&push.stderr)
     );
     // A tag: they would run, and the run stops before any job.
+    p.tag("v1.0.0");
     let tag = run(&["run", "--plain", "--event", "tag", "--tag", "v1.0.0"]);
     assert_eq!(tag.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&tag.stderr).contains("no Docker Engine reachable"));

@@ -95,6 +95,16 @@ impl Project {
         self
     }
 
+    /// An annotated tag `name` at HEAD (a repository with one commit first, if the project
+    /// is none): what `wharf run --event tag --tag NAME` requires.
+    pub fn tag(&self, name: &str) -> &Project {
+        if !self.path().join(".git").exists() {
+            self.git_init();
+        }
+        self.git(&["tag", "-f", "-a", "-m", name, name]);
+        self
+    }
+
     /// Runs git in the project (fixed identity and dates), returning its stdout.
     pub fn git(&self, args: &[&str]) -> String {
         let out = Command::new("git")

@@ -57,6 +57,7 @@ jobs:
 #[test]
 fn the_build_image_step_builds_a_reproducible_image_that_runs() {
     let p = project(PIPELINE);
+    p.tag("v1.2.3");
     let run = p
         .wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.2.3"])
         .expect(0);

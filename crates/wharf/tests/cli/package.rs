@@ -127,6 +127,7 @@ jobs:
     p.write("dist/app.whl", "wheel bytes\n");
     p.write("bin/run.sh", "#!/bin/sh\necho run\n");
     p.git_init();
+    p.tag("v2.0.0");
     let run = p
         .wharf(&["run", "--plain", "--event", "tag", "--tag", "v2.0.0"])
         .expect(0);

@@ -196,6 +196,7 @@ fn build_image_pushes_every_tag_and_an_unchanged_push_uploads_nothing() {
     let reg = Registry::start(Auth::None);
     let image = format!("127.0.0.1:{}/wharf-test/hello", reg.port);
     let p = project(&image, "");
+    p.tag("v1.2.3");
     let run = p
         .wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.2.3"])
         .expect(0);

@@ -101,6 +101,7 @@ jobs:
     assert!(p.path().join("cleanup").exists());
     p.wharf(&["run", "--branch", "main"]).expect(0);
     assert!(p.path().join("on-main").exists());
+    p.tag("v1.2.3");
     p.wharf(&["run", "--event", "tag", "--tag", "v1.2.3"])
         .expect(0);
     assert_eq!(p.read("on-tag"), "v1.2.3 1.2.3\n");
@@ -427,5 +428,60 @@ fn on_a_terminal_the_live_view_shows_marks_durations_and_the_failing_tail() {
     assert!(
         !screen.contains("[bad] first-line"),
         "no plain prefixes on a terminal: {screen}"
+    );
+}
+
+#[test]
+fn a_tag_event_needs_the_tag_on_the_commit_it_runs() {
+    let p =
+        Project::new("version: 1\nworkspace: shared\njobs:\n  release:\n    run: touch released\n");
+    p.git_init();
+    // No such tag: nothing runs, and the hint says how to make it (or rehearse with --sha).
+    let r = p
+        .wharf(&["run", "--plain", "--event", "tag", "--tag", "v0.9.0"])
+        .expect(2);
+    let err = r.stderr();
+    assert!(
+        err.contains("--event tag --tag v0.9.0: this repository has no tag `v0.9.0`"),
+        "{err}"
+    );
+    assert!(err.contains("git tag -a v0.9.0 -m v0.9.0"), "{err}");
+    assert!(!p.path().join("released").exists());
+
+    // The tag exists but on another commit: refused, naming both.
+    p.tag("v1.0.0");
+    let tagged = p.git(&["rev-parse", "HEAD"]).trim().to_string();
+    p.write("more.txt", "x\n");
+    p.git(&["add", "-A"]);
+    p.git(&["commit", "-qm", "after the tag"]);
+    let r = p
+        .wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.0.0"])
+        .expect(2);
+    let err = r.stderr();
+    assert!(
+        err.contains(&format!(
+            "`v1.0.0` points at {}, not at HEAD",
+            &tagged[..12]
+        )),
+        "{err}"
+    );
+    assert!(err.contains("git checkout v1.0.0"), "{err}");
+    assert!(!p.path().join("released").exists());
+
+    // On the tagged commit it runs; a tag not made yet can be rehearsed with --sha.
+    p.git(&["checkout", "-q", "v1.0.0"]);
+    p.wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.0.0"])
+        .expect(0);
+    assert!(p.path().join("released").exists());
+    let r = p
+        .wharf(&[
+            "run", "--plain", "--event", "tag", "--tag", "v2.0.0", "--sha", &tagged,
+        ])
+        .expect(0);
+    assert!(
+        r.stderr()
+            .contains("no tag `v2.0.0`: running as if it pointed at --sha"),
+        "{}",
+        r.stderr()
     );
 }

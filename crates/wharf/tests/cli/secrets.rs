@@ -385,6 +385,7 @@ fn a_job_whose_if_is_false_for_the_event_needs_no_secrets() {
     );
     let push = p.wharf(&["run", "--plain"]).expect(0);
     assert!(push.stderr().contains("[build] built"), "{}", push.stderr());
+    p.tag("v1.0.0");
     let tag = p
         .wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.0.0"])
         .expect(2);
