@@ -527,6 +527,10 @@ pub struct GraphArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
     pub format: GraphFormat,
+    /// Print each pipeline's jobs as JSON (`id`, `name`, `needs`, `if`), one document
+    /// with a list of pipelines.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
 }
 
 /// Formats of `wharf graph`.
@@ -571,6 +575,10 @@ pub struct LogsArgs {
     /// Print JSON on stdout (one object per log line).
     #[arg(long)]
     pub json: bool,
+    /// Follow a running run (or job): print what its steps write as they write it, until
+    /// it ends.
+    #[arg(short, long)]
+    pub follow: bool,
 }
 
 #[cfg(test)]

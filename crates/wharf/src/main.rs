@@ -1,5 +1,17 @@
 //! The wharf command line: parse, dispatch to one command module, exit with a code.
 
+/// `println!` for command output: a reader that went away (`wharf runs | head -1`) ends
+/// wharf quietly, as it ends `cat`, instead of a panic.
+macro_rules! outln {
+    () => { $crate::stdout::write(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::stdout::write(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// `print!` for command output (see `outln!`).
+macro_rules! out {
+    ($($t:tt)*) => { $crate::stdout::write(format_args!($($t)*)) };
+}
+
 mod ci_env;
 mod cli;
 mod commands;
@@ -7,6 +19,7 @@ mod exit;
 mod output;
 mod project;
 mod secret_env;
+mod stdout;
 
 use clap::Parser;
 
@@ -65,6 +78,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
 }
 
 fn report(err: &anyhow::Error) -> ExitStatus {
+    // Output cut short by its reader (`| head -1`) is not an error of the command.
+    if err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }) {
+        return ExitStatus::Success;
+    }
     if let Some(u) = err.downcast_ref::<UserError>() {
         eprintln!("error: {}", u.message);
         if let Some(h) = &u.hint {

@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::cli::ShowArgs;
 use crate::commands::history;
 use crate::exit::ExitStatus;
+use crate::output::table::{Align, Table};
 
 /// Runs `wharf artifacts`.
 pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
@@ -29,18 +30,27 @@ pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(ExitStatus::Success);
     }
     if list.is_empty() {
         eprintln!("run #{} stored no artifacts", rec.summary.number);
         return Ok(ExitStatus::Success);
     }
+    let mut table = Table::new(&[
+        ("JOB", Align::Left),
+        ("PATH", Align::Left),
+        ("SIZE", Align::Right),
+        ("SHA256", Align::Left),
+    ]);
     for a in rec.jobs.iter().flat_map(|j| j.artifacts.iter()) {
-        println!(
-            "{:<12}  {:<40}  {:>10}  sha256:{}",
-            a.job, a.path, a.size, a.sha256
-        );
+        table.row(vec![
+            a.job.clone(),
+            a.path.clone(),
+            wharf_engine::cache::human(a.size),
+            a.sha256.clone(),
+        ]);
     }
+    out!("{}", table.render());
     Ok(ExitStatus::Success)
 }

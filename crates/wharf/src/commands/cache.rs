@@ -7,6 +7,7 @@ use wharf_engine::cache::{self, JobCache};
 use crate::cli::CacheCommand;
 use crate::commands::history;
 use crate::exit::{ExitStatus, UserError};
+use crate::output::table::{Align, Table};
 use crate::project;
 
 /// Runs `wharf cache …`.
@@ -23,7 +24,7 @@ pub fn run(dir: &Path, cmd: CacheCommand) -> anyhow::Result<ExitStatus> {
             };
             let removed = jc.remove(&prefix)?;
             if args.json {
-                println!("{}", serde_json::json!({ "removed": removed }));
+                outln!("{}", serde_json::json!({ "removed": removed }));
             } else if removed == 0 {
                 return Err(
                     UserError::invalid(format!("no cache entry starts with `{prefix}`"))
@@ -48,7 +49,7 @@ pub fn run(dir: &Path, cmd: CacheCommand) -> anyhow::Result<ExitStatus> {
             };
             let evicted = jc.prune_to(max, None)?;
             if args.json {
-                println!("{}", serde_json::json!({ "evicted": evicted }));
+                outln!("{}", serde_json::json!({ "evicted": evicted }));
             } else {
                 eprintln!(
                     "evicted {evicted} cache entr{} to fit in {}",
@@ -64,7 +65,7 @@ pub fn run(dir: &Path, cmd: CacheCommand) -> anyhow::Result<ExitStatus> {
 fn list(jc: &JobCache, json: bool) -> anyhow::Result<ExitStatus> {
     let entries = jc.list();
     if json {
-        println!("{}", serde_json::to_string(&entries)?);
+        outln!("{}", serde_json::to_string(&entries)?);
         return Ok(ExitStatus::Success);
     }
     if entries.is_empty() {
@@ -73,15 +74,20 @@ fn list(jc: &JobCache, json: bool) -> anyhow::Result<ExitStatus> {
         );
         return Ok(ExitStatus::Success);
     }
-    println!("{:<64} {:>7} {:>10}  USED", "KEY", "FILES", "SIZE");
+    let mut table = Table::new(&[
+        ("KEY", Align::Left),
+        ("FILES", Align::Right),
+        ("SIZE", Align::Right),
+        ("USED", Align::Left),
+    ]);
     for e in &entries {
-        println!(
-            "{:<64} {:>7} {:>10}  {}",
-            e.key,
-            e.files,
+        table.row(vec![
+            e.key.clone(),
+            e.files.to_string(),
             cache::human(e.bytes),
-            history::age(e.used_at)
-        );
+            history::age(e.used_at),
+        ]);
     }
+    out!("{}", table.render());
     Ok(ExitStatus::Success)
 }

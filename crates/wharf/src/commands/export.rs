@@ -51,7 +51,7 @@ pub fn run(dir: &Path, args: ExportArgs) -> anyhow::Result<ExitStatus> {
                 UserError::invalid("--check compares a file: give --output PATH, not -").into(),
             );
         }
-        print!("{}", exported.text);
+        out!("{}", exported.text);
         return Ok(ExitStatus::Success);
     }
     let rel = args

@@ -14,11 +14,16 @@ pub fn run(dir: &Path, args: GraphArgs) -> anyhow::Result<ExitStatus> {
     let pipelines = project::load(&root)?;
     let mut event = Event::new(EventKind::Push);
     (event.sha, event.branch) = wharf_builtins::git::head(&root);
+    let mut all = Vec::new();
     for p in &pipelines {
         let plan = p.plan(&event, &[]).map_err(|d| {
             eprint!("{}", d.render(console::colors_enabled_stderr()));
             UserError::invalid(format!("cannot plan pipeline `{}`", p.name()))
         })?;
+        if args.json {
+            all.push(wharf_pipeline::graph::json(&plan));
+            continue;
+        }
         let text = match args.format {
             GraphFormat::Text => {
                 format!(
@@ -31,7 +36,10 @@ pub fn run(dir: &Path, args: GraphArgs) -> anyhow::Result<ExitStatus> {
             GraphFormat::Dot => wharf_pipeline::graph::dot(&plan),
             GraphFormat::Mermaid => wharf_pipeline::graph::mermaid(&plan),
         };
-        print!("{text}");
+        out!("{text}");
+    }
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&all)?);
     }
     Ok(ExitStatus::Success)
 }

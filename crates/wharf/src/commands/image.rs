@@ -116,7 +116,7 @@ async fn run_build(dir: &Path, args: ImageBuildArgs) -> anyhow::Result<ExitStatu
 
 fn report(produced: &[wharf_model::Produced], json: bool) -> anyhow::Result<ExitStatus> {
     if json {
-        println!("{}", serde_json::to_string(produced)?);
+        outln!("{}", serde_json::to_string(produced)?);
     }
     Ok(ExitStatus::Success)
 }
@@ -178,12 +178,12 @@ async fn run_inspect(dir: &Path, args: ImageInspectArgs) -> anyhow::Result<ExitS
             .map_err(|e| UserError::failed(e.to_string()))?
     };
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&inspect_json(&args.image, &info))?
         );
     } else {
-        print!("{}", inspect_text(&args.image, &info));
+        out!("{}", inspect_text(&args.image, &info));
     }
     Ok(ExitStatus::Success)
 }

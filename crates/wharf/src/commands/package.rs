@@ -57,7 +57,7 @@ fn run_create(dir: &Path, args: PackageCreateArgs) -> anyhow::Result<ExitStatus>
         store.object_path(&built.sha256).ok()
     });
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "path": built.path, "sha256": built.sha256, "size": built.size,
@@ -91,7 +91,7 @@ fn run_verify(dir: &Path, args: PackageVerifyArgs) -> anyhow::Result<ExitStatus>
     match verify(&path) {
         Ok(v) => {
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"valid": true, "sha256": v.sha256, "manifest": v.manifest})
                 );
@@ -113,7 +113,7 @@ fn run_verify(dir: &Path, args: PackageVerifyArgs) -> anyhow::Result<ExitStatus>
         }
         Err(e) => {
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"valid": false, "error": e.to_string()})
                 );

@@ -45,7 +45,7 @@ async fn python(dir: &Path, args: PublishPythonArgs) -> anyhow::Result<ExitStatu
         .map_err(|e| UserError::failed(e.to_string()))?;
     let produced = wharf_builtins::publish::produced(&req.repository, published);
     if args.json {
-        println!("{}", serde_json::to_string(&produced)?);
+        outln!("{}", serde_json::to_string(&produced)?);
     }
     Ok(ExitStatus::Success)
 }

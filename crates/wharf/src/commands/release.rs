@@ -30,10 +30,10 @@ async fn run_show(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitStatu
     };
     let rec = store.get_release(version).await?.ok_or_else(not_found)?;
     if args.json {
-        println!("{}", serde_json::to_string(&rec)?);
+        outln!("{}", serde_json::to_string(&rec)?);
         return Ok(ExitStatus::Success);
     }
-    println!(
+    outln!(
         "release {}  tag {}  commit {}  run #{}  {}",
         rec.version,
         rec.tag,
@@ -43,15 +43,15 @@ async fn run_show(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitStatu
     );
     for i in &rec.items {
         let size = i.size.map(|s| format!(" ({s} bytes)")).unwrap_or_default();
-        println!(
+        outln!(
             "  {:<12} {}{size}\n               {}",
             i.kind.as_str(),
             i.name,
             i.digest
         );
     }
-    println!();
-    print!("{}", rec.notes);
+    outln!();
+    out!("{}", rec.notes);
     Ok(ExitStatus::Success)
 }
 
@@ -90,7 +90,7 @@ fn run_plan(dir: &Path, args: ReleasePlanArgs) -> anyhow::Result<ExitStatus> {
         let deciding: Vec<&str> = plan.deciding().map(|c| c.sha.as_str()).collect();
         let mut value = serde_json::to_value(&plan)?;
         value["deciding"] = serde_json::json!(deciding);
-        println!("{value}");
+        outln!("{value}");
         return Ok(ExitStatus::Success);
     }
     let current = plan
@@ -99,17 +99,17 @@ fn run_plan(dir: &Path, args: ReleasePlanArgs) -> anyhow::Result<ExitStatus> {
         .map(|c| c.version.to_string())
         .unwrap_or_else(|| "none".into());
     match &plan.next {
-        Some(next) => println!("{current} -> {next} ({} bump)", bump_name(plan.bump)),
-        None => println!("{current}: nothing to release (no commits since {current})"),
+        Some(next) => outln!("{current} -> {next} ({} bump)", bump_name(plan.bump)),
+        None => outln!("{current}: nothing to release (no commits since {current})"),
     }
     let deciding: Vec<_> = plan.deciding().collect();
     if !deciding.is_empty() {
-        println!("decided by:");
+        outln!("decided by:");
         for c in deciding {
-            println!("  {} {}", &c.sha[..7], c.summary);
+            outln!("  {} {}", &c.sha[..7], c.summary);
         }
     } else if plan.next.is_some() {
-        println!(
+        outln!(
             "decided by: {} commit(s) that are not feat, fix or breaking (a patch release)",
             plan.commits.len()
         );
@@ -186,12 +186,12 @@ fn run_notes(dir: &Path, args: ReleaseNotesArgs) -> anyhow::Result<ExitStatus> {
         );
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "version": version, "notes": notes, "commits": commits, "changelog_updated": written })
         );
     } else if args.write.is_none() {
-        print!("{notes}");
+        out!("{notes}");
     }
     Ok(ExitStatus::Success)
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::cli::JsonFlag;
 use crate::commands::history;
 use crate::exit::ExitStatus;
+use crate::output::table::{Align, Table};
 
 /// Runs `wharf releases`.
 pub async fn run(dir: &Path, args: JsonFlag) -> anyhow::Result<ExitStatus> {
@@ -13,7 +14,7 @@ pub async fn run(dir: &Path, args: JsonFlag) -> anyhow::Result<ExitStatus> {
         None => Vec::new(),
     };
     if args.json {
-        println!("{}", serde_json::to_string(&releases)?);
+        outln!("{}", serde_json::to_string(&releases)?);
         return Ok(ExitStatus::Success);
     }
     if releases.is_empty() {
@@ -22,19 +23,22 @@ pub async fn run(dir: &Path, args: JsonFlag) -> anyhow::Result<ExitStatus> {
         );
         return Ok(ExitStatus::Success);
     }
-    println!(
-        "{:<16} {:<18} {:<12} {:>6}  WHEN",
-        "VERSION", "TAG", "COMMIT", "RUN"
-    );
+    let mut table = Table::new(&[
+        ("VERSION", Align::Left),
+        ("TAG", Align::Left),
+        ("COMMIT", Align::Left),
+        ("RUN", Align::Right),
+        ("WHEN", Align::Left),
+    ]);
     for r in releases {
-        println!(
-            "{:<16} {:<18} {:<12} {:>6}  {}",
-            r.version,
-            r.tag,
-            &r.commit[..r.commit.len().min(12)],
+        table.row(vec![
+            r.version.to_string(),
+            r.tag.clone(),
+            r.commit[..r.commit.len().min(12)].to_string(),
             format!("#{}", r.run),
-            history::age(r.created_at)
-        );
+            history::age(r.created_at),
+        ]);
     }
+    out!("{}", table.render());
     Ok(ExitStatus::Success)
 }

@@ -35,16 +35,16 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
     }
     if args.dry_run {
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&plans)?);
+            outln!("{}", serde_json::to_string_pretty(&plans)?);
         } else {
             for plan in &plans {
-                println!(
+                outln!(
                     "pipeline {} ({}) for {}",
                     plan.pipeline,
                     plan.file,
                     describe(&plan.event)
                 );
-                print!("{}", wharf_pipeline::graph::text(plan));
+                out!("{}", wharf_pipeline::graph::text(plan));
             }
         }
         return Ok(ExitStatus::Success);

@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::cli::RunsArgs;
 use crate::commands::history;
 use crate::exit::ExitStatus;
+use crate::output::table::{Align, Table, ellipsize};
 use crate::output::view::duration;
 
 /// Runs `wharf runs`.
@@ -14,17 +15,21 @@ pub async fn run(dir: &Path, args: RunsArgs) -> anyhow::Result<ExitStatus> {
         None => Vec::new(),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        outln!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(ExitStatus::Success);
     }
     if runs.is_empty() {
         eprintln!("no runs recorded yet; start one with `wharf run`");
         return Ok(ExitStatus::Success);
     }
-    println!(
-        "{:>5}  {:<11}  {:<16}  {:<28}  {:>8}  STARTED",
-        "RUN", "STATUS", "PIPELINE", "EVENT", "TIME"
-    );
+    let mut table = Table::new(&[
+        ("RUN", Align::Right),
+        ("STATUS", Align::Left),
+        ("PIPELINE", Align::Left),
+        ("EVENT", Align::Left),
+        ("TIME", Align::Right),
+        ("STARTED", Align::Left),
+    ]);
     for r in runs {
         let mut event = r.event.kind.to_string();
         if let Some(t) = r.event.tag.as_ref().or(r.event.branch.as_ref()) {
@@ -35,15 +40,15 @@ pub async fn run(dir: &Path, args: RunsArgs) -> anyhow::Result<ExitStatus> {
             .finished_at
             .map(|f| duration(f - r.started_at))
             .unwrap_or_else(|| "-".into());
-        println!(
-            "{:>5}  {:<11}  {:<16}  {:<28}  {:>8}  {}",
+        table.row(vec![
             format!("#{}", r.number),
-            r.status,
-            r.pipeline,
-            event,
+            r.status.to_string(),
+            ellipsize(&r.pipeline, 30),
+            ellipsize(&event, 40),
             time,
-            history::age(r.started_at)
-        );
+            history::age(r.started_at),
+        ]);
     }
+    out!("{}", table.render());
     Ok(ExitStatus::Success)
 }

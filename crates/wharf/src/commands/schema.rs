@@ -4,7 +4,7 @@ use crate::exit::ExitStatus;
 
 /// Runs `wharf schema`.
 pub fn run() -> anyhow::Result<ExitStatus> {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&wharf_pipeline::schema())?
     );

@@ -16,6 +16,7 @@ use wharf_store::{SecretRecord, Store};
 use crate::cli::{SecretNameArgs, SecretSetArgs, SecretsCommand};
 use crate::commands::history;
 use crate::exit::{ExitStatus, UserError};
+use crate::output::table::{Align, Table};
 use crate::project;
 
 /// Runs `wharf secrets …`.
@@ -129,26 +130,28 @@ fn read_hidden_line() -> anyhow::Result<String> {
 async fn list(store: &Store, json: bool) -> anyhow::Result<ExitStatus> {
     let secrets = store.list_secrets().await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&secrets)?);
+        outln!("{}", serde_json::to_string_pretty(&secrets)?);
         return Ok(ExitStatus::Success);
     }
     if secrets.is_empty() {
         eprintln!("no secrets stored; add one with `wharf secrets set NAME`");
         return Ok(ExitStatus::Success);
     }
-    println!(
-        "{:<32}  {:<16}  {:<16}  UPDATED",
-        "NAME", "ENVIRONMENT", "KEY"
-    );
+    let mut table = Table::new(&[
+        ("NAME", Align::Left),
+        ("ENVIRONMENT", Align::Left),
+        ("KEY", Align::Left),
+        ("UPDATED", Align::Left),
+    ]);
     for s in secrets {
-        println!(
-            "{:<32}  {:<16}  {:<16}  {}",
-            s.name,
-            s.scope.as_deref().unwrap_or("(all)"),
-            s.key_id,
-            history::age(s.updated_at)
-        );
+        table.row(vec![
+            s.name.clone(),
+            s.scope.as_deref().unwrap_or("(all)").to_string(),
+            s.key_id.clone(),
+            history::age(s.updated_at),
+        ]);
     }
+    out!("{}", table.render());
     Ok(ExitStatus::Success)
 }
 

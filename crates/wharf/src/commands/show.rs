@@ -7,6 +7,9 @@ use crate::commands::history;
 use crate::exit::ExitStatus;
 use crate::output::view::{duration, mark, tests_text};
 
+/// Step names longer than this end with `…` (the name is the first line of `run:`).
+const STEP_NAME_WIDTH: usize = 60;
+
 /// Runs `wharf show`.
 pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
     let Some((_, store)) = history::open(dir).await? else {
@@ -14,12 +17,12 @@ pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
     };
     let rec = history::find_run(&store, args.run).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rec)?);
+        outln!("{}", serde_json::to_string_pretty(&rec)?);
         return Ok(ExitStatus::Success);
     }
     let s = &rec.summary;
-    println!("run #{}  {}  ({})", s.number, s.status, rec.file);
-    println!("pipeline  {}", s.pipeline);
+    outln!("run #{}  {}  ({})", s.number, s.status, rec.file);
+    outln!("pipeline  {}", s.pipeline);
     let mut event = s.event.kind.to_string();
     for (k, v) in [
         ("branch", &s.event.branch),
@@ -30,8 +33,8 @@ pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
             event.push_str(&format!("  {k} {v}"));
         }
     }
-    println!("event     {event}");
-    println!(
+    outln!("event     {event}");
+    outln!(
         "started   {}{}",
         history::age(s.started_at),
         s.finished_at
@@ -43,37 +46,37 @@ pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
             (Some(a), Some(b)) => duration(b - a),
             _ => "-".into(),
         };
-        println!("\n{} {}  {}  {}", mark(j.status), j.id, j.status, time);
+        outln!("\n{} {}  {}  {}", mark(j.status), j.id, j.status, time);
         if !j.needs.is_empty() {
-            println!("    needs: {}", j.needs.join(", "));
+            outln!("    needs: {}", j.needs.join(", "));
         }
         if let Some(r) = &j.reason {
-            println!("    reason: {r}");
+            outln!("    reason: {r}");
         }
         if j.attempt > 1 {
-            println!("    attempts: {}", j.attempt);
+            outln!("    attempts: {}", j.attempt);
         }
         for st in &j.steps {
             let code = st
                 .exit_code
                 .map(|c| format!(" (exit {c})"))
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "    step {}: {}  {}{code}",
                 st.index + 1,
-                st.name,
+                crate::output::table::ellipsize(&st.name, STEP_NAME_WIDTH),
                 st.status
             );
         }
         for r in &j.reports {
-            println!(
+            outln!(
                 "    tests: {} ({})",
                 tests_text([r.tests, r.failures, r.errors, r.skipped]),
                 r.path
             );
         }
         for a in &j.artifacts {
-            println!(
+            outln!(
                 "    artifact: {} ({} bytes, sha256:{})",
                 a.path,
                 a.size,
@@ -81,7 +84,7 @@ pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
             );
         }
         for p in &j.produced {
-            println!(
+            outln!(
                 "    produced: {} {} ({})",
                 p.kind.as_str(),
                 p.name,
@@ -89,7 +92,7 @@ pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
             );
         }
         for (k, v) in &j.outputs {
-            println!("    output: {k}={v}");
+            outln!("    output: {k}={v}");
         }
     }
     Ok(ExitStatus::Success)

@@ -16,7 +16,7 @@ pub fn run(dir: &Path, args: JsonFlag) -> anyhow::Result<ExitStatus> {
                     .iter()
                     .map(|p| serde_json::json!({"name": p.name(), "file": p.file(), "jobs": p.job_names()}))
                     .collect();
-                println!("{}", serde_json::json!({"valid": true, "pipelines": list}));
+                outln!("{}", serde_json::json!({"valid": true, "pipelines": list}));
             } else {
                 for p in &pipelines {
                     eprintln!(
@@ -41,7 +41,7 @@ pub fn run(dir: &Path, args: JsonFlag) -> anyhow::Result<ExitStatus> {
                         })
                     })
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"valid": false, "diagnostics": list})
                 );

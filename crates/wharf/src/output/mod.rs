@@ -2,6 +2,7 @@
 //! JSON events. All three read the same event stream; only `--json` writes to stdout.
 
 pub mod summary;
+pub mod table;
 pub mod view;
 
 use std::collections::HashMap;
@@ -230,7 +231,12 @@ impl Live {
             }
             RunEvent::StepStarted { name, step, .. } => {
                 if let Some(bar) = self.bars.get(&i) {
-                    bar.set_message(format!("[{}/{}] {name}", step + 1, j.steps.len()));
+                    bar.set_message(format!(
+                        "[{}/{}] {}",
+                        step + 1,
+                        j.steps.len(),
+                        table::ellipsize(name, 50)
+                    ));
                 }
             }
             RunEvent::JobFinished { status, .. } => {

@@ -10,6 +10,7 @@ mod history;
 mod image;
 mod network;
 mod package;
+mod pipes;
 mod publish;
 mod registry;
 mod release;

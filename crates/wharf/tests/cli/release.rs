@@ -222,7 +222,11 @@ fn the_release_step_tags_records_and_writes_the_changelog() {
         p.wharf(&["releases"])
             .expect(0)
             .stdout()
-            .contains("1.5.0            v1.5.0")
+            .contains("VERSION  TAG     COMMIT")
+            && p.wharf(&["releases"])
+                .expect(0)
+                .stdout()
+                .contains("1.5.0    v1.5.0")
     );
 }
 

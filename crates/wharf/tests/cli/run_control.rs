@@ -163,3 +163,69 @@ fn env_overrides_are_literal_and_later_values_see_them_whatever_the_order() {
         assert!(bad.stderr().contains(message), "{arg}: {}", bad.stderr());
     }
 }
+
+/// `wharf logs -f` follows a running job: its first line arrives while the run still
+/// runs, every line arrives, and it ends when the run does.
+#[test]
+fn logs_follow_prints_a_running_job_s_lines_as_they_come() {
+    use std::io::BufRead;
+    let p = crate::helper::Project::new(
+        "version: 1\njobs:\n  slow:\n    run: |\n      for i in 1 2 3 4 5 6; do echo \"line $i\"; sleep 0.3; done\n",
+    );
+    let mut run = p
+        .cmd(&["run", "--plain"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the run is recorded, then follow it.
+    let t = std::time::Instant::now();
+    while !p.path().join(".wharf/wharf.db").exists()
+        || !p.wharf(&["runs", "--json"]).stdout().contains("\"number\"")
+    {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut follow = p
+        .cmd(&["logs", "-f", "latest", "slow"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(follow.stdout.take().unwrap()).lines();
+    let mut got = Vec::new();
+    let mut first_while_running = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.starts_with("line ") && first_while_running.is_none() {
+            first_while_running = Some(run.try_wait().unwrap().is_none());
+        }
+        got.push(line);
+    }
+    assert_eq!(
+        first_while_running,
+        Some(true),
+        "the first line came only after the run: {got:?}"
+    );
+    let status = follow.wait().unwrap();
+    assert!(status.success());
+    assert!(run.wait().unwrap().success());
+    let body: Vec<&str> = got
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.starts_with("line "))
+        .collect();
+    assert_eq!(
+        body,
+        ["line 1", "line 2", "line 3", "line 4", "line 5", "line 6"],
+        "{got:?}"
+    );
+    assert_eq!(
+        got[0],
+        "==> slow / for i in 1 2 3 4 5 6; do echo \"line $i\"; sleep 0.3; done <=="
+    );
+}
