@@ -26,23 +26,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::fs_error::{IoError, io_err, walk_err};
 
-/// Entries of the `.wharf` state directory: never part of a workspace (the run history,
-/// logs, artifacts, caches and the workspaces themselves). Pipeline files under `.wharf/`
-/// are project files and are copied.
-pub const STATE_ENTRIES: &[&str] = &[
-    "wharf.db",
-    "wharf.db-wal",
-    "wharf.db-shm",
-    "wharf.db-journal",
-    "wharf.db.lock",
-    "logs",
-    "artifacts",
-    "tmp",
-    "cache",
-    "images",
-    "handoff",
-    "workspaces",
-];
+/// Entries of the `.wharf` state directory: never part of a workspace (see
+/// [`wharf_model::state::STATE_ENTRIES`]).
+pub use wharf_model::state::STATE_ENTRIES;
 
 /// Failure to list or copy the project.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@ mod event;
 mod plan;
 mod record;
 mod run_event;
+pub mod state;
 mod status;
 
 pub use builtin::{

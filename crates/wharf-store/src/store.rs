@@ -57,6 +57,7 @@ impl Store {
         tokio::fs::create_dir_all(wharf_dir)
             .await
             .map_err(error::io("create the wharf directory", wharf_dir))?;
+        write_gitignore(wharf_dir);
         let path = wharf_dir.join("wharf.db");
         // Two processes opening a new database at once would both try to create the
         // schema; the first holds this lock until the schema and recovery are done.
@@ -224,5 +225,14 @@ impl OpenLock {
         locked
             .map(|file| OpenLock { _file: file })
             .map_err(error::io("lock the run database", path))
+    }
+}
+
+/// Writes `.wharf/.gitignore` when it is missing (see
+/// [`wharf_model::state::gitignore`]); best effort: a read-only project still runs.
+fn write_gitignore(wharf_dir: &Path) {
+    let path = wharf_dir.join(".gitignore");
+    if path.symlink_metadata().is_err() {
+        let _ = std::fs::write(&path, wharf_model::state::gitignore());
     }
 }

@@ -224,3 +224,32 @@ jobs:
         ["failed_allowed", "skipped", "success", "success", "skipped"]
     );
 }
+
+/// After a run, `git status` shows nothing wharf wrote (history, logs, artifacts, caches,
+/// workspaces), while a pipeline file under `.wharf/` stays visible to commit.
+#[test]
+fn git_status_shows_nothing_wharf_wrote_but_pipeline_files_stay_committable() {
+    let p = Project::new(
+        "version: 1\njobs:\n  build:\n    cache: { key: [wharf.yml], paths: [.venv] }\n    run: |\n      mkdir -p .venv dist\n      echo lib > .venv/lib.txt\n      echo wheel > dist/app.whl\n    artifacts: [dist/app.whl]\n  fails:\n    needs: [build]\n    run: exit 1\n",
+    );
+    p.git_init();
+    p.wharf(&["run", "--plain"]).expect(1);
+    let status = p.git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert_eq!(status, "", "git status after a run:\n{status}");
+    let ignore = p.read(".wharf/.gitignore");
+    assert!(
+        ignore.contains("/wharf.db\n") && ignore.contains("/workspaces\n"),
+        "{ignore}"
+    );
+    // A pipeline file under .wharf/ is the project's: git sees it.
+    p.write(
+        ".wharf/nightly.yml",
+        "version: 1\njobs:\n  scan:\n    run: \"true\"\n",
+    );
+    let status = p.git(&["status", "--porcelain", "--untracked-files=all"]);
+    assert_eq!(status.trim(), "?? .wharf/nightly.yml");
+    // A .gitignore the user edited is left alone.
+    p.write(".wharf/.gitignore", "# mine\n/wharf.db*\n");
+    p.wharf(&["run", "--plain"]).expect(1);
+    assert_eq!(p.read(".wharf/.gitignore"), "# mine\n/wharf.db*\n");
+}
