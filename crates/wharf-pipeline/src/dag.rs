@@ -17,12 +17,20 @@ enum Mark {
 /// of the cycle (in file order). Unknown needs are ignored here (reported elsewhere).
 pub(crate) fn report_cycles(r: &mut Reporter, jobs: &[(Spanned<String>, JobFile)]) {
     let index = |name: &str| jobs.iter().position(|(k, _)| k.value == name);
+    let lists: Vec<Vec<Spanned<String>>> = jobs
+        .iter()
+        .map(|(_, j)| {
+            j.needs
+                .as_ref()
+                .map(crate::scalar::Names::spanned)
+                .unwrap_or_default()
+        })
+        .collect();
     let edges: Vec<Vec<(usize, &Spanned<String>)>> = jobs
         .iter()
-        .map(|(k, j)| {
-            j.needs
-                .iter()
-                .flatten()
+        .zip(&lists)
+        .map(|((k, _), list)| {
+            list.iter()
                 .filter(|n| n.value != k.value)
                 .filter_map(|n| index(&n.value).map(|i| (i, n)))
                 .collect()

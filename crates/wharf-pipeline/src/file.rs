@@ -184,10 +184,11 @@ pub struct DefaultsFile {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct JobFile {
-    /// Jobs that must succeed first.
+    /// Jobs that must succeed first: a list, or one job's name (`needs: build`, as GitHub
+    /// Actions allows).
     #[serde(default)]
-    #[schemars(with = "Option<Vec<String>>")]
-    pub needs: Option<Vec<Spanned<String>>>,
+    #[schemars(with = "Option<crate::scalar::OneOrMany>")]
+    pub needs: Option<Spanned<crate::scalar::Names>>,
     /// Run only when this expression is true (default `success()`).
     #[serde(default, rename = "if")]
     #[schemars(with = "Option<String>")]

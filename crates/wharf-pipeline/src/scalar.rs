@@ -112,3 +112,83 @@ impl<T: JsonSchema> JsonSchema for Declared<T> {
         <Option<T>>::json_schema(generator)
     }
 }
+
+/// A list of names, or one name where the list would hold just it (`needs: build`): what
+/// GitHub Actions accepts for `needs`. Each name keeps its position in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Names {
+    /// A single name written as a scalar (its position is the whole value's).
+    One(String),
+    /// A list.
+    Many(Vec<serde_saphyr::Spanned<String>>),
+}
+
+impl Names {
+    /// The names with their positions; `at` is the position of the whole value.
+    pub fn spanned(spanned: &serde_saphyr::Spanned<Names>) -> Vec<serde_saphyr::Spanned<String>> {
+        match &spanned.value {
+            Names::One(name) => vec![serde_saphyr::Spanned::new(
+                name.clone(),
+                spanned.referenced,
+                spanned.defined,
+            )],
+            Names::Many(list) => list.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NamesVisitor;
+
+        impl<'de> Visitor<'de> for NamesVisitor {
+            type Value = Names;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a job name or a list of job names (`needs: build` or `needs: [build, lint]`)",
+                )
+            }
+
+            fn visit_str<E: Error>(self, v: &str) -> Result<Names, E> {
+                Ok(Names::One(v.to_string()))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Names, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<serde_saphyr::Spanned<String>>()? {
+                    out.push(item);
+                }
+                Ok(Names::Many(out))
+            }
+        }
+
+        deserializer.deserialize_any(NamesVisitor)
+    }
+}
+
+/// The JSON Schema of [`Names`]: a string or a list of strings.
+#[derive(Debug)]
+pub struct OneOrMany;
+
+impl JsonSchema for OneOrMany {
+    fn schema_name() -> Cow<'static, str> {
+        "OneOrMany".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" } }
+            ]
+        })
+    }
+}

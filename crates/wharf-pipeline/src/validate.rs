@@ -181,7 +181,12 @@ fn validate_job(
         );
     }
     let mut needs = Vec::new();
-    for need in job.needs.iter().flatten() {
+    let listed = job
+        .needs
+        .as_ref()
+        .map(crate::scalar::Names::spanned)
+        .unwrap_or_default();
+    for need in &listed {
         if need.value == name {
             let d = r
                 .at(r.span(need), format!("job `{name}` needs itself"))

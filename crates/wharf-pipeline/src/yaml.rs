@@ -46,10 +46,111 @@ fn options() -> Options {
     options
 }
 
-/// Parses the text into the file types, or the one structural problem that stopped it.
+/// At most this many unknown keys are reported for one file.
+const MAX_UNKNOWN_KEYS: usize = 50;
+
+/// Parses the text into the file types, or the problems that stopped it: every unknown
+/// key of the file (the parser stops at the first; each one found is blanked out, its
+/// value with it, and the text read again, positions unchanged), else the one structural
+/// problem.
 pub(crate) fn read(r: &Reporter) -> Result<PipelineFile, Diagnostics> {
-    serde_saphyr::from_str_with_options::<PipelineFile>(&r.source, options())
-        .map_err(|e| Diagnostics::from(translate(r, &e)))
+    let parse = |text: &str| serde_saphyr::from_str_with_options::<PipelineFile>(text, options());
+    let mut err = match parse(&r.source) {
+        Ok(file) => return Ok(file),
+        Err(e) => e,
+    };
+    let mut all = vec![translate(r, &err)];
+    let mut text = r.source.to_string();
+    let mut seen = Vec::new();
+    while is_unknown_key(&err) && all.len() < MAX_UNKNOWN_KEYS {
+        let Some(start) = err.location().map(|l| location_range(&text, &l).start) else {
+            break;
+        };
+        if seen.contains(&start) || !blank_entry(&mut text, start) {
+            break;
+        }
+        seen.push(start);
+        match parse(&text) {
+            // Only more unknown keys: what else the blanking changed is not the user's.
+            Err(e) if is_unknown_key(&e) => {
+                all.push(translate(r, &e));
+                err = e;
+            }
+            _ => break,
+        }
+    }
+    Err(Diagnostics(all))
+}
+
+fn is_unknown_key(e: &Error) -> bool {
+    let mut inner = e;
+    while let Error::WithSnippet { error, .. } | Error::AliasError { error, .. } = inner {
+        inner = error;
+    }
+    matches!(inner, Error::SerdeUnknownField { .. })
+}
+
+/// Replaces the mapping entry whose key starts at byte `start` (the key, its value, and
+/// the more indented lines under it) with spaces, keeping every byte offset and line of
+/// the text. False when there is nothing to blank.
+fn blank_entry(text: &mut String, start: usize) -> bool {
+    let bytes = text.as_bytes();
+    if start >= bytes.len() {
+        return false;
+    }
+    let line_start = bytes[..start]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = start - line_start;
+    let line_end = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| from + i)
+    };
+    let mut end = line_end(start);
+    while end < bytes.len() {
+        let next = end + 1;
+        let next_end = line_end(next);
+        let line = &bytes[next..next_end];
+        let indent = line.iter().take_while(|&&b| b == b' ').count();
+        let rest = &line[indent..];
+        let blank = rest.iter().all(|&b| b == b' ' || b == b'\t' || b == b'\r');
+        if blank || rest.first() == Some(&b'#') || indent > column {
+            end = next_end;
+        } else {
+            break;
+        }
+    }
+    // The indentation of the nearest line before the key's and after the entry that holds
+    // something: a sibling key sits at the key's column.
+    let content_indent = |line: &[u8]| {
+        let indent = line.iter().take_while(|&&b| b == b' ').count();
+        let rest = &line[indent..];
+        let blank = rest.iter().all(|&b| b == b' ' || b == b'\t' || b == b'\r');
+        (!blank && rest.first() != Some(&b'#')).then_some(indent)
+    };
+    let before = bytes[..line_start.saturating_sub(1)]
+        .split(|&b| b == b'\n')
+        .rev()
+        .find_map(content_indent);
+    let after = bytes[end.min(bytes.len())..]
+        .split(|&b| b == b'\n')
+        .find_map(content_indent);
+    let alone =
+        line_start == 0 || (before.is_none_or(|i| i < column) && after.is_none_or(|i| i < column));
+    let mut spaces: String = text[start..end]
+        .bytes()
+        .map(|b| if b == b'\n' { '\n' } else { ' ' })
+        .collect();
+    if alone && spaces.len() >= 2 {
+        // The mapping's only entry: leave it an empty mapping, not a null, so that reading
+        // goes on to the next unknown key.
+        spaces.replace_range(0..2, "{}");
+    }
+    text.replace_range(start..end, &spaces);
+    true
 }
 
 fn translate(r: &Reporter, error: &Error) -> Diagnostic {
@@ -116,18 +217,38 @@ fn translate(r: &Reporter, error: &Error) -> Diagnostic {
                 .with_hint(hint)
         }
         _ => {
-            let message = DefaultMessageFormatter.format_message(inner).into_owned();
-            let title = match path.last() {
-                Some(key) if key != "-" && !is_syntax_error(inner) => {
+            let message = reword(&DefaultMessageFormatter.format_message(inner));
+            // Inside a flow mapping (`{ insecure: x }`) the key is on the value's line.
+            let inline = key_before(&r.source, span.start);
+            let hint = inline
+                .as_deref()
+                .or(path.last().map(String::as_str))
+                .filter(|_| !is_syntax_error(inner))
+                .and_then(shape_hint);
+            let title = match (path.last(), &inline) {
+                (Some(outer), Some(key)) if key != outer && !is_syntax_error(inner) => {
                     format!(
-                        "invalid value for `{key}`{}",
+                        "invalid value for `{key}` in `{outer}`{}",
                         describe(&path[..path.len() - 1])
                     )
                 }
-                _ if is_syntax_error(inner) => "invalid YAML".to_string(),
-                _ => format!("invalid value{context}"),
+                _ => String::new(),
             };
-            r.at(span, title).with_label(message)
+            let title = if !title.is_empty() {
+                title
+            } else {
+                match path.last() {
+                    Some(key) if key != "-" && !is_syntax_error(inner) => {
+                        format!(
+                            "invalid value for `{key}`{}",
+                            describe(&path[..path.len() - 1])
+                        )
+                    }
+                    _ if is_syntax_error(inner) => "invalid YAML".to_string(),
+                    _ => format!("invalid value{context}"),
+                }
+            };
+            r.at(span, title).with_label(message).with_hint_opt(hint)
         }
     }
 }
@@ -471,4 +592,79 @@ mod tests {
             " in a step of job `build`"
         );
     }
+}
+
+/// The parser's words for a value of the wrong shape, in the file's terms.
+fn reword(message: &str) -> String {
+    message
+        .replace("expected sequence start", "expected a list")
+        .replace(
+            "expected mapping start",
+            "expected a mapping (`key: value` lines)",
+        )
+        .replace("a sequence", "a list")
+        .replace("a map", "a mapping")
+}
+
+/// What a key takes, with an example, for the keys whose shape people get wrong.
+fn shape_hint(key: &str) -> Option<String> {
+    let hint = match key {
+        "insecure" => {
+            "`insecure` takes a list of registry hosts reached over plain HTTP \
+             (`insecure: [registry.internal:5000]`); loopback registries (127.0.0.1, \
+             localhost) need none"
+        }
+        "needs" => {
+            "`needs` takes a job name or a list of them (`needs: build`, `needs: [build, lint]`)"
+        }
+        "artifacts" => {
+            "`artifacts` takes a list of paths or globs (`artifacts: [dist/*.whl]`), or \
+             `{ paths: [...], when: on_success | on_failure | always }`"
+        }
+        "reports" => "`reports` takes a list of JUnit XML paths or globs (`reports: [junit.xml]`)",
+        "tags" => {
+            "`tags` takes a list of tags or references (`tags: [\"${{ version }}\", latest]`)"
+        }
+        "outputs" => "`outputs` takes a list of output names (`outputs: [version]`)",
+        "secrets" => "`secrets` takes a list of secret names (`secrets: [PYPI_TOKEN]`)",
+        "steps" => "`steps` takes a list of steps (`- run: make test`)",
+        "env" => {
+            "`env` takes a mapping of names to a string, number or boolean each (`env: { PORT: 8080 }`)"
+        }
+        "ports" => "`ports` takes a list of ports (`ports: [5432]`)",
+        "matrix" => {
+            "`matrix` takes a mapping of axes to lists (`matrix: { python: [\"3.11\", \"3.12\"] }`)"
+        }
+        "services" => {
+            "`services` takes a mapping of names to services (`services: { db: { image: postgres:16 } }`)"
+        }
+        "cache" => "`cache` takes `{ key: [files...], paths: [...], restore-keys: [...] }`",
+        "on" => {
+            "`on` takes a mapping of events (`on: { push: { branches: [main] }, tag: [\"v*\"] }`)"
+        }
+        "branches" => "`branches` takes a list of globs (`branches: [main, \"release/*\"]`)",
+        "paths" => "`paths` takes a list of globs (`paths: [\"src/**\"]`)",
+        "entrypoint" | "cmd" => "takes a list of arguments (`cmd: [python, -m, app]`)",
+        _ => return None,
+    };
+    Some(hint.to_string())
+}
+
+/// The key written just before byte `at` on its line (`{ insecure: 127.0.0.1 }` at the
+/// value gives `insecure`), if the value follows `KEY:` there.
+fn key_before(source: &str, at: usize) -> Option<String> {
+    let line_start = source[..at.min(source.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let before = source[line_start..at.min(source.len())].trim_end();
+    let before = before.strip_suffix(':')?;
+    let key: String = before
+        .chars()
+        .rev()
+        .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    (!key.is_empty()).then_some(key)
 }

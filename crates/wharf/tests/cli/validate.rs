@@ -111,3 +111,63 @@ fn bad_flags_exit_2() {
     assert!(r.stderr().contains("no job named `nope`"), "{}", r.stderr());
     p.wharf(&["run", "--event", "bogus"]).expect(2);
 }
+
+/// Every unknown key of a file is reported in one pass, each with its position and hint.
+#[test]
+fn every_unknown_key_is_reported_at_once() {
+    let p = Project::new(
+        "version: 1\njobs:\n  a:\n    runs: echo\n    needz: [b]\n  b:\n    run: \"true\"\n    artifact:\n      - x\n      - y\n",
+    );
+    let r = p.wharf(&["validate"]).expect(2);
+    let err = r.stderr();
+    for (key, line, hint) in [
+        ("runs", "wharf.yml:4:5", "did you mean `run`?"),
+        ("needz", "wharf.yml:5:5", "did you mean `needs`?"),
+        ("artifact", "wharf.yml:8:5", "did you mean `artifacts`?"),
+    ] {
+        assert!(
+            err.contains(&format!("unknown key `{key}`")),
+            "{key}: {err}"
+        );
+        assert!(err.contains(line), "{line}: {err}");
+        assert!(err.contains(hint), "{hint}: {err}");
+    }
+    assert!(err.contains("3 problems found"), "{err}");
+}
+
+/// `needs: build`, one name without a list, as GitHub Actions accepts it.
+#[test]
+fn needs_takes_one_name_without_a_list() {
+    let p = Project::new(
+        "version: 1\nworkspace: shared\njobs:\n  build:\n    run: touch built\n  test:\n    needs: build\n    run: test -f built && touch tested\n",
+    );
+    p.wharf(&["validate"]).expect(0);
+    p.wharf(&["run", "--plain"]).expect(0);
+    assert!(p.path().join("tested").exists());
+    let p = Project::new("version: 1\njobs:\n  test:\n    needs: nope\n    run: \"true\"\n");
+    let err = p.wharf(&["validate"]).expect(2).stderr();
+    assert!(
+        err.contains("job `test` needs `nope`, which does not exist"),
+        "{err}"
+    );
+}
+
+/// A value of the wrong shape names what the key takes, even inside a flow mapping.
+#[test]
+fn a_value_of_the_wrong_shape_says_what_the_key_takes() {
+    let p = Project::new(
+        "version: 1\njobs:\n  image:\n    steps:\n      - build-image: { image: 127.0.0.1:5000/app, insecure: 127.0.0.1:5000 }\n",
+    );
+    let err = p.wharf(&["validate"]).expect(2).stderr();
+    assert!(
+        err.contains("invalid value for `insecure` in `build-image` in a step of job `image`"),
+        "{err}"
+    );
+    assert!(err.contains("expected a list"), "{err}");
+    assert!(
+        err.contains("`insecure` takes a list of registry hosts")
+            && err.contains("loopback registries (127.0.0.1, localhost) need none"),
+        "{err}"
+    );
+    assert!(!err.contains("sequence start"), "{err}");
+}
