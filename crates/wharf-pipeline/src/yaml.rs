@@ -437,6 +437,81 @@ fn key_of(text: &str) -> Option<String> {
     (!key.is_empty() && !key.contains(['{', '[', '#'])).then(|| key.to_string())
 }
 
+/// The parser's words for a value of the wrong shape, in the file's terms.
+fn reword(message: &str) -> String {
+    message
+        .replace("expected sequence start", "expected a list")
+        .replace(
+            "expected mapping start",
+            "expected a mapping (`key: value` lines)",
+        )
+        .replace("a sequence", "a list")
+        .replace("a map", "a mapping")
+}
+
+/// What a key takes, with an example, for the keys whose shape people get wrong.
+fn shape_hint(key: &str) -> Option<String> {
+    let hint = match key {
+        "insecure" => {
+            "`insecure` takes a list of registry hosts reached over plain HTTP \
+             (`insecure: [registry.internal:5000]`); loopback registries (127.0.0.1, \
+             localhost) need none"
+        }
+        "needs" => {
+            "`needs` takes a job name or a list of them (`needs: build`, `needs: [build, lint]`)"
+        }
+        "artifacts" => {
+            "`artifacts` takes a list of paths or globs (`artifacts: [dist/*.whl]`), or \
+             `{ paths: [...], when: on_success | on_failure | always }`"
+        }
+        "reports" => "`reports` takes a list of JUnit XML paths or globs (`reports: [junit.xml]`)",
+        "tags" => {
+            "`tags` takes a list of tags or references (`tags: [\"${{ version }}\", latest]`)"
+        }
+        "outputs" => "`outputs` takes a list of output names (`outputs: [version]`)",
+        "secrets" => "`secrets` takes a list of secret names (`secrets: [PYPI_TOKEN]`)",
+        "steps" => "`steps` takes a list of steps (`- run: make test`)",
+        "env" => {
+            "`env` takes a mapping of names to a string, number or boolean each (`env: { PORT: 8080 }`)"
+        }
+        "ports" => "`ports` takes a list of ports (`ports: [5432]`)",
+        "matrix" => {
+            "`matrix` takes a mapping of axes to lists (`matrix: { python: [\"3.11\", \"3.12\"] }`)"
+        }
+        "services" => {
+            "`services` takes a mapping of names to services (`services: { db: { image: postgres:16 } }`)"
+        }
+        "cache" => "`cache` takes `{ key: [files...], paths: [...], restore-keys: [...] }`",
+        "on" => {
+            "`on` takes a mapping of events (`on: { push: { branches: [main] }, tag: [\"v*\"] }`)"
+        }
+        "branches" => "`branches` takes a list of globs (`branches: [main, \"release/*\"]`)",
+        "paths" => "`paths` takes a list of globs (`paths: [\"src/**\"]`)",
+        "entrypoint" | "cmd" => "takes a list of arguments (`cmd: [python, -m, app]`)",
+        _ => return None,
+    };
+    Some(hint.to_string())
+}
+
+/// The key written just before byte `at` on its line (`{ insecure: 127.0.0.1 }` at the
+/// value gives `insecure`), if the value follows `KEY:` there.
+fn key_before(source: &str, at: usize) -> Option<String> {
+    let line_start = source[..at.min(source.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let before = source[line_start..at.min(source.len())].trim_end();
+    let before = before.strip_suffix(':')?;
+    let key: String = before
+        .chars()
+        .rev()
+        .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    (!key.is_empty()).then_some(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,79 +667,4 @@ mod tests {
             " in a step of job `build`"
         );
     }
-}
-
-/// The parser's words for a value of the wrong shape, in the file's terms.
-fn reword(message: &str) -> String {
-    message
-        .replace("expected sequence start", "expected a list")
-        .replace(
-            "expected mapping start",
-            "expected a mapping (`key: value` lines)",
-        )
-        .replace("a sequence", "a list")
-        .replace("a map", "a mapping")
-}
-
-/// What a key takes, with an example, for the keys whose shape people get wrong.
-fn shape_hint(key: &str) -> Option<String> {
-    let hint = match key {
-        "insecure" => {
-            "`insecure` takes a list of registry hosts reached over plain HTTP \
-             (`insecure: [registry.internal:5000]`); loopback registries (127.0.0.1, \
-             localhost) need none"
-        }
-        "needs" => {
-            "`needs` takes a job name or a list of them (`needs: build`, `needs: [build, lint]`)"
-        }
-        "artifacts" => {
-            "`artifacts` takes a list of paths or globs (`artifacts: [dist/*.whl]`), or \
-             `{ paths: [...], when: on_success | on_failure | always }`"
-        }
-        "reports" => "`reports` takes a list of JUnit XML paths or globs (`reports: [junit.xml]`)",
-        "tags" => {
-            "`tags` takes a list of tags or references (`tags: [\"${{ version }}\", latest]`)"
-        }
-        "outputs" => "`outputs` takes a list of output names (`outputs: [version]`)",
-        "secrets" => "`secrets` takes a list of secret names (`secrets: [PYPI_TOKEN]`)",
-        "steps" => "`steps` takes a list of steps (`- run: make test`)",
-        "env" => {
-            "`env` takes a mapping of names to a string, number or boolean each (`env: { PORT: 8080 }`)"
-        }
-        "ports" => "`ports` takes a list of ports (`ports: [5432]`)",
-        "matrix" => {
-            "`matrix` takes a mapping of axes to lists (`matrix: { python: [\"3.11\", \"3.12\"] }`)"
-        }
-        "services" => {
-            "`services` takes a mapping of names to services (`services: { db: { image: postgres:16 } }`)"
-        }
-        "cache" => "`cache` takes `{ key: [files...], paths: [...], restore-keys: [...] }`",
-        "on" => {
-            "`on` takes a mapping of events (`on: { push: { branches: [main] }, tag: [\"v*\"] }`)"
-        }
-        "branches" => "`branches` takes a list of globs (`branches: [main, \"release/*\"]`)",
-        "paths" => "`paths` takes a list of globs (`paths: [\"src/**\"]`)",
-        "entrypoint" | "cmd" => "takes a list of arguments (`cmd: [python, -m, app]`)",
-        _ => return None,
-    };
-    Some(hint.to_string())
-}
-
-/// The key written just before byte `at` on its line (`{ insecure: 127.0.0.1 }` at the
-/// value gives `insecure`), if the value follows `KEY:` there.
-fn key_before(source: &str, at: usize) -> Option<String> {
-    let line_start = source[..at.min(source.len())]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
-    let before = source[line_start..at.min(source.len())].trim_end();
-    let before = before.strip_suffix(':')?;
-    let key: String = before
-        .chars()
-        .rev()
-        .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    (!key.is_empty()).then_some(key)
 }
