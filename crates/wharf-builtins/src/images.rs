@@ -47,9 +47,43 @@ pub async fn build_image(
     say: &mut (dyn FnMut(String) + Send),
 ) -> Result<Vec<Produced>, String> {
     let refs = references(step, cx)?;
-    if step.push && refs.is_empty() {
+    if step.push.is_on() && refs.is_empty() {
         return Err("nothing to push to: give `image:` or full references in `tags:`".into());
     }
+    // A tag that rendered empty (`${{ version }}` outside a tag run): pushing the others
+    // alone would move `latest` to a build no version names. Built, not pushed.
+    let empty: Vec<usize> = step
+        .tags
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.trim().is_empty())
+        .map(|(i, _)| i + 1)
+        .collect();
+    let mut step = std::borrow::Cow::Borrowed(step);
+    if step.push.is_on() && !empty.is_empty() {
+        let others: Vec<&str> = step
+            .tags
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !t.trim().is_empty())
+            .collect();
+        say(format!(
+            "warning: not pushed: `tags:` entry {} is empty in this run (a `${{{{ version }}}}` \
+             outside a tag run?), and pushing {} alone would move {} to a build no version \
+             names; push from tag runs only with `push: ${{{{ event == 'tag' }}}}`",
+            empty
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            if others.is_empty() { "nothing".to_string() } else { others.join(", ") },
+            if others.len() == 1 { "it" } else { "them" },
+        ));
+        let mut owned = step.into_owned();
+        owned.push = wharf_model::Switch::Fixed(false);
+        step = std::borrow::Cow::Owned(owned);
+    }
+    let step: &BuildImageStep = &step;
     let output = match (&cx.output, &step.output) {
         (Some(o), _) => o.clone(),
         (None, Some(o)) => inside(cx, "output", o)?,
@@ -61,6 +95,7 @@ pub async fn build_image(
     // go up while the others are built.
     let pusher = step
         .push
+        .is_on()
         .then(|| {
             crate::push::pusher(
                 &output,

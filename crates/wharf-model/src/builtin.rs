@@ -116,8 +116,9 @@ pub struct BuildImageStep {
     /// Tags: bare tags (`latest`) or full references. Default: the version, `latest`
     /// and the short sha.
     pub tags: Vec<String>,
-    /// Push every tag after building.
-    pub push: bool,
+    /// Push every tag after building: fixed, or an expression rendered at run time
+    /// (`push: ${{ event == 'tag' }}`).
+    pub push: Switch,
     /// Registries (host[:port]) that may be reached over plain HTTP besides loopback ones.
     pub insecure: Vec<String>,
     /// `gzip` (default) or `zstd`.
@@ -234,4 +235,31 @@ pub struct Produced {
     pub digest: String,
     /// Size in bytes, when meaningful.
     pub size: Option<u64>,
+}
+
+/// A yes/no parameter of a built-in step: written in the file, or an expression rendered
+/// when the step runs (to `true` or `false`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Switch {
+    /// `true` or `false` in the file.
+    Fixed(bool),
+    /// A template; after rendering, on when it reads `true`.
+    When(String),
+}
+
+impl Default for Switch {
+    fn default() -> Switch {
+        Switch::Fixed(false)
+    }
+}
+
+impl Switch {
+    /// Whether it is on (an unrendered or non-`true` expression is off).
+    pub fn is_on(&self) -> bool {
+        match self {
+            Switch::Fixed(b) => *b,
+            Switch::When(s) => s.trim() == "true",
+        }
+    }
 }

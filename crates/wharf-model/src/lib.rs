@@ -16,7 +16,7 @@ mod status;
 
 pub use builtin::{
     BuildImageStep, Builtin, ForgeStep, LayerSpec, PackageStep, Produced, ProducedKind,
-    PublishPythonStep, ReleaseStep, StepAction,
+    PublishPythonStep, ReleaseStep, StepAction, Switch,
 };
 pub use event::{Event, EventKind};
 pub use plan::{

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 use wharf_model::{
     BuildImageStep, Builtin, ForgeStep, LayerSpec, PackageStep, PublishPythonStep, ReleaseStep,
+    Switch,
 };
 
 use crate::exprs::{Scalar as ExprScalar, Scope, Site, check_template};
@@ -106,9 +107,11 @@ pub struct BuildImageFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub tags: Vec<Spanned<String>>,
-    /// Push every tag after the build.
+    /// Push every tag after the build: `true`, `false`, or an expression
+    /// (`push: ${{ event == 'tag' }}`).
     #[serde(default)]
-    pub push: bool,
+    #[schemars(with = "Option<crate::scalar::BoolOrExpr>")]
+    pub push: Option<Spanned<crate::scalar::Scalar>>,
     /// Registries reachable over plain HTTP besides loopback ones (host[:port]).
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
@@ -318,10 +321,32 @@ pub(crate) fn build_image(
             "use `gzip` (default) or `zstd`",
         );
     }
-    if b.push && b.image.is_none() && !b.tags.iter().any(|t| t.value.contains('/')) {
+    let push = match &b.push {
+        None => Switch::Fixed(false),
+        Some(p) => match p.value.0.trim() {
+            "true" => Switch::Fixed(true),
+            "false" => Switch::Fixed(false),
+            v if v.contains("${{") => {
+                let as_text = Spanned::new(p.value.0.clone(), p.referenced, p.defined);
+                Switch::When(text(r, scope, &as_text))
+            }
+            v => {
+                r.error(
+                    r.span(p),
+                    format!("`push: {v}` is neither true, false nor an expression"),
+                    "write `push: true`, or `push: ${{ event == 'tag' }}` to push from tag runs only",
+                );
+                Switch::Fixed(false)
+            }
+        },
+    };
+    if push != Switch::Fixed(false)
+        && b.image.is_none()
+        && !b.tags.iter().any(|t| t.value.contains('/'))
+    {
         r.error(
             r.span(f),
-            "`push: true` needs an image name",
+            "`push:` needs an image name",
             "add `image: REGISTRY/NAME` or full references in `tags:`",
         );
     }
@@ -365,7 +390,7 @@ pub(crate) fn build_image(
         labels: map(r, scope, &b.labels),
         image: opt(r, scope, &b.image),
         tags: list(r, scope, &b.tags),
-        push: b.push,
+        push,
         insecure: list(r, scope, &b.insecure),
         compression: b.compression.as_ref().map(|c| c.value.clone()),
         username: opt(r, scope, &b.username),

@@ -192,3 +192,26 @@ impl JsonSchema for OneOrMany {
         })
     }
 }
+
+/// The JSON Schema of a yes/no key that may also be an expression (`push:`).
+#[derive(Debug)]
+pub struct BoolOrExpr;
+
+impl JsonSchema for BoolOrExpr {
+    fn schema_name() -> Cow<'static, str> {
+        "BoolOrExpr".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "boolean" },
+                { "type": "string", "pattern": "\\$\\{\\{" }
+            ]
+        })
+    }
+}

@@ -68,7 +68,7 @@ async fn run_build(dir: &Path, args: ImageBuildArgs) -> anyhow::Result<ExitStatu
         labels: pairs("--label", &args.labels)?,
         image: args.image.clone(),
         tags: args.tags.clone(),
-        push: args.push,
+        push: wharf_model::Switch::Fixed(args.push),
         insecure: args.registry.insecure.clone(),
         compression: args.compression.clone(),
         username: args.registry.username.clone(),

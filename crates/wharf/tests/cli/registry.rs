@@ -874,3 +874,66 @@ fn an_identity_token_from_docker_config_json_is_exchanged_with_the_oauth2_grant(
     );
     assert!(inspect(&format!("{host}/team/app:id"), Some("ci:identity-token-5")).is_some());
 }
+
+/// A tag that renders empty on a branch run (`${{ version }}`) does not let `latest` be
+/// pushed alone: the image is built, nothing is pushed, and the log says why. `push:`
+/// takes an expression, so the same file pushes from tag runs only.
+#[test]
+fn an_empty_version_tag_pushes_nothing_and_push_takes_an_expression() {
+    let reg = Registry::start(Auth::None);
+    let image = format!("127.0.0.1:{}/wharf-test/guarded", reg.port);
+    let p = Project::new(&format!(
+        r#"version: 1
+workspace: shared
+jobs:
+  image:
+    steps:
+      - build-image:
+          layers: [{{ src: app/, dest: /app/ }}]
+          image: {image}
+          tags: ["${{{{ version }}}}", latest]
+          push: true
+  guarded:
+    steps:
+      - build-image:
+          layers: [{{ src: app/, dest: /app/ }}]
+          image: {image}-guarded
+          tags: ["${{{{ version }}}}", latest]
+          push: ${{{{ event == 'tag' }}}}
+"#
+    ));
+    p.write("app/hello.txt", "hello\n");
+    p.git_init();
+    let branch = p.wharf(&["run", "--plain"]).expect(0);
+    let err = branch.stderr();
+    assert!(
+        err.contains("warning: not pushed: `tags:` entry 1 is empty in this run")
+            && err.contains("pushing latest alone would move it to a build no version names"),
+        "{err}"
+    );
+    for name in [&image, &format!("{image}-guarded")] {
+        let r = p
+            .wharf(&["image", "inspect", &format!("{name}:latest")])
+            .expect(1);
+        assert!(r.stderr().contains("is not in the registry"), "{}", r.stderr());
+    }
+    // A tag run pushes both tags of both images.
+    p.tag("v1.0.0");
+    p.wharf(&["run", "--plain", "--event", "tag", "--tag", "v1.0.0"])
+        .expect(0);
+    for name in [&image, &format!("{image}-guarded")] {
+        for tag in ["1.0.0", "latest"] {
+            p.wharf(&["image", "inspect", &format!("{name}:{tag}")]).expect(0);
+        }
+    }
+    // Neither true, false nor an expression: refused before any run.
+    p.write(
+        "wharf.yml",
+        &format!("version: 1\njobs:\n  i:\n    steps:\n      - build-image:\n          layers: [{{ src: app/, dest: /app/ }}]\n          image: {image}\n          push: yes-please\n"),
+    );
+    let err = p.wharf(&["validate"]).expect(2).stderr();
+    assert!(
+        err.contains("`push: yes-please` is neither true, false nor an expression"),
+        "{err}"
+    );
+}
