@@ -42,6 +42,47 @@ pub fn tag_at_head(root: &Path) -> Option<String> {
     tags.lines().next().map(str::to_string)
 }
 
+/// The files changed between `base` (by its merge base with HEAD) and the working tree:
+/// committed, staged, unstaged and untracked files that are not ignored, sorted. `None`
+/// when `base` does not name a commit.
+pub fn changed_since(root: &Path, base: &str) -> Option<Vec<String>> {
+    let merge_base = git(root, &["merge-base", base, "HEAD"])?;
+    let mut files: Vec<String> = Vec::new();
+    files.extend(
+        git(
+            root,
+            &["diff", "--relative", "--name-only", "-z", &merge_base],
+        )
+        .unwrap_or_default()
+        .split('\0')
+        .filter(|f| !f.is_empty())
+        .map(str::to_string),
+    );
+    files.extend(
+        git(root, &["ls-files", "-z", "--others", "--exclude-standard"])
+            .unwrap_or_default()
+            .split('\0')
+            .filter(|f| !f.is_empty())
+            .map(str::to_string),
+    );
+    files.sort();
+    files.dedup();
+    Some(files)
+}
+
+/// The upstream of the checked-out branch (`origin/main`), if it has one.
+pub fn upstream(root: &Path) -> Option<String> {
+    git(
+        root,
+        &[
+            "rev-parse",
+            "--abbrev-ref",
+            "--symbolic-full-name",
+            "@{upstream}",
+        ],
+    )
+}
+
 /// The commit tag `tag` points at (through an annotated tag object), or `None` when the
 /// repository has no such tag (or `root` is in no repository).
 pub fn tag_commit(root: &Path, tag: &str) -> Option<String> {

@@ -76,7 +76,11 @@ pub async fn build_image(
                 .map(usize::to_string)
                 .collect::<Vec<_>>()
                 .join(", "),
-            if others.is_empty() { "nothing".to_string() } else { others.join(", ") },
+            if others.is_empty() {
+                "nothing".to_string()
+            } else {
+                others.join(", ")
+            },
             if others.len() == 1 { "it" } else { "them" },
         ));
         let mut owned = step.into_owned();

@@ -28,6 +28,39 @@ pub struct Plan {
     pub jobs: Vec<PlannedJob>,
 }
 
+impl Plan {
+    /// Keeps the jobs `keep` names (by index) and every job they need, directly or not;
+    /// `needs` indices are renumbered.
+    pub fn retain_with_needs(&mut self, keep: &[usize]) {
+        let mut kept = vec![false; self.jobs.len()];
+        let mut todo: Vec<usize> = keep.to_vec();
+        while let Some(i) = todo.pop() {
+            if i < kept.len() && !kept[i] {
+                kept[i] = true;
+                todo.extend(self.jobs[i].needs.iter().copied());
+            }
+        }
+        let mut new_index = vec![usize::MAX; self.jobs.len()];
+        let mut n = 0;
+        for (i, k) in kept.iter().enumerate() {
+            if *k {
+                new_index[i] = n;
+                n += 1;
+            }
+        }
+        let jobs = std::mem::take(&mut self.jobs);
+        self.jobs = jobs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| kept[*i])
+            .map(|(_, mut job)| {
+                job.needs = job.needs.iter().map(|&i| new_index[i]).collect();
+                job
+            })
+            .collect();
+    }
+}
+
 /// One job of a plan (one matrix cell of a job with a matrix).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedJob {

@@ -117,6 +117,23 @@ pub struct Triggers {
 }
 
 impl Triggers {
+    /// For a push event with changed files, the `on.push.paths` patterns and the changed
+    /// files they match (none: the paths filter keeps the pipeline from starting); `None`
+    /// when no paths filter applies.
+    pub fn paths_verdict(&self, event: &Event) -> Option<(Vec<String>, Vec<String>)> {
+        if event.kind != EventKind::Push {
+            return None;
+        }
+        let globs = self.push.as_ref()?.paths.as_ref()?;
+        let changed = event.changed_paths.as_ref()?;
+        let hits = changed
+            .iter()
+            .filter(|f| globs.is_match(f))
+            .cloned()
+            .collect();
+        Some((globs.patterns().to_vec(), hits))
+    }
+
     /// Whether `event` starts the pipeline.
     pub fn matches(&self, event: &Event) -> bool {
         match event.kind {

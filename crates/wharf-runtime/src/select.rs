@@ -20,11 +20,20 @@ pub struct Selection {
 /// The plans of the pipelines `event` starts, in project order. No plan at all is not an
 /// error: the event starts nothing.
 pub fn select(pipelines: &[Pipeline], event: &Event, sel: &Selection) -> Result<Vec<Plan>> {
+    // A wanted job is a job's name, or one matrix cell by the id wharf displays for it
+    // (`test (python=3.12)`): then the job is planned, and only that cell kept.
+    let mut names: Vec<String> = Vec::new();
+    let mut cells: Vec<(String, String)> = Vec::new();
     for wanted in &sel.jobs {
-        if !pipelines
-            .iter()
-            .any(|p| p.job_names().contains(&wanted.as_str()))
+        let known = |name: &str| pipelines.iter().any(|p| p.job_names().contains(&name));
+        if known(wanted) {
+            names.push(wanted.clone());
+        } else if let Some((base, _)) = wanted.split_once(" (")
+            && wanted.ends_with(')')
+            && known(base)
         {
+            cells.push((base.to_string(), wanted.clone()));
+        } else {
             let all: Vec<&str> = pipelines.iter().flat_map(|p| p.job_names()).collect();
             return Err(Error::invalid(
                 format!("no job named `{wanted}`"),
@@ -32,18 +41,23 @@ pub fn select(pipelines: &[Pipeline], event: &Event, sel: &Selection) -> Result<
             ));
         }
     }
+    let wanted_names: Vec<String> = names
+        .iter()
+        .cloned()
+        .chain(cells.iter().map(|(base, _)| base.clone()))
+        .collect();
     let mut plans = Vec::new();
     for p in pipelines {
         if !p.matches(event) {
             continue;
         }
-        let names = p.job_names();
-        let only: Vec<String> = sel
-            .jobs
+        let job_names = p.job_names();
+        let mut only: Vec<String> = wanted_names
             .iter()
-            .filter(|j| names.contains(&j.as_str()))
+            .filter(|j| job_names.contains(&j.as_str()))
             .cloned()
             .collect();
+        only.dedup();
         if !sel.jobs.is_empty() && only.is_empty() {
             continue;
         }
@@ -61,6 +75,38 @@ pub fn select(pipelines: &[Pipeline], event: &Event, sel: &Selection) -> Result<
             pipeline: p.name().to_string(),
             diagnostics,
         })?;
+        let mine: Vec<&(String, String)> = cells
+            .iter()
+            .filter(|(base, _)| job_names.contains(&base.as_str()))
+            .collect();
+        if !mine.is_empty() {
+            let mut keep = Vec::new();
+            for (base, id) in &mine {
+                match plan.jobs.iter().position(|j| &j.id == id) {
+                    Some(i) => keep.push(i),
+                    None => {
+                        let ids: Vec<&str> = plan
+                            .jobs
+                            .iter()
+                            .filter(|j| &j.name == base)
+                            .map(|j| j.id.as_str())
+                            .collect();
+                        return Err(Error::invalid(
+                            format!("job `{base}` has no matrix cell `{id}`"),
+                            format!("its cells: {}", ids.join(", ")),
+                        ));
+                    }
+                }
+            }
+            keep.extend(
+                plan.jobs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, j)| names.contains(&j.name))
+                    .map(|(i, _)| i),
+            );
+            plan.retain_with_needs(&keep);
+        }
         for (k, v) in &sel.env {
             plan.env.insert(k.clone(), v.clone());
         }

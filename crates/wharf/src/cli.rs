@@ -448,6 +448,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub sha: Option<String>,
 
+    /// For `on.push.paths` filters: the files changed since where HEAD left REF (their
+    /// merge base), plus uncommitted changes. Default: the branch's upstream; without one,
+    /// path filters are not applied (and `--dry-run` says so).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+
     /// A manual input, `NAME=VALUE` (repeatable), for `--event manual`.
     #[arg(long = "input", value_name = "NAME=VALUE")]
     pub inputs: Vec<String>,

@@ -18,7 +18,8 @@ use crate::project;
 pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
     let root = project::find_root(dir)?;
     let pipelines = project::load(&root)?;
-    let event = build_event(&root, &args)?;
+    let mut event = build_event(&root, &args)?;
+    let base = changed_files(&root, &args, &mut event)?;
     let selection = wharf_runtime::Selection {
         jobs: args.jobs.clone(),
         no_deps: args.no_deps,
@@ -26,6 +27,9 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
     };
     let plans = wharf_runtime::select(&pipelines, &event, &selection).map_err(user_error)?;
     if plans.is_empty() {
+        if args.dry_run && !args.json {
+            explain_paths(&pipelines, &event, base.as_deref());
+        }
         eprintln!(
             "no pipeline runs for this event ({}); nothing to do",
             describe(&event)
@@ -37,6 +41,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
         if args.json {
             outln!("{}", serde_json::to_string_pretty(&plans)?);
         } else {
+            explain_paths(&pipelines, &event, base.as_deref());
             for plan in &plans {
                 outln!(
                     "pipeline {} ({}) for {}",
@@ -239,6 +244,101 @@ fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
         e.inputs.insert(k.to_string(), v.to_string());
     }
     Ok(e)
+}
+
+/// For a push: the files changed since `--base` (default: the branch's upstream), so that
+/// `on.push.paths` filters judge them as on the server. Returns the base used, if any.
+fn changed_files(
+    root: &Path,
+    args: &RunArgs,
+    event: &mut Event,
+) -> Result<Option<String>, UserError> {
+    if args.from_ci || event.kind != EventKind::Push {
+        return Ok(None);
+    }
+    let base = match &args.base {
+        Some(b) => b.clone(),
+        None => match wharf_builtins::git::upstream(root) {
+            Some(u) => u,
+            None => return Ok(None),
+        },
+    };
+    match wharf_builtins::git::changed_since(root, &base) {
+        Some(files) => {
+            event.changed_paths = Some(files);
+            Ok(Some(base))
+        }
+        None if args.base.is_some() => Err(UserError::invalid(format!(
+            "--base {base}: not a commit this repository shares history with"
+        ))
+        .hint("name a branch, tag or commit, e.g. --base origin/main (git fetch first)")),
+        None => Ok(None),
+    }
+}
+
+/// `--dry-run`: which files changed, and why each pipeline with an `on.push.paths` filter
+/// starts or not.
+fn explain_paths(pipelines: &[wharf_pipeline::Pipeline], event: &Event, base: Option<&str>) {
+    if event.kind != EventKind::Push {
+        return;
+    }
+    let filtered: Vec<_> = pipelines
+        .iter()
+        .filter(|p| {
+            p.triggers()
+                .is_some_and(|t| t.push.as_ref().is_some_and(|p| p.paths.is_some()))
+        })
+        .collect();
+    match (&event.changed_paths, base) {
+        (Some(files), Some(base)) => {
+            let shown: Vec<&str> = files.iter().take(10).map(String::as_str).collect();
+            let more = files.len().saturating_sub(shown.len());
+            outln!(
+                "changed since {base} (merge base, plus uncommitted changes): {} file{}{}{}",
+                files.len(),
+                if files.len() == 1 { "" } else { "s" },
+                if files.is_empty() { "" } else { ": " },
+                shown.join(", ")
+                    + &if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+            );
+        }
+        _ if !filtered.is_empty() => {
+            outln!(
+                "path filters not applied: no --base given and the branch has no upstream \
+                 (every pipeline runs as if its paths matched)"
+            );
+        }
+        _ => {}
+    }
+    for p in filtered {
+        let Some((patterns, hits)) = p.triggers().and_then(|t| t.paths_verdict(event)) else {
+            continue;
+        };
+        if hits.is_empty() {
+            outln!(
+                "pipeline {}: not started: no changed file matches on.push.paths [{}]",
+                p.name(),
+                patterns.join(", ")
+            );
+        } else {
+            let shown: Vec<&str> = hits.iter().take(5).map(String::as_str).collect();
+            outln!(
+                "pipeline {}: started: on.push.paths [{}] matches {}{}",
+                p.name(),
+                patterns.join(", "),
+                shown.join(", "),
+                if hits.len() > shown.len() {
+                    format!(" and {} more", hits.len() - shown.len())
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
 }
 
 /// A tag event releases what the tag names: the tag must exist and point at the commit the

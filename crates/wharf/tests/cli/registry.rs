@@ -915,7 +915,11 @@ jobs:
         let r = p
             .wharf(&["image", "inspect", &format!("{name}:latest")])
             .expect(1);
-        assert!(r.stderr().contains("is not in the registry"), "{}", r.stderr());
+        assert!(
+            r.stderr().contains("is not in the registry"),
+            "{}",
+            r.stderr()
+        );
     }
     // A tag run pushes both tags of both images.
     p.tag("v1.0.0");
@@ -923,7 +927,8 @@ jobs:
         .expect(0);
     for name in [&image, &format!("{image}-guarded")] {
         for tag in ["1.0.0", "latest"] {
-            p.wharf(&["image", "inspect", &format!("{name}:{tag}")]).expect(0);
+            p.wharf(&["image", "inspect", &format!("{name}:{tag}")])
+                .expect(0);
         }
     }
     // Neither true, false nor an expression: refused before any run.

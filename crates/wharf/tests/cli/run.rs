@@ -485,3 +485,94 @@ fn a_tag_event_needs_the_tag_on_the_commit_it_runs() {
         r.stderr()
     );
 }
+
+/// `wharf run "test (python=3.12)"` runs that matrix cell alone, by the name wharf shows.
+#[test]
+fn one_matrix_cell_runs_by_its_displayed_name() {
+    let p = Project::new(
+        "version: 1\nworkspace: shared\njobs:\n  test:\n    matrix: { python: [\"3.11\", \"3.12\"] }\n    run: touch ran-${{ matrix.python }}\n  ship:\n    needs: [test]\n    run: touch shipped\n",
+    );
+    let r = p.wharf(&["run", "--json", "test (python=3.12)"]).expect(0);
+    assert!(p.path().join("ran-3.12").exists());
+    assert!(!p.path().join("ran-3.11").exists());
+    assert!(!p.path().join("shipped").exists());
+    let started: Vec<String> = r
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "job_started")
+        .map(|e| e["job"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(started, ["test (python=3.12)"]);
+    let err = p.wharf(&["run", "test (python=3.13)"]).expect(2).stderr();
+    assert!(
+        err.contains("job `test` has no matrix cell `test (python=3.13)`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("its cells: test (python=3.11), test (python=3.12)"),
+        "{err}"
+    );
+}
+
+/// `on.push.paths` is judged locally against `--base` (default: the upstream branch):
+/// the files changed since the merge base, plus uncommitted ones; `--dry-run` says which
+/// changed and why each pipeline starts or not.
+#[test]
+fn path_filters_are_judged_against_a_base() {
+    let p = Project::new(
+        "version: 1\nname: code\non:\n  push:\n    paths: [\"src/**\"]\njobs:\n  test:\n    run: \"true\"\n",
+    );
+    p.write(".wharf/docs.yml", "version: 1\nname: docs\non:\n  push:\n    paths: [\"docs/**\"]\njobs:\n  build-docs:\n    run: \"true\"\n");
+    p.write("src/app.py", "v1\n");
+    p.write("docs/index.md", "v1\n");
+    p.git_init();
+    p.git(&["branch", "base"]);
+    // Without a base or an upstream, filters are not applied, and the dry run says so.
+    let dry = p.wharf(&["run", "--dry-run"]).expect(0).stdout();
+    assert!(dry.contains("path filters not applied"), "{dry}");
+    // A docs change since `base`: only the docs pipeline starts.
+    p.write("docs/index.md", "v2\n");
+    p.git(&["commit", "-qam", "docs"]);
+    let dry = p
+        .wharf(&["run", "--dry-run", "--base", "base"])
+        .expect(0)
+        .stdout();
+    assert!(
+        dry.contains(
+            "changed since base (merge base, plus uncommitted changes): 1 file: docs/index.md"
+        ),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("pipeline code: not started: no changed file matches on.push.paths [src/**]"),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("pipeline docs: started: on.push.paths [docs/**] matches docs/index.md"),
+        "{dry}"
+    );
+    let r = p.wharf(&["run", "--json", "--base", "base"]).expect(0);
+    let started: Vec<String> = r
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "job_started")
+        .map(|e| e["job"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(started, ["build-docs"]);
+    // An uncommitted source edit counts too.
+    p.write("src/app.py", "v2\n");
+    let dry = p
+        .wharf(&["run", "--dry-run", "--base", "base"])
+        .expect(0)
+        .stdout();
+    assert!(
+        dry.contains("pipeline code: started: on.push.paths [src/**] matches src/app.py"),
+        "{dry}"
+    );
+    // A base that is not a commit.
+    let err = p.wharf(&["run", "--base", "nope"]).expect(2).stderr();
+    assert!(
+        err.contains("--base nope: not a commit this repository shares history with"),
+        "{err}"
+    );
+}
