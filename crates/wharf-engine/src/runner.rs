@@ -61,6 +61,10 @@ pub struct RunOptions {
     pub builtins: Option<Arc<dyn crate::BuiltinRunner>>,
     /// What jobs that ran outside this run left for it (their `external_needs`).
     pub handoffs: Vec<Handoff>,
+    /// Whether the handoffs' artifacts must be written into the workspaces of the jobs
+    /// that need them (jobs reused from an earlier run), rather than being there already
+    /// (a CI platform's job that restored them, `--no-deps`).
+    pub materialize_handoffs: bool,
     /// Versions already released, with their commits (for the `release` step).
     pub known_releases: Vec<(String, String)>,
 }
@@ -89,6 +93,7 @@ impl RunOptions {
             text_pool: Default::default(),
             builtins: None,
             handoffs: Vec::new(),
+            materialize_handoffs: false,
             known_releases: Vec::new(),
         }
     }
@@ -164,10 +169,21 @@ pub async fn run(
                             &external,
                             |h| h.status,
                         ),
-                        inherited: if state.any_artifacts {
-                            inherited(&plan, job, &state.artifacts)
-                        } else {
-                            Vec::new()
+                        inherited: {
+                            let mut list = if state.any_artifacts {
+                                inherited(&plan, job, &state.artifacts)
+                            } else {
+                                Vec::new()
+                            };
+                            if opts.materialize_handoffs {
+                                list.extend(
+                                    opts.handoffs
+                                        .iter()
+                                        .filter(|h| plan.jobs[job].external_needs.contains(&h.job))
+                                        .flat_map(|h| h.artifacts.iter().cloned()),
+                                );
+                            }
+                            list
                         },
                         image_digest: state.image_of_needs(&plan, job).or_else(|| {
                             // Outside this run: the last image any handoff names.

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use wharf_engine::cache::JobCache;
 use wharf_engine::container::Containers;
-use wharf_model::{JobInfo, Plan, RunEvent, RunStatus};
+use wharf_model::{Handoff, JobInfo, Plan, RunEvent, RunStatus};
 use wharf_store::StateStore;
 
 /// The most bytes of log lines on their way to the display at once. Past it, lines are
@@ -31,7 +31,7 @@ const DISPLAY_BUDGET: usize = 8 << 20;
 pub use error::{Error, Result};
 pub use recorder::Observer;
 pub use secrets::Source as SecretSource;
-pub use select::{Selection, select};
+pub use select::{Rerun, Selection, rerun_failed, select};
 
 /// How to run the plans of one event.
 #[derive(Debug, Clone)]
@@ -56,6 +56,11 @@ pub struct RunRequest {
     pub host_env: Vec<(String, String)>,
     /// The job cache.
     pub cache: JobCache,
+    /// Jobs of an earlier run whose results, outputs and artifacts this run reuses
+    /// instead of running them again (`wharf run --rerun-failed`): the plan names them in
+    /// its jobs' `external_needs`, and their artifacts go into the workspaces of the jobs
+    /// that need them.
+    pub reuse: Vec<Handoff>,
 }
 
 /// How one plan's run ended.
@@ -252,8 +257,9 @@ async fn execute<S: StateStore>(
         handoffs: if req.no_deps {
             handoff::load(state, &|w| warn(format!("warning: {w}")))
         } else {
-            Vec::new()
+            req.reuse.clone()
         },
+        materialize_handoffs: !req.no_deps && !req.reuse.is_empty(),
     };
     let executor = Arc::new(wharf_engine::LocalExecutor::new());
     if plan.jobs.iter().any(|j| j.image.is_none())

@@ -1,7 +1,7 @@
 //! Which pipelines an event starts, and their plans: the same selection for `wharf run`, a
 //! webhook and a schedule.
 
-use wharf_model::{Event, Plan};
+use wharf_model::{Event, Handoff, JobStatus, Plan, RunRecord};
 use wharf_pipeline::Pipeline;
 
 use crate::error::{Error, Result};
@@ -113,6 +113,166 @@ pub fn select(pipelines: &[Pipeline], event: &Event, sel: &Selection) -> Result<
         plans.push(plan);
     }
     Ok(plans)
+}
+
+/// What `wharf run --rerun-failed` runs: the plan of the earlier run's pipeline for its
+/// event, cut to the jobs that did not succeed and every job after them, and what the jobs
+/// it keeps reuse of the earlier run's other jobs.
+#[derive(Debug, Clone)]
+pub struct Rerun {
+    /// The plan to run.
+    pub plan: Plan,
+    /// The earlier run's jobs reused (by name), with their results, outputs and artifacts.
+    pub reused: Vec<Handoff>,
+    /// The ids of the jobs run again because they did not succeed.
+    pub failed: Vec<String>,
+}
+
+/// Plans a re-run of the jobs of `previous` that failed, timed out, were cancelled or
+/// interrupted, and of every job that needs them, directly or not (as GitHub Actions'
+/// "re-run failed jobs"); the jobs they need that succeeded are not run again: their
+/// results, outputs and artifacts are reused. `None` when every job succeeded or was
+/// skipped on purpose.
+pub fn rerun_failed(pipelines: &[Pipeline], previous: &RunRecord) -> Result<Option<Rerun>> {
+    let number = previous.summary.number;
+    if previous.summary.finished_at.is_none() {
+        return Err(Error::invalid(
+            format!("run #{number} has not finished"),
+            "wait for it (`wharf logs -f` follows it), then re-run its failed jobs",
+        ));
+    }
+    let pipeline = pipelines
+        .iter()
+        .find(|p| p.name() == previous.summary.pipeline)
+        .ok_or_else(|| {
+            Error::invalid(
+                format!(
+                    "run #{number} ran pipeline `{}`, which the project no longer has",
+                    previous.summary.pipeline
+                ),
+                "re-run it with `wharf run` instead",
+            )
+        })?;
+    let again = |s: JobStatus| {
+        matches!(
+            s,
+            JobStatus::Failed | JobStatus::TimedOut | JobStatus::Cancelled | JobStatus::Interrupted
+        )
+    };
+    let failed: Vec<String> = previous
+        .jobs
+        .iter()
+        .filter(|j| again(j.status))
+        .map(|j| j.id.clone())
+        .collect();
+    if failed.is_empty() {
+        return Ok(None);
+    }
+    let mut plan = pipeline
+        .plan(&previous.summary.event, &[])
+        .map_err(|diagnostics| Error::Plan {
+            pipeline: pipeline.name().to_string(),
+            diagnostics,
+        })?;
+    // The failed jobs and everything after them.
+    let n = plan.jobs.len();
+    let mut keep = vec![false; n];
+    for (i, j) in plan.jobs.iter().enumerate() {
+        keep[i] = failed.contains(&j.id);
+    }
+    if !keep.iter().any(|k| *k) {
+        return Err(Error::invalid(
+            format!(
+                "the failed jobs of run #{number} ({}) are not in its pipeline any more",
+                failed.join(", ")
+            ),
+            "re-run the pipeline with `wharf run`",
+        ));
+    }
+    loop {
+        let mut grew = false;
+        for i in 0..n {
+            if !keep[i] && plan.jobs[i].needs.iter().any(|&d| keep[d]) {
+                keep[i] = true;
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    // Each kept job's ancestors outside the cut are reused, by name.
+    let mut reused_names: Vec<String> = Vec::new();
+    let mut external: Vec<Vec<String>> = vec![Vec::new(); n];
+    for i in (0..n).filter(|&i| keep[i]) {
+        let mut stack = plan.jobs[i].needs.clone();
+        let mut seen = vec![false; n];
+        while let Some(d) = stack.pop() {
+            if seen[d] {
+                continue;
+            }
+            seen[d] = true;
+            if keep[d] {
+                continue;
+            }
+            let name = plan.jobs[d].name.clone();
+            if !external[i].contains(&name) {
+                external[i].push(name.clone());
+            }
+            if !reused_names.contains(&name) {
+                reused_names.push(name);
+            }
+            stack.extend(plan.jobs[d].needs.iter().copied());
+        }
+    }
+    reused_names.sort_by_key(|name| plan.jobs.iter().position(|j| &j.name == name));
+    for (i, mut names) in external.into_iter().enumerate() {
+        names.sort_by_key(|name| plan.jobs.iter().position(|j| &j.name == name));
+        plan.jobs[i].external_needs.extend(names);
+    }
+    let kept: Vec<usize> = (0..n).filter(|&i| keep[i]).collect();
+    // Cut the needs to reused jobs, then the reused jobs themselves.
+    for &i in &kept {
+        let needs: Vec<usize> = plan.jobs[i]
+            .needs
+            .iter()
+            .copied()
+            .filter(|&d| keep[d])
+            .collect();
+        plan.jobs[i].needs = needs;
+    }
+    plan.retain_with_needs(&kept);
+    let reused = reused_names
+        .iter()
+        .map(|name| {
+            let cells: Vec<_> = previous
+                .jobs
+                .iter()
+                .filter(|j| job_name(&j.id) == name)
+                .collect();
+            Handoff {
+                job: name.clone(),
+                status: cells
+                    .iter()
+                    .map(|j| j.status)
+                    .find(|s| !s.counts_as_success())
+                    .unwrap_or(JobStatus::Success),
+                outputs: cells.iter().flat_map(|j| j.outputs.clone()).collect(),
+                artifacts: cells.iter().flat_map(|j| j.artifacts.clone()).collect(),
+                produced: cells.iter().flat_map(|j| j.produced.clone()).collect(),
+            }
+        })
+        .collect();
+    Ok(Some(Rerun {
+        plan,
+        reused,
+        failed,
+    }))
+}
+
+/// The job name of a job id: `test (python=3.12)` is a cell of `test`.
+fn job_name(id: &str) -> &str {
+    id.split_once(" (").map_or(id, |(name, _)| name)
 }
 
 /// Whether job `i` cannot run for this event: its `if:` reads only the event (no status

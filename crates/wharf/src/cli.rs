@@ -448,6 +448,18 @@ pub struct RunArgs {
     #[arg(long)]
     pub sha: Option<String>,
 
+    /// Re-run the jobs of RUN (default: the latest run) that failed, timed out or were
+    /// cancelled, and every job after them, for that run's event; the jobs they need that
+    /// succeeded are not run again (their outputs and artifacts are reused).
+    #[arg(
+        long,
+        value_name = "RUN",
+        num_args = 0..=1,
+        default_missing_value = "latest",
+        conflicts_with_all = ["jobs", "no_deps", "tag", "inputs", "base", "branch", "sha"]
+    )]
+    pub rerun_failed: Option<String>,
+
     /// For `on.push.paths` filters: the files changed since where HEAD left REF (their
     /// merge base), plus uncommitted changes. Default: the branch's upstream; without one,
     /// path filters are not applied (and `--dry-run` says so).

@@ -18,6 +18,9 @@ use crate::project;
 pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
     let root = project::find_root(dir)?;
     let pipelines = project::load(&root)?;
+    if let Some(which) = &args.rerun_failed {
+        return rerun_failed(&root, &pipelines, which, &args).await;
+    }
     let mut event = build_event(&root, &args)?;
     let base = changed_files(&root, &args, &mut event)?;
     let selection = wharf_runtime::Selection {
@@ -55,6 +58,17 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
 
+    execute(&root, plans, Vec::new(), &args).await
+}
+
+/// Runs `plans` through the runtime and turns how they ended into the exit code.
+async fn execute(
+    root: &Path,
+    plans: Vec<wharf_model::Plan>,
+    reuse: Vec<wharf_model::Handoff>,
+    args: &RunArgs,
+) -> anyhow::Result<ExitStatus> {
+    let root = root.to_path_buf();
     let mode = if args.json {
         Mode::Json
     } else if args.plain || !std::io::stderr().is_terminal() {
@@ -80,6 +94,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
         },
         host_env: wharf_engine::env::host_env(std::env::vars()),
         cache: project::job_cache(&root)?,
+        reuse,
     };
     let finished = wharf_runtime::run(
         &store,
@@ -103,6 +118,70 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(worst)
+}
+
+/// `wharf run --rerun-failed [RUN]`.
+async fn rerun_failed(
+    root: &Path,
+    pipelines: &[wharf_pipeline::Pipeline],
+    which: &str,
+    args: &RunArgs,
+) -> anyhow::Result<ExitStatus> {
+    let number = match which {
+        "latest" => None,
+        n => Some(n.trim_start_matches('#').parse::<u64>().map_err(|_| {
+            UserError::invalid(format!("--rerun-failed {n}: not a run number"))
+                .hint("e.g. `wharf run --rerun-failed 3`, or without a number for the latest run")
+        })?),
+    };
+    let Some((_, store)) = crate::commands::history::open(root).await? else {
+        return Err(crate::commands::history::no_runs());
+    };
+    let previous = crate::commands::history::find_run(&store, number).await?;
+    drop(store);
+    let Some(rerun) = wharf_runtime::rerun_failed(pipelines, &previous).map_err(user_error)? else {
+        eprintln!(
+            "run #{} has no failed jobs: nothing to re-run",
+            previous.summary.number
+        );
+        return Ok(ExitStatus::Success);
+    };
+    let after = rerun.plan.jobs.len().saturating_sub(rerun.failed.len());
+    eprintln!(
+        "re-running the failed jobs of run #{} ({}){}{}",
+        previous.summary.number,
+        rerun.failed.join(", "),
+        if after > 0 {
+            format!(
+                " and the {after} job{} after them",
+                if after == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        },
+        if rerun.reused.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; reusing the results, outputs and artifacts of {}",
+                rerun
+                    .reused
+                    .iter()
+                    .map(|h| h.job.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    if args.dry_run {
+        if args.json {
+            outln!("{}", serde_json::to_string_pretty(&[&rerun.plan])?);
+        } else {
+            out!("{}", wharf_pipeline::graph::text(&rerun.plan));
+        }
+        return Ok(ExitStatus::Success);
+    }
+    execute(root, vec![rerun.plan], rerun.reused, args).await
 }
 
 /// The runtime's errors as the CLI shows them: bad input with its hint (exit 2), a plan's

@@ -576,3 +576,71 @@ fn path_filters_are_judged_against_a_base() {
         "{err}"
     );
 }
+
+/// `wharf run --rerun-failed` runs the failed jobs of the last run and the jobs after them,
+/// for that run's event, reusing what the jobs they need produced (outputs, artifacts)
+/// without running those again.
+#[test]
+fn rerun_failed_reuses_what_succeeded() {
+    let counter = tempfile::tempdir().unwrap();
+    let log = counter.path().join("build-runs");
+    let p = Project::new(&format!(
+        r#"version: 1
+jobs:
+  build:
+    outputs: [version]
+    run: |
+      echo built >> {log}
+      mkdir -p dist && echo wheel-1.2 > dist/app.whl
+      echo "version=1.2" >> "$WHARF_OUTPUT"
+    artifacts: [dist/app.whl]
+  lint:
+    run: "true"
+  test:
+    needs: [build, lint]
+    env: {{ VERSION: "${{{{ needs.build.outputs.version }}}}" }}
+    run: |
+      test ! -f FAIL
+      test "$(cat dist/app.whl)" = wheel-1.2
+      test "$VERSION" = 1.2
+  deploy:
+    needs: [test]
+    run: echo deployed
+"#,
+        log = log.display()
+    ));
+    p.write("FAIL", "x\n");
+    p.git_init();
+    let first = p.wharf(&["run", "--json"]).expect(1);
+    assert_eq!(job_status(&first.events(), "test"), "failed");
+    std::fs::remove_file(p.path().join("FAIL")).unwrap();
+    p.git(&["rm", "-q", "--cached", "FAIL"]);
+    let again = p.wharf(&["run", "--json", "--rerun-failed"]).expect(0);
+    assert!(
+        again.stderr().contains("re-running the failed jobs of run #1 (test) and the 1 job after them; reusing the results, outputs and artifacts of build, lint"),
+        "{}",
+        again.stderr()
+    );
+    let ev = again.events();
+    let started: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["type"] == "job_started")
+        .map(|e| e["job"].as_str().unwrap())
+        .collect();
+    assert_eq!(started, ["test", "deploy"]);
+    assert_eq!(job_status(&ev, "deploy"), "success");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "built\n",
+        "build ran once"
+    );
+    // Nothing failed any more.
+    let r = p.wharf(&["run", "--rerun-failed", "2"]).expect(0);
+    assert!(
+        r.stderr().contains("run #2 has no failed jobs"),
+        "{}",
+        r.stderr()
+    );
+    let err = p.wharf(&["run", "--rerun-failed", "x"]).expect(2).stderr();
+    assert!(err.contains("--rerun-failed x: not a run number"), "{err}");
+}
