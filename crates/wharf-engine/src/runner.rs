@@ -460,11 +460,20 @@ impl Decide for Decider<'_> {
         // Needs that ran in another process (`--no-deps`) count as the scheduler's own
         // would: a skipped or failed one makes `success()` false.
         for name in &pj.external_needs {
-            if let Some(h) = self.external.get(name) {
-                needs.success &= h.status.counts_as_success();
-                needs.failure |= h.status.fails_run();
-                needs.cancelled |= h.status == JobStatus::Cancelled;
+            match self.external.get(name) {
+                Some(h) => {
+                    needs.success &= h.status.counts_as_success();
+                    needs.failure |= h.status.fails_run();
+                    needs.cancelled |= h.status == JobStatus::Cancelled;
+                }
+                // A need that left no handoff did not run (the platform skipped it).
+                None => needs.success = false,
             }
+        }
+        // The handoffs a platform passed on come from the jobs before this one (its needs'
+        // chain): a failure among them is an ancestor's, as `failure()` judges.
+        if !pj.external_needs.is_empty() {
+            needs.failure |= self.external.values().any(|h| h.status.fails_run());
         }
         // The needs' results and outputs as of now: a need that ended within this very
         // scheduler step is not recorded in `state` yet (a matrix job's result is its

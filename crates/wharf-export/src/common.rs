@@ -125,6 +125,26 @@ impl<'a> Cx<'a> {
             .collect()
     }
 
+    /// The names of every job `job` needs, directly or not, in file order.
+    pub fn ancestors(&self, job: &Job) -> Vec<String> {
+        let jobs = self.p.jobs();
+        let mut seen: Vec<&str> = Vec::new();
+        let mut stack: Vec<&str> = job.needs.iter().map(String::as_str).collect();
+        while let Some(n) = stack.pop() {
+            if seen.contains(&n) {
+                continue;
+            }
+            seen.push(n);
+            if let Some(j) = jobs.iter().find(|j| j.name == n) {
+                stack.extend(j.needs.iter().map(String::as_str));
+            }
+        }
+        jobs.iter()
+            .filter(|j| seen.contains(&j.name.as_str()))
+            .map(|j| j.name.clone())
+            .collect()
+    }
+
     /// Warns about triggers and environment rules the platform lacks.
     pub fn warn_environments(&mut self, nearest: &str) {
         let envs = self.p.environments().to_vec();

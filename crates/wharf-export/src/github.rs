@@ -103,6 +103,11 @@ fn job(cx: &mut Cx<'_>, one: Option<&Job>, covered: &[&Job]) -> Node {
         if !j.needs.is_empty() {
             n.set("needs", j.needs.clone());
         }
+        // The job's `if:` on GitHub, so a skipped job starts no runner and a `failure()`
+        // job runs after an ancestor failed (GitHub's status functions judge the chain).
+        if let Some(c) = crate::condition::github_if(j.condition.as_deref()) {
+            n.set("if", format!("${{{{ {c} }}}}"));
+        }
         if let Some(e) = &j.environment {
             n.set("environment", e.as_str());
         }
@@ -199,14 +204,20 @@ fn job(cx: &mut Cx<'_>, one: Option<&Job>, covered: &[&Job]) -> Node {
             // (upload-artifact roots it at the paths' common ancestor).
             let mut list = vec![cx.p.file().to_string()];
             list.extend(paths);
+            // Uploaded whatever the job's end: the handoff carries a failed job's status
+            // to the jobs that run on failure (wharf itself fails a job whose declared
+            // artifacts are missing).
             steps.push(
-                Node::map().with("uses", "actions/upload-artifact@v4").with(
-                    "with",
-                    Node::map()
-                        .with("name", format!("wharf-{}", j.name))
-                        .with("path", list.join("\n") + "\n")
-                        .with("if-no-files-found", "error"),
-                ),
+                Node::map()
+                    .with("if", "${{ always() }}")
+                    .with("uses", "actions/upload-artifact@v4")
+                    .with(
+                        "with",
+                        Node::map()
+                            .with("name", format!("wharf-{}", j.name))
+                            .with("path", list.join("\n") + "\n")
+                            .with("if-no-files-found", "warn"),
+                    ),
             );
         }
     }

@@ -123,14 +123,46 @@ fn job(cx: &mut Cx<'_>, j: &Job) -> Node {
             needs.push(src.name.clone());
         }
     }
+    // A job that runs on failure (or always) must see every job before it: GitLab judges
+    // `when:` by the jobs it needs, and never starts a job whose need did not run. So the
+    // jobs before such a job start whatever came before them (`when: always`): where wharf
+    // would skip one, its `wharf run --no-deps` records it skipped and ends at once, and
+    // the failure still reaches the job that runs on it.
+    let when = crate::condition::gitlab_when(j.condition.as_deref());
+    if crate::condition::has_status(j.condition.as_deref()) {
+        for a in cx.ancestors(j) {
+            if !needs.contains(&a) {
+                needs.push(a);
+            }
+        }
+    }
+    let before_status = cx.p.jobs().iter().any(|o| {
+        crate::condition::has_status(o.condition.as_deref()) && cx.ancestors(o).contains(&j.name)
+    });
+    match when {
+        Some(w) => n.set("when", w),
+        None if before_status => n.set("when", "always"),
+        None => {}
+    }
     n.set(
         "needs",
         needs.iter().map(|n| job_name(n)).collect::<Vec<_>>(),
     );
     n.set("script", vec![cx.run_line(Some(j))]);
     let paths = cx.artifact_paths(j);
-    if !paths.is_empty() {
-        n.set("artifacts", Node::map().with("paths", paths));
+    if !paths.is_empty() || !j.reports.is_empty() {
+        // Uploaded whatever the job's end: the handoff carries a failed job's status to the
+        // jobs that run on failure, and a failed test job's reports are what one reads.
+        let mut artifacts = Node::map();
+        if !paths.is_empty() {
+            artifacts.set("paths", paths);
+        }
+        if !j.reports.is_empty() {
+            // GitLab shows the failing tests in the merge request and pipeline views.
+            artifacts.set("reports", Node::map().with("junit", j.reports.clone()));
+        }
+        artifacts.set("when", "always");
+        n.set("artifacts", artifacts);
     }
     if let Some(e) = &j.environment {
         n.set("environment", e.as_str());

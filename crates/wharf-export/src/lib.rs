@@ -10,6 +10,7 @@
 
 mod bitbucket;
 mod common;
+mod condition;
 mod github;
 mod gitlab;
 mod node;

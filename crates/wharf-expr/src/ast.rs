@@ -149,12 +149,66 @@ impl Expr {
     pub fn span(&self) -> Range<usize> {
         self.root.span.clone()
     }
+
+    /// The expression written out again in the syntax GitHub Actions shares with it
+    /// (operators, functions, `'…'` strings), each property path replaced by what `path`
+    /// gives for it (already an expression); `None` when `path` has no replacement for
+    /// one. Every operation is parenthesised, so precedence never changes the meaning.
+    pub fn rewrite(&self, path: &dyn Fn(&[String]) -> Option<String>) -> Option<String> {
+        self.root.rewrite(path)
+    }
+}
+
+impl Node {
+    fn rewrite(&self, path: &dyn Fn(&[String]) -> Option<String>) -> Option<String> {
+        Some(match &self.kind {
+            Kind::Literal(Value::Null) => "null".to_string(),
+            Kind::Literal(Value::Bool(b)) => b.to_string(),
+            Kind::Literal(Value::Number(n)) => n.to_string(),
+            Kind::Literal(Value::String(s)) => format!("'{}'", s.replace('\'', "''")),
+            Kind::Path(p) => path(p)?,
+            Kind::Not(inner) => format!("!({})", inner.rewrite(path)?),
+            Kind::Binary(op, left, right) => {
+                let op = match op {
+                    BinOp::Or => "||",
+                    BinOp::And => "&&",
+                    BinOp::Eq => "==",
+                    BinOp::Ne => "!=",
+                    BinOp::Lt => "<",
+                    BinOp::Le => "<=",
+                    BinOp::Gt => ">",
+                    BinOp::Ge => ">=",
+                };
+                format!("({} {op} {})", left.rewrite(path)?, right.rewrite(path)?)
+            }
+            Kind::Call(func, args) => {
+                let args: Option<Vec<String>> = args.iter().map(|a| a.rewrite(path)).collect();
+                format!("{}({})", func.name(), args?.join(", "))
+            }
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parse;
+
+    #[test]
+    fn rewrite_keeps_meaning_and_maps_paths() {
+        let e = parse("!cancelled() && (event == 'tag' || branch == 'it''s') && x").unwrap();
+        let map = |p: &[String]| match p[0].as_str() {
+            "event" => Some("github.event_name".to_string()),
+            "branch" => Some("github.ref_name".to_string()),
+            _ => None,
+        };
+        assert_eq!(e.rewrite(&map), None, "x has no replacement");
+        let e = parse("!cancelled() && (event == 'tag' || branch == 'it''s')").unwrap();
+        assert_eq!(
+            e.rewrite(&map).unwrap(),
+            "(!(cancelled()) && ((github.event_name == 'tag') || (github.ref_name == 'it''s')))"
+        );
+    }
 
     #[test]
     fn references_in_source_order_with_spans() {

@@ -242,3 +242,53 @@ fn example_project() -> Project {
     }
     Project { dir }
 }
+
+/// A `failure()` job runs on GitLab as it runs locally: exported with `when: on_failure`
+/// and every job before it in `needs` (GitLab judges only the jobs in `needs`, and the
+/// direct one was skipped), it runs when `test`, two jobs up, failed.
+#[test]
+fn a_failure_job_runs_on_gitlab_as_it_runs_locally() {
+    let p = Project::new(
+        "version: 1\njobs:\n  test:\n    run: exit 1\n  deploy:\n    needs: [test]\n    run: echo deploying\n  notify:\n    needs: [deploy]\n    if: failure()\n    run: echo \"upstream failed\"\n",
+    );
+    let local = p.wharf(&["run", "--plain"]).expect(1);
+    assert!(
+        local.stderr().contains("[notify] upstream failed"),
+        "{}",
+        local.stderr()
+    );
+    gitlab_project(&p);
+    let file = p.read(".gitlab-ci.yml");
+    assert!(file.contains("when: on_failure"), "{file}");
+    let (ok, out) = gcl_run(&p, &[], &["test", "deploy", "notify"]);
+    assert!(!ok, "test fails:\n{out}");
+    assert!(
+        out.contains("[notify] upstream failed"),
+        "notify ran on GitLab:\n{out}"
+    );
+    assert!(
+        !out.contains("[deploy] deploying"),
+        "deploy did not run:\n{out}"
+    );
+}
+
+/// The GitHub export carries each job's `if:`: status functions as they are, wharf's
+/// event in GitHub's terms; a condition GitHub cannot read starts the job no less often.
+#[test]
+fn the_github_export_carries_job_conditions() {
+    let p = Project::new(
+        "version: 1\njobs:\n  test:\n    run: \"true\"\n  publish:\n    needs: [test]\n    if: event == 'tag'\n    run: echo publish\n  notify:\n    needs: [publish]\n    if: failure()\n    run: echo failed\n  versioned:\n    needs: [test]\n    if: always() && version != ''\n    run: echo v\n",
+    );
+    p.wharf(&["export", "github", "--install", "wharf --version"])
+        .expect(0);
+    let file = std::fs::read_dir(p.path().join(".github/workflows"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(
+        file.contains("if: ${{ (github.ref_type == 'tag') }}"),
+        "{file}"
+    );
+    assert!(file.contains("if: ${{ failure() }}"), "{file}");
+    assert!(file.contains("if: ${{ always() }}"), "{file}");
+}
