@@ -379,3 +379,69 @@ fn a_release_step_with_tag_false_records_without_tagging() {
         .json();
     assert_eq!(rec["tag"], "v1.5.0");
 }
+
+#[test]
+fn notes_keep_every_commit_type_under_its_own_heading() {
+    let p = Project::new("version: 1\njobs:\n  a:\n    run: \"true\"\n");
+    p.git_init();
+    p.git(&["tag", "-a", "-m", "first", "v1.4.2"]);
+    for message in [
+        "docs: describe the install pin",
+        "ci: run the export check",
+        "build: bump the toolchain",
+        "perf: stream the layer",
+        "refactor: split export.rs",
+        "security(auth): rotate the signing key",
+        "Tidy up",
+    ] {
+        p.commit(message);
+    }
+    let notes = p.wharf(&["release", "notes"]).expect(0).stdout();
+    let headings: Vec<&str> = notes
+        .lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .collect();
+    assert_eq!(
+        headings,
+        [
+            "Performance",
+            "Documentation",
+            "Refactoring",
+            "Build system",
+            "Continuous integration",
+            "Other"
+        ],
+        "{notes}"
+    );
+    for line in [
+        "### Documentation\n\n- describe the install pin (",
+        "### Continuous integration\n\n- run the export check (",
+        "### Build system\n\n- bump the toolchain (",
+        "### Performance\n\n- stream the layer (",
+        "### Refactoring\n\n- split export.rs (",
+        // a type without a heading of its own keeps its type
+        "### Other\n\n- security(auth): rotate the signing key (",
+    ] {
+        assert!(notes.contains(line), "{line}\n---\n{notes}");
+    }
+    assert!(notes.contains("\n- Tidy up ("), "{notes}");
+    let plan = p.wharf(&["release", "plan", "--json"]).expect(0).json();
+    let groups: Vec<&str> = plan["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            "other",
+            "other",
+            "refactoring",
+            "performance",
+            "build",
+            "ci",
+            "documentation"
+        ]
+    );
+}
