@@ -1,7 +1,8 @@
 //! `release:` — the run's release: its version (the tag that started the run, or the next
 //! version planned from conventional commits), its notes (optionally inserted into a
 //! changelog), an annotated tag, and a release record listing the digest of every
-//! artifact, package, image and Python file the jobs before it produced.
+//! declared artifact, package, image and Python file the jobs before it produced (an
+//! image by the references it was pushed to, when it was pushed).
 
 use wharf_engine::BuiltinRequest;
 use wharf_engine::logs::LogWriter;
@@ -111,6 +112,14 @@ pub(super) async fn run(
             items.push(p.clone());
         }
     }
+    // An image built into a layout and pushed is named by where it was pushed: the
+    // layout was a directory in a job's workspace, scratch space gone with it.
+    let pushed: Vec<String> = items
+        .iter()
+        .filter(|i| i.kind == ProducedKind::PushedImage)
+        .map(|i| i.digest.clone())
+        .collect();
+    items.retain(|i| !(i.kind == ProducedKind::Image && pushed.contains(&i.digest)));
     let record = ReleaseRecord {
         version: d.version.clone(),
         tag: d.tag.clone(),

@@ -373,6 +373,15 @@ pub(crate) fn matcher(pattern: &str) -> Result<GlobMatcher> {
         })
 }
 
+/// Whether `rel` (a recorded artifact path) is one `patterns` declare, as [`collect`]
+/// matches them: what tells a job's declared artifacts from the other files kept with
+/// its run (its reports, its services' logs).
+pub fn declared(patterns: &[String], rel: &str) -> bool {
+    patterns
+        .iter()
+        .any(|p| matcher(p).is_ok_and(|m| matches_self_or_ancestor(&m, Path::new(rel))))
+}
+
 pub(crate) fn matches_self_or_ancestor(m: &GlobMatcher, rel: &Path) -> bool {
     rel.ancestors()
         .take_while(|a| !a.as_os_str().is_empty())

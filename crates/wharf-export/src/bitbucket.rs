@@ -10,11 +10,7 @@ use crate::node::Node;
 const DEFAULT_IMAGE: &str = "rust:1-bookworm";
 
 pub(crate) fn export(cx: &mut Cx<'_>) -> Node {
-    let image = cx
-        .opts
-        .image
-        .clone()
-        .unwrap_or_else(|| DEFAULT_IMAGE.to_string());
+    let image = cx.opts.job_image().unwrap_or(DEFAULT_IMAGE).to_string();
     let mut root = Node::map().with("image", image);
     let steps = steps(cx, None);
     let mut pipelines = Node::map();
@@ -113,10 +109,7 @@ fn step(cx: &Cx<'_>, j: Option<&Job>, prefix: &str) -> Node {
     let mut s = Node::map().with("name", name);
     s.set(
         "script",
-        vec![
-            cx.opts.install.clone(),
-            format!("{prefix}{}", cx.run_line(j)),
-        ],
+        vec![cx.install(), format!("{prefix}{}", cx.run_line(j))],
     );
     if let Some(j) = j {
         let paths = cx.artifact_paths(j);

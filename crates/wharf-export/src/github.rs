@@ -99,6 +99,10 @@ fn triggers(cx: &mut Cx<'_>) -> Node {
 
 fn job(cx: &mut Cx<'_>, one: Option<&Job>, covered: &[&Job]) -> Node {
     let mut n = Node::map().with("runs-on", "ubuntu-latest");
+    if let Some(image) = cx.opts.install.as_ref().and_then(|i| i.image_ref()) {
+        // The pinned image carries wharf: the job's steps run in it.
+        n.set("container", image);
+    }
     if let Some(j) = one {
         if !j.needs.is_empty() {
             n.set("needs", j.needs.clone());
@@ -187,7 +191,7 @@ fn job(cx: &mut Cx<'_>, one: Option<&Job>, covered: &[&Job]) -> Node {
     steps.push(
         Node::map()
             .with("name", "Install wharf")
-            .with("run", cx.opts.install.as_str()),
+            .with("run", cx.install()),
     );
     steps.push(
         Node::map()

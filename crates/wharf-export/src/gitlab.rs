@@ -30,10 +30,10 @@ pub(crate) fn export(cx: &mut Cx<'_>) -> Node {
         }
     }
     let mut default = Node::map();
-    if let Some(image) = &cx.opts.image {
-        default.set("image", image.as_str());
+    if let Some(image) = cx.opts.job_image() {
+        default.set("image", image);
     }
-    default.set("before_script", vec![cx.opts.install.clone()]);
+    default.set("before_script", vec![cx.install()]);
     root.set("default", default);
     if cx.opts.single_job {
         let env = cx.jobs().iter().find_map(|j| j.environment.clone());

@@ -6,17 +6,23 @@
 //! into the platform file's shell source.
 //!
 //! What a platform cannot express is never dropped silently: it becomes a [`Warning`]
-//! naming the platform's nearest feature.
+//! naming the platform's nearest feature. wharf itself is installed only from a source
+//! the user pinned ([`Install`]), never by its crate name.
 
 mod bitbucket;
 mod common;
 mod condition;
+mod error;
 mod github;
 mod gitlab;
+mod install;
 mod node;
 mod woodpecker;
 
 use wharf_pipeline::Pipeline;
+
+pub use error::{Error, Result};
+pub use install::Install;
 
 /// The platforms wharf exports to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,29 +60,39 @@ impl Platform {
 }
 
 /// How to export.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
     /// One platform job running the whole pipeline instead of one per wharf job.
     pub single_job: bool,
-    /// The shell command that puts `wharf` on PATH.
-    pub install: String,
+    /// Where jobs get wharf from. `None` writes an install step that fails, saying so:
+    /// there is no safe default (`wharf export` refuses to write a file without one).
+    pub install: Option<Install>,
     /// The container image jobs run in, where the platform needs one (Woodpecker,
-    /// Bitbucket; GitLab when set).
+    /// Bitbucket; GitLab when set). An [`Install::Image`] pin takes its place.
     pub image: Option<String>,
 }
 
-impl Default for ExportOptions {
-    fn default() -> Self {
-        ExportOptions {
-            single_job: false,
-            install: DEFAULT_INSTALL.to_string(),
-            image: None,
+impl ExportOptions {
+    /// The image jobs run in: the pinned image, else `image`.
+    pub fn job_image(&self) -> Option<&str> {
+        self.install
+            .as_ref()
+            .and_then(Install::image_ref)
+            .or(self.image.as_deref())
+    }
+
+    /// The shell command of the install step on `platform`.
+    pub fn install_script(&self, platform: Platform) -> String {
+        match &self.install {
+            Some(i) => i.script(platform),
+            None => NO_INSTALL.to_string(),
         }
     }
 }
 
-/// The default install command.
-pub const DEFAULT_INSTALL: &str = "command -v wharf >/dev/null || cargo install --locked wharf";
+/// The install step without a pinned source: it fails the job, saying why.
+const NO_INSTALL: &str =
+    "echo 'wharf export: no install source was pinned (see docs/export.md)' >&2 && exit 1";
 
 /// Something the platform cannot express, and its nearest feature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +105,15 @@ pub struct Exported {
     pub text: String,
     /// What could not be mapped.
     pub warnings: Vec<Warning>,
+}
+
+/// Whether `text` (an exported file) still installs wharf as `opts` says on `platform`:
+/// `false` when its install step (or, for an image pin, the image) was changed by hand.
+pub fn install_matches(text: &str, platform: Platform, opts: &ExportOptions) -> bool {
+    // The step's command is one line, so its YAML scalar is the same wherever it sits.
+    let scalar = node::to_yaml(&node::Node::Str(opts.install_script(platform)));
+    let image = opts.install.as_ref().and_then(Install::image_ref);
+    text.contains(scalar.trim_end()) && image.is_none_or(|i| text.contains(i))
 }
 
 /// Exports `pipeline` for `platform`.

@@ -86,13 +86,9 @@ fn when(cx: &mut Cx<'_>) -> Vec<Node> {
 }
 
 fn step(cx: &Cx<'_>, j: Option<&Job>, needs: &[String], secrets: &[String]) -> Node {
-    let image = cx
-        .opts
-        .image
-        .clone()
-        .unwrap_or_else(|| DEFAULT_IMAGE.to_string());
+    let image = cx.opts.job_image().unwrap_or(DEFAULT_IMAGE).to_string();
     let mut n = Node::map().with("image", image);
-    n.set("commands", vec![cx.opts.install.clone(), cx.run_line(j)]);
+    n.set("commands", vec![cx.install(), cx.run_line(j)]);
     if !secrets.is_empty() {
         let mut env = Node::map();
         for s in secrets {

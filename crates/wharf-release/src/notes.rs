@@ -1,6 +1,7 @@
-//! Release notes in Markdown: one section per version, commits grouped as Breaking
-//! changes, Features, Fixes, Performance and Other, each with its short sha (a link when
-//! the remote is a known forge).
+//! Release notes in Markdown: one section per version, commits grouped by their type
+//! (Breaking changes, Features, Fixes, Performance, Reverts, Documentation, Refactoring,
+//! Tests, Build system, Continuous integration, Style, Chores, then Other), each with its
+//! short sha (a link when the remote is a known forge).
 
 use std::fmt::Write;
 
@@ -32,13 +33,7 @@ pub fn render_notes(commits: &[Classified], opts: &NotesOptions) -> String {
         out.push_str("\nNo changes.\n");
         return out;
     }
-    for group in [
-        Group::Breaking,
-        Group::Features,
-        Group::Fixes,
-        Group::Performance,
-        Group::Other,
-    ] {
+    for group in Group::ALL {
         // Oldest first inside a group: the order the work happened in.
         let items: Vec<&Classified> = commits.iter().rev().filter(|c| c.group == group).collect();
         if items.is_empty() {
@@ -56,7 +51,14 @@ pub fn render_notes(commits: &[Classified], opts: &NotesOptions) -> String {
                 Some(base) => format!("[{short}]({base}{})", c.sha),
                 None => short.to_string(),
             };
-            let _ = writeln!(out, "- {scope}{} ({sha})", escape(&c.description));
+            // "Other" is every type without a section of its own: its items keep their
+            // type, as written, so a `security:` commit still says so.
+            let text = if group == Group::Other {
+                escape(&c.summary)
+            } else {
+                format!("{scope}{}", escape(&c.description))
+            };
+            let _ = writeln!(out, "- {text} ({sha})");
         }
     }
     out
@@ -125,6 +127,69 @@ mod tests {
     }
 
     #[test]
+    fn every_type_under_its_own_heading_and_other_keeps_the_type() {
+        let commits = vec![
+            c("9", "Tidy up"),
+            c("8", "security(auth): rotate keys"),
+            c("7", "chore: bump version"),
+            c("6", "style: black"),
+            c("5", "ci: cache pip"),
+            c("4", "build(deps): bump flask"),
+            c("3", "test: cover 404"),
+            c("2", "refactor: split app"),
+            c("1", "perf: cache templates"),
+            c("0", "docs(readme): install steps"),
+        ];
+        let notes = render_notes(
+            &commits,
+            &NotesOptions {
+                version: "1.0.1".into(),
+                ..Default::default()
+            },
+        );
+        let expected = "## 1.0.1
+
+### Performance
+
+- cache templates (1111111)
+
+### Documentation
+
+- **readme:** install steps (0000000)
+
+### Refactoring
+
+- split app (2222222)
+
+### Tests
+
+- cover 404 (3333333)
+
+### Build system
+
+- **deps:** bump flask (4444444)
+
+### Continuous integration
+
+- cache pip (5555555)
+
+### Style
+
+- black (6666666)
+
+### Chores
+
+- bump version (7777777)
+
+### Other
+
+- security(auth): rotate keys (8888888)
+- Tidy up (9999999)
+";
+        assert_eq!(notes, expected);
+    }
+
+    #[test]
     fn no_link_without_a_known_forge_and_a_note_without_commits() {
         let notes = render_notes(
             &[c("e", "chore: x")],
@@ -133,7 +198,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert_eq!(notes, "## 0.1.1\n\n### Other\n\n- x (eeeeeee)\n");
+        assert_eq!(notes, "## 0.1.1\n\n### Chores\n\n- x (eeeeeee)\n");
         let empty = render_notes(
             &[],
             &NotesOptions {

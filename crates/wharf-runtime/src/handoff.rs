@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use wharf_model::{Handoff, Plan, RunRecord};
+use wharf_model::{Handoff, Plan, ProducedKind, RunRecord};
 
 /// The handoff directory under `.wharf`.
 pub fn dir(wharf_dir: &Path) -> PathBuf {
@@ -64,7 +64,24 @@ pub fn write(wharf_dir: &Path, plan: &Plan, record: &RunRecord) -> std::io::Resu
             .find(|h| h.job == pj.name)
             .expect("added above");
         h.outputs.extend(rec.outputs.clone());
-        h.artifacts.extend(rec.artifacts.clone());
+        // What the job hands on: its declared artifacts and release packages, not the
+        // other files kept with the run (reports, service logs), which would otherwise
+        // end up in a later job's release record.
+        let packages: Vec<&str> = rec
+            .produced
+            .iter()
+            .filter(|p| p.kind == ProducedKind::Package)
+            .map(|p| p.name.as_str())
+            .collect();
+        h.artifacts.extend(
+            rec.artifacts
+                .iter()
+                .filter(|a| {
+                    wharf_engine::artifacts::declared(&pj.artifacts, &a.path)
+                        || packages.contains(&a.path.as_str())
+                })
+                .cloned(),
+        );
         h.produced.extend(rec.produced.clone());
     }
     for h in by_name {
@@ -77,4 +94,65 @@ pub fn write(wharf_dir: &Path, plan: &Plan, record: &RunRecord) -> std::io::Resu
         std::fs::rename(tmp, path)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use wharf_model::{Event, EventKind};
+
+    use super::*;
+
+    /// A record of one run of `job`, built from JSON so that fields the record gains with
+    /// a default do not break the test.
+    fn record(job: &str, artifacts: &[&str], produced: serde_json::Value) -> RunRecord {
+        let artifacts: Vec<serde_json::Value> = artifacts
+            .iter()
+            .map(|p| {
+                serde_json::json!({ "job": job, "path": p, "sha256": "00", "size": 1, "mode": 420 })
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "number": 1, "pipeline": "p", "status": "success", "started_at": 0,
+            "finished_at": 1, "file": "wharf.yml",
+            "event": serde_json::to_value(Event::new(EventKind::Push)).unwrap(),
+            "jobs": [{
+                "id": job, "needs": [], "status": "success", "exit_code": 0, "reason": null,
+                "attempt": 1, "started_at": 0, "finished_at": 1, "steps": [], "outputs": {},
+                "artifacts": artifacts, "reports": [], "produced": produced,
+            }],
+        }))
+        .expect("a run record")
+    }
+
+    #[test]
+    fn a_handoff_lists_only_the_artifacts_the_job_declares() {
+        let pipeline = wharf_pipeline::parse(
+            "wharf.yml",
+            "version: 1\njobs:\n  check:\n    run: \"true\"\n    artifacts: [dist/*.whl, site/]\n    reports: [reports/junit.xml]\n",
+        )
+        .unwrap();
+        let plan = pipeline
+            .plan_without_needs(&Event::new(EventKind::Push), &["check".to_string()])
+            .unwrap();
+        let rec = record(
+            "check",
+            &[
+                "dist/app.whl",
+                "site/index.html",
+                "out/app.tar.gz",
+                "reports/junit.xml",
+                "services/db.log",
+            ],
+            serde_json::json!([{ "kind": "package", "name": "out/app.tar.gz", "digest": "sha256:00", "size": 1 }]),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &plan, &rec).unwrap();
+        let handoffs = load(dir.path(), &|w| panic!("{w}"));
+        let paths: Vec<&str> = handoffs[0]
+            .artifacts
+            .iter()
+            .map(|a| a.path.as_str())
+            .collect();
+        assert_eq!(paths, ["dist/app.whl", "site/index.html", "out/app.tar.gz"]);
+    }
 }

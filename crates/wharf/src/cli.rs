@@ -50,6 +50,13 @@ pub enum Command {
     /// List the recorded releases, newest first.
     Releases(JsonFlag),
     /// Write a thin GitHub Actions, GitLab CI, Woodpecker or Bitbucket file that calls wharf.
+    ///
+    /// The file installs wharf only from a source you pin, never by its crate name (whoever
+    /// owns the name `wharf` on crates.io would run in your CI with its secrets): a git
+    /// commit (--install-git URL --install-rev COMMIT), a release file and its sha256
+    /// (--install-url URL --install-sha256 HEX), or an image by digest (--install-image
+    /// NAME@sha256:HEX). Name it once: the file's header records it, exporting again keeps
+    /// it, and --check fails when the file installs from another source than the one named.
     Export(ExportArgs),
     /// Build OCI images without a daemon (or from a Dockerfile), and push them.
     #[command(subcommand)]
@@ -250,6 +257,11 @@ pub struct PublishPythonArgs {
 
 /// `wharf export`.
 #[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("install_source")
+        .args(["install_git", "install_url", "install_image", "install"])
+        .multiple(false)
+))]
 pub struct ExportArgs {
     /// The platform.
     #[arg(value_enum)]
@@ -263,12 +275,61 @@ pub struct ExportArgs {
     /// One platform job running the whole pipeline, instead of one per wharf job.
     #[arg(long)]
     pub single_job: bool,
-    /// Exit 1 when the file on disk differs from what would be written (for CI).
+    /// Exit 1 when the file on disk differs from what would be written, or installs wharf
+    /// from another source than the one named (for CI).
     #[arg(long)]
     pub check: bool,
-    /// The shell command that installs wharf in the platform's job.
-    #[arg(long, value_name = "COMMAND", default_value = wharf_export::DEFAULT_INSTALL)]
-    pub install: String,
+    /// Install wharf from this git repository, at --install-rev (`cargo install --locked
+    /// --git URL --rev COMMIT wharf`).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "install_rev",
+        help_heading = "Install source (named once, recorded in the file's header)"
+    )]
+    pub install_git: Option<String>,
+    /// The full commit hash (40 hex digits) of --install-git to build; a branch or tag can move.
+    #[arg(
+        long,
+        value_name = "COMMIT",
+        requires = "install_git",
+        help_heading = "Install source (named once, recorded in the file's header)"
+    )]
+    pub install_rev: Option<String>,
+    /// Install wharf from this release file (the binary, or a .tar.gz/.tar.xz holding it),
+    /// checked against --install-sha256 before it runs.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "install_sha256",
+        help_heading = "Install source (named once, recorded in the file's header)"
+    )]
+    pub install_url: Option<String>,
+    /// The sha256 of the --install-url file (64 hex digits, as `sha256sum` prints it).
+    #[arg(
+        long,
+        value_name = "HEX",
+        requires = "install_url",
+        help_heading = "Install source (named once, recorded in the file's header)"
+    )]
+    pub install_sha256: Option<String>,
+    /// Run the jobs in this image, which carries wharf, named by digest
+    /// (`NAME@sha256:HEX`).
+    #[arg(
+        long,
+        value_name = "IMAGE@sha256:HEX",
+        conflicts_with = "image",
+        help_heading = "Install source (named once, recorded in the file's header)"
+    )]
+    pub install_image: Option<String>,
+    /// Your own install command instead of a pinned source (wharf cannot verify it), e.g.
+    /// `wharf --version` on runners that already have wharf.
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        help_heading = "Install source (named once, recorded in the file's header)"
+    )]
+    pub install: Option<String>,
     /// The container image jobs run in (Woodpecker, Bitbucket; GitLab when given).
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,

@@ -25,10 +25,36 @@ jobs:
     run: cat dist/app.txt && test "$API_TOKEN" = "s3cret-value-1" && echo "token=$API_TOKEN flavour=$FLAVOUR"
 "#;
 
+/// A full commit hash for pins that are never fetched.
+const REV: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// The install source most tests name: a git commit.
+fn pin() -> Vec<String> {
+    [
+        "--install-git",
+        "https://github.com/acme/wharf",
+        "--install-rev",
+        REV,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `args` followed by the pin's flags.
+fn with_pin(args: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend(pin());
+    all
+}
+
+fn refs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 #[test]
 fn export_writes_the_default_path_and_check_catches_drift() {
     let p = Project::new(PIPELINE);
-    let run = p.wharf(&["export", "github"]).expect(0);
+    let run = p.wharf(&refs(&with_pin(&["export", "github"]))).expect(0);
     assert!(
         run.stderr()
             .contains("wrote .github/workflows/wharf-demo.yml"),
@@ -71,7 +97,9 @@ fn export_writes_the_default_path_and_check_catches_drift() {
         "{}",
         missing.stderr()
     );
-    let stdout = p.wharf(&["export", "woodpecker", "-o", "-"]).expect(0);
+    let stdout = p
+        .wharf(&refs(&with_pin(&["export", "woodpecker", "-o", "-"])))
+        .expect(0);
     assert!(
         stdout.stdout().contains("depends_on:"),
         "{}",
@@ -91,7 +119,9 @@ fn unmappable_features_are_warned_about() {
         "  tag: [\"v*\"]\n",
         "  tag: [\"v*\"]\n  schedule: [\"0 3 * * *\"]\n",
     ));
-    let run = p.wharf(&["export", "gitlab", "-o", "-"]).expect(0);
+    let run = p
+        .wharf(&refs(&with_pin(&["export", "gitlab", "-o", "-"])))
+        .expect(0);
     assert!(
         run.stderr().contains(
             "warning: on.schedule (0 3 * * *): GitLab schedules live in the project settings"
@@ -99,6 +129,523 @@ fn unmappable_features_are_warned_about() {
         "{}",
         run.stderr()
     );
+}
+
+#[test]
+fn export_without_an_install_source_stops_with_a_hint() {
+    let p = Project::new(PIPELINE);
+    let run = p.wharf(&["export", "github"]).expect(2);
+    assert!(
+        run.stderr().contains(
+            "error: no install source: the exported file must install wharf from a source you pin, not by its crate name"
+        ),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains(
+            "hint: name it once, the file's header keeps it: `wharf export github --install-git https://HOST/OWNER/wharf --install-rev COMMIT`"
+        ),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.stderr().contains("see docs/export.md"));
+    assert!(!p.path().join(".github").exists(), "nothing written");
+    // printing needs a source too: the printed file would install something
+    p.wharf(&["export", "gitlab", "-o", "-"]).expect(2);
+    // a source another exported file pins is offered, ready to paste
+    p.wharf(&refs(&with_pin(&["export", "github"]))).expect(0);
+    let other = p.wharf(&["export", "gitlab"]).expect(2);
+    assert!(
+        other.stderr().contains(&format!(
+            "hint: .github/workflows/wharf-demo.yml installs wharf from git https://github.com/acme/wharf at {REV}; to use the same: `wharf export gitlab --install-git https://github.com/acme/wharf --install-rev {REV}`"
+        )),
+        "{}",
+        other.stderr()
+    );
+    assert!(!p.path().join(".gitlab-ci.yml").exists());
+}
+
+#[test]
+fn install_sources_that_cannot_be_verified_are_refused() {
+    let p = Project::new(PIPELINE);
+    let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let git = "https://github.com/acme/wharf";
+    for (args, error, hint) in [
+        (
+            vec!["--install-git", git, "--install-rev", "main"],
+            "error: --install-rev `main` is not a full commit hash (a branch or tag name, which can be moved to another commit)",
+            "hint: pin the full commit, not a branch, tag or short hash",
+        ),
+        (
+            vec!["--install-git", git, "--install-rev", "0123abc"],
+            "error: --install-rev `0123abc` is not a full commit hash (7 hex digits; a commit hash has 40 (64 in a SHA-256 repository))",
+            "`git ls-remote URL 'refs/tags/vX.Y.Z^{}'` prints a tag's commit",
+        ),
+        (
+            vec![
+                "--install-git",
+                "github.com/acme/wharf",
+                "--install-rev",
+                REV,
+            ],
+            "error: --install-git `github.com/acme/wharf`: the URL must start with https://",
+            "hint: give the URL as https://HOST/PATH",
+        ),
+        (
+            vec![
+                "--install-git",
+                "https://x.invalid/$(id)",
+                "--install-rev",
+                REV,
+            ],
+            "error: --install-git `https://x.invalid/$(id)`: '$' is not allowed in the URL",
+            "because the URL goes into the platform file's shell source",
+        ),
+        (
+            vec![
+                "--install-url",
+                "https://x.invalid/wharf",
+                "--install-sha256",
+                "abc",
+            ],
+            "error: --install-sha256 `abc` is not a sha256 (3 hex digits; a sha256 has 64)",
+            "hint: give the 64 hex digits `sha256sum FILE` prints",
+        ),
+        (
+            vec![
+                "--install-url",
+                "https://x.invalid/wharf",
+                "--install-sha256",
+                &"z".repeat(64),
+            ],
+            "is not a sha256 ('z' is not a hex digit)",
+            "hint: give the 64 hex digits",
+        ),
+        (
+            vec!["--install-image", "ghcr.io/acme/wharf:latest"],
+            "error: --install-image `ghcr.io/acme/wharf:latest`: no digest: a tag can be moved to another image",
+            "hint: name the image by digest, `REGISTRY/NAME@sha256:<64 hex>`",
+        ),
+        (
+            vec!["--install", "cargo install --locked wharf"],
+            "error: --install `cargo install --locked wharf`: it installs whatever crate owns the name `wharf` in the registry",
+            "hint: pin a source instead: --install-git URL --install-rev COMMIT",
+        ),
+    ] {
+        let mut all = vec!["export", "gitlab"];
+        all.extend(&args);
+        let run = p.wharf(&all).expect(2);
+        assert!(run.stderr().contains(error), "{args:?}: {}", run.stderr());
+        assert!(run.stderr().contains(hint), "{args:?}: {}", run.stderr());
+    }
+    // half a source, or two, is a usage error before anything is read
+    for (args, error) in [
+        (
+            vec!["--install-git", git],
+            "the following required arguments were not provided:\n  --install-rev <COMMIT>",
+        ),
+        (
+            vec!["--install-sha256", sha],
+            "the following required arguments were not provided:\n  --install-url <URL>",
+        ),
+        (
+            vec![
+                "--install-git",
+                git,
+                "--install-rev",
+                REV,
+                "--install",
+                "wharf --version",
+            ],
+            "the argument '--install-git <URL>' cannot be used with '--install <COMMAND>'",
+        ),
+        (
+            vec![
+                "--install-image",
+                "r.invalid/w@sha256:00",
+                "--image",
+                "rust:1",
+            ],
+            "cannot be used with '--image <IMAGE>'",
+        ),
+    ] {
+        let mut all = vec!["export", "gitlab"];
+        all.extend(&args);
+        let run = p.wharf(&all).expect(2);
+        assert!(run.stderr().contains(error), "{args:?}: {}", run.stderr());
+    }
+    assert!(!p.path().join(".gitlab-ci.yml").exists(), "nothing written");
+    let help = p.wharf(&["export", "--help"]).expect(0).stdout();
+    assert!(
+        help.contains("never by its crate name")
+            && help.contains("--install-rev <COMMIT>")
+            && help.contains("--install-sha256 <HEX>")
+            && help.contains("--install-image <IMAGE@sha256:HEX>"),
+        "{help}"
+    );
+}
+
+#[test]
+fn the_install_source_is_named_once_and_check_notices_when_it_changes() {
+    let p = Project::new(PIPELINE);
+    let file = ".github/workflows/wharf-demo.yml";
+    let first = p.wharf(&refs(&with_pin(&["export", "github"]))).expect(0);
+    assert!(
+        first.stderr().contains(&format!(
+            "installs wharf from git https://github.com/acme/wharf at {REV}"
+        )),
+        "{}",
+        first.stderr()
+    );
+    let text = p.read(file);
+    assert!(
+        text.contains(&format!(
+            "\n# wharf install: --install-git https://github.com/acme/wharf --install-rev {REV}\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "run: cargo install --locked --git https://github.com/acme/wharf --rev {REV} wharf\n"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("cargo install --locked wharf"), "{text}");
+    // exporting again without flags keeps the source; so does --check
+    p.write(
+        "wharf.yml",
+        &PIPELINE.replace("branches: [main]", "branches: [main, develop]"),
+    );
+    p.wharf(&["export", "github"]).expect(0);
+    let again = p.read(file);
+    assert!(again.contains(&format!("--rev {REV} wharf")), "{again}");
+    assert!(again.contains("- develop"), "{again}");
+    let ok = p.wharf(&["export", "github", "--check"]).expect(0);
+    assert!(
+        ok.stderr().contains(&format!(
+            "{file} is up to date (installs wharf from git https://github.com/acme/wharf at {REV})"
+        )),
+        "{}",
+        ok.stderr()
+    );
+    p.wharf(&refs(&with_pin(&["export", "github", "--check"])))
+        .expect(0);
+    // the source named now is not the one in the file
+    let other = "f".repeat(40);
+    let changed = p
+        .wharf(&[
+            "export",
+            "github",
+            "--check",
+            "--install-git",
+            "https://github.com/acme/wharf",
+            "--install-rev",
+            &other,
+        ])
+        .expect(1);
+    assert!(
+        changed.stderr().contains(&format!(
+            "error: the install source changed: {file} installs wharf from git https://github.com/acme/wharf at {REV}, this command names git https://github.com/acme/wharf at {other}"
+        )),
+        "{}",
+        changed.stderr()
+    );
+    assert!(
+        changed.stderr().contains(&format!(
+            "hint: run `wharf export github --install-git https://github.com/acme/wharf --install-rev {other}` and commit the result"
+        )),
+        "{}",
+        changed.stderr()
+    );
+    // the install step edited by hand, the header left alone
+    p.write(
+        file,
+        &again.replace(
+            &format!("--rev {REV} wharf"),
+            &format!("--rev {other} wharf"),
+        ),
+    );
+    let edited = p.wharf(&["export", "github", "--check"]).expect(1);
+    assert!(
+        edited.stderr().contains(&format!(
+            "error: the install step of {file} is not the one its header pins (git https://github.com/acme/wharf at {REV}): edited by hand?"
+        )),
+        "{}",
+        edited.stderr()
+    );
+    // a file from before sources were pinned
+    p.write(
+        file,
+        &again
+            .lines()
+            .filter(|l| !l.starts_with("# wharf install:"))
+            .map(|l| {
+                if l.contains("run: cargo install") {
+                    "      run: command -v wharf >/dev/null || cargo install --locked wharf"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    let old = p.wharf(&["export", "github", "--check"]).expect(1);
+    assert!(
+        old.stderr().contains(&format!(
+            "error: {file} installs wharf from no pinned source\n"
+        )),
+        "{}",
+        old.stderr()
+    );
+    assert!(
+        old.stderr().contains(
+            "hint: run `wharf export github --install-git URL --install-rev COMMIT` (or another source, see docs/export.md) and commit the result"
+        ),
+        "{}",
+        old.stderr()
+    );
+    p.wharf(&["export", "github"]).expect(2);
+    // a recorded source wharf refuses is named as such
+    p.write(
+        file,
+        &again.replace(&format!("--install-rev {REV}"), "--install-rev main"),
+    );
+    let bad = p.wharf(&["export", "github", "--check"]).expect(1);
+    assert!(
+        bad.stderr().contains(&format!(
+            "error: {file} names an install source wharf will not use: --install-rev `main` is not a full commit hash"
+        )),
+        "{}",
+        bad.stderr()
+    );
+}
+
+/// The install step of the GitLab file `wharf export gitlab` prints for `source`.
+fn gitlab_install_step(p: &Project, source: &[&str]) -> String {
+    let mut args = vec!["export", "gitlab", "-o", "-"];
+    args.extend(source);
+    let text = p.wharf(&args).expect(0).stdout();
+    let yaml: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    yaml["default"]["before_script"][0]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Runs `script` with sh in `dir` with `env`; its exit status and output.
+fn sh(dir: &std::path::Path, script: &str, env: &[(&str, String)]) -> (bool, String) {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(script).current_dir(dir);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Runs git in `dir`, returning its stdout.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_git_pin_installs_exactly_that_commit() {
+    // A repository holding a crate named `wharf` whose binary says which commit it is.
+    let repo = tempfile::tempdir().unwrap();
+    let r = repo.path();
+    std::fs::create_dir_all(r.join("src")).unwrap();
+    std::fs::write(
+        r.join("Cargo.toml"),
+        "[package]\nname = \"wharf\"\nversion = \"0.0.1\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        r.join("Cargo.lock"),
+        "version = 3\n\n[[package]]\nname = \"wharf\"\nversion = \"0.0.1\"\n",
+    )
+    .unwrap();
+    let commit = |which: &str| {
+        std::fs::write(
+            r.join("src/main.rs"),
+            format!("fn main() {{ println!(\"pinned wharf {which}\"); }}\n"),
+        )
+        .unwrap();
+        git(r, &["add", "-A"]);
+        git(r, &["commit", "-qm", which]);
+        git(r, &["rev-parse", "HEAD"])
+    };
+    git(r, &["init", "-q", "-b", "main"]);
+    let one = commit("one");
+    commit("two");
+    let url = format!("file://{}", r.display());
+    let p = Project::new(PIPELINE);
+    let step = gitlab_install_step(&p, &["--install-git", &url, "--install-rev", &one]);
+    assert_eq!(
+        step,
+        format!("cargo install --locked --git {url} --rev {one} wharf")
+    );
+    // Run it as GitLab would, with a cargo home and install root of its own.
+    let home = tempfile::tempdir().unwrap();
+    let cargo_dir = std::path::Path::new(env!("CARGO"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let bin = home.path().join("root/bin");
+    let env = [
+        (
+            "CARGO_HOME",
+            home.path().join("cargo").display().to_string(),
+        ),
+        (
+            "CARGO_INSTALL_ROOT",
+            home.path().join("root").display().to_string(),
+        ),
+        (
+            "CARGO_TARGET_DIR",
+            home.path().join("target").display().to_string(),
+        ),
+        (
+            "PATH",
+            format!(
+                "{}:{}:{}",
+                bin.display(),
+                cargo_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        ),
+    ];
+    let (ok, out) = sh(p.path(), &format!("{step} && wharf"), &env);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("pinned wharf one\n") && !out.contains("pinned wharf two"),
+        "the pinned commit, not HEAD:\n{out}"
+    );
+    // a commit the repository does not have installs nothing
+    std::fs::remove_dir_all(&bin).unwrap();
+    let missing = "e".repeat(40);
+    let step = gitlab_install_step(&p, &["--install-git", &url, "--install-rev", &missing]);
+    let (ok, out) = sh(p.path(), &step, &env);
+    assert!(!ok, "{out}");
+    assert!(!bin.join("wharf").exists(), "{out}");
+}
+
+#[test]
+fn a_release_file_is_checked_before_it_runs() {
+    // A release archive holding a `wharf` that leaves a mark when it runs.
+    let dl = tempfile::tempdir().unwrap();
+    let d = dl.path();
+    std::fs::create_dir_all(d.join("wharf-1.0-x86_64/")).unwrap();
+    std::fs::write(
+        d.join("wharf-1.0-x86_64/wharf"),
+        "#!/bin/sh\ntouch \"$MARK\"\necho \"released wharf $*\"\n",
+    )
+    .unwrap();
+    let (ok, out) = sh(
+        d,
+        "tar -czf wharf.tar.gz wharf-1.0-x86_64 && sha256sum wharf.tar.gz",
+        &[],
+    );
+    assert!(ok, "{out}");
+    let sha = out.split_whitespace().next().unwrap().to_string();
+    let url = format!("file://{}/wharf.tar.gz", d.display());
+    let p = Project::new(PIPELINE);
+    let mark = d.join("ran");
+    let env = [("MARK", mark.display().to_string())];
+    let step = gitlab_install_step(&p, &["--install-url", &url, "--install-sha256", &sha]);
+    let (ok, out) = sh(p.path(), &format!("{step} && wharf run build"), &env);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("download: OK\nreleased wharf --version\nreleased wharf run build\n"),
+        "checked, unpacked, on PATH:\n{out}"
+    );
+    // GitHub: the next step finds it through $GITHUB_PATH
+    let text = p
+        .wharf(&[
+            "export",
+            "github",
+            "-o",
+            "-",
+            "--install-url",
+            &url,
+            "--install-sha256",
+            &sha,
+        ])
+        .expect(0)
+        .stdout();
+    let yaml: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let step = yaml["jobs"]["build"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Install wharf")
+        .unwrap()["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let github_path = d.join("github_path");
+    std::fs::write(&github_path, "").unwrap();
+    let mut env_gh = env.to_vec();
+    env_gh.push(("GITHUB_PATH", github_path.display().to_string()));
+    let (ok, out) = sh(p.path(), &step, &env_gh);
+    assert!(ok, "{out}");
+    let added = std::fs::read_to_string(&github_path).unwrap();
+    assert!(
+        std::path::Path::new(added.trim()).join("wharf").is_file(),
+        "{added}"
+    );
+    // a file that is not the one pinned never runs
+    std::fs::remove_file(&mark).unwrap();
+    std::fs::write(
+        d.join("wharf-1.0-x86_64/wharf"),
+        "#!/bin/sh\ntouch \"$MARK\"\necho \"someone else's wharf\"\n",
+    )
+    .unwrap();
+    let (ok, out) = sh(d, "tar -czf wharf.tar.gz wharf-1.0-x86_64", &[]);
+    assert!(ok, "{out}");
+    let step = gitlab_install_step(&p, &["--install-url", &url, "--install-sha256", &sha]);
+    let (ok, out) = sh(p.path(), &format!("{step} && wharf run build"), &env);
+    assert!(!ok, "{out}");
+    assert!(out.contains("download: FAILED"), "{out}");
+    assert!(!out.contains("someone else's wharf"), "{out}");
+    assert!(!mark.exists(), "the unverified file ran:\n{out}");
+}
+
+#[test]
+fn an_image_pin_runs_every_job_in_that_image() {
+    let p = Project::new(PIPELINE);
+    let image = format!("ghcr.io/acme/wharf-ci@sha256:{}", "ab".repeat(32));
+    let text = p
+        .wharf(&["export", "gitlab", "-o", "-", "--install-image", &image])
+        .expect(0)
+        .stdout();
+    assert!(
+        text.contains(&format!("# wharf install: --install-image {image}\n")),
+        "{text}"
+    );
+    let yaml: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(yaml["default"]["image"], image.as_str());
+    assert_eq!(yaml["default"]["before_script"][0], "wharf --version");
+    let gh = p
+        .wharf(&["export", "github", "-o", "-", "--install-image", &image])
+        .expect(0)
+        .stdout();
+    let yaml: serde_json::Value = serde_saphyr::from_str(&gh).unwrap();
+    assert_eq!(yaml["jobs"]["test"]["container"], image.as_str());
 }
 
 fn gitlab_ci_local() -> PathBuf {

@@ -383,3 +383,136 @@ fn a_release_step_with_tag_false_records_without_tagging() {
         .json();
     assert_eq!(rec["tag"], "v1.5.0");
 }
+
+#[test]
+fn notes_keep_every_commit_type_under_its_own_heading() {
+    let p = Project::new("version: 1\njobs:\n  a:\n    run: \"true\"\n");
+    p.git_init();
+    p.git(&["tag", "-a", "-m", "first", "v1.4.2"]);
+    for message in [
+        "docs: describe the install pin",
+        "ci: run the export check",
+        "build: bump the toolchain",
+        "perf: stream the layer",
+        "refactor: split export.rs",
+        "security(auth): rotate the signing key",
+        "Tidy up",
+    ] {
+        p.commit(message);
+    }
+    let notes = p.wharf(&["release", "notes"]).expect(0).stdout();
+    let headings: Vec<&str> = notes
+        .lines()
+        .filter_map(|l| l.strip_prefix("### "))
+        .collect();
+    assert_eq!(
+        headings,
+        [
+            "Performance",
+            "Documentation",
+            "Refactoring",
+            "Build system",
+            "Continuous integration",
+            "Other"
+        ],
+        "{notes}"
+    );
+    for line in [
+        "### Documentation\n\n- describe the install pin (",
+        "### Continuous integration\n\n- run the export check (",
+        "### Build system\n\n- bump the toolchain (",
+        "### Performance\n\n- stream the layer (",
+        "### Refactoring\n\n- split export.rs (",
+        // a type without a heading of its own keeps its type
+        "### Other\n\n- security(auth): rotate the signing key (",
+    ] {
+        assert!(notes.contains(line), "{line}\n---\n{notes}");
+    }
+    assert!(notes.contains("\n- Tidy up ("), "{notes}");
+    let plan = p.wharf(&["release", "plan", "--json"]).expect(0).json();
+    let groups: Vec<&str> = plan["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            "other",
+            "other",
+            "refactoring",
+            "performance",
+            "build",
+            "ci",
+            "documentation"
+        ]
+    );
+}
+
+#[test]
+fn the_release_record_lists_declared_artifacts_and_pushed_images_not_the_layout() {
+    use wharf_test_support::registry::{Auth, Registry};
+    let registry = Registry::start(Auth::None);
+    let image = format!("127.0.0.1:{}/demo/app", registry.port);
+    let p = Project::new(&format!(
+        r#"version: 1
+jobs:
+  build:
+    run: mkdir -p dist app build/lib && echo wheel > dist/app.whl && echo hi > app/hello.txt && echo tmp > build/lib/x.py
+    artifacts: [dist/*.whl, app/]
+  image:
+    needs: [build]
+    steps:
+      - build-image:
+          layers: [{{ src: app/, dest: /app/ }}]
+          image: {image}
+          output: build/app-image
+          push: true
+    # handed on whole, as a job that smoke-tests the layout would need it
+    artifacts: [build/app-image/]
+  release:
+    needs: [image]
+    steps:
+      - release: {{ tag: false }}
+"#
+    ));
+    p.write(".gitignore", ".wharf/\ndist/\napp/\nbuild/\n");
+    p.git_init();
+    p.commit("feat: first");
+    let run = p.wharf(&["run", "--plain"]).expect(0);
+    let rec = p
+        .wharf(&["release", "show", "0.1.0", "--json"])
+        .expect(0)
+        .json();
+    let items: Vec<(String, String)> = rec["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap().to_string(),
+                i["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let kinds: Vec<&str> = items.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        &kinds[..2],
+        ["artifact", "artifact"],
+        "{items:?}\n{}",
+        run.stderr()
+    );
+    assert_eq!(items[0].1, "dist/app.whl");
+    assert_eq!(items[1].1, "app/hello.txt");
+    // the image by where it was pushed; not the layout in the job's workspace, nor its files
+    assert!(kinds[2..].iter().all(|k| *k == "pushed-image"), "{items:?}");
+    assert!(
+        items.iter().any(|(_, n)| *n == format!("{image}:latest")),
+        "{items:?}"
+    );
+    assert!(
+        !items.iter().any(|(_, n)| n.starts_with("build/")),
+        "{items:?}"
+    );
+}
