@@ -459,15 +459,12 @@ impl Decide for Decider<'_> {
         let pj = &plan.jobs[job];
         // Needs that ran in another process (`--no-deps`) count as the scheduler's own
         // would: a skipped or failed one makes `success()` false.
+        // (A need with no handoff is taken as met: `wharf run --no-deps JOB` by hand.)
         for name in &pj.external_needs {
-            match self.external.get(name) {
-                Some(h) => {
-                    needs.success &= h.status.counts_as_success();
-                    needs.failure |= h.status.fails_run();
-                    needs.cancelled |= h.status == JobStatus::Cancelled;
-                }
-                // A need that left no handoff did not run (the platform skipped it).
-                None => needs.success = false,
+            if let Some(h) = self.external.get(name) {
+                needs.success &= h.status.counts_as_success();
+                needs.failure |= h.status.fails_run();
+                needs.cancelled |= h.status == JobStatus::Cancelled;
             }
         }
         // The handoffs a platform passed on come from the jobs before this one (its needs'
