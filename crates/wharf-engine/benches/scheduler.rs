@@ -96,6 +96,7 @@ fn plan(needs: &[Vec<usize>]) -> Plan {
                 continue_on_error: false,
                 working_directory: None,
                 artifacts: vec![],
+                artifacts_when: Default::default(),
                 reports: vec![],
                 outputs: vec![],
                 workspace: wharf_model::WorkspaceMode::Shared,

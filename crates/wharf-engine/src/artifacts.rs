@@ -166,6 +166,9 @@ pub struct Collected {
     pub files: Vec<Found>,
     /// Matches not collected; the caller warns about each.
     pub left_out: Vec<LeftOut>,
+    /// The patterns that matched no file (or only files left out), in order, when a
+    /// match was not required.
+    pub unmatched: Vec<String>,
 }
 
 /// Checks that a pattern or recorded path stays inside the workspace: relative, and no
@@ -226,6 +229,7 @@ pub fn collect(workspace: &Path, patterns: &[String], require_match: bool) -> Re
             if require_match {
                 return Err(no_match(left_out));
             }
+            out.unmatched.push(pattern.clone());
             continue;
         }
         // The walk follows its starting point: it must not be, or go through, a link out.
@@ -293,6 +297,9 @@ pub fn collect(workspace: &Path, patterns: &[String], require_match: bool) -> Re
         }
         if matched == 0 && require_match {
             return Err(no_match(left_out));
+        }
+        if matched == 0 {
+            out.unmatched.push(pattern.clone());
         }
         for l in left_out {
             if !out.left_out.contains(&l) {
@@ -447,10 +454,15 @@ mod tests {
         let d = ws();
         let e = collect(d.path(), &pats(&["nope/*"]), true).unwrap_err();
         assert_eq!(e.to_string(), "`nope/*` matched no file");
-        assert_eq!(
-            collect(d.path(), &pats(&["nope/*"]), false).unwrap(),
-            Collected::default()
-        );
+        let f = collect(
+            d.path(),
+            &pats(&["nope/*", "dist/*.whl", "dist/*.none"]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(rels(&f), vec!["dist/a.whl"]);
+        // The caller warns about each glob that matched nothing.
+        assert_eq!(f.unmatched, vec!["nope/*", "dist/*.none"]);
     }
 
     #[test]

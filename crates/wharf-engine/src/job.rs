@@ -1,4 +1,5 @@
-//! Runs one attempt of one job: its steps in order, then reports, artifacts and outputs.
+//! Runs one attempt of one job: its steps in order, then reports, artifacts (see `keep`)
+//! and outputs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use crate::executor::{Executor, StepOutcome, StepRequest};
 use crate::logs::LogWriter;
 use crate::runner::RunOptions;
 use crate::scheduler::Outcome;
-use crate::{cache, container, env, junit, now_ms, outputs, shell};
+use crate::{cache, container, env, now_ms, outputs, shell};
 
 /// The run-side handles a job attempt works with (the data is its [`JobSpec`]).
 pub struct JobEnv {
@@ -455,49 +456,7 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
     if run.outcome == Outcome::Cancelled {
         return run;
     }
-    parse_reports(t, &workspace, last_step);
-    // Release packages are kept like declared artifacts, so later jobs receive them.
-    let mut pats = job.artifacts.clone();
-    pats.extend(
-        run.produced
-            .iter()
-            .filter(|p| p.kind == ProducedKind::Package)
-            .map(|p| globset::escape(&p.name)),
-    );
-    if run.outcome == Outcome::Success && !pats.is_empty() {
-        let store = t.store.clone();
-        let ws = workspace.clone();
-        let id = job.id.clone();
-        let res = tokio::task::spawn_blocking(move || {
-            let found = artifacts::collect(&ws, &pats, true)?;
-            let list = artifacts::store_all(&*store, &id, &found.files)?;
-            Ok::<_, artifacts::Error>((list, found.left_out))
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
-        match res {
-            Ok((list, left_out)) => {
-                for l in &left_out {
-                    note(t, last_step, &format!("warning: artifacts: {l}"));
-                }
-                for a in &list {
-                    let _ = t.events.send(RunEvent::ArtifactStored {
-                        job: job.id.clone(),
-                        path: a.path.clone(),
-                        sha256: a.sha256.clone(),
-                        size: a.size,
-                        mode: a.mode,
-                    });
-                }
-                run.artifacts = list;
-            }
-            Err(e) => {
-                run.outcome = Outcome::Failed;
-                run.reason = Some(format!("artifacts: {e}"));
-            }
-        }
-    }
+    crate::keep::reports_and_artifacts(t, &workspace, &mut run).await;
     match std::fs::metadata(&output_file) {
         Err(_) => {}
         Ok(m) if m.len() > outputs::MAX_OUTPUT_BYTES => {
@@ -762,7 +721,7 @@ async fn save_cache(t: &JobTask, key: cache::Key, workspace: &std::path::Path, s
 }
 
 /// `text` with every secret of the run masked.
-fn mask(t: &JobTask, text: &str) -> String {
+pub(crate) fn mask(t: &JobTask, text: &str) -> String {
     match &t.opts.masks {
         Some(m) if !m.is_empty() => m.mask_str(text),
         _ => text.to_string(),
@@ -851,6 +810,16 @@ fn finish_step(
     });
 }
 
+/// A warning about the job (`step`: the step it is about, if one), secrets masked:
+/// recorded with the run and listed under its summary and in `wharf show`.
+pub(crate) fn warn(t: &JobTask, step: Option<usize>, message: &str) {
+    let _ = t.events.send(RunEvent::Warning {
+        job: t.spec.plan.jobs[t.spec.index].id.clone(),
+        step,
+        message: mask(t, message),
+    });
+}
+
 /// A line from wharf about the job, shown live (not part of a step's log file).
 fn note(t: &JobTask, step: usize, text: &str) {
     let text = mask(t, &format!("wharf: {text}"));
@@ -861,41 +830,4 @@ fn note(t: &JobTask, step: usize, text: &str) {
         stream: LogStream::Stderr,
         text,
     });
-}
-
-fn parse_reports(t: &JobTask, workspace: &std::path::Path, last_step: usize) {
-    let job = &t.spec.plan.jobs[t.spec.index];
-    if job.reports.is_empty() {
-        return;
-    }
-    let found = match artifacts::collect(workspace, &job.reports, false) {
-        Ok(f) => f,
-        Err(e) => return note(t, last_step, &format!("reports: {e}")),
-    };
-    for l in &found.left_out {
-        note(t, last_step, &format!("warning: reports: {l}"));
-    }
-    let found = found.files;
-    if found.is_empty() {
-        note(
-            t,
-            last_step,
-            &format!("reports: no file matched {}", job.reports.join(", ")),
-        );
-    }
-    for f in found {
-        match junit::parse_file(&f.abs) {
-            Ok(c) => {
-                let _ = t.events.send(RunEvent::ReportParsed {
-                    job: job.id.clone(),
-                    path: f.rel,
-                    tests: c.tests,
-                    failures: c.failures,
-                    errors: c.errors,
-                    skipped: c.skipped,
-                });
-            }
-            Err(e) => note(t, last_step, &format!("report `{}`: {e}", f.rel)),
-        }
-    }
 }

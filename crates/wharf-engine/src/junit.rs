@@ -1,14 +1,19 @@
-//! JUnit XML reports: counts of tests, failures, errors and skips.
+//! JUnit XML reports: counts of tests, failures, errors and skips, and which tests failed.
 //!
 //! Every test runner worth using writes JUnit XML (pytest `--junitxml`, cargo-nextest,
-//! go-junit-report …), so it is the one format wharf reads to put test counts into the
+//! go-junit-report …), so it is the one format wharf reads to put test results into the
 //! summary and the run record. Counting `<testcase>` elements (rather than trusting the
-//! suite attributes) gives the same numbers for every dialect.
+//! suite attributes) gives the same numbers for every dialect. A failed case is kept by
+//! name, class and the first lines of its message, so a red run says which tests broke
+//! without opening the report; only the first few are kept, so a report with ten thousand
+//! failures costs no more than one with twenty.
 
 use std::path::Path;
 
 use quick_xml::Reader;
-use quick_xml::events::Event;
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesStart, Event};
+use wharf_model::{FailedTest, FailureKind};
 
 /// Test counts of one report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -23,11 +28,21 @@ pub struct Counts {
     pub skipped: u64,
 }
 
+/// What one report says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Its counts.
+    pub counts: Counts,
+    /// Its failed and erroring cases in report order, the first
+    /// [`FailedTest::MAX_LISTED`].
+    pub failed: Vec<FailedTest>,
+}
+
 /// The largest report parsed.
 pub const MAX_REPORT_BYTES: u64 = 64 << 20;
 
 /// Parses the report at `path`.
-pub fn parse_file(path: &Path) -> Result<Counts, String> {
+pub fn parse_file(path: &Path) -> Result<Report, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.len() > MAX_REPORT_BYTES {
         return Err(format!(
@@ -40,57 +55,142 @@ pub fn parse_file(path: &Path) -> Result<Counts, String> {
     parse(&text)
 }
 
+/// How bad a test case went so far; the worst thing seen inside it decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Severity {
+    Passed,
+    Skipped,
+    Failed,
+    Error,
+}
+
+/// The `<testcase>` being read.
+struct Case {
+    name: String,
+    classname: String,
+    severity: Severity,
+    /// The `message` attribute of the element that decided the severity.
+    message: String,
+    /// Its text, while it is short enough to matter.
+    text: String,
+    /// Inside that element: its text is being collected.
+    in_failure: bool,
+}
+
+impl Case {
+    fn new(e: &BytesStart<'_>) -> Case {
+        Case {
+            name: attribute(e, "name"),
+            classname: attribute(e, "classname"),
+            severity: Severity::Passed,
+            message: String::new(),
+            text: String::new(),
+            in_failure: false,
+        }
+    }
+
+    /// A child element opened (`empty`: it has no content).
+    fn child(&mut self, e: &BytesStart<'_>, empty: bool) {
+        let severity = match e.local_name().as_ref() {
+            "skipped" => Severity::Skipped,
+            "failure" => Severity::Failed,
+            "error" => Severity::Error,
+            _ => return,
+        };
+        if severity <= self.severity {
+            return;
+        }
+        self.severity = severity;
+        if severity >= Severity::Failed {
+            self.message = attribute(e, "message");
+            self.text.clear();
+            self.in_failure = !empty;
+        }
+    }
+
+    /// Text inside the deciding element: kept up to a little more than a message needs.
+    fn push_text(&mut self, text: &str) {
+        if self.in_failure && self.text.len() < FailedTest::MAX_MESSAGE_CHARS * 4 {
+            self.text.push_str(text);
+        }
+    }
+
+    /// The case as kept, when it failed.
+    fn failed(self) -> Option<FailedTest> {
+        let kind = match self.severity {
+            Severity::Failed => FailureKind::Failure,
+            Severity::Error => FailureKind::Error,
+            Severity::Passed | Severity::Skipped => return None,
+        };
+        let message = if self.message.trim().is_empty() {
+            excerpt(&self.text)
+        } else {
+            excerpt(&self.message)
+        };
+        Some(FailedTest {
+            name: self.name,
+            classname: self.classname,
+            kind,
+            message,
+        })
+    }
+}
+
 /// Parses a report's bytes.
-pub fn parse(xml: &[u8]) -> Result<Counts, String> {
+pub fn parse(xml: &[u8]) -> Result<Report, String> {
     let mut reader = Reader::from_reader(xml);
     let mut buf = Vec::new();
-    let mut counts = Counts::default();
-    // Inside a <testcase>: the worst thing seen so far (0 none, 1 skipped, 2 failure, 3 error).
-    let mut in_case: Option<u8> = None;
+    let mut report = Report::default();
+    let mut case: Option<Case> = None;
     let mut saw_root = false;
     loop {
         let ev = reader
             .read_event_into(&mut buf)
             .map_err(|e| format!("not valid XML at byte {}: {e}", reader.error_position()))?;
-        let (is_empty, e) = match &ev {
-            Event::Start(e) => (false, Some(e)),
-            Event::Empty(e) => (true, Some(e)),
-            _ => (false, None),
-        };
-        if let Some(e) = e {
-            let name = e.local_name();
-            match (in_case, name.as_ref()) {
-                (None, "testsuites" | "testsuite") => saw_root = true,
-                (None, "testcase") => {
+        match (&ev, &mut case) {
+            (Event::Start(e) | Event::Empty(e), None) => match e.local_name().as_ref() {
+                "testsuites" | "testsuite" => saw_root = true,
+                "testcase" => {
                     saw_root = true;
-                    counts.tests += 1;
+                    report.counts.tests += 1;
                     // `<testcase/>` has no children: it passed.
-                    in_case = (!is_empty).then_some(0);
-                }
-                (Some(sev), child) => {
-                    let this = match child {
-                        "skipped" => 1,
-                        "failure" => 2,
-                        "error" => 3,
-                        _ => 0,
-                    };
-                    in_case = Some(sev.max(this));
-                }
-                _ => {}
-            }
-        }
-        match ev {
-            Event::End(e) if e.local_name().as_ref() == "testcase" => {
-                if let Some(sev) = in_case.take() {
-                    match sev {
-                        1 => counts.skipped += 1,
-                        2 => counts.failures += 1,
-                        3 => counts.errors += 1,
-                        _ => {}
+                    if matches!(ev, Event::Start(_)) {
+                        case = Some(Case::new(e));
                     }
                 }
+                _ => {}
+            },
+            (Event::Start(e), Some(c)) => c.child(e, false),
+            (Event::Empty(e), Some(c)) => c.child(e, true),
+            (Event::Text(t), Some(c)) => c.push_text(&t.xml10_content()),
+            (Event::CData(t), Some(c)) => c.push_text(&t.xml10_content()),
+            (Event::GeneralRef(r), Some(c)) if c.in_failure => {
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(ch)) => ch.to_string(),
+                    _ => quick_xml::escape::resolve_predefined_entity(r)
+                        .map_or_else(|| format!("&{};", &**r), str::to_string),
+                };
+                c.push_text(&resolved);
             }
-            Event::Eof => break,
+            (Event::End(e), Some(c)) => match e.local_name().as_ref() {
+                "failure" | "error" => c.in_failure = false,
+                "testcase" => {
+                    let done = case.take().expect("matched Some");
+                    match done.severity {
+                        Severity::Skipped => report.counts.skipped += 1,
+                        Severity::Failed => report.counts.failures += 1,
+                        Severity::Error => report.counts.errors += 1,
+                        Severity::Passed => {}
+                    }
+                    if report.failed.len() < FailedTest::MAX_LISTED
+                        && let Some(f) = done.failed()
+                    {
+                        report.failed.push(f);
+                    }
+                }
+                _ => {}
+            },
+            (Event::Eof, _) => break,
             _ => {}
         }
         buf.clear();
@@ -98,7 +198,52 @@ pub fn parse(xml: &[u8]) -> Result<Counts, String> {
     if !saw_root {
         return Err("no <testsuite> or <testcase> element: not a JUnit report".into());
     }
-    Ok(counts)
+    Ok(report)
+}
+
+/// The value of attribute `name` of `e`, `""` when absent or unreadable.
+fn attribute(e: &BytesStart<'_>, name: &str) -> String {
+    match e.try_get_attribute(name) {
+        Ok(Some(a)) => a
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map(|v| v.into_owned())
+            .unwrap_or_else(|_| a.value.clone().into_owned()),
+        _ => String::new(),
+    }
+}
+
+/// The first lines of `text`, as a summary shows them: blank lines around it dropped,
+/// trailing spaces trimmed, at most [`FailedTest::MAX_MESSAGE_LINES`] lines and
+/// [`FailedTest::MAX_MESSAGE_CHARS`] characters, `…` where it was cut.
+pub fn excerpt(text: &str) -> String {
+    let mut lines = text
+        .lines()
+        .map(str::trim_end)
+        .skip_while(|l| l.trim().is_empty());
+    let mut out = String::new();
+    let mut chars = 0;
+    let mut more = false;
+    'lines: for (i, line) in lines.by_ref().enumerate() {
+        if i == FailedTest::MAX_MESSAGE_LINES {
+            more = !line.trim().is_empty();
+            break;
+        }
+        for ch in (i > 0).then_some('\n').into_iter().chain(line.chars()) {
+            if chars >= FailedTest::MAX_MESSAGE_CHARS {
+                more = true;
+                break 'lines;
+            }
+            out.push(ch);
+            chars += 1;
+        }
+    }
+    // Blank lines left out are no cut.
+    more = more || lines.any(|l| !l.trim().is_empty());
+    out.truncate(out.trim_end().len());
+    if more {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -116,7 +261,7 @@ mod tests {
 <testcase classname="t" name="e"></testcase>
 </testsuite></testsuites>"#;
         assert_eq!(
-            parse(xml).unwrap(),
+            parse(xml).unwrap().counts,
             Counts {
                 tests: 5,
                 failures: 1,
@@ -124,6 +269,97 @@ mod tests {
                 skipped: 1
             }
         );
+    }
+
+    #[test]
+    fn keeps_failed_cases_by_name_class_and_message() {
+        let xml = br#"<testsuites><testsuite name="pytest">
+<testcase classname="tests.test_calc" name="test_add"/>
+<testcase classname="tests.test_calc" name="test_sub"><failure message="assert 1 == 2&#10;  where 1 = sub(3, 2)">def test_sub():
+&gt;       assert sub(3, 2) == 2</failure></testcase>
+<testcase classname="tests.test_io" name="test_read"><error message="">
+<![CDATA[FileNotFoundError: data.csv]]>
+  at open()
+</error><system-out>not this</system-out></testcase>
+<testcase classname="tests.test_io" name="test_skip"><skipped/></testcase>
+<testcase name="test_noclass"><failure>  first &lt;line&gt; &#x41;
+second</failure></testcase>
+</testsuite></testsuites>"#;
+        let r = parse(xml).unwrap();
+        assert_eq!(r.counts.failures, 2);
+        assert_eq!(r.counts.errors, 1);
+        let f = |name: &str, classname: &str, kind, message: &str| FailedTest {
+            name: name.into(),
+            classname: classname.into(),
+            kind,
+            message: message.into(),
+        };
+        assert_eq!(
+            r.failed,
+            vec![
+                f(
+                    "test_sub",
+                    "tests.test_calc",
+                    FailureKind::Failure,
+                    "assert 1 == 2\n  where 1 = sub(3, 2)"
+                ),
+                f(
+                    "test_read",
+                    "tests.test_io",
+                    FailureKind::Error,
+                    "FileNotFoundError: data.csv\n  at open()"
+                ),
+                f(
+                    "test_noclass",
+                    "",
+                    FailureKind::Failure,
+                    "  first <line> A\nsecond"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_error_outranks_a_failure_and_takes_its_message() {
+        let xml = br#"<testsuite><testcase name="t"><failure message="assert"/><error message="teardown broke"/></testcase></testsuite>"#;
+        let r = parse(xml).unwrap();
+        assert_eq!((r.counts.failures, r.counts.errors), (0, 1));
+        assert_eq!(r.failed[0].kind, FailureKind::Error);
+        assert_eq!(r.failed[0].message, "teardown broke");
+    }
+
+    #[test]
+    fn keeps_only_the_first_cases_and_lines() {
+        let mut xml = String::from("<testsuite>");
+        for i in 0..50 {
+            xml.push_str(&format!(
+                "<testcase name=\"t{i}\"><failure>{}</failure></testcase>",
+                (1..=9)
+                    .map(|l| format!("line {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ));
+        }
+        xml.push_str("</testsuite>");
+        let r = parse(xml.as_bytes()).unwrap();
+        assert_eq!(r.counts.failures, 50);
+        assert_eq!(r.failed.len(), FailedTest::MAX_LISTED);
+        assert_eq!(r.failed[19].name, "t19");
+        assert_eq!(
+            r.failed[0].message,
+            "line 1\nline 2\nline 3\nline 4\nline 5…"
+        );
+    }
+
+    #[test]
+    fn excerpts_cut_long_text_and_drop_blank_edges() {
+        assert_eq!(excerpt("\n\n  boom  \n\n"), "  boom");
+        assert_eq!(excerpt("a\nb\n\n\n"), "a\nb");
+        let long = "x".repeat(2000);
+        let e = excerpt(&long);
+        assert_eq!(e.chars().count(), FailedTest::MAX_MESSAGE_CHARS + 1);
+        assert!(e.ends_with('…'));
+        assert_eq!(excerpt("é".repeat(600).as_str()).chars().count(), 501);
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod fs_error;
 mod job;
 pub use job::{JobEnv, JobRun, run_job};
 pub mod junit;
+mod keep;
 mod local;
 pub mod logs;
 pub mod outputs;

@@ -346,7 +346,9 @@ impl DriverState {
                 if status.counts_as_success() {
                     self.produced[job] = r.produced.clone();
                 }
-                if status.counts_as_success() && !r.artifacts.is_empty() {
+                // A failed job's artifacts (`when: on_failure` or `always`) reach the
+                // jobs that still run after it (`if: failure()` or `always()`).
+                if !r.artifacts.is_empty() {
                     self.any_artifacts = true;
                     self.artifacts[job] = r.artifacts;
                 }

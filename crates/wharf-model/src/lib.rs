@@ -20,12 +20,12 @@ pub use builtin::{
 };
 pub use event::{Event, EventKind};
 pub use plan::{
-    CachePlan, HealthPlan, JobSpec, Plan, PlannedJob, PlannedStep, RetryPolicy, ServicePlan,
-    WorkspaceMode,
+    ArtifactsWhen, CachePlan, HealthPlan, JobSpec, Plan, PlannedJob, PlannedStep, RetryPolicy,
+    ServicePlan, WorkspaceMode,
 };
 pub use record::{
-    ArtifactRecord, Handoff, JobRecord, ReleaseRecord, ReportRecord, RunRecord, RunSummary,
-    StepRecord,
+    ArtifactRecord, FailedTest, FailureKind, Handoff, JobRecord, ReleaseRecord, ReportRecord,
+    RunRecord, RunSummary, StepRecord, WarningRecord,
 };
 pub use run_event::{JobInfo, LogStream, RunEvent};
 pub use status::{JobStatus, RunStatus, StepStatus};

@@ -91,6 +91,9 @@ pub struct PlannedJob {
     pub working_directory: Option<String>,
     /// Artifact globs, relative to the workspace.
     pub artifacts: Vec<String>,
+    /// When the `artifacts` are kept: after a success (the default), a failure, or both.
+    #[serde(default, skip_serializing_if = "ArtifactsWhen::is_on_success")]
+    pub artifacts_when: ArtifactsWhen,
     /// JUnit XML report globs, relative to the workspace.
     pub reports: Vec<String>,
     /// Output names the job declares (written by steps to `$WHARF_OUTPUT`).
@@ -173,6 +176,59 @@ pub struct CachePlan {
     /// Fallback keys, best first: each a leading part of `key`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restore_keys: Vec<Vec<String>>,
+}
+
+/// When a job's `artifacts:` are kept (`artifacts: { paths, when }`), in GitLab's words:
+/// after a success, after a failure (a timeout is one), or after either. A cancelled job
+/// keeps nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactsWhen {
+    /// Only when the job succeeded (the list form `artifacts: [GLOB…]`).
+    #[default]
+    OnSuccess,
+    /// Only when the job failed or timed out: what a failure leaves for debugging.
+    OnFailure,
+    /// Whether the job succeeded or failed.
+    Always,
+}
+
+impl ArtifactsWhen {
+    /// Every value, in the order the docs list them.
+    pub const ALL: [ArtifactsWhen; 3] = [
+        ArtifactsWhen::OnSuccess,
+        ArtifactsWhen::OnFailure,
+        ArtifactsWhen::Always,
+    ];
+
+    /// Its name in a pipeline file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactsWhen::OnSuccess => "on_success",
+            ArtifactsWhen::OnFailure => "on_failure",
+            ArtifactsWhen::Always => "always",
+        }
+    }
+
+    /// The value named `s` in a pipeline file.
+    pub fn parse(s: &str) -> Option<ArtifactsWhen> {
+        ArtifactsWhen::ALL.into_iter().find(|w| w.as_str() == s)
+    }
+
+    /// Whether this is the default, [`ArtifactsWhen::OnSuccess`].
+    pub fn is_on_success(&self) -> bool {
+        *self == ArtifactsWhen::OnSuccess
+    }
+
+    /// Whether artifacts are kept after a job that ended so (`succeeded`: every step
+    /// succeeded; otherwise it failed or timed out).
+    pub fn keeps(self, succeeded: bool) -> bool {
+        match self {
+            ArtifactsWhen::OnSuccess => succeeded,
+            ArtifactsWhen::OnFailure => !succeeded,
+            ArtifactsWhen::Always => true,
+        }
+    }
 }
 
 /// Where a job's steps run (`workspace:` on a job or the pipeline).

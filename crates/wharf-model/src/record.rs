@@ -33,6 +33,20 @@ pub struct RunRecord {
     pub file: String,
     /// Its jobs, in plan order.
     pub jobs: Vec<JobRecord>,
+    /// What it warned about, in the order it happened.
+    #[serde(default)]
+    pub warnings: Vec<WarningRecord>,
+}
+
+/// A warning of a recorded run ([`crate::RunEvent::Warning`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarningRecord {
+    /// The job it is about.
+    pub job: String,
+    /// 0-based index of the step it is about, if one.
+    pub step: Option<usize>,
+    /// What happened.
+    pub message: String,
 }
 
 /// A job of a recorded run.
@@ -116,6 +130,63 @@ pub struct ReportRecord {
     pub errors: u64,
     /// Skipped test cases.
     pub skipped: u64,
+    /// The failed and erroring test cases (the first [`FailedTest::MAX_LISTED`]).
+    #[serde(default)]
+    pub failed_tests: Vec<FailedTest>,
+}
+
+/// A failed or erroring test case of a JUnit report, as shown in the summary and kept
+/// with the run: enough to know which test broke and how without opening the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedTest {
+    /// The test case's `name`.
+    pub name: String,
+    /// Its `classname` (pytest: the module; JUnit: the class), empty when the report has none.
+    pub classname: String,
+    /// A failed assertion or an error.
+    pub kind: FailureKind,
+    /// The first lines of what the report says about it (the `message` attribute, else the
+    /// element's text), at most [`FailedTest::MAX_MESSAGE_LINES`] lines and
+    /// [`FailedTest::MAX_MESSAGE_CHARS`] characters.
+    pub message: String,
+}
+
+impl FailedTest {
+    /// The most failed test cases kept per report.
+    pub const MAX_LISTED: usize = 20;
+    /// The most lines of a message kept.
+    pub const MAX_MESSAGE_LINES: usize = 5;
+    /// The most characters of a message kept.
+    pub const MAX_MESSAGE_CHARS: usize = 500;
+}
+
+/// How a test case went wrong (JUnit's `<failure>` or `<error>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// An assertion failed (`<failure>`).
+    Failure,
+    /// The test could not run to its end (`<error>`: an exception, a broken fixture).
+    Error,
+}
+
+impl FailureKind {
+    /// `failure` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Failure => "failure",
+            FailureKind::Error => "error",
+        }
+    }
+
+    /// The kind named `s` ([`FailureKind::as_str`]).
+    pub fn parse(s: &str) -> Option<FailureKind> {
+        match s {
+            "failure" => Some(FailureKind::Failure),
+            "error" => Some(FailureKind::Error),
+            _ => None,
+        }
+    }
 }
 
 /// A release (`wharf releases`, `wharf release show`): what was released, from which

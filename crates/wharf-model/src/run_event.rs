@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Event, JobStatus, Millis, Produced, RunStatus, StepStatus};
+use crate::{Event, FailedTest, JobStatus, Millis, Produced, RunStatus, StepStatus};
 
 /// Which output stream a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +177,23 @@ pub enum RunEvent {
         errors: u64,
         /// Skipped test cases.
         skipped: u64,
+        /// The failed and erroring test cases, in report order: the first
+        /// [`FailedTest::MAX_LISTED`], each message cut to its first lines (the counts say
+        /// how many there were in all).
+        #[serde(default)]
+        failed_tests: Vec<FailedTest>,
+    },
+    /// Something the user should know that did not fail the job: a `reports:` glob that
+    /// matched no file, an unreadable report, a failed job's artifacts it could not keep.
+    /// Recorded with the run, listed under the summary (`warning: [job] message`) and in
+    /// `wharf show`.
+    Warning {
+        /// Job id.
+        job: String,
+        /// 0-based index of the step it is about, if one.
+        step: Option<usize>,
+        /// What happened, one sentence, secrets masked.
+        message: String,
     },
     /// The run ended.
     RunFinished {

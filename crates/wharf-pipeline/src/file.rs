@@ -233,10 +233,11 @@ pub struct JobFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub image: Option<Spanned<String>>,
-    /// Files the job produces, as globs relative to the workspace.
+    /// Files the job produces, as globs relative to the workspace: a list (kept when the
+    /// job succeeds), or `{ paths, when }`.
     #[serde(default)]
-    #[schemars(with = "Option<Vec<String>>")]
-    pub artifacts: Option<Vec<Spanned<String>>>,
+    #[schemars(with = "Option<ArtifactsFile>")]
+    pub artifacts: Option<Spanned<ArtifactsFile>>,
     /// JUnit XML reports, as globs relative to the workspace.
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
@@ -518,6 +519,98 @@ impl JsonSchema for RetryFile {
                     "properties": {
                         "max": { "type": "integer", "minimum": 0, "maximum": 10 },
                         "on-timeout": { "type": "boolean" }
+                    }
+                }
+            ]
+        })
+    }
+}
+
+/// `artifacts:` as written: a list of globs, or `{ paths: [GLOB…], when: WHEN }`.
+#[derive(Debug, Default)]
+pub struct ArtifactsFile {
+    /// The globs.
+    pub paths: Vec<Spanned<String>>,
+    /// `when:`, checked by `validate` (so a wrong value gets a hint); `None` in the list
+    /// form or when absent.
+    pub when: Option<Spanned<String>>,
+    /// The map form was used without `paths:`.
+    pub no_paths: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArtifactsMap {
+    #[serde(default)]
+    paths: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    when: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for ArtifactsFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ArtifactsVisitor;
+
+        impl<'de> Visitor<'de> for ArtifactsVisitor {
+            type Value = ArtifactsFile;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of globs or `{ paths: [GLOB…], when: on_success | on_failure | always }`")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ArtifactsFile, A::Error> {
+                let mut paths = Vec::new();
+                while let Some(p) = seq.next_element::<Spanned<String>>()? {
+                    paths.push(p);
+                }
+                Ok(ArtifactsFile {
+                    paths,
+                    ..ArtifactsFile::default()
+                })
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ArtifactsFile, A::Error> {
+                let m =
+                    ArtifactsMap::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ArtifactsFile {
+                    no_paths: m.paths.is_none(),
+                    paths: m.paths.unwrap_or_default(),
+                    when: m.when,
+                })
+            }
+        }
+
+        deserializer.deserialize_any(ArtifactsVisitor)
+    }
+}
+
+impl JsonSchema for ArtifactsFile {
+    fn schema_name() -> Cow<'static, str> {
+        "Artifacts".into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Files the job keeps: a list of globs (kept when the job succeeds), or a map that says when.",
+            "anyOf": [
+                { "type": "array", "items": { "type": "string" } },
+                {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["paths"],
+                    "properties": {
+                        "paths": {
+                            "description": "Globs relative to the workspace.",
+                            "type": "array",
+                            "items": { "type": "string" }
+                        },
+                        "when": {
+                            "description": "Keep them after a success (default), a failure, or either (GitLab's `artifacts:when`).",
+                            "enum": ["on_success", "on_failure", "always"]
+                        }
                     }
                 }
             ]

@@ -68,6 +68,8 @@ pub struct Job {
     pub image: Option<String>,
     /// Artifact globs.
     pub artifacts: Vec<String>,
+    /// When the artifacts are kept (`artifacts: { when }`).
+    pub artifacts_when: wharf_model::ArtifactsWhen,
     /// Report globs.
     pub reports: Vec<String>,
     /// Cache key files and paths, when declared.

@@ -227,6 +227,7 @@ fn planned_job(
         continue_on_error: job.continue_on_error,
         working_directory: opt(&job.working_directory, cell)?,
         artifacts: job.artifacts.clone(),
+        artifacts_when: job.artifacts_when,
         reports: job.reports.clone(),
         outputs: job.outputs.clone(),
         environment: job.environment.clone(),

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde_saphyr::Spanned;
-use wharf_model::{RetryPolicy, StepAction};
+use wharf_model::{ArtifactsWhen, RetryPolicy, StepAction};
 
 use crate::builtin;
 use crate::duration::duration_ms;
@@ -395,7 +395,11 @@ fn validate_job(
         .map(|(name, svc)| service(r, &scope, name, svc))
         .collect();
     let cache = job.cache.as_ref().map(|c| cache(r, c));
-    let artifacts = job.artifacts.iter().flatten().cloned().collect::<Vec<_>>();
+    let (artifacts, artifacts_when) = job
+        .artifacts
+        .as_ref()
+        .map(|a| artifacts_from_file(r, &name, a))
+        .unwrap_or_default();
     inside_workspace(r, &artifacts, "artifact");
     globs_from_file(r, &artifacts);
     let reports = job.reports.iter().flatten().cloned().collect::<Vec<_>>();
@@ -423,6 +427,7 @@ fn validate_job(
             .or_else(|| ctx.defaults.working_directory.clone()),
         image: job.image.as_ref().map(|i| i.value.clone()),
         artifacts: artifacts.into_iter().map(|a| a.value).collect(),
+        artifacts_when,
         reports: reports.into_iter().map(|a| a.value).collect(),
         cache,
         outputs,
@@ -692,6 +697,49 @@ fn service(
         ports,
         health,
     }
+}
+
+/// `artifacts:`: its globs and when they are kept. The map form needs `paths:`, and `when:`
+/// one of GitLab's three words.
+fn artifacts_from_file(
+    r: &mut Reporter,
+    job: &str,
+    a: &Spanned<crate::file::ArtifactsFile>,
+) -> (Vec<Spanned<String>>, ArtifactsWhen) {
+    let file = &a.value;
+    if file.no_paths || (file.when.is_some() && file.paths.is_empty()) {
+        let when = file.when.as_ref().map_or("always", |w| w.value.as_str());
+        let d = r
+            .at(
+                r.span(a),
+                format!("`artifacts` of job `{job}` has no `paths`"),
+            )
+            .with_label("nothing to keep")
+            .with_hint(format!(
+                "name the files to keep: `artifacts: {{ paths: [junit.xml, test.log], when: {when} }}`"
+            ));
+        r.push(d);
+    }
+    let when = match &file.when {
+        None => ArtifactsWhen::default(),
+        Some(w) => ArtifactsWhen::parse(&w.value).unwrap_or_else(|| {
+            let words = ArtifactsWhen::ALL.map(ArtifactsWhen::as_str);
+            let mut hint = did_you_mean(&w.value, words.iter().copied())
+                .map(|d| format!("{d} "))
+                .unwrap_or_default();
+            hint.push_str(&format!(
+                "`when` is one of {}: keep the artifacts after a success (the default), a failure, or either",
+                words.map(|w| format!("`{w}`")).join(", ")
+            ));
+            let d = r
+                .at(r.span(w), format!("invalid `when` `{}` for artifacts", w.value))
+                .with_label("not `on_success`, `on_failure` or `always`")
+                .with_hint(hint);
+            r.push(d);
+            ArtifactsWhen::default()
+        }),
+    };
+    (file.paths.clone(), when)
 }
 
 /// Refuses paths that would leave the workspace: absolute, or with a `..` component.

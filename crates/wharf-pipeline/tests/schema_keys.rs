@@ -118,6 +118,24 @@ const KEYS: &[(&str, Key)] = &[
         ]),
     ),
     (
+        "jobs.*.artifacts.paths",
+        Proof(&[
+            "fn a_failed_test_job_keeps_its_report_and_when_always_artifacts_and_names_the_failed_tests(",
+            "fn a_bad_when_or_a_map_without_paths_is_refused_with_a_hint(",
+        ]),
+    ),
+    // `when` decides after which outcome the artifacts are kept: `always` keeps a failed
+    // job's log, `on_failure` keeps nothing after a success, `on_success` nothing after a
+    // failure.
+    (
+        "jobs.*.artifacts.when",
+        Proof(&[
+            "fn a_failed_test_job_keeps_its_report_and_when_always_artifacts_and_names_the_failed_tests(",
+            "fn on_failure_artifacts_and_globs_that_match_nothing_after_a_failure(",
+            "fn a_bad_when_or_a_map_without_paths_is_refused_with_a_hint(",
+        ]),
+    ),
+    (
         "jobs.*.cache",
         Proof(&["fn a_miss_saves_a_hit_restores_and_a_restore_key_falls_back("]),
     ),
@@ -233,6 +251,8 @@ const KEYS: &[(&str, Key)] = &[
         "jobs.*.reports",
         Proof(&[
             "fn artifacts_are_stored_and_restored_for_jobs_that_need_them_and_reports_counted(",
+            "fn a_failed_test_job_keeps_its_report_and_when_always_artifacts_and_names_the_failed_tests(",
+            "fn reports_of_a_passing_job_are_kept_not_passed_on(",
         ]),
     ),
     ("jobs.*.retry", Proof(&["fn retries_rerun_a_failed_job("])),

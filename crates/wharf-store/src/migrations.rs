@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "last_seen",
         include_str!("../migrations/0006_last_seen.sql"),
     ),
+    (
+        7,
+        "warnings",
+        include_str!("../migrations/0007_warnings.sql"),
+    ),
 ];
 
 /// A migrator over the embedded migrations.

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use wharf_model::{
-    ArtifactRecord, Event, JobRecord, JobStatus, Produced, ProducedKind, ReportRecord, RunRecord,
-    RunStatus, RunSummary, StepRecord, StepStatus,
+    ArtifactRecord, Event, FailedTest, FailureKind, JobRecord, JobStatus, Produced, ProducedKind,
+    ReportRecord, RunRecord, RunStatus, RunSummary, StepRecord, StepStatus, WarningRecord,
 };
 
 use crate::error::{Result, corrupt};
@@ -40,7 +40,8 @@ impl Store {
     }
 
     /// Everything recorded about run `number`: its jobs in plan order, each with the
-    /// steps of its last attempt, its outputs, artifacts and reports.
+    /// steps of its last attempt, its outputs, artifacts and reports (with their failed
+    /// tests), and the run's warnings.
     pub async fn get_run(&self, number: u64) -> Result<Option<RunRecord>> {
         let err = self.db_err("read a run");
         let run = to_sql(number);
@@ -96,6 +97,33 @@ impl Store {
                 .push(artifact);
         }
 
+        let mut failed: HashMap<(String, String), Vec<FailedTest>> = HashMap::new();
+        for row in sqlx::query(
+            "SELECT job, path, name, classname, kind, message FROM failed_tests \
+             WHERE run = ? ORDER BY job, path, idx",
+        )
+        .bind(run)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(&err)?
+        {
+            let job: String = row.try_get("job").map_err(&err)?;
+            let path: String = row.try_get("path").map_err(&err)?;
+            let kind: String = row.try_get("kind").map_err(&err)?;
+            let test = FailedTest {
+                name: row.try_get("name").map_err(&err)?,
+                classname: row.try_get("classname").map_err(&err)?,
+                kind: FailureKind::parse(&kind).ok_or_else(|| {
+                    corrupt(
+                        &self.path,
+                        format!("a failed test of job `{job}` has an unknown kind `{kind}`"),
+                    )
+                })?,
+                message: row.try_get("message").map_err(&err)?,
+            };
+            failed.entry((job, path)).or_default().push(test);
+        }
+
         let mut reports: HashMap<String, Vec<ReportRecord>> = HashMap::new();
         for row in sqlx::query(
             "SELECT job, path, tests, failures, errors, skipped \
@@ -107,9 +135,14 @@ impl Store {
         .map_err(&err)?
         {
             let count = |column: &str| row.try_get(column).map(from_sql).map_err(&err);
+            let job: String = row.try_get("job").map_err(&err)?;
+            let path: String = row.try_get("path").map_err(&err)?;
             let report = ReportRecord {
-                job: row.try_get("job").map_err(&err)?,
-                path: row.try_get("path").map_err(&err)?,
+                failed_tests: failed
+                    .remove(&(job.clone(), path.clone()))
+                    .unwrap_or_default(),
+                job,
+                path,
                 tests: count("tests")?,
                 failures: count("failures")?,
                 errors: count("errors")?,
@@ -142,6 +175,21 @@ impl Store {
                 size: size.map(from_sql),
             };
             produced.entry(job).or_default().push(item);
+        }
+
+        let mut warnings = Vec::new();
+        for row in sqlx::query("SELECT job, step, message FROM warnings WHERE run = ? ORDER BY seq")
+            .bind(run)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&err)?
+        {
+            let step: Option<i64> = row.try_get("step").map_err(&err)?;
+            warnings.push(WarningRecord {
+                job: row.try_get("job").map_err(&err)?,
+                step: step.map(|s| usize::try_from(from_sql(s)).unwrap_or(usize::MAX)),
+                message: row.try_get("message").map_err(&err)?,
+            });
         }
 
         let mut jobs = Vec::new();
@@ -191,6 +239,7 @@ impl Store {
             summary,
             file,
             jobs,
+            warnings,
         }))
     }
 

@@ -54,6 +54,15 @@ impl Store {
     }
 }
 
+/// What a job's retry clears: what its earlier attempt kept (each statement binds the run
+/// and the job).
+const RETRY_CLEARS: [&str; 4] = [
+    "DELETE FROM artifacts WHERE run = ? AND job = ?",
+    "DELETE FROM reports WHERE run = ? AND job = ?",
+    "DELETE FROM failed_tests WHERE run = ? AND job = ?",
+    "DELETE FROM warnings WHERE run = ? AND job = ?",
+];
+
 /// The job an event is about, if any.
 fn job_of(event: &RunEvent) -> Option<&str> {
     match event {
@@ -65,6 +74,7 @@ fn job_of(event: &RunEvent) -> Option<&str> {
         | RunEvent::JobFinished { job, .. }
         | RunEvent::ArtifactStored { job, .. }
         | RunEvent::ReportParsed { job, .. }
+        | RunEvent::Warning { job, .. }
         | RunEvent::Produced { job, .. }
         | RunEvent::Released { job, .. } => Some(job),
         RunEvent::RunStarted { .. } | RunEvent::RunFinished { .. } => None,
@@ -99,8 +109,9 @@ async fn apply(
             .execute(&mut *conn)
             .await?
             .rows_affected();
-            // A retry starts over: the steps shown are those of the latest attempt. (On
-            // the first attempt they are still as `start_run` wrote them: pending.)
+            // A retry starts over: the steps shown are those of the latest attempt, and so
+            // are its reports, artifacts and warnings (an attempt that failed may have kept
+            // some). On the first attempt the steps are still as `start_run` wrote them.
             if *attempt > 1 {
                 sqlx::query(
                     "UPDATE steps SET status = 'pending', exit_code = NULL, started_at = NULL, \
@@ -110,6 +121,13 @@ async fn apply(
                 .bind(job)
                 .execute(&mut *conn)
                 .await?;
+                for table in RETRY_CLEARS {
+                    sqlx::query(table)
+                        .bind(run)
+                        .bind(job)
+                        .execute(&mut *conn)
+                        .await?;
+                }
             }
             rows
         }
@@ -217,23 +235,59 @@ async fn apply(
             failures,
             errors,
             skipped,
-        } => sqlx::query(
-            "INSERT INTO reports (run, job, path, tests, failures, errors, skipped) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (run, job, path) DO UPDATE SET tests = excluded.tests, \
-             failures = excluded.failures, errors = excluded.errors, \
-             skipped = excluded.skipped",
-        )
-        .bind(run)
-        .bind(job)
-        .bind(path)
-        .bind(to_sql(*tests))
-        .bind(to_sql(*failures))
-        .bind(to_sql(*errors))
-        .bind(to_sql(*skipped))
-        .execute(&mut *conn)
-        .await?
-        .rows_affected(),
+            failed_tests,
+        } => {
+            let rows = sqlx::query(
+                "INSERT INTO reports (run, job, path, tests, failures, errors, skipped) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (run, job, path) DO UPDATE SET tests = excluded.tests, \
+                 failures = excluded.failures, errors = excluded.errors, \
+                 skipped = excluded.skipped",
+            )
+            .bind(run)
+            .bind(job)
+            .bind(path)
+            .bind(to_sql(*tests))
+            .bind(to_sql(*failures))
+            .bind(to_sql(*errors))
+            .bind(to_sql(*skipped))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM failed_tests WHERE run = ? AND job = ? AND path = ?")
+                .bind(run)
+                .bind(job)
+                .bind(path)
+                .execute(&mut *conn)
+                .await?;
+            for (i, t) in failed_tests.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO failed_tests (run, job, path, idx, name, classname, kind, \
+                     message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(run)
+                .bind(job)
+                .bind(path)
+                .bind(to_sql(i as u64))
+                .bind(&t.name)
+                .bind(&t.classname)
+                .bind(t.kind.as_str())
+                .bind(&t.message)
+                .execute(&mut *conn)
+                .await?;
+            }
+            rows
+        }
+        RunEvent::Warning { job, step, message } => {
+            sqlx::query("INSERT INTO warnings (run, job, step, message) VALUES (?, ?, ?, ?)")
+                .bind(run)
+                .bind(job)
+                .bind(step.map(|s| to_sql(s as u64)))
+                .bind(message)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        }
         RunEvent::Produced { job, step, item } => sqlx::query(
             "INSERT INTO produced (run, job, step, kind, name, digest, size) \
              VALUES (?, ?, ?, ?, ?, ?, ?) \

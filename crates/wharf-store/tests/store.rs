@@ -7,8 +7,9 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use wharf_model::{
-    ArtifactRecord, Event, EventKind, JobInfo, JobRecord, JobStatus, LogStream, Produced,
-    ProducedKind, ReportRecord, RunEvent, RunRecord, RunStatus, RunSummary, StepRecord, StepStatus,
+    ArtifactRecord, Event, EventKind, FailedTest, FailureKind, JobInfo, JobRecord, JobStatus,
+    LogStream, Produced, ProducedKind, ReportRecord, RunEvent, RunRecord, RunStatus, RunSummary,
+    StepRecord, StepStatus, WarningRecord,
 };
 use wharf_store::{ArtifactStore, Error, NewRun, SecretMeta, SecretRecord, Store, log_path};
 
@@ -111,6 +112,20 @@ async fn a_recorded_run_reads_back_whole() {
     let (_, log1) = log_path(dir.path(), run, "build", 1);
     let (_, test_log) = log_path(dir.path(), run, "test (py=3.11)", 0);
     let digest = "ab".repeat(32);
+    let failed_tests = vec![
+        FailedTest {
+            name: "test_sub".into(),
+            classname: "tests.test_calc".into(),
+            kind: FailureKind::Failure,
+            message: "assert 1 == 2\n  where 1 = sub(3, 2)".into(),
+        },
+        FailedTest {
+            name: "test_read".into(),
+            classname: String::new(),
+            kind: FailureKind::Error,
+            message: "FileNotFoundError".into(),
+        },
+    ];
 
     let batch1 = vec![
         RunEvent::RunStarted {
@@ -203,6 +218,17 @@ async fn a_recorded_run_reads_back_whole() {
             failures: 2,
             errors: 1,
             skipped: 3,
+            failed_tests: failed_tests.clone(),
+        },
+        RunEvent::Warning {
+            job: "test (py=3.11)".into(),
+            step: None,
+            message: "reports: `coverage.xml` matched no file".into(),
+        },
+        RunEvent::Warning {
+            job: "build".into(),
+            step: Some(1),
+            message: "second".into(),
         },
         RunEvent::Produced {
             job: "test (py=3.11)".into(),
@@ -330,6 +356,7 @@ async fn a_recorded_run_reads_back_whole() {
                     failures: 2,
                     errors: 1,
                     skipped: 3,
+                    failed_tests,
                 }],
                 produced: vec![Produced {
                     kind: ProducedKind::PushedImage,
@@ -352,6 +379,18 @@ async fn a_recorded_run_reads_back_whole() {
                 artifacts: vec![],
                 reports: vec![],
                 produced: vec![],
+            },
+        ],
+        warnings: vec![
+            WarningRecord {
+                job: "test (py=3.11)".into(),
+                step: None,
+                message: "reports: `coverage.xml` matched no file".into(),
+            },
+            WarningRecord {
+                job: "build".into(),
+                step: Some(1),
+                message: "second".into(),
             },
         ],
     };
@@ -398,16 +437,63 @@ async fn a_retry_starts_its_steps_over() {
                 finished(0, StepStatus::Success, 0, 12),
                 started(1, 13),
                 finished(1, StepStatus::Failed, 3, 14),
-                RunEvent::JobStarted {
+                // What the failed attempt kept.
+                RunEvent::ReportParsed {
                     job: "flaky".into(),
-                    attempt: 2,
-                    at: 20,
+                    path: "junit.xml".into(),
+                    tests: 1,
+                    failures: 1,
+                    errors: 0,
+                    skipped: 0,
+                    failed_tests: vec![FailedTest {
+                        name: "t".into(),
+                        classname: "c".into(),
+                        kind: FailureKind::Failure,
+                        message: "m".into(),
+                    }],
+                },
+                RunEvent::ArtifactStored {
+                    job: "flaky".into(),
+                    path: "junit.xml".into(),
+                    sha256: "cd".repeat(32),
+                    size: 1,
+                    mode: 0o644,
+                },
+                RunEvent::Warning {
+                    job: "flaky".into(),
+                    step: None,
+                    message: "w".into(),
                 },
             ],
         )
         .await
         .unwrap();
-    let job = &store.get_run(run).await.unwrap().unwrap().jobs[0];
+    let record = store.get_run(run).await.unwrap().unwrap();
+    assert_eq!(record.jobs[0].reports[0].failed_tests.len(), 1);
+    assert_eq!(record.jobs[0].artifacts.len(), 1);
+    assert_eq!(record.warnings.len(), 1);
+    store
+        .record(
+            run,
+            &[RunEvent::JobStarted {
+                job: "flaky".into(),
+                attempt: 2,
+                at: 20,
+            }],
+        )
+        .await
+        .unwrap();
+    let record = store.get_run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            &record.jobs[0].reports,
+            &record.jobs[0].artifacts,
+            &record.warnings
+        ),
+        (&vec![], &vec![], &vec![]),
+        "the latest attempt's, as its steps"
+    );
+    let job = &record.jobs[0];
     assert_eq!(job.attempt, 2);
     assert_eq!(job.status, JobStatus::Running);
     assert_eq!(job.started_at, Some(20));
@@ -452,6 +538,11 @@ async fn a_batch_naming_an_unknown_job_is_rejected_whole() {
             step: 0,
             name: "x".into(),
             at: 6,
+        },
+        RunEvent::Warning {
+            job: "nope".into(),
+            step: None,
+            message: "x".into(),
         },
     ] {
         let err = store

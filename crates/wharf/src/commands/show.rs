@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::cli::ShowArgs;
 use crate::commands::history;
 use crate::exit::ExitStatus;
-use crate::output::view::{duration, mark, tests_text};
+use crate::output::view::{duration, failed_test_text, mark, tests_text};
 
 /// Step names longer than this end with `…` (the name is the first line of `run:`).
 const STEP_NAME_WIDTH: usize = 60;
@@ -74,6 +74,20 @@ pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
                 tests_text([r.tests, r.failures, r.errors, r.skipped]),
                 r.path
             );
+            for t in &r.failed_tests {
+                let (head, rest) = failed_test_text(t);
+                println!("      failed: {head}");
+                for line in rest {
+                    println!("          {line}");
+                }
+            }
+            let more = (r.failures + r.errors).saturating_sub(r.failed_tests.len() as u64);
+            if more > 0 && !r.failed_tests.is_empty() {
+                println!("      … and {more} more in {}", r.path);
+            }
+        }
+        for w in rec.warnings.iter().filter(|w| w.job == j.id) {
+            println!("    warning: {}", w.message);
         }
         for a in &j.artifacts {
             outln!(

@@ -162,6 +162,7 @@ fn plain(out: &mut BufWriter<Stderr>, view: &RunView, job: Option<usize>, ev: &R
             view.run,
             j.id
         ),
+        RunEvent::Warning { message, .. } => writeln!(out, "[{}] warning: {message}", j.id),
         RunEvent::JobFinished { status, .. } => {
             let time = j.elapsed(j.finished.unwrap_or(0)).map(duration);
             let mut text = format!("[{}] {} {status}", j.id, mark(*status));
@@ -228,6 +229,13 @@ impl Live {
                 if let Some(old) = self.bars.insert(i, bar) {
                     old.finish_and_clear();
                 }
+            }
+            RunEvent::Warning { message, .. } => {
+                let _ = self.mp.println(format!(
+                    "{} [{}] {message}",
+                    style("warning:").yellow(),
+                    j.id
+                ));
             }
             RunEvent::StepStarted { name, step, .. } => {
                 if let Some(bar) = self.bars.get(&i) {

@@ -3,7 +3,7 @@
 use console::style;
 use wharf_model::{Produced, RunStatus};
 
-use super::view::{RunView, duration, mark, tests_text};
+use super::view::{RunView, duration, failed_test_text, mark, tests_text};
 
 /// The summary table, as text (colored when `color`).
 pub fn render(view: &RunView, color: bool) -> String {
@@ -66,6 +66,20 @@ pub fn render(view: &RunView, color: bool) -> String {
             notes.join("; ")
         ));
     }
+    out.push_str(&failed_tests(view, &paint));
+    if !view.warnings.is_empty() {
+        out.push('\n');
+    }
+    for (job, message) in &view.warnings {
+        out.push_str(&format!(
+            "{} [{job}] {message}\n",
+            if color {
+                style("warning:").yellow().to_string()
+            } else {
+                "warning:".to_string()
+            }
+        ));
+    }
     let (status_text, ok) = match view.finished {
         Some((_, RunStatus::Success)) => ("succeeded", Some(true)),
         Some((_, RunStatus::Failed)) => ("failed", Some(false)),
@@ -81,6 +95,38 @@ pub fn render(view: &RunView, color: bool) -> String {
         duration(end - view.started)
     ));
     out
+}
+
+/// The most failed tests listed per job under the table.
+const MAX_FAILED_SHOWN: usize = 20;
+
+/// `failed tests:` and a line per failed test case (the rest of its message indented
+/// below), at most [`MAX_FAILED_SHOWN`] per job; empty when no test failed.
+fn failed_tests(view: &RunView, paint: &dyn Fn(&str, Option<bool>) -> String) -> String {
+    let mut out = String::new();
+    for j in &view.jobs {
+        for t in j.failed_tests.iter().take(MAX_FAILED_SHOWN) {
+            let (head, rest) = failed_test_text(t);
+            out.push_str(&format!("  [{}] {}\n", j.id, paint(&head, Some(false))));
+            for line in rest {
+                out.push_str(&format!("      {line}\n"));
+            }
+        }
+        let failed = j.tests.map_or(0, |[_, f, e, _]| f + e);
+        let shown = j.failed_tests.len().min(MAX_FAILED_SHOWN) as u64;
+        if failed > shown && shown > 0 {
+            out.push_str(&format!(
+                "  [{}] … and {} more in its reports (`wharf artifacts {}`)\n",
+                j.id,
+                failed - shown,
+                view.run
+            ));
+        }
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("\nfailed tests:\n{out}")
 }
 
 /// `image 127.0.0.1:5000/demo:1.0 @ sha256:0123456789ab`, for the notes and `show`.

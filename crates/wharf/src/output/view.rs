@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use wharf_model::{JobStatus, Millis, Produced, RunEvent, RunStatus};
+use wharf_model::{FailedTest, FailureKind, JobStatus, Millis, Produced, RunEvent, RunStatus};
 
 /// How many of a job's last log lines are kept to show when it fails.
 pub const TAIL_LINES: usize = 20;
@@ -28,6 +28,8 @@ pub struct JobView {
     pub reason: Option<String>,
     /// Test counts from its reports: tests, failures, errors, skipped.
     pub tests: Option<[u64; 4]>,
+    /// The failed test cases its reports list, in report order.
+    pub failed_tests: Vec<FailedTest>,
     /// Number of artifacts stored.
     pub artifacts: usize,
     /// Release artifacts its built-in steps produced.
@@ -67,6 +69,8 @@ pub struct RunView {
     pub started: Millis,
     /// When it ended and how.
     pub finished: Option<(Millis, RunStatus)>,
+    /// Its warnings so far: (job id, message), in order.
+    pub warnings: Vec<(String, String)>,
 }
 
 impl RunView {
@@ -100,6 +104,7 @@ impl RunView {
                         current_step: None,
                         reason: None,
                         tests: None,
+                        failed_tests: Vec::new(),
                         artifacts: 0,
                         produced: Vec::new(),
                         tail: VecDeque::new(),
@@ -114,6 +119,11 @@ impl RunView {
                 j.attempt = *attempt;
                 j.started = Some(*at);
                 j.tail.clear();
+                // A retry starts over: what shows is the latest attempt's (as in the store).
+                j.tests = None;
+                j.failed_tests.clear();
+                j.artifacts = 0;
+                self.warnings.retain(|(w, _)| w != job);
                 Some(i)
             }
             RunEvent::StepStarted { job, step, .. } => {
@@ -169,6 +179,7 @@ impl RunView {
                 failures,
                 errors,
                 skipped,
+                failed_tests,
                 ..
             } => {
                 let i = self.index(job)?;
@@ -177,7 +188,14 @@ impl RunView {
                 t[1] += failures;
                 t[2] += errors;
                 t[3] += skipped;
+                self.jobs[i]
+                    .failed_tests
+                    .extend(failed_tests.iter().cloned());
                 Some(i)
+            }
+            RunEvent::Warning { job, message, .. } => {
+                self.warnings.push((job.clone(), message.clone()));
+                self.index(job)
             }
             RunEvent::RunFinished { status, at } => {
                 self.finished = Some((*at, *status));
@@ -216,6 +234,23 @@ pub fn tests_text(t: [u64; 4]) -> String {
     parts.join(", ")
 }
 
+/// A failed test as one heading line and the rest of its message: `test_sub (tests.calc):
+/// assert 1 == 2`, `test_read (tests.io), error: FileNotFoundError`.
+pub fn failed_test_text(t: &FailedTest) -> (String, Vec<&str>) {
+    let mut head = t.name.clone();
+    if !t.classname.is_empty() {
+        head.push_str(&format!(" ({})", t.classname));
+    }
+    if t.kind == FailureKind::Error {
+        head.push_str(", error");
+    }
+    let mut lines = t.message.lines();
+    if let Some(first) = lines.next() {
+        head.push_str(&format!(": {first}"));
+    }
+    (head, lines.collect())
+}
+
 /// The mark shown before a finished job.
 pub fn mark(status: JobStatus) -> &'static str {
     match status {
@@ -237,6 +272,30 @@ mod tests {
         assert_eq!(duration(1234), "1.23s");
         assert_eq!(duration(12_345), "12.3s");
         assert_eq!(duration(125_000), "2m05s");
+    }
+
+    #[test]
+    fn failed_tests_read_name_class_kind_and_message() {
+        let t = FailedTest {
+            name: "test_sub".into(),
+            classname: "tests.calc".into(),
+            kind: FailureKind::Failure,
+            message: "assert 1 == 2\n  where 1 = sub(3, 2)".into(),
+        };
+        assert_eq!(
+            failed_test_text(&t),
+            (
+                "test_sub (tests.calc): assert 1 == 2".to_string(),
+                vec!["  where 1 = sub(3, 2)"]
+            )
+        );
+        let e = FailedTest {
+            classname: String::new(),
+            kind: FailureKind::Error,
+            message: String::new(),
+            ..t
+        };
+        assert_eq!(failed_test_text(&e).0, "test_sub, error");
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod publish;
 mod registry;
 mod release;
 mod reliability;
+mod reports;
 mod run;
 mod run_control;
 mod runtime;
