@@ -13,6 +13,7 @@ pub(super) async fn run(
     req: &BuiltinRequest,
     step: &BuildImageStep,
     log: &mut LogWriter,
+    warnings: &mut Vec<String>,
 ) -> StepResult {
     let password = match &step.password {
         Some(name) => Some(
@@ -53,5 +54,12 @@ pub(super) async fn run(
         output: None,
         confined: true,
     };
-    build_image(step, &cx, &mut |line| say(log, line)).await
+    // Its `warning: …` lines also go to the run's summary.
+    build_image(step, &cx, &mut |line| {
+        if let Some(w) = line.strip_prefix("warning: ") {
+            warnings.push(w.to_string());
+        }
+        say(log, line)
+    })
+    .await
 }

@@ -47,10 +47,11 @@ async fn run(
 ) -> BuiltinOutcome {
     let deadline = req.deadline;
     let mut released = None;
+    let mut warnings = Vec::new();
     let body = async {
         match &req.builtin {
             Builtin::Package(p) => package::run(&req, p, &mut log).await,
-            Builtin::BuildImage(b) => image::run(&req, b, &mut log).await,
+            Builtin::BuildImage(b) => image::run(&req, b, &mut log, &mut warnings).await,
             Builtin::PublishPython(p) => publish::run(&req, p, &mut log).await,
             Builtin::Release(r) => release::run(&req, r, &mut log).await.map(|record| {
                 released = record;
@@ -88,6 +89,7 @@ async fn run(
         outcome,
         produced,
         error,
+        warnings,
     }
 }
 

@@ -97,6 +97,9 @@ pub struct BuiltinOutcome {
     pub produced: Vec<Produced>,
     /// The release a `release` step made, for the recorder.
     pub release: Option<wharf_model::ReleaseRecord>,
+    /// What the user should see in the run's summary (also written to the step's log):
+    /// e.g. an image built but not pushed, and why.
+    pub warnings: Vec<String>,
     /// Why it failed, for the job's reason (also written to the step's log).
     pub error: Option<String>,
 }

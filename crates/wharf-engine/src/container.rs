@@ -896,6 +896,11 @@ async fn exec_step(
     match docker.inspect_exec(&exec.id).await {
         Ok(info) => match info.exit_code {
             Some(code) => StepOutcome::Exited(code as i32),
+            // The output ended while the step still ran: the connection to the engine was
+            // cut (the engine restarted or stopped), not the step.
+            None if info.running == Some(true) => StepOutcome::FailedToStart(
+                "lost the step's output while it still ran: the Docker Engine went away?".into(),
+            ),
             None => StepOutcome::FailedToStart("the engine reported no exit code".into()),
         },
         Err(e) => StepOutcome::FailedToStart(format!(

@@ -370,6 +370,9 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
                             known_releases: t.opts.known_releases.clone(),
                         };
                         let done = runner.run(req, cancel.clone(), log).await;
+                        for w in &done.warnings {
+                            warn(t, Some(i), w);
+                        }
                         for item in done.produced {
                             if matches!(item.kind, ProducedKind::Image | ProducedKind::PushedImage)
                             {

@@ -45,12 +45,14 @@ impl BuiltinRunner for FakeBuiltins {
                 }],
                 error: None,
                 release: None,
+                warnings: Vec::new(),
             },
             Some(e) => BuiltinOutcome {
                 outcome: StepOutcome::Exited(1),
                 produced: vec![],
                 error: Some(e.clone()),
                 release: None,
+                warnings: Vec::new(),
             },
         };
         Box::pin(std::future::ready(out))

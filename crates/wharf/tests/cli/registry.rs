@@ -911,6 +911,14 @@ jobs:
             && err.contains("pushing latest alone would move it to a build no version names"),
         "{err}"
     );
+    // …and the run's summary and record carry it as a warning.
+    let summary = &err[err.find("JOB").unwrap_or(0)..];
+    assert!(summary.contains("warning: [image] not pushed"), "{summary}");
+    let show = p.wharf(&["show", "--json"]).expect(0).stdout();
+    assert!(
+        show.contains("not pushed: `tags:` entry 1 is empty"),
+        "{show}"
+    );
     for name in [&image, &format!("{image}-guarded")] {
         let r = p
             .wharf(&["image", "inspect", &format!("{name}:latest")])
