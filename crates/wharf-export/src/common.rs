@@ -120,20 +120,11 @@ impl<'a> Cx<'a> {
 
     /// The jobs `job` needs, directly or not, that leave artifacts, in file order.
     pub fn artifact_sources(&self, job: &Job) -> Vec<&'a Job> {
-        let jobs = self.p.jobs();
-        let mut seen: Vec<&str> = Vec::new();
-        let mut stack: Vec<&str> = job.needs.iter().map(String::as_str).collect();
-        while let Some(n) = stack.pop() {
-            if seen.contains(&n) {
-                continue;
-            }
-            seen.push(n);
-            if let Some(j) = jobs.iter().find(|j| j.name == n) {
-                stack.extend(j.needs.iter().map(String::as_str));
-            }
-        }
-        jobs.iter()
-            .filter(|j| seen.contains(&j.name.as_str()) && !self.artifact_paths(j).is_empty())
+        let before = self.ancestors(job);
+        self.p
+            .jobs()
+            .iter()
+            .filter(|j| before.contains(&j.name) && !self.artifact_paths(j).is_empty())
             .collect()
     }
 

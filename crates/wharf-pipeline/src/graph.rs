@@ -12,13 +12,7 @@ pub fn text(plan: &Plan) -> String {
     for job in &plan.jobs {
         out.push_str(&job.id);
         if !job.needs.is_empty() {
-            let needs: Vec<&str> = job
-                .needs
-                .iter()
-                .filter_map(|&i| plan.jobs.get(i))
-                .map(|j| j.id.as_str())
-                .collect();
-            let _ = write!(out, " <- {}", needs.join(", "));
+            let _ = write!(out, " <- {}", need_ids(plan, job).join(", "));
         }
         if let Some(c) = &job.condition {
             let _ = write!(out, "  (if: {c})");
@@ -74,21 +68,24 @@ pub fn json(plan: &Plan) -> serde_json::Value {
         .jobs
         .iter()
         .map(|job| {
-            let needs: Vec<&str> = job
-                .needs
-                .iter()
-                .filter_map(|&i| plan.jobs.get(i))
-                .map(|j| j.id.as_str())
-                .collect();
             serde_json::json!({
                 "id": job.id,
                 "name": job.name,
-                "needs": needs,
+                "needs": need_ids(plan, job),
                 "if": job.condition,
             })
         })
         .collect();
     serde_json::json!({ "pipeline": plan.pipeline, "file": plan.file, "jobs": jobs })
+}
+
+/// The ids of the jobs `job` needs.
+fn need_ids<'a>(plan: &'a Plan, job: &wharf_model::PlannedJob) -> Vec<&'a str> {
+    job.needs
+        .iter()
+        .filter_map(|&i| plan.jobs.get(i))
+        .map(|j| j.id.as_str())
+        .collect()
 }
 
 fn dot_quote(text: &str) -> String {

@@ -2,16 +2,7 @@
 //! `cancelled()` judge every job a job needs, directly or through others. The first three
 //! tests are workflows from GitHub's documentation, ported to wharf.
 
-use crate::helper::Project;
-
-fn status(events: &[serde_json::Value], job: &str) -> String {
-    events
-        .iter()
-        .rev()
-        .find(|e| e["type"] == "job_finished" && e["job"] == job)
-        .map(|e| e["status"].as_str().unwrap().to_string())
-        .unwrap_or_else(|| panic!("no job_finished for {job}"))
-}
+use crate::helper::{Project, job_status as status};
 
 fn reason(events: &[serde_json::Value], job: &str) -> String {
     events

@@ -209,3 +209,22 @@ pub fn wait_for(path: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// The final status of `job` among `--json` events.
+pub fn job_status(events: &[serde_json::Value], job: &str) -> String {
+    events
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "job_finished" && e["job"] == job)
+        .map(|e| e["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no job_finished for {job}"))
+}
+
+/// The jobs that started, in order, among `--json` events.
+pub fn started_jobs(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "job_started")
+        .map(|e| e["job"].as_str().unwrap().to_string())
+        .collect()
+}

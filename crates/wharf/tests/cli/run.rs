@@ -1,15 +1,6 @@
 //! `wharf run`: the engine's semantics through the real binary.
 
-use crate::helper::Project;
-
-fn job_status(events: &[serde_json::Value], job: &str) -> String {
-    events
-        .iter()
-        .rev()
-        .find(|e| e["type"] == "job_finished" && e["job"] == job)
-        .map(|e| e["status"].as_str().unwrap().to_string())
-        .unwrap_or_else(|| panic!("no job_finished for {job}"))
-}
+use crate::helper::{Project, job_status, started_jobs};
 
 #[test]
 fn a_pipeline_runs_in_dependency_order_with_outputs_and_layered_env() {
@@ -496,12 +487,7 @@ fn one_matrix_cell_runs_by_its_displayed_name() {
     assert!(p.path().join("ran-3.12").exists());
     assert!(!p.path().join("ran-3.11").exists());
     assert!(!p.path().join("shipped").exists());
-    let started: Vec<String> = r
-        .events()
-        .iter()
-        .filter(|e| e["type"] == "job_started")
-        .map(|e| e["job"].as_str().unwrap().to_string())
-        .collect();
+    let started = started_jobs(&r.events());
     assert_eq!(started, ["test (python=3.12)"]);
     let err = p.wharf(&["run", "test (python=3.13)"]).expect(2).stderr();
     assert!(
@@ -552,12 +538,7 @@ fn path_filters_are_judged_against_a_base() {
         "{dry}"
     );
     let r = p.wharf(&["run", "--json", "--base", "base"]).expect(0);
-    let started: Vec<String> = r
-        .events()
-        .iter()
-        .filter(|e| e["type"] == "job_started")
-        .map(|e| e["job"].as_str().unwrap().to_string())
-        .collect();
+    let started = started_jobs(&r.events());
     assert_eq!(started, ["build-docs"]);
     // An uncommitted source edit counts too.
     p.write("src/app.py", "v2\n");
