@@ -475,7 +475,7 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
             let _ = std::fs::remove_file(&output_file);
             let (values, problems) = outputs::parse(&text, &job.outputs);
             for p in problems {
-                note(t, last_step, &format!("$WHARF_OUTPUT: {p}"));
+                noted_warning(t, last_step, &format!("$WHARF_OUTPUT: {p}"));
             }
             run.outputs = values.into_iter().map(|(k, v)| (k, mask(t, &v))).collect();
         }
@@ -624,24 +624,22 @@ async fn restore_cache(t: &JobTask, workspace: &std::path::Path) -> Option<(cach
     let (key, restored) = match done {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => {
-            note(t, 0, &format!("cache: not restored: {e}"));
+            noted_warning(t, 0, &format!("cache: not restored: {e}"));
             return None;
         }
         Err(e) => {
-            note(t, 0, &format!("cache: not restored: {e}"));
+            noted_warning(t, 0, &format!("cache: not restored: {e}"));
             return None;
         }
     };
     for l in &key.left_out {
-        note(t, 0, &format!("warning: cache key: {l}"));
+        noted_warning(t, 0, &format!("cache key: {l}"));
     }
     for glob in &key.unmatched {
-        note(
+        noted_warning(
             t,
             0,
-            &format!(
-                "warning: cache key `{glob}` matched no file; the key is made of the other parts"
-            ),
+            &format!("cache key `{glob}` matched no file; the key is made of the other parts"),
         );
     }
     let exact = match &restored {
@@ -701,7 +699,7 @@ async fn save_cache(t: &JobTask, key: cache::Key, workspace: &std::path::Path, s
             left_out,
         })) => {
             for l in &left_out {
-                note(t, step, &format!("warning: cache paths: {l}"));
+                noted_warning(t, step, &format!("cache paths: {l}"));
             }
             let mut t = format!(
                 "cache: saved {name} ({files} files, {}, {} new) in {secs:.2}s",
@@ -716,9 +714,11 @@ async fn save_cache(t: &JobTask, key: cache::Key, workspace: &std::path::Path, s
             }
             t
         }
-        Ok(Ok(cache::Saved::Skipped(why))) => format!("warning: cache not saved: {why}"),
-        Ok(Err(e)) => format!("warning: cache not saved: {e}"),
-        Err(e) => format!("warning: cache not saved: {e}"),
+        Ok(Ok(cache::Saved::Skipped(why))) => {
+            return noted_warning(t, step, &format!("cache not saved: {why}"));
+        }
+        Ok(Err(e)) => return noted_warning(t, step, &format!("cache not saved: {e}")),
+        Err(e) => return noted_warning(t, step, &format!("cache not saved: {e}")),
     };
     note(t, step, &text);
 }
@@ -821,6 +821,19 @@ pub(crate) fn warn(t: &JobTask, step: Option<usize>, message: &str) {
         step,
         message: mask(t, message),
     });
+}
+
+/// A warning about the job: a line in its live output (`warning: …`, as before) and a
+/// run warning the summary, `wharf show` and `--json` carry.
+fn noted_warning(t: &JobTask, step: usize, message: &str) {
+    let line = if message.starts_with("cache: not restored") || message.starts_with("$WHARF_OUTPUT")
+    {
+        message.to_string()
+    } else {
+        format!("warning: {message}")
+    };
+    note(t, step, &line);
+    warn(t, Some(step), message);
 }
 
 /// A line from wharf about the job, shown live (not part of a step's log file).

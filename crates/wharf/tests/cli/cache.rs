@@ -178,6 +178,16 @@ fn an_unmatched_key_file_warns_and_a_cache_over_the_cap_is_not_saved() {
         err.contains("warning: cache not saved: 4.0 KiB is over the cache's cap of 1.0 KiB"),
         "{err}"
     );
+    // Both are run warnings too: under the summary, and in the run's record.
+    let summary = &err[err.find("JOB").unwrap_or(0)..];
+    assert!(
+        summary.contains("warning: [a] cache key `poetry.lock` matched no file"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("warning: [a] cache not saved: 4.0 KiB"),
+        "{summary}"
+    );
     let bad = p
         .cmd(&["run", "--plain"])
         .env("WHARF_CACHE_MAX_SIZE", "lots")
