@@ -186,18 +186,7 @@ pub fn check_relative(p: &str) -> Result<()> {
 
 /// What a non-regular, non-directory file is, for "`x` is a FIFO, not a file".
 pub(crate) fn kind(ft: std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if ft.is_socket() {
-        "a socket"
-    } else if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else {
-        "not a regular file"
-    }
+    wharf_model::state::file_kind(ft)
 }
 
 /// `rel` (a `/`-separated path in the workspace) as a string.

@@ -37,3 +37,26 @@ pub fn gitignore() -> String {
     }
     text
 }
+
+/// What a file type is, for messages such as "`wharf.yml` is a FIFO (named pipe), not a
+/// file" or "`dist/x` is a socket": pipeline files and artifacts must be regular files.
+pub fn file_kind(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_symlink() {
+        "a symlink"
+    } else if ft.is_file() {
+        "a regular file"
+    } else {
+        "an unknown kind of file"
+    }
+}

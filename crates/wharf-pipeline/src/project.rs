@@ -13,7 +13,7 @@
 
 use std::fs::{File, FileType};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -210,21 +210,7 @@ impl From<FileError> for Diagnostic {
 
 /// What a file type is, for "`wharf.yml` is a FIFO (named pipe), not a file".
 fn kind(ft: FileType) -> &'static str {
-    if ft.is_dir() {
-        "a directory"
-    } else if ft.is_fifo() {
-        "a FIFO (named pipe)"
-    } else if ft.is_socket() {
-        "a socket"
-    } else if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else if ft.is_symlink() {
-        "a symlink"
-    } else {
-        "an unknown kind of file"
-    }
+    wharf_model::state::file_kind(ft)
 }
 
 /// The real path of pipeline file `file` (relative to the canonical `root`), when it is a
