@@ -83,11 +83,16 @@ pub(crate) fn read(r: &Reporter) -> Result<PipelineFile, Diagnostics> {
 }
 
 fn is_unknown_key(e: &Error) -> bool {
+    matches!(innermost(e), Error::SerdeUnknownField { .. })
+}
+
+/// The parser's error without its snippet and alias wrappings.
+fn innermost(e: &Error) -> &Error {
     let mut inner = e;
     while let Error::WithSnippet { error, .. } | Error::AliasError { error, .. } = inner {
         inner = error;
     }
-    matches!(inner, Error::SerdeUnknownField { .. })
+    inner
 }
 
 /// Replaces the mapping entry whose key starts at byte `start` (the key, its value, and
@@ -154,10 +159,7 @@ fn blank_entry(text: &mut String, start: usize) -> bool {
 }
 
 fn translate(r: &Reporter, error: &Error) -> Diagnostic {
-    let mut inner = error;
-    while let Error::WithSnippet { error, .. } | Error::AliasError { error, .. } = inner {
-        inner = error;
-    }
+    let inner = innermost(error);
     let span = error
         .location()
         .map(|l| location_range(&r.source, &l))

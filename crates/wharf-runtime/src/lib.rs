@@ -8,6 +8,7 @@
 //! others, so a run cannot behave differently depending on who started it.
 
 mod error;
+pub mod event;
 pub mod handoff;
 mod recorder;
 pub mod secrets;

@@ -300,7 +300,18 @@ fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
                 UserError::invalid("--event tag needs a tag, and no tag points at HEAD")
                     .hint("pass --tag v1.2.3")
             })?;
-        check_tag(root, &tag, e.sha.as_deref(), args.sha.is_some())?;
+        match wharf_runtime::event::check_tag(root, &tag, e.sha.as_deref(), args.sha.is_some()) {
+            Ok(Some(warning)) => eprintln!("warning: {warning}"),
+            Ok(None) => {}
+            Err(wharf_runtime::Error::Invalid { message, hint }) => {
+                let u = UserError::invalid(message);
+                return Err(match hint {
+                    Some(h) => u.hint(h),
+                    None => u,
+                });
+            }
+            Err(e) => return Err(UserError::invalid(e.to_string())),
+        }
         e.version = Event::version_from_tag(&tag);
         e.tag = Some(tag);
         e.branch = args.branch.clone();
@@ -331,28 +342,16 @@ fn changed_files(
     root: &Path,
     args: &RunArgs,
     event: &mut Event,
-) -> Result<Option<String>, UserError> {
+) -> Result<Option<String>, anyhow::Error> {
     if args.from_ci || event.kind != EventKind::Push {
         return Ok(None);
     }
-    let base = match &args.base {
-        Some(b) => b.clone(),
-        None => match wharf_builtins::git::upstream(root) {
-            Some(u) => u,
-            None => return Ok(None),
-        },
-    };
-    match wharf_builtins::git::changed_since(root, &base) {
-        Some(files) => {
-            event.changed_paths = Some(files);
-            Ok(Some(base))
-        }
-        None if args.base.is_some() => Err(UserError::invalid(format!(
-            "--base {base}: not a commit this repository shares history with"
-        ))
-        .hint("name a branch, tag or commit, e.g. --base origin/main (git fetch first)")),
-        None => Ok(None),
-    }
+    let found =
+        wharf_runtime::event::changes_since(root, args.base.as_deref()).map_err(user_error)?;
+    Ok(found.map(|(base, files)| {
+        event.changed_paths = Some(files);
+        base
+    }))
 }
 
 /// `--dry-run`: which files changed, and why each pipeline with an `on.push.paths` filter
@@ -370,19 +369,12 @@ fn explain_paths(pipelines: &[wharf_pipeline::Pipeline], event: &Event, base: Op
         .collect();
     match (&event.changed_paths, base) {
         (Some(files), Some(base)) => {
-            let shown: Vec<&str> = files.iter().take(10).map(String::as_str).collect();
-            let more = files.len().saturating_sub(shown.len());
             outln!(
                 "changed since {base} (merge base, plus uncommitted changes): {} file{}{}{}",
                 files.len(),
                 if files.len() == 1 { "" } else { "s" },
                 if files.is_empty() { "" } else { ": " },
-                shown.join(", ")
-                    + &if more > 0 {
-                        format!(" and {more} more")
-                    } else {
-                        String::new()
-                    }
+                some_of(files, 10)
             );
         }
         _ if !filtered.is_empty() => {
@@ -404,66 +396,28 @@ fn explain_paths(pipelines: &[wharf_pipeline::Pipeline], event: &Event, base: Op
                 patterns.join(", ")
             );
         } else {
-            let shown: Vec<&str> = hits.iter().take(5).map(String::as_str).collect();
             outln!(
-                "pipeline {}: started: on.push.paths [{}] matches {}{}",
+                "pipeline {}: started: on.push.paths [{}] matches {}",
                 p.name(),
                 patterns.join(", "),
-                shown.join(", "),
-                if hits.len() > shown.len() {
-                    format!(" and {} more", hits.len() - shown.len())
-                } else {
-                    String::new()
-                }
+                some_of(&hits, 5)
             );
         }
     }
 }
 
-/// A tag event releases what the tag names: the tag must exist and point at the commit the
-/// run is for (HEAD, or `--sha`). A typo would otherwise push images and record a release
-/// for a version no commit carries.
-fn check_tag(root: &Path, tag: &str, sha: Option<&str>, sha_given: bool) -> Result<(), UserError> {
-    let Some(points_at) = wharf_builtins::git::tag_commit(root, tag) else {
-        if sha_given {
-            // A rehearsal of a tag not made yet, for the commit the user named.
-            eprintln!(
-                "warning: this repository has no tag `{tag}`: running as if it pointed at --sha {}",
-                sha.unwrap_or_default()
-            );
-            return Ok(());
-        }
-        let known = wharf_builtins::git::tag_at_head(root)
-            .map(|t| format!("; the tag at HEAD is `{t}`"))
-            .unwrap_or_default();
-        return Err(UserError::invalid(format!(
-            "--event tag --tag {tag}: this repository has no tag `{tag}`{known}"
-        ))
-        .hint(format!(
-            "create it on the commit to release first (git tag -a {tag} -m {tag}), or name \
-             the commit with --sha to rehearse the release before tagging"
-        )));
-    };
-    let commit = sha.unwrap_or_default();
-    let same = !commit.is_empty() && (points_at == commit || points_at.starts_with(commit));
-    if !same {
-        let what = if sha_given { "--sha" } else { "HEAD" };
-        let short = |s: &str| s.chars().take(12).collect::<String>();
-        return Err(UserError::invalid(format!(
-            "--event tag --tag {tag}: `{tag}` points at {}, not at {what} ({})",
-            short(&points_at),
-            if commit.is_empty() {
-                "no commit".to_string()
-            } else {
-                short(commit)
-            }
-        ))
-        .hint(format!(
-            "check out the tagged commit first (git checkout {tag}); the run uses the \
-             working tree, so it must be the tag's"
-        )));
+/// The first `n` of `items`, then how many more: `a, b and 3 more`.
+fn some_of(items: &[String], n: usize) -> String {
+    let mut text = items
+        .iter()
+        .take(n)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > n {
+        text.push_str(&format!(" and {} more", items.len() - n));
     }
-    Ok(())
+    text
 }
 
 /// `--env NAME=VALUE` pairs, checked: a valid name, not `WHARF_*`, a literal value.
