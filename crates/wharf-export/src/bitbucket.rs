@@ -81,6 +81,7 @@ pub(crate) fn export(cx: &mut Cx<'_>) -> Node {
     root.set("pipelines", pipelines);
     cx.warn_environments("Bitbucket deployment environments with deployment permissions");
     cx.warn_caches("Bitbucket `caches:` with a custom cache definition");
+    cx.warn_matrices("one step per cell in a `parallel` group");
     root
 }
 
@@ -112,7 +113,18 @@ fn step(cx: &Cx<'_>, j: Option<&Job>, prefix: &str) -> Node {
         vec![cx.install(), format!("{prefix}{}", cx.run_line(j))],
     );
     if let Some(j) = j {
-        let paths = cx.artifact_paths(j);
+        // Bitbucket's artifacts are globs: a directory is everything under it.
+        let paths: Vec<String> = cx
+            .artifact_paths(j)
+            .into_iter()
+            .map(|p| {
+                if p.ends_with('/') {
+                    format!("{p}**")
+                } else {
+                    p
+                }
+            })
+            .collect();
         if !paths.is_empty() {
             s.set("artifacts", paths);
         }

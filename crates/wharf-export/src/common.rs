@@ -107,7 +107,12 @@ impl<'a> Cx<'a> {
     /// image digests and release items for the next `wharf run --no-deps`).
     pub fn artifact_paths(&self, job: &Job) -> Vec<String> {
         let mut paths = job.artifacts.clone();
-        paths.push(format!(".wharf/handoff/{}.json", job.name));
+        if job.matrix.is_some() {
+            // One file per cell (each cell of the platform's matrix leaves its own).
+            paths.push(format!(".wharf/handoff/{}/", job.name));
+        } else {
+            paths.push(format!(".wharf/handoff/{}.json", job.name));
+        }
         for s in &job.steps {
             if let StepAction::Builtin(Builtin::Package(p)) = &s.action
                 && !p.output.contains("${{")
@@ -148,6 +153,43 @@ impl<'a> Cx<'a> {
             .collect()
     }
 
+    /// A matrix job's cells as the platform's matrix: every cell with each key it has, in
+    /// wharf's order; `None` (with a warning: the platform job runs the cells one after
+    /// another) when the job has no matrix, the platform allows fewer than its cells
+    /// (`limit`), or two keys share a `WHARF_MATRIX_*` variable.
+    pub fn platform_matrix(&mut self, j: &Job, limit: usize) -> Option<PlatformMatrix> {
+        let m = j.matrix.as_ref()?;
+        let keys: Vec<String> = m.keys().iter().map(|k| k.to_string()).collect();
+        let mut vars: Vec<String> = keys
+            .iter()
+            .map(|k| wharf_pipeline::matrix_env_var(k))
+            .collect();
+        vars.sort();
+        vars.dedup();
+        if vars.len() < keys.len() {
+            self.warn(format!(
+                "job `{}`: matrix keys that differ only in `-` and `_` share a WHARF_MATRIX_* variable; its cells run one after another in one platform job",
+                j.name
+            ));
+            return None;
+        }
+        let cells = m.cells();
+        if cells.len() > limit {
+            self.warn(format!(
+                "job `{}`: {} matrix cells, more than the {limit} the platform runs as one matrix; they run one after another in one platform job",
+                j.name,
+                cells.len()
+            ));
+            return None;
+        }
+        Some(PlatformMatrix {
+            product: m.include.is_empty() && m.exclude.is_empty(),
+            axes: m.axes.clone(),
+            keys,
+            cells,
+        })
+    }
+
     /// Warns about triggers and environment rules the platform lacks.
     pub fn warn_environments(&mut self, nearest: &str) {
         let envs = self.p.environments().to_vec();
@@ -177,10 +219,41 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// Warns about matrix jobs on a platform with no per-job matrix: each runs its cells
+    /// one after another in one platform job.
+    pub fn warn_matrices(&mut self, nearest: &str) {
+        if self.opts.single_job {
+            return;
+        }
+        let jobs: Vec<(String, usize)> = self
+            .p
+            .jobs()
+            .iter()
+            .filter_map(|j| Some((j.name.clone(), j.matrix.as_ref()?.cells().len())))
+            .collect();
+        for (name, n) in jobs {
+            self.warn(format!(
+                "job `{name}`: its {n} matrix cells run one after another in one platform job; nearest: {nearest}"
+            ));
+        }
+    }
+
     /// Jobs in file order.
     pub fn jobs(&self) -> &'a [Job] {
         self.p.jobs()
     }
+}
+
+/// A matrix job as the platform's matrix.
+pub(crate) struct PlatformMatrix {
+    /// Whether the cells are the axes' plain cross product (no `include`/`exclude`).
+    pub product: bool,
+    /// The axes and their values.
+    pub axes: Vec<(String, Vec<String>)>,
+    /// Every key a cell may have.
+    pub keys: Vec<String>,
+    /// Every cell.
+    pub cells: Vec<wharf_pipeline::Cell>,
 }
 
 /// Converts a wharf glob (`*` stops at `/`, `**` crosses it) to an anchored regex.

@@ -3,7 +3,7 @@
 use wharf_model::{Builtin, StepAction};
 use wharf_pipeline::Job;
 
-use crate::common::Cx;
+use crate::common::{Cx, PlatformMatrix};
 use crate::node::Node;
 
 pub(crate) fn export(cx: &mut Cx<'_>) -> Node {
@@ -97,8 +97,27 @@ fn triggers(cx: &mut Cx<'_>) -> Node {
     on
 }
 
+/// The most jobs one GitHub matrix may generate.
+const GITHUB_MATRIX_LIMIT: usize = 256;
+
 fn job(cx: &mut Cx<'_>, one: Option<&Job>, covered: &[&Job]) -> Node {
-    let mut n = Node::map().with("runs-on", "ubuntu-latest");
+    let mut n = Node::map();
+    let matrix = one.and_then(|j| cx.platform_matrix(j, GITHUB_MATRIX_LIMIT));
+    if let (Some(j), Some(m)) = (one, &matrix)
+        && m.product
+    {
+        // The name wharf shows for the cell.
+        let pairs: Vec<String> = m
+            .keys
+            .iter()
+            .map(|k| format!("{k}=${{{{ matrix.{k} }}}}"))
+            .collect();
+        n.set("name", format!("{} ({})", j.name, pairs.join(", ")));
+    }
+    n.set("runs-on", "ubuntu-latest");
+    if let Some(m) = &matrix {
+        n.set("strategy", strategy(cx, m));
+    }
     if let Some(image) = cx.opts.install.as_ref().and_then(|i| i.image_ref()) {
         // The pinned image carries wharf: the job's steps run in it.
         n.set("container", image);
@@ -135,6 +154,15 @@ fn job(cx: &mut Cx<'_>, one: Option<&Job>, covered: &[&Job]) -> Node {
     for s in &secrets {
         env.set(s, format!("${{{{ secrets.{s} }}}}"));
     }
+    if let Some(m) = &matrix {
+        // Each cell's values reach wharf, which runs that cell, as environment values.
+        for k in &m.keys {
+            env.set(
+                &wharf_pipeline::matrix_env_var(k),
+                format!("${{{{ matrix.{k} }}}}"),
+            );
+        }
+    }
     if let Some(inputs) = cx.p.triggers().and_then(|t| t.manual.as_ref()) {
         for i in inputs {
             // Inputs reach wharf as environment values, never as shell source.
@@ -154,15 +182,18 @@ fn job(cx: &mut Cx<'_>, one: Option<&Job>, covered: &[&Job]) -> Node {
     ];
     if let Some(j) = one {
         for src in cx.artifact_sources(j) {
+            let with = if src.matrix.is_some() {
+                // Every cell's artifact, side by side (their handoffs are one file each).
+                Node::map()
+                    .with("pattern", format!("wharf-{}.*", src.name))
+                    .with("merge-multiple", true)
+            } else {
+                Node::map().with("name", format!("wharf-{}", src.name))
+            };
             steps.push(
                 Node::map()
                     .with("uses", "actions/download-artifact@v4")
-                    .with(
-                        "with",
-                        Node::map()
-                            .with("name", format!("wharf-{}", src.name))
-                            .with("path", "."),
-                    ),
+                    .with("with", with.with("path", ".")),
             );
         }
     }
@@ -218,7 +249,7 @@ fn job(cx: &mut Cx<'_>, one: Option<&Job>, covered: &[&Job]) -> Node {
                     .with(
                         "with",
                         Node::map()
-                            .with("name", format!("wharf-{}", j.name))
+                            .with("name", artifact_name(j))
                             .with("path", list.join("\n") + "\n")
                             .with("if-no-files-found", "warn"),
                     ),
@@ -227,6 +258,44 @@ fn job(cx: &mut Cx<'_>, one: Option<&Job>, covered: &[&Job]) -> Node {
     }
     n.set("steps", Node::Seq(steps));
     n
+}
+
+/// The name of a job's artifact: one per cell of a matrix job (artifact names are unique
+/// in a workflow run; no job name has a `.`).
+fn artifact_name(j: &Job) -> String {
+    if j.matrix.is_some() {
+        format!("wharf-{}.${{{{ strategy.job-index }}}}", j.name)
+    } else {
+        format!("wharf-{}", j.name)
+    }
+}
+
+/// `strategy:` for a matrix job: the axes as they are, or (with `include`/`exclude`, whose
+/// GitHub meaning differs from wharf's) the list of wharf's cells; `fail-fast` as the
+/// pipeline's.
+fn strategy(cx: &Cx<'_>, m: &PlatformMatrix) -> Node {
+    let mut matrix = Node::map();
+    if m.product {
+        for (k, values) in &m.axes {
+            matrix.set(k, values.clone());
+        }
+    } else {
+        let cells: Vec<Node> = m
+            .cells
+            .iter()
+            .map(|c| {
+                let mut cell = Node::map();
+                for (k, v) in c {
+                    cell.set(k, v.as_str());
+                }
+                cell
+            })
+            .collect();
+        matrix.set("include", Node::Seq(cells));
+    }
+    Node::map()
+        .with("fail-fast", cx.p.fail_fast())
+        .with("matrix", matrix)
 }
 
 /// `actions/cache` for a job's `cache:`: the same paths, a key with the same parts (one

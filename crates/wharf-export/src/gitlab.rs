@@ -3,7 +3,7 @@
 
 use wharf_pipeline::Job;
 
-use crate::common::{Cx, glob_to_regex};
+use crate::common::{Cx, PlatformMatrix, glob_to_regex};
 use crate::node::Node;
 
 pub(crate) fn export(cx: &mut Cx<'_>) -> Node {
@@ -148,6 +148,9 @@ fn job(cx: &mut Cx<'_>, j: &Job) -> Node {
         "needs",
         needs.iter().map(|n| job_name(n)).collect::<Vec<_>>(),
     );
+    if let Some(m) = cx.platform_matrix(j, GITLAB_MATRIX_LIMIT) {
+        n.set("parallel", Node::map().with("matrix", parallel_matrix(&m)));
+    }
     n.set("script", vec![cx.run_line(Some(j))]);
     let paths = cx.artifact_paths(j);
     if !paths.is_empty() || !j.reports.is_empty() {
@@ -191,6 +194,35 @@ fn job(cx: &mut Cx<'_>, j: &Job) -> Node {
         );
     }
     n
+}
+
+/// The most jobs one GitLab `parallel:matrix` may generate.
+const GITLAB_MATRIX_LIMIT: usize = 200;
+
+/// `parallel:matrix` entries: the axes (GitLab takes each entry's cross product), or with
+/// `include`/`exclude` one entry per cell. The values reach wharf, which runs that cell, as
+/// `WHARF_MATRIX_*` variables.
+fn parallel_matrix(m: &PlatformMatrix) -> Node {
+    let var = |k: &str| wharf_pipeline::matrix_env_var(k);
+    if m.product {
+        let mut entry = Node::map();
+        for (k, values) in &m.axes {
+            entry.set(&var(k), values.clone());
+        }
+        return Node::Seq(vec![entry]);
+    }
+    Node::Seq(
+        m.cells
+            .iter()
+            .map(|c| {
+                let mut entry = Node::map();
+                for (k, v) in c {
+                    entry.set(&var(k), v.as_str());
+                }
+                entry
+            })
+            .collect(),
+    )
 }
 
 /// The GitLab job name for a wharf job: names GitLab reserves as top-level keywords

@@ -27,6 +27,7 @@ pub(crate) fn export(cx: &mut Cx<'_>) -> Node {
     root.set("steps", steps);
     cx.warn_environments("Woodpecker's `deployment` event and the repository's approval settings");
     cx.warn_caches("a cache plugin step, or a volume on a trusted repository");
+    cx.warn_matrices("a workflow-level `matrix:` in a workflow of its own");
     root
 }
 

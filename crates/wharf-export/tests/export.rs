@@ -38,6 +38,26 @@ environments:
   production: {}
 "#;
 
+/// Matrix jobs: a plain cross product, and one with `include`/`exclude`; a job after them.
+const MATRIX: &str = r#"version: 1
+jobs:
+  test:
+    matrix: { python: ["3.11", "3.12"], os: [linux, mac] }
+    run: nox -s "tests-${{ matrix.python }}"
+    artifacts: ["reports/*.xml"]
+  lint:
+    matrix:
+      tool: [ruff, mypy]
+      py-version: ["3.12"]
+      exclude: [{ tool: mypy }]
+      include: [{ tool: pylint, py-version: "3.10", strict: "true" }]
+    run: nox -s "${{ matrix.tool }}"
+  report:
+    needs: [test, lint]
+    if: always()
+    run: ./report.sh
+"#;
+
 const PLATFORMS: [Platform; 4] = [
     Platform::Github,
     Platform::Gitlab,
@@ -75,7 +95,11 @@ fn snapshots_of_every_platform() {
         "/../../examples/python-app/wharf.yml"
     ))
     .unwrap();
-    for (name, text) in [("release", RELEASE), ("python_app", example.as_str())] {
+    for (name, text) in [
+        ("release", RELEASE),
+        ("python_app", example.as_str()),
+        ("matrix", MATRIX),
+    ] {
         let p = pipeline(text);
         for platform in PLATFORMS {
             for single in [false, true] {

@@ -210,8 +210,8 @@ pub struct ReleaseRecord {
 }
 
 /// What a job hands to the jobs after it when they run in other processes (one platform
-/// job per wharf job): written to `.wharf/handoff/JOB.json` and carried by the platform's
-/// artifact mechanism.
+/// job per wharf job): written to `.wharf/handoff/JOB.json` (a matrix job's cells to
+/// `.wharf/handoff/JOB/CELL.json`) and carried by the platform's artifact mechanism.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Handoff {
     /// The job's name.

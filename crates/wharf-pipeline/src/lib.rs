@@ -42,7 +42,7 @@ pub use duration::duration_ms;
 pub use exprs::ROOTS;
 pub use file::{Rollback, TriggerStatus};
 pub use inputs::Input;
-pub use matrix::{MAX_CELLS, Matrix};
+pub use matrix::{Cell, MAX_CELLS, Matrix, cell_id, cell_matches, env_var as matrix_env_var};
 pub use pipeline::{Cache, Defaults, Environment, Job, Pipeline, Step};
 pub use project::{PIPELINE_DIR, ROOT_FILE, is_project, load_project};
 pub use schema::schema;

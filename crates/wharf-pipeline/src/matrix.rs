@@ -97,6 +97,28 @@ pub fn cell_id(job: &str, cell: &Cell) -> String {
     format!("{job} ({})", pairs.join(", "))
 }
 
+/// The environment variable that carries a matrix key's value to one cell's process in an
+/// exported CI file (`wharf run JOB --no-deps --from-ci` reads it to pick the cell):
+/// `WHARF_MATRIX_` and the key, `-` written `_` (platforms' variable names are
+/// `[A-Za-z0-9_]`).
+pub fn env_var(key: &str) -> String {
+    format!("WHARF_MATRIX_{}", key.replace('-', "_"))
+}
+
+/// Whether `cell` is the one the values `value_of(env_var(key))` describe: every key the
+/// matrix has (`keys`) carries the cell's value, or is unset or empty where the cell has
+/// no such key (an `include` cell without it).
+pub fn cell_matches(keys: &[&str], cell: &Cell, value_of: &dyn Fn(&str) -> Option<String>) -> bool {
+    keys.iter().all(|k| {
+        let want = cell
+            .iter()
+            .find(|(ck, _)| ck == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        value_of(&env_var(k)).unwrap_or_default() == want
+    })
+}
+
 fn is_subset(part: &Cell, cell: &Cell) -> bool {
     part.iter().all(|pair| cell.contains(pair))
 }

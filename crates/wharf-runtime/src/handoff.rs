@@ -13,57 +13,94 @@ pub fn dir(wharf_dir: &Path) -> PathBuf {
     wharf_dir.join("handoff")
 }
 
-/// Every handoff file present; unreadable ones are skipped, each with a warning through
-/// `warn`.
+/// Every job's handoff: the files present (a matrix job's cells, one file each, merged
+/// into one handoff: the job is as good as its worst cell); unreadable ones are skipped,
+/// each with a warning through `warn`.
 pub fn load(wharf_dir: &Path, warn: &dyn Fn(String)) -> Vec<Handoff> {
-    let Ok(entries) = std::fs::read_dir(dir(wharf_dir)) else {
+    let root = dir(wharf_dir);
+    let mut paths = json_files(&root);
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for e in entries.filter_map(|e| e.ok()) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                paths.extend(json_files(&e.path()));
+            }
+        }
+    }
+    paths.sort();
+    let mut merged: Vec<Handoff> = Vec::new();
+    for p in paths {
+        let h = match std::fs::read(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<Handoff>(&b).map_err(|e| e.to_string()))
+        {
+            Ok(h) => h,
+            Err(e) => {
+                warn(format!("ignoring handoff file {}: {e}", p.display()));
+                continue;
+            }
+        };
+        match merged.iter_mut().find(|m| m.job == h.job) {
+            Some(m) => {
+                if m.status.counts_as_success() {
+                    m.status = h.status;
+                }
+                m.outputs.extend(h.outputs);
+                m.artifacts.extend(h.artifacts);
+                m.produced.extend(h.produced);
+            }
+            None => merged.push(h),
+        }
+    }
+    merged
+}
+
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut paths: Vec<PathBuf> = entries
+    entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .filter_map(|p| {
-            match std::fs::read(&p)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<Handoff>(&b).map_err(|e| e.to_string()))
-            {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    warn(format!("ignoring handoff file {}: {e}", p.display()));
-                    None
-                }
-            }
-        })
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
         .collect()
 }
 
-/// Writes one file per job of the run (matrix cells merged under the job's name).
+/// Where a job's handoff goes: `JOB.json`, or for one cell of a matrix job
+/// `JOB/KEY=VALUE,….json`. Each cell of a platform's matrix runs in its own process and
+/// leaves its own file, so the platform's artifacts carry them all side by side.
+pub fn file_of(
+    dir: &Path,
+    job: &str,
+    cell: &std::collections::BTreeMap<String, String>,
+) -> PathBuf {
+    if cell.is_empty() {
+        return dir.join(format!("{job}.json"));
+    }
+    let pairs: Vec<String> = cell
+        .iter()
+        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+        .collect();
+    dir.join(job).join(format!("{}.json", pairs.join(",")))
+}
+
+/// A matrix value as a file-name part: bytes outside `[A-Za-z0-9._-]` as `%XX`, so that no
+/// two cells share a name and none is hidden, absolute or a path.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"_-".contains(&b) || (b == b'.' && !out.is_empty()) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Writes one file per job of the run, one per cell for a matrix job.
 pub fn write(wharf_dir: &Path, plan: &Plan, record: &RunRecord) -> std::io::Result<()> {
     let dir = dir(wharf_dir);
     std::fs::create_dir_all(&dir)?;
-    let mut by_name: Vec<Handoff> = Vec::new();
     for (pj, rec) in plan.jobs.iter().zip(&record.jobs) {
-        match by_name.iter_mut().find(|h| h.job == pj.name) {
-            // Another cell of a matrix job: the job is as good as its worst cell.
-            Some(h) if h.status.counts_as_success() => h.status = rec.status,
-            Some(_) => {}
-            None => by_name.push(Handoff {
-                job: pj.name.clone(),
-                status: rec.status,
-                outputs: Default::default(),
-                artifacts: Vec::new(),
-                produced: Vec::new(),
-            }),
-        }
-        let h = by_name
-            .iter_mut()
-            .find(|h| h.job == pj.name)
-            .expect("added above");
-        h.outputs.extend(rec.outputs.clone());
         // What the job hands on: its declared artifacts and release packages, not the
         // other files kept with the run (reports, service logs), which would otherwise
         // end up in a later job's release record.
@@ -73,20 +110,28 @@ pub fn write(wharf_dir: &Path, plan: &Plan, record: &RunRecord) -> std::io::Resu
             .filter(|p| p.kind == ProducedKind::Package)
             .map(|p| p.name.as_str())
             .collect();
-        h.artifacts.extend(
-            rec.artifacts
+        let h = Handoff {
+            job: pj.name.clone(),
+            status: rec.status,
+            outputs: rec.outputs.clone(),
+            artifacts: rec
+                .artifacts
                 .iter()
                 .filter(|a| {
                     wharf_engine::artifacts::declared(&pj.artifacts, &a.path)
                         || packages.contains(&a.path.as_str())
                 })
-                .cloned(),
-        );
-        h.produced.extend(rec.produced.clone());
-    }
-    for h in by_name {
-        let path = dir.join(format!("{}.json", h.job));
-        let tmp = dir.join(format!(".{}.json.tmp", h.job));
+                .cloned()
+                .collect(),
+            produced: rec.produced.clone(),
+        };
+        let path = file_of(&dir, &pj.name, &pj.matrix);
+        let parent = path.parent().unwrap_or(&dir);
+        std::fs::create_dir_all(parent)?;
+        let tmp = parent.join(format!(
+            ".{}.tmp",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ));
         std::fs::write(
             &tmp,
             serde_json::to_vec_pretty(&h).map_err(std::io::Error::other)?,
@@ -98,7 +143,7 @@ pub fn write(wharf_dir: &Path, plan: &Plan, record: &RunRecord) -> std::io::Resu
 
 #[cfg(test)]
 mod tests {
-    use wharf_model::{Event, EventKind};
+    use wharf_model::{Event, EventKind, JobStatus};
 
     use super::*;
 
@@ -154,5 +199,40 @@ mod tests {
             .map(|a| a.path.as_str())
             .collect();
         assert_eq!(paths, ["dist/app.whl", "site/index.html", "out/app.tar.gz"]);
+    }
+
+    #[test]
+    fn each_matrix_cell_leaves_its_own_file_and_loading_merges_them() {
+        let pipeline = wharf_pipeline::parse(
+            "wharf.yml",
+            "version: 1\njobs:\n  test:\n    matrix: { py: [\"3.11\", \"a/b c\"] }\n    run: \"true\"\n    outputs: [x]\n",
+        )
+        .unwrap();
+        let plan = pipeline
+            .plan_without_needs(&Event::new(EventKind::Push), &["test".to_string()])
+            .unwrap();
+        assert_eq!(plan.jobs.len(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        // each cell in a process of its own, as on a platform's matrix
+        for (i, status) in [(0, "success"), (1, "failed")] {
+            let mut rec = record("test", &[], serde_json::json!([]));
+            rec.jobs[0].status = serde_json::from_value(serde_json::json!(status)).unwrap();
+            rec.jobs[0]
+                .outputs
+                .insert(format!("x{i}"), format!("from cell {i}"));
+            let mut one = plan.clone();
+            one.jobs = vec![plan.jobs[i].clone()];
+            write(dir.path(), &one, &rec).unwrap();
+        }
+        let mut files: Vec<String> = std::fs::read_dir(dir.path().join("handoff/test"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["py=3.11.json", "py=a%2Fb%20c.json"]);
+        let handoffs = load(dir.path(), &|w| panic!("{w}"));
+        assert_eq!(handoffs.len(), 1, "one handoff per job");
+        assert_eq!(handoffs[0].status, JobStatus::Failed, "the worst cell's");
+        assert_eq!(handoffs[0].outputs.len(), 2, "both cells' outputs");
     }
 }

@@ -1,6 +1,8 @@
 //! Which pipelines an event starts, and their plans: the same selection for `wharf run`, a
 //! webhook and a schedule.
 
+use std::collections::BTreeMap;
+
 use wharf_model::{Event, Handoff, JobStatus, Plan, RunRecord};
 use wharf_pipeline::Pipeline;
 
@@ -15,6 +17,9 @@ pub struct Selection {
     pub no_deps: bool,
     /// Values layered over each pipeline's `env:` for this run, literally.
     pub env: Vec<(String, String)>,
+    /// `WHARF_MATRIX_*` values a CI platform's matrix gave this process (`--from-ci`): a
+    /// wanted matrix job runs only the cell they name, as one cell of the platform's matrix.
+    pub matrix_env: BTreeMap<String, String>,
 }
 
 /// The plans of the pipelines `event` starts, in project order. No plan at all is not an
@@ -27,7 +32,10 @@ pub fn select(pipelines: &[Pipeline], event: &Event, sel: &Selection) -> Result<
     for wanted in &sel.jobs {
         let known = |name: &str| pipelines.iter().any(|p| p.job_names().contains(&name));
         if known(wanted) {
-            names.push(wanted.clone());
+            match platform_cell(pipelines, wanted, &sel.matrix_env)? {
+                Some(id) => cells.push((wanted.clone(), id)),
+                None => names.push(wanted.clone()),
+            }
         } else if let Some((base, _)) = wanted.split_once(" (")
             && wanted.ends_with(')')
             && known(base)
@@ -113,6 +121,58 @@ pub fn select(pipelines: &[Pipeline], event: &Event, sel: &Selection) -> Result<
         plans.push(plan);
     }
     Ok(plans)
+}
+
+/// The id of the cell of matrix job `name` that `matrix_env` names, when it has a matrix
+/// and the platform gave values.
+fn platform_cell(
+    pipelines: &[Pipeline],
+    name: &str,
+    matrix_env: &BTreeMap<String, String>,
+) -> Result<Option<String>> {
+    if matrix_env.is_empty() {
+        return Ok(None);
+    }
+    let Some(matrix) = pipelines
+        .iter()
+        .flat_map(|p| p.jobs())
+        .find(|j| j.name == name)
+        .and_then(|j| j.matrix.as_ref())
+    else {
+        return Ok(None);
+    };
+    let keys = matrix.keys();
+    let value_of = |var: &str| matrix_env.get(var).cloned();
+    let cells = matrix.cells();
+    match cells
+        .iter()
+        .find(|c| wharf_pipeline::cell_matches(&keys, c, &value_of))
+    {
+        Some(c) => Ok(Some(wharf_pipeline::cell_id(name, c))),
+        None => {
+            let given: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    let var = wharf_pipeline::matrix_env_var(k);
+                    format!("{var}={}", matrix_env.get(&var).map_or("", String::as_str))
+                })
+                .collect();
+            let ids: Vec<String> = cells
+                .iter()
+                .map(|c| wharf_pipeline::cell_id(name, c))
+                .collect();
+            Err(Error::invalid(
+                format!(
+                    "job `{name}` has no matrix cell for {} (from the CI platform's matrix)",
+                    given.join(", ")
+                ),
+                format!(
+                    "its cells: {}; export the pipeline again when its matrix changed",
+                    ids.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 /// What `wharf run --rerun-failed` runs: the plan of the earlier run's pipeline for its

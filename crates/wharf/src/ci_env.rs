@@ -3,7 +3,8 @@
 //! GitHub Actions, GitLab CI, Woodpecker or Bitbucket Pipelines variables itself, so no
 //! branch name, tag or input is ever spliced into the platform file's shell source.
 //!
-//! Manual runs pass their inputs as `WHARF_INPUT_<NAME>` variables.
+//! Manual runs pass their inputs as `WHARF_INPUT_<NAME>` variables, and one job of a
+//! platform's matrix names its cell with `WHARF_MATRIX_<KEY>` variables.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +42,14 @@ pub fn event(var: &dyn Fn(&str) -> Option<String>) -> Result<Event, UserError> {
         e.inputs = inputs(var);
     }
     Ok(e)
+}
+
+/// The `WHARF_MATRIX_*` variables of this process: the cell of a matrix job that one job of
+/// the platform's matrix runs (see `wharf_pipeline::matrix_env_var`).
+pub fn matrix_from_process() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("WHARF_MATRIX_"))
+        .collect()
 }
 
 fn parse_kind(s: &str) -> Option<EventKind> {

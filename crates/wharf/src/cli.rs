@@ -568,6 +568,7 @@ pub struct RunArgs {
 
     /// Take the event (kind, branch, tag, sha, manual inputs from `WHARF_INPUT_<NAME>`)
     /// from the CI platform's variables: GitHub Actions, GitLab CI, Woodpecker, Bitbucket.
+    /// `WHARF_MATRIX_<KEY>` variables pick the one cell of a matrix job to run.
     #[arg(long, conflicts_with_all = ["branch", "tag", "sha", "inputs"])]
     pub from_ci: bool,
 

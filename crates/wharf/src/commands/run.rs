@@ -27,6 +27,11 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
         jobs: args.jobs.clone(),
         no_deps: args.no_deps,
         env: env_overrides(&args.env)?,
+        matrix_env: if args.from_ci {
+            crate::ci_env::matrix_from_process()
+        } else {
+            Default::default()
+        },
     };
     let plans = wharf_runtime::select(&pipelines, &event, &selection).map_err(user_error)?;
     if plans.is_empty() {

@@ -839,3 +839,94 @@ fn the_github_export_carries_job_conditions() {
     assert!(file.contains("if: ${{ failure() }}"), "{file}");
     assert!(file.contains("if: ${{ always() }}"), "{file}");
 }
+
+/// A matrix job becomes GitLab's `parallel:matrix`: each cell is its own GitLab job
+/// running only its cell (`WHARF_MATRIX_*` tells wharf which), each leaves its own
+/// handoff and artifact, and the job after them gets every cell's files and outputs.
+#[test]
+fn a_matrix_runs_as_the_platforms_matrix_on_gitlab() {
+    let p = Project::new(
+        "version: 1\njobs:\n  test:\n    matrix: { python: [\"311\", \"312\"] }\n    run: |\n      mkdir -p out && echo \"tested ${{ matrix.python }}\" > out/${{ matrix.python }}.txt\n      echo \"py${{ matrix.python }}=ok\" >> \"$WHARF_OUTPUT\"\n    outputs: [py311, py312]\n    artifacts: [\"out/*.txt\"]\n  report:\n    needs: [test]\n    env: { A: \"${{ needs.test.outputs.py311 }}\", B: \"${{ needs.test.outputs.py312 }}\", R: \"${{ needs.test.result }}\" }\n    run: |\n      cat out/311.txt out/312.txt\n      echo \"outputs $A $B $R\"\n",
+    );
+    p.wharf(&["validate"]).expect(0);
+    gitlab_project(&p);
+    let file = p.read(".gitlab-ci.yml");
+    assert!(file.contains("parallel:"), "{file}");
+    assert!(file.contains("WHARF_MATRIX_python:"), "{file}");
+    let (ok, out) = gcl_run(&p, &[], &["report"]);
+    assert!(ok, "gitlab-ci-local failed:\n{out}");
+    // two GitLab jobs, each running its own cell only
+    for (py, other) in [("311", "312"), ("312", "311")] {
+        assert!(
+            out.contains(&format!("test: [{py}] > [test (python={py})] started")),
+            "{out}"
+        );
+        assert!(
+            !out.contains(&format!("test: [{py}] > [test (python={other})]")),
+            "{out}"
+        );
+    }
+    assert!(out.contains("[report] tested 311"), "{out}");
+    assert!(out.contains("[report] tested 312"), "{out}");
+    assert!(out.contains("[report] outputs ok ok success"), "{out}");
+}
+
+/// `wharf run JOB --no-deps --from-ci` runs the one cell the platform's `WHARF_MATRIX_*`
+/// variables name; values that name no cell stop the run, listing the cells.
+#[test]
+fn the_platforms_matrix_variables_pick_one_cell() {
+    let p = Project::new(
+        "version: 1\njobs:\n  test:\n    matrix: { python: [\"3.11\", \"3.12\"], os: [linux] }\n    run: echo \"cell ${{ matrix.python }} on ${{ matrix.os }}\"\n",
+    );
+    let ci = |vars: &[(&str, &str)]| {
+        let mut c = p.cmd(&["run", "test", "--no-deps", "--plain", "--from-ci"]);
+        c.env("GITLAB_CI", "true")
+            .env("CI_PIPELINE_SOURCE", "push")
+            .env("CI_COMMIT_BRANCH", "main")
+            .env("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let out = ci(&[
+        ("WHARF_MATRIX_python", "3.12"),
+        ("WHARF_MATRIX_os", "linux"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("cell 3.12 on linux"), "{err}");
+    assert!(
+        !err.contains("cell 3.11"),
+        "only the named cell ran:\n{err}"
+    );
+    assert!(
+        p.path()
+            .join(".wharf/handoff/test/os=linux,python=3.12.json")
+            .is_file(),
+        "the cell's own handoff file"
+    );
+    let out = ci(&[
+        ("WHARF_MATRIX_python", "3.13"),
+        ("WHARF_MATRIX_os", "linux"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("job `test` has no matrix cell for WHARF_MATRIX_python=3.13, WHARF_MATRIX_os=linux (from the CI platform's matrix)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("its cells: test (python=3.11, os=linux), test (python=3.12, os=linux)"),
+        "{err}"
+    );
+    // without the variables, every cell runs (a matrix job by hand)
+    let out = ci(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("cell 3.11") && err.contains("cell 3.12"),
+        "{err}"
+    );
+}
