@@ -78,6 +78,33 @@ pub struct Event {
     pub changed_paths: Option<Vec<String>>,
     /// Manual inputs, after defaults were applied.
     pub inputs: BTreeMap<String, String>,
+    /// A pull request whose head is in another repository (a fork): its runs get no
+    /// secrets, whatever the pipeline allows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fork: bool,
+    /// The cron entry that fired (schedule events the server starts): only the pipelines
+    /// with that entry run. `None` (`wharf run --event schedule`): every scheduled one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The run that ended (pipeline events): only pipelines whose `on.pipeline` names it
+    /// and its outcome run. `None` (`wharf run --event pipeline`): every such pipeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
+}
+
+/// The run whose end started a pipeline event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upstream {
+    /// Its pipeline's name.
+    pub pipeline: String,
+    /// Its number in the project's history.
+    pub run: u64,
+    /// Whether it succeeded.
+    pub success: bool,
+    /// Every pipeline of the chain that led here, oldest first, this run's last: a
+    /// pipeline already in it is not started again (no cycles).
+    #[serde(default)]
+    pub chain: Vec<String>,
 }
 
 impl Event {
@@ -92,6 +119,9 @@ impl Event {
             actor: None,
             changed_paths: None,
             inputs: BTreeMap::new(),
+            fork: false,
+            schedule: None,
+            upstream: None,
         }
     }
 

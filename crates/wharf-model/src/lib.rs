@@ -18,7 +18,7 @@ pub use builtin::{
     BuildImageStep, Builtin, ForgeStep, LayerSpec, PackageStep, Produced, ProducedKind,
     PublishPythonStep, ReleaseStep, StepAction, Switch,
 };
-pub use event::{Event, EventKind};
+pub use event::{Event, EventKind, Upstream};
 pub use plan::{
     ArtifactsWhen, CachePlan, HealthPlan, JobSpec, Plan, PlannedJob, PlannedStep, RetryPolicy,
     ServicePlan, WorkspaceMode,

@@ -46,7 +46,7 @@ pub use matrix::{Cell, MAX_CELLS, Matrix, cell_id, cell_matches, env_var as matr
 pub use pipeline::{Cache, Defaults, Environment, Job, Pipeline, Step};
 pub use project::{PIPELINE_DIR, ROOT_FILE, is_project, load_project};
 pub use schema::schema;
-pub use triggers::{Globs, PipelineTrigger, PullRequestTrigger, PushTrigger, Triggers};
+pub use triggers::{Globs, PipelineTrigger, PullRequestTrigger, PushTrigger, Triggers, last_tick};
 
 /// The largest pipeline file accepted, in bytes (1 MiB).
 pub const MAX_FILE_BYTES: usize = 1 << 20;
@@ -124,13 +124,16 @@ mod tests {
     }
 
     #[test]
-    fn a_file_without_on_matches_everything() {
+    fn a_file_without_on_matches_every_event_but_another_pipelines_end() {
         let p = parse("wharf.yml", "version: 1\njobs:\n  t:\n    run: x\n").expect("valid");
         assert!(
             EventKind::ALL
                 .into_iter()
+                .filter(|k| *k != EventKind::Pipeline)
                 .all(|k| p.matches(&Event::new(k)))
         );
+        // only `on.pipeline` follows another pipeline
+        assert!(!p.matches(&Event::new(EventKind::Pipeline)));
     }
 
     #[test]

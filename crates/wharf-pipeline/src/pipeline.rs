@@ -142,8 +142,21 @@ impl Pipeline {
         &self.file
     }
 
-    /// Whether `event` starts this pipeline (no `on:` means every event does).
+    /// Whether `event` starts this pipeline (no `on:` means every event does, except
+    /// the end of another pipeline: only `on.pipeline` follows one, and never a pipeline
+    /// already in the chain that led to the event).
     pub fn matches(&self, event: &Event) -> bool {
+        if event.kind == wharf_model::EventKind::Pipeline {
+            let in_chain = event
+                .upstream
+                .as_ref()
+                .is_some_and(|u| u.chain.contains(&self.name));
+            return !in_chain
+                && self
+                    .triggers
+                    .as_ref()
+                    .is_some_and(|t| t.pipeline.is_some() && t.matches(event));
+        }
         self.triggers.as_ref().is_none_or(|t| t.matches(event))
     }
 

@@ -115,6 +115,29 @@ pub fn load_project(root: &Path) -> Result<Vec<Pipeline>, Diagnostics> {
             },
         }
     }
+    // `on.pipeline` names another pipeline of the project.
+    let names: Vec<&str> = pipelines.iter().map(|p| p.name.as_str()).collect();
+    for p in &pipelines {
+        let Some(t) = p.triggers.as_ref().and_then(|t| t.pipeline.as_ref()) else {
+            continue;
+        };
+        let problem = if t.name == p.name {
+            Some("a pipeline cannot follow itself".to_string())
+        } else if !names.contains(&t.name.as_str()) {
+            Some(format!(
+                "`on.pipeline` names `{}`, which is not a pipeline of the project",
+                t.name
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            errors.push(
+                Diagnostic::whole_file(&p.file, message)
+                    .with_hint(format!("the project's pipelines: {}", names.join(", "))),
+            );
+        }
+    }
     if errors.is_empty() {
         Ok(pipelines)
     } else {

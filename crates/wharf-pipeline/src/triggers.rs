@@ -152,9 +152,23 @@ impl Triggers {
                 .pull_request
                 .as_ref()
                 .is_some_and(|p| branch_matches(&p.branches, event.branch.as_deref())),
-            EventKind::Schedule => !self.schedule.is_empty(),
+            EventKind::Schedule => match &event.schedule {
+                Some(cron) => self.schedule.iter().any(|c| c == cron),
+                None => !self.schedule.is_empty(),
+            },
             EventKind::Manual => self.manual.is_some(),
-            EventKind::Pipeline => self.pipeline.is_some(),
+            EventKind::Pipeline => match (&self.pipeline, &event.upstream) {
+                (Some(p), Some(up)) => {
+                    p.name == up.pipeline
+                        && match p.status {
+                            TriggerStatus::Success => up.success,
+                            TriggerStatus::Failure => !up.success,
+                            TriggerStatus::Any => true,
+                        }
+                }
+                (Some(_), None) => true,
+                (None, _) => false,
+            },
         }
     }
 }
@@ -206,19 +220,28 @@ pub(crate) fn triggers_from_file(r: &mut Reporter, on: &OnFile) -> Triggers {
         });
     }
     if let Some(p) = &on.pipeline {
-        // Nothing starts a pipeline-triggered run yet (no server, no `--event pipeline`).
-        crate::validate::unsupported(
-            r,
-            r.span(&p.name),
-            "on.pipeline",
-            "run the downstream pipeline yourself for now: `wharf run --event manual`",
-        );
         t.pipeline = Some(PipelineTrigger {
             name: p.name.value.clone(),
             status: p.status.unwrap_or(TriggerStatus::Success),
         });
     }
     t
+}
+
+/// The latest time a (valid) `on.schedule` entry fires at or before `now_ms`, in
+/// milliseconds since the epoch, UTC; `None` for an entry that does not parse. A server
+/// fires an entry once when this is later than the tick it fired last, so the ticks missed
+/// while it was down become one run, not one per tick.
+pub fn last_tick(cron: &str, now_ms: i64) -> Option<i64> {
+    let parsed = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Disallowed)
+        .year(croner::parser::Year::Disallowed)
+        .build()
+        .parse(cron)
+        .ok()?;
+    let now = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms)?;
+    let tick = parsed.find_previous_occurrence(&now, true).ok()?;
+    Some(tick.timestamp_millis())
 }
 
 fn check_cron(r: &mut Reporter, cron: &Spanned<String>) -> bool {
@@ -250,6 +273,54 @@ fn check_cron(r: &mut Reporter, cron: &Spanned<String>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_tick_is_the_latest_firing_at_or_before_now() {
+        // 2026-12-06T14:37:30Z
+        let now = 1_796_567_850_000;
+        assert_eq!(last_tick("*/15 * * * *", now), Some(1_796_567_400_000)); // 14:30
+        assert_eq!(last_tick("0 3 * * *", now), Some(1_796_526_000_000)); // 03:00
+        assert_eq!(last_tick("not cron", now), None);
+    }
+
+    #[test]
+    fn a_fired_schedule_or_an_ended_run_starts_only_the_pipelines_naming_it() {
+        let mut t = Triggers {
+            schedule: vec!["0 3 * * *".into()],
+            ..Default::default()
+        };
+        let mut e = Event::new(EventKind::Schedule);
+        assert!(
+            t.matches(&e),
+            "`wharf run --event schedule` runs every scheduled pipeline"
+        );
+        e.schedule = Some("0 3 * * *".into());
+        assert!(t.matches(&e));
+        e.schedule = Some("0 4 * * *".into());
+        assert!(!t.matches(&e));
+        t.pipeline = Some(PipelineTrigger {
+            name: "build".into(),
+            status: TriggerStatus::Failure,
+        });
+        let mut e = Event::new(EventKind::Pipeline);
+        assert!(t.matches(&e));
+        e.upstream = Some(wharf_model::Upstream {
+            pipeline: "build".into(),
+            run: 3,
+            success: false,
+            chain: vec!["build".into()],
+        });
+        assert!(t.matches(&e));
+        e.upstream.as_mut().unwrap().success = true;
+        assert!(!t.matches(&e), "on failure only");
+        e.upstream = Some(wharf_model::Upstream {
+            pipeline: "other".into(),
+            run: 3,
+            success: false,
+            chain: vec!["other".into()],
+        });
+        assert!(!t.matches(&e), "another pipeline");
+    }
 
     fn globs(p: &[&str]) -> Globs {
         Globs::new(p).expect("valid globs")

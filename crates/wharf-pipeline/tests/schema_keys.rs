@@ -549,7 +549,7 @@ const KEYS: &[(&str, Key)] = &[
         "on",
         Proof(&[
             "fn event_context_reaches_steps_as_variables_and_triggers_filter_pipelines(",
-            "fn a_file_without_on_matches_everything(",
+            "fn a_file_without_on_matches_every_event_but_another_pipelines_end(",
         ]),
     ),
     (
@@ -593,13 +593,22 @@ const KEYS: &[(&str, Key)] = &[
     ),
     (
         "on.pipeline",
-        Refused(
-            "on.pipeline",
-            "version: 1\non:\n  pipeline: { name: ci, status: success }\njobs:\n  deploy:\n    run: ./deploy.sh\n",
-        ),
+        Proof(&[
+            "fn a_pipeline_that_follows_another_runs_after_it_locally(",
+            "fn a_pipeline_starts_when_the_one_it_follows_ends(",
+        ]),
     ),
-    ("on.pipeline.name", Under("on.pipeline")),
-    ("on.pipeline.status", Under("on.pipeline")),
+    (
+        "on.pipeline.name",
+        Proof(&["fn a_fired_schedule_or_an_ended_run_starts_only_the_pipelines_naming_it("]),
+    ),
+    (
+        "on.pipeline.status",
+        Proof(&[
+            "fn a_fired_schedule_or_an_ended_run_starts_only_the_pipelines_naming_it(",
+            "fn a_pipeline_that_follows_another_runs_after_it_locally(",
+        ]),
+    ),
     (
         "on.pull_request",
         Proof(&["fn schedule_and_pull_request_events_start_only_pipelines_that_listen_to_them("]),

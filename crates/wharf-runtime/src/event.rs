@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use wharf_model::Event;
+
 use crate::error::{Error, Result};
 
 /// The files changed since `base` (by its merge base with HEAD), plus uncommitted ones,
@@ -75,4 +77,60 @@ pub fn check_tag(
         ));
     }
     Ok(None)
+}
+
+/// What comes after a run of pipeline `name` (for `event`) ended with `status`: the
+/// `on.pipeline` event that starts the project's pipelines waiting for it, at the same
+/// commit. `Ok(None)` when none waits (or the run was cancelled or interrupted);
+/// `Err(why)` when every waiting pipeline already ran in this chain (a cycle). `wharf run`
+/// and the server both follow it, so a chain runs the same on a laptop as on the server.
+pub fn followers(
+    pipelines: &[wharf_pipeline::Pipeline],
+    event: &Event,
+    name: &str,
+    run: u64,
+    status: wharf_model::RunStatus,
+) -> std::result::Result<Option<Event>, String> {
+    use wharf_model::RunStatus;
+    if matches!(status, RunStatus::Cancelled | RunStatus::Interrupted) {
+        return Ok(None);
+    }
+    let mut chain = event
+        .upstream
+        .as_ref()
+        .map(|u| u.chain.clone())
+        .unwrap_or_default();
+    chain.push(name.to_string());
+    let mut next = Event::new(wharf_model::EventKind::Pipeline);
+    next.branch = event.branch.clone();
+    next.sha = event.sha.clone();
+    next.tag = event.tag.clone();
+    next.version = event.version.clone();
+    next.actor = event.actor.clone();
+    next.upstream = Some(wharf_model::Upstream {
+        pipeline: name.to_string(),
+        run,
+        success: status == RunStatus::Success,
+        chain: chain.clone(),
+    });
+    if pipelines.iter().any(|p| p.matches(&next)) {
+        return Ok(Some(next));
+    }
+    // Only pipelines already in the chain wait for this one: a cycle, stopped here.
+    let mut outside = next.clone();
+    outside.upstream.as_mut().expect("set above").chain = vec![name.to_string()];
+    let cycle: Vec<&str> = pipelines
+        .iter()
+        .filter(|p| p.matches(&outside) && chain.iter().any(|c| c == p.name()))
+        .map(|p| p.name())
+        .collect();
+    if cycle.is_empty() {
+        Ok(None)
+    } else {
+        Err(format!(
+            "not starting {} after {name}: already in this chain ({})",
+            cycle.join(", "),
+            chain.join(" -> ")
+        ))
+    }
 }

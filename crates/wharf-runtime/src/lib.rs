@@ -53,6 +53,9 @@ pub struct RunRequest {
     pub no_deps: bool,
     /// Where declared secrets come from.
     pub secrets: SecretSource,
+    /// The key file that opens stored secrets, instead of the user's (`None`): the
+    /// server's, in its data directory. `WHARF_SECRET_KEY` still wins.
+    pub key_file: Option<PathBuf>,
     /// The allow-listed host environment steps start from.
     pub host_env: Vec<(String, String)>,
     /// The job cache.
@@ -81,14 +84,14 @@ pub async fn run<S: StateStore>(
     store: &S,
     plans: Vec<Plan>,
     req: &RunRequest,
-    observer: &mut dyn FnMut() -> Box<dyn Observer>,
+    observer: &mut (dyn FnMut() -> Box<dyn Observer> + Send),
     interrupt: watch::Receiver<u32>,
-    warn: &dyn Fn(String),
+    warn: &(dyn Fn(String) + Sync),
 ) -> Result<Vec<Finished>> {
     // Every plan's secrets before any job runs: a missing one must stop everything.
     let mut secrets = Vec::new();
     for plan in &plans {
-        let resolved = secrets::resolve(store, plan, req.secrets).await?;
+        let resolved = secrets::resolve(store, plan, req.secrets, req.key_file.as_deref()).await?;
         if !resolved.withheld.is_empty() {
             warn(format!(
                 "warning: pull_request run: secrets withheld from {} (set `on.pull_request.secrets: true` only for trusted pipelines)",
@@ -159,7 +162,7 @@ async fn execute<S: StateStore>(
     secrets: secrets::Resolved,
     req: &RunRequest,
     shared: Shared,
-    warn: &dyn Fn(String),
+    warn: &(dyn Fn(String) + Sync),
 ) -> Result<(u64, RunStatus)> {
     let Shared {
         observer,

@@ -37,8 +37,15 @@ pub enum Source {
     Environment,
 }
 
-/// Resolves the secrets of `plan`'s jobs from `store` (or the environment).
-pub async fn resolve<S: SecretStore>(store: &S, plan: &Plan, source: Source) -> Result<Resolved> {
+/// Resolves the secrets of `plan`'s jobs from `store` (or the environment). Stored values
+/// are opened with the key from `WHARF_SECRET_KEY`, else `key_file` when given (the
+/// server's, in its data directory), else the user's key file.
+pub async fn resolve<S: SecretStore>(
+    store: &S,
+    plan: &Plan,
+    source: Source,
+    key_file: Option<&std::path::Path>,
+) -> Result<Resolved> {
     let mut resolved = Resolved {
         by_job: HashMap::new(),
         masks: None,
@@ -51,7 +58,10 @@ pub async fn resolve<S: SecretStore>(store: &S, plan: &Plan, source: Source) -> 
     if wanted.is_empty() {
         return Ok(resolved);
     }
-    if plan.event.kind == EventKind::PullRequest && !plan.pull_request_secrets {
+    // A pull request from a fork runs code from outside the repository: no secrets, even
+    // for a pipeline that opted in for its own branches' pull requests.
+    if plan.event.kind == EventKind::PullRequest && (!plan.pull_request_secrets || plan.event.fork)
+    {
         resolved.withheld = wanted.iter().map(|&i| plan.jobs[i].id.clone()).collect();
         return Ok(resolved);
     }
@@ -99,7 +109,14 @@ pub async fn resolve<S: SecretStore>(store: &S, plan: &Plan, source: Source) -> 
             format!("store one with `wharf secrets set {first}` (the value is read from stdin)"),
         ));
     }
-    let (key, _) = wharf_secrets::key::load_key(false).map_err(|e| Error::Invalid {
+    let loaded = match key_file {
+        Some(file) => {
+            let env = std::env::var(wharf_secrets::key::KEY_ENV).ok();
+            wharf_secrets::key::load_key_from(env.as_deref(), file, false)
+        }
+        None => wharf_secrets::key::load_key(false),
+    };
+    let (key, _) = loaded.map_err(|e| Error::Invalid {
         message: e.to_string(),
         hint: None,
     })?;

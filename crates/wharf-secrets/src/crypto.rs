@@ -145,6 +145,15 @@ fn describe(name: &str, scope: Option<&str>) -> String {
     }
 }
 
+/// 32 bytes from the system's random generator, as 64 hex characters: webhook secrets and
+/// API tokens. Held as a [`SecretString`], so it never prints by accident.
+pub fn random_token() -> Result<SecretString> {
+    let bytes =
+        Zeroizing::new(<[u8; 32]>::try_generate().map_err(|e| Error::Random(e.to_string()))?);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(SecretString::new(hex))
+}
+
 #[cfg(test)]
 mod tests {
     use base64::Engine;

@@ -54,6 +54,18 @@ impl fmt::Display for SecretString {
     }
 }
 
+/// Whether `name` can name a secret: an environment variable name (upper-case letters,
+/// digits and `_`, not starting with a digit) outside wharf's own `WHARF_` names.
+pub fn valid_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with("WHARF_")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

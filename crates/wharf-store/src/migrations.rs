@@ -40,9 +40,14 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 
 /// A migrator over the embedded migrations.
 pub(crate) fn migrator() -> Migrator {
+    embedded(MIGRATIONS)
+}
+
+/// A migrator over `list`, (version, name, SQL) oldest first: the same embedding for every
+/// database wharf keeps (the run store here, the server's own).
+pub fn embedded(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
+        list.iter()
             .map(|&(version, name, sql)| {
                 Migration::new(
                     version,

@@ -15,6 +15,23 @@ use wharf_model::{
 use crate::error::{Result, corrupt};
 use crate::store::{Store, from_sql, to_sql};
 
+/// Which runs [`Store::find_runs`] lists.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only this pipeline's.
+    pub pipeline: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<RunStatus>,
+    /// Only runs for this branch or tag.
+    pub reference: Option<String>,
+    /// Only runs started by this kind of event.
+    pub event: Option<wharf_model::EventKind>,
+    /// Only runs numbered below this (paging).
+    pub before: Option<u64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
 impl Store {
     /// The latest `limit` runs, newest first.
     pub async fn list_runs(&self, limit: u32) -> Result<Vec<RunSummary>> {
@@ -24,6 +41,30 @@ impl Store {
              FROM runs ORDER BY number DESC LIMIT ?",
         )
         .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&err)?;
+        rows.iter().map(|row| self.summary(row)).collect()
+    }
+
+    /// Runs matching `filter`, newest first: a page of at most `filter.limit`, older than
+    /// `filter.before` when given (the last number of the previous page).
+    pub async fn find_runs(&self, filter: &RunFilter) -> Result<Vec<RunSummary>> {
+        let err = self.db_err("list runs");
+        let rows = sqlx::query(
+            "SELECT number, pipeline, event, status, started_at, finished_at FROM runs \
+             WHERE (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2) \
+             AND (?3 IS NULL OR json_extract(event, '$.branch') = ?3 OR json_extract(event, '$.tag') = ?3) \
+             AND (?4 IS NULL OR json_extract(event, '$.kind') = ?4) \
+             AND (?5 IS NULL OR number < ?5) \
+             ORDER BY number DESC LIMIT ?6",
+        )
+        .bind(filter.pipeline.as_deref())
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.reference.as_deref())
+        .bind(filter.event.map(|e| e.as_str()))
+        .bind(filter.before.map(to_sql))
+        .bind(i64::from(filter.limit))
         .fetch_all(&self.pool)
         .await
         .map_err(&err)?;

@@ -9,6 +9,16 @@
 //!
 //! Plain std threads and a small HTTP/1.1 reader: one request per connection
 //! (`Connection: close`), which every client handles.
+//!
+//! [`Forge`] is the other half of a forge: real git served by `git daemon`, whose
+//! `post-receive` hook sends GitHub's, GitLab's or Gitea's webhook deliveries for each
+//! push (see `forge/README.md` in this crate).
+
+mod git;
+pub use git::{
+    DEFAULT_BRANCH, DEFAULT_WEBHOOK_EXAMPLES, FORK_OWNER, Forge, Kind, Sent, USER_EMAIL,
+    USER_LOGIN, USER_NAME, WEBHOOK_EXAMPLES_ENV, hook_signature,
+};
 
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -8,6 +8,7 @@
 pub mod docker;
 pub mod faultproxy;
 pub mod forge;
+pub mod http;
 pub mod pypi;
 pub mod registry;
 mod wire;

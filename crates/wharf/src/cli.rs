@@ -67,6 +67,201 @@ pub enum Command {
     /// The job cache (`cache:` in a job): list, remove or prune its entries.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Run the CD server: forges' webhooks start runs, kept in a durable queue and run by
+    /// the same runtime as `wharf run`.
+    Serve(ServeArgs),
+    /// Administer a server's data directory: projects, their secrets, the event queue.
+    Server(ServerArgs),
+    /// Start a manual run on a server (the pipelines with `on.manual`), with inputs.
+    Trigger(TriggerArgs),
+}
+
+/// `wharf trigger`.
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The branch whose latest commit runs (default: the repository's default branch).
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// A manual input, `NAME=VALUE` (repeatable).
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `wharf serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The data directory: database, key, repositories, runs (default: $WHARF_DATA_DIR,
+    /// else $XDG_STATE_HOME/wharf/server, else ~/.local/state/wharf/server).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// The address to listen on. Only loopback unless you name another address.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8720")]
+    pub listen: std::net::SocketAddr,
+    /// Events run at once.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_runs: usize,
+    /// Jobs at once within one run.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub parallel: usize,
+    /// Seconds a client may take to send a webhook's body (forges send at once; a client
+    /// that trickles is cut off with 408, and the server keeps serving).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub body_timeout: u64,
+    /// How many times an event runs in all when the server dies under it: after a
+    /// restart, its runs' unfinished jobs run again (reusing the finished ones) until this
+    /// many attempts; 1 never retries.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub interrupted_attempts: u32,
+}
+
+/// `wharf server …`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The server's data directory (default as for `wharf serve`).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    pub command: ServerCommand,
+}
+
+/// `wharf server …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Register, list and remove projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// A project's secrets for server runs, sealed with the server's key (values from
+    /// stdin, never argv).
+    Secrets(ServerSecretsArgs),
+    /// The event queue: what arrived, what it started, what failed.
+    Events(ServerEventsArgs),
+    /// API tokens: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `wharf server token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; it is printed once and stored only as its SHA-256.
+    Create(TokenCreateArgs),
+    /// List tokens (never the tokens themselves).
+    List(JsonFlag),
+    /// Revoke a token by its id (from `list`).
+    Revoke(TokenRevokeArgs),
+}
+
+/// `wharf server token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// What the token is for (shown in `list`).
+    pub name: String,
+    /// What it may do: viewer (read), operator (also cancel, re-run, trigger), admin
+    /// (also projects, secrets, tokens).
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A token's role.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    /// Read projects, runs, logs, artifacts, releases, secret names.
+    Viewer,
+    /// Also cancel, re-run and trigger runs.
+    Operator,
+    /// Also manage projects, secrets and tokens.
+    Admin,
+}
+
+/// `wharf server token revoke`.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id.
+    pub id: i64,
+}
+
+/// `wharf server project …`.
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Register a project: a git URL the server clones, and the forge whose webhooks it
+    /// takes. Prints the webhook's route and secret (the secret once: it is stored sealed).
+    Add(ProjectAddArgs),
+    /// List the registered projects.
+    List(JsonFlag),
+    /// Unregister a project (its queue with it; its run history stays on disk).
+    Remove(ProjectNameArg),
+}
+
+/// `wharf server project add`.
+#[derive(Debug, Args)]
+pub struct ProjectAddArgs {
+    /// The project's name: letters, digits, `-` and `_` (its webhook route is /hooks/NAME).
+    pub name: String,
+    /// The git URL the server clones (https://, git://, ssh:// or a path).
+    #[arg(long, value_name = "URL")]
+    pub repo: String,
+    /// The forge that sends its webhooks.
+    #[arg(long, value_enum)]
+    pub forge: ForgeArg,
+    /// Also fetch the repository this often and run what is new (`60s`, `5m`).
+    #[arg(long, value_name = "DURATION")]
+    pub poll: Option<String>,
+    /// Read the webhook secret from stdin instead of making one.
+    #[arg(long)]
+    pub webhook_secret_stdin: bool,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A forge.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ForgeArg {
+    /// GitHub.
+    Github,
+    /// GitLab.
+    Gitlab,
+    /// Gitea or Forgejo.
+    Gitea,
+}
+
+/// A project's name.
+#[derive(Debug, Args)]
+pub struct ProjectNameArg {
+    /// The project's name.
+    pub name: String,
+}
+
+/// `wharf server secrets`.
+#[derive(Debug, Args)]
+pub struct ServerSecretsArgs {
+    /// The project whose secrets these are.
+    #[arg(long, value_name = "NAME")]
+    pub project: String,
+    #[command(subcommand)]
+    pub command: SecretsCommand,
+}
+
+/// `wharf server events`.
+#[derive(Debug, Args)]
+pub struct ServerEventsArgs {
+    /// Only this project's.
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `wharf cache …`.
@@ -633,6 +828,19 @@ pub struct RunsArgs {
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Reading the history of a project on a server instead of the local one.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// A wharf server's URL (the token comes from `WHARF_TOKEN`, never the command line).
+    #[arg(long, value_name = "URL", env = "WHARF_SERVER")]
+    pub server: Option<String>,
+    /// The project on that server.
+    #[arg(long, value_name = "NAME", env = "WHARF_PROJECT", requires = "server")]
+    pub project: Option<String>,
 }
 
 /// `wharf show` and `wharf artifacts`.
@@ -643,6 +851,8 @@ pub struct ShowArgs {
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// `wharf logs`.
@@ -659,6 +869,8 @@ pub struct LogsArgs {
     /// it ends.
     #[arg(short, long)]
     pub follow: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[cfg(test)]

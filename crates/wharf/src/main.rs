@@ -74,6 +74,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Image(cmd) => commands::image::run(&dir, cmd).await,
         Command::Publish(cmd) => commands::publish::run(&dir, cmd).await,
         Command::Cache(cmd) => commands::cache::run(&dir, cmd),
+        Command::Serve(args) => commands::serve::run(args).await,
+        Command::Server(args) => commands::server::run(args).await,
+        Command::Trigger(args) => commands::remote::trigger(args).await,
     }
 }
 

@@ -9,18 +9,27 @@ use crate::output::table::{Align, Table};
 
 /// Runs `wharf artifacts`.
 pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
-    let Some((wharf_dir, store)) = history::open(dir).await? else {
-        return Err(history::no_runs());
+    let (rec, objects) = match crate::commands::remote::Remote::from_args(&args.remote)? {
+        // On a server: the API downloads them (`/runs/N/artifacts/PATH`).
+        Some(remote) => (remote.run(args.run).await?, None),
+        None => {
+            let Some((wharf_dir, store)) = history::open(dir).await? else {
+                return Err(history::no_runs());
+            };
+            (
+                history::find_run(&store, args.run).await?,
+                Some(wharf_store::ArtifactStore::new(&wharf_dir)),
+            )
+        }
     };
-    let rec = history::find_run(&store, args.run).await?;
-    let objects = wharf_store::ArtifactStore::new(&wharf_dir);
     let list: Vec<serde_json::Value> = rec
         .jobs
         .iter()
         .flat_map(|j| j.artifacts.iter())
         .map(|a| {
             let stored = objects
-                .object_path(&a.sha256)
+                .as_ref()
+                .and_then(|o| o.object_path(&a.sha256).ok())
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
             serde_json::json!({

@@ -11,6 +11,9 @@ use crate::exit::{ExitStatus, UserError};
 
 /// Runs `wharf logs`.
 pub async fn run(dir: &Path, args: LogsArgs) -> anyhow::Result<ExitStatus> {
+    if let Some(remote) = crate::commands::remote::Remote::from_args(&args.remote)? {
+        return remote_logs(&remote, &args).await;
+    }
     let Some((wharf_dir, store)) = history::open(dir).await? else {
         return Err(history::no_runs());
     };
@@ -86,6 +89,51 @@ pub async fn run(dir: &Path, args: LogsArgs) -> anyhow::Result<ExitStatus> {
                     }
                 }
                 line.clear();
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `wharf logs --server URL`: every step's log through the API, printed as locally.
+async fn remote_logs(
+    remote: &crate::commands::remote::Remote,
+    args: &LogsArgs,
+) -> anyhow::Result<ExitStatus> {
+    if args.follow {
+        return Err(UserError::invalid("--follow is not available with --server yet")
+            .hint("print the log once it ended, or follow it on the server with `wharf logs -f` in the project's state")
+            .into());
+    }
+    let number = match args.run.as_deref() {
+        None | Some("latest") => None,
+        Some(n) => Some(
+            n.trim_start_matches('#')
+                .parse::<u64>()
+                .map_err(|_| UserError::invalid(format!("`{n}` is not a run number")))?,
+        ),
+    };
+    let rec = remote.run(number).await?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for j in rec.jobs.iter().filter(|j| wanted(args.job.as_ref(), &j.id)) {
+        for st in &j.steps {
+            if st.log.is_none() {
+                continue;
+            }
+            let bytes = remote.log(rec.summary.number, &j.id, st.index).await?;
+            if args.json {
+                for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    let text = String::from_utf8_lossy(line);
+                    let v = serde_json::json!({"job": j.id, "step": st.index, "line": text.trim_end_matches('\r')});
+                    writeln!(out, "{v}")?;
+                }
+            } else {
+                writeln!(out, "==> {} / {} <==", j.id, st.name)?;
+                out.write_all(&bytes)?;
+                if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+                    out.write_all(b"\n")?;
+                }
             }
         }
     }

@@ -10,10 +10,13 @@ pub mod package;
 pub mod publish;
 pub mod release;
 pub mod releases;
+pub mod remote;
 pub mod run;
 pub mod runs;
 pub mod schema;
 pub mod secrets;
+pub mod serve;
+pub mod server;
 pub mod show;
 pub mod validate;
 

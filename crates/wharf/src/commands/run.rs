@@ -63,12 +63,13 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
 
-    execute(&root, plans, Vec::new(), &args).await
+    execute(&root, &pipelines, plans, Vec::new(), &args).await
 }
 
 /// Runs `plans` through the runtime and turns how they ended into the exit code.
 async fn execute(
     root: &Path,
+    pipelines: &[wharf_pipeline::Pipeline],
     plans: Vec<wharf_model::Plan>,
     reuse: Vec<wharf_model::Handoff>,
     args: &RunArgs,
@@ -97,22 +98,59 @@ async fn execute(
         } else {
             wharf_runtime::SecretSource::Store
         },
+        key_file: None,
         host_env: wharf_engine::env::host_env(std::env::vars()),
         cache: project::job_cache(&root)?,
         reuse,
     };
-    let finished = wharf_runtime::run(
-        &store,
-        plans,
-        &request,
-        &mut || Box::new(Display::new(mode)),
-        interrupt_counter(),
-        &|w| eprintln!("{w}"),
-    )
-    .await
-    .map_err(user_error)?;
+    let interrupt = interrupt_counter();
+    let mut plans = plans;
+    let mut all = Vec::new();
+    // A run's end starts the pipelines that follow it (`on.pipeline`), as on the server;
+    // not one platform job of an exported file (`--no-deps`): the platform chains those.
+    while !plans.is_empty() {
+        let ran: Vec<(String, wharf_model::Event)> = plans
+            .iter()
+            .map(|p| (p.pipeline.clone(), p.event.clone()))
+            .collect();
+        let finished = wharf_runtime::run(
+            &store,
+            plans,
+            &request,
+            &mut || Box::new(Display::new(mode)),
+            interrupt.clone(),
+            &|w| eprintln!("{w}"),
+        )
+        .await
+        .map_err(user_error)?;
+        plans = Vec::new();
+        if !args.no_deps {
+            for ((name, event), f) in ran.iter().zip(&finished) {
+                match wharf_runtime::event::followers(pipelines, event, name, f.run, f.status) {
+                    Ok(None) => {}
+                    Err(why) => eprintln!("warning: {why}"),
+                    Ok(Some(next)) => {
+                        let more = wharf_runtime::select(
+                            pipelines,
+                            &next,
+                            &wharf_runtime::Selection::default(),
+                        )
+                        .map_err(user_error)?;
+                        for p in &more {
+                            eprintln!(
+                                "run #{} of {name} ended: starting {} (on.pipeline)",
+                                f.run, p.pipeline
+                            );
+                        }
+                        plans.extend(more);
+                    }
+                }
+            }
+        }
+        all.extend(finished);
+    }
     let mut worst = ExitStatus::Success;
-    for f in finished {
+    for f in all {
         let exit = match f.status {
             RunStatus::Success => ExitStatus::Success,
             RunStatus::Cancelled | RunStatus::Interrupted => ExitStatus::Interrupted,
@@ -186,7 +224,7 @@ async fn rerun_failed(
         }
         return Ok(ExitStatus::Success);
     }
-    execute(root, vec![rerun.plan], rerun.reused, args).await
+    execute(root, pipelines, vec![rerun.plan], rerun.reused, args).await
 }
 
 /// The runtime's errors as the CLI shows them: bad input with its hint (exit 2), a plan's

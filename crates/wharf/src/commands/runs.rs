@@ -10,9 +10,12 @@ use crate::output::view::duration;
 
 /// Runs `wharf runs`.
 pub async fn run(dir: &Path, args: RunsArgs) -> anyhow::Result<ExitStatus> {
-    let runs = match history::open(dir).await? {
-        Some((_, store)) => store.list_runs(args.limit).await?,
-        None => Vec::new(),
+    let runs = match crate::commands::remote::Remote::from_args(&args.remote)? {
+        Some(remote) => remote.runs(args.limit).await?,
+        None => match history::open(dir).await? {
+            Some((_, store)) => store.list_runs(args.limit).await?,
+            None => Vec::new(),
+        },
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&runs)?);

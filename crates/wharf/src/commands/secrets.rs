@@ -23,14 +23,29 @@ use crate::project;
 pub async fn run(dir: &Path, cmd: SecretsCommand) -> anyhow::Result<ExitStatus> {
     let root = project::find_root(dir)?;
     let store = Store::open(&project::state_dir(&root)).await?;
+    run_in(&store, None, cmd).await
+}
+
+/// Runs `wharf secrets …` on `store`, sealing with the key in `key_file` (a server's) or,
+/// when `None`, the user's key.
+pub async fn run_in(
+    store: &Store,
+    key_file: Option<&Path>,
+    cmd: SecretsCommand,
+) -> anyhow::Result<ExitStatus> {
+    let store = store.clone();
     match cmd {
-        SecretsCommand::Set(args) => set(&store, args).await,
+        SecretsCommand::Set(args) => set(&store, key_file, args).await,
         SecretsCommand::List(args) => list(&store, args.json).await,
         SecretsCommand::Rm(args) => rm(&store, args).await,
     }
 }
 
-async fn set(store: &Store, args: SecretSetArgs) -> anyhow::Result<ExitStatus> {
+async fn set(
+    store: &Store,
+    key_file: Option<&Path>,
+    args: SecretSetArgs,
+) -> anyhow::Result<ExitStatus> {
     if args.value_in_argv.is_some() {
         return Err(UserError::invalid(
             "secret values are never taken from the command line (shell history and `ps` would keep them)",
@@ -54,8 +69,13 @@ async fn set(store: &Store, args: SecretSetArgs) -> anyhow::Result<ExitStatus> {
         .hint("values that short match ordinary log text, so they cannot be masked reliably; use a longer token")
         .into());
     }
-    let existed = key::key_file_path().is_some_and(|p| p.exists());
-    let (key, source) = key::load_key(true).map_err(|e| UserError::invalid(e.to_string()))?;
+    let file = key_file.map(Path::to_path_buf).or_else(key::key_file_path);
+    let existed = file.as_ref().is_some_and(|p| p.exists());
+    let loaded = match key_file {
+        Some(f) => key::load_key_from(std::env::var(key::KEY_ENV).ok().as_deref(), f, true),
+        None => key::load_key(true),
+    };
+    let (key, source) = loaded.map_err(|e| UserError::invalid(e.to_string()))?;
     let sealed = crypto::seal(&key, &args.name, args.env.as_deref(), &value)
         .map_err(|e| UserError::invalid(e.to_string()))?;
     store
@@ -174,14 +194,7 @@ async fn rm(store: &Store, args: SecretNameArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn check_name(name: &str) -> Result<(), UserError> {
-    let ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if ok && !name.starts_with("WHARF_") {
+    if wharf_secrets::secret::valid_name(name) {
         Ok(())
     } else {
         Err(UserError::invalid(format!(

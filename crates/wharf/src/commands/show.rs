@@ -12,10 +12,15 @@ const STEP_NAME_WIDTH: usize = 60;
 
 /// Runs `wharf show`.
 pub async fn run(dir: &Path, args: ShowArgs) -> anyhow::Result<ExitStatus> {
-    let Some((_, store)) = history::open(dir).await? else {
-        return Err(history::no_runs());
+    let rec = match crate::commands::remote::Remote::from_args(&args.remote)? {
+        Some(remote) => remote.run(args.run).await?,
+        None => {
+            let Some((_, store)) = history::open(dir).await? else {
+                return Err(history::no_runs());
+            };
+            history::find_run(&store, args.run).await?
+        }
     };
-    let rec = history::find_run(&store, args.run).await?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&rec)?);
         return Ok(ExitStatus::Success);

@@ -20,5 +20,6 @@ mod run;
 mod run_control;
 mod runtime;
 mod secrets;
+mod server;
 mod validate;
 mod workspace;

@@ -625,3 +625,41 @@ jobs:
     let err = p.wharf(&["run", "--rerun-failed", "x"]).expect(2).stderr();
     assert!(err.contains("--rerun-failed x: not a run number"), "{err}");
 }
+
+/// `on.pipeline` under `wharf run`: the run of `build` starts `deploy` (on success) and
+/// not `alert` (on failure), at once, as the server does.
+#[test]
+fn a_pipeline_that_follows_another_runs_after_it_locally() {
+    let p = Project::new(
+        "version: 1\nname: build\non: { push: {} }\njobs:\n  b:\n    run: echo built\n",
+    );
+    p.write(
+        ".wharf/deploy.yml",
+        "version: 1\nname: deploy\non: { pipeline: { name: build } }\njobs:\n  d:\n    run: echo \"deploying after $WHARF_EVENT\"\n",
+    );
+    p.write(
+        ".wharf/alert.yml",
+        "version: 1\nname: alert\non: { pipeline: { name: build, status: failure } }\njobs:\n  a:\n    run: echo alert\n",
+    );
+    let out = p.wharf(&["run", "--plain"]).expect(0);
+    let err = out.stderr();
+    assert!(err.contains("starting deploy (on.pipeline)"), "{err}");
+    assert!(err.contains("[d] deploying after pipeline"), "{err}");
+    assert!(!err.contains("[a] alert"), "{err}");
+    // a name that is no pipeline, and a pipeline that follows itself, are refused
+    p.write(
+        ".wharf/alert.yml",
+        "version: 1\nname: alert\non: { pipeline: { name: biuld } }\njobs:\n  a:\n    run: echo alert\n",
+    );
+    p.write(
+        ".wharf/deploy.yml",
+        "version: 1\nname: deploy\non: { pipeline: { name: deploy } }\njobs:\n  d:\n    run: \"true\"\n",
+    );
+    let out = p.wharf(&["validate"]).expect(2);
+    let err = out.stderr();
+    assert!(
+        err.contains("`on.pipeline` names `biuld`, which is not a pipeline of the project"),
+        "{err}"
+    );
+    assert!(err.contains("a pipeline cannot follow itself"), "{err}");
+}

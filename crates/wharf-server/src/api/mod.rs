@@ -1,0 +1,101 @@
+//! `/api/v1`: JSON over HTTP, bearer tokens with roles, described by the OpenAPI document
+//! the server serves at `/api/v1/openapi.json` (a test checks it against the routes).
+//!
+//! One file per route group; every handler states the role it needs first thing, and
+//! every error becomes its status and JSON body in one place ([`crate::Error`]).
+
+mod files;
+mod projects;
+mod runs;
+mod secrets;
+mod tokens;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::{delete, get, post, put};
+
+use crate::app::Shared;
+use crate::error::{Error, Result};
+use crate::tokens::Role;
+
+/// The OpenAPI document.
+pub(crate) const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// The API's routes, relative to `/api/v1`.
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .route("/projects", get(projects::list).post(projects::add))
+        .route("/projects/{project}", delete(projects::remove))
+        .route("/projects/{project}/events", get(projects::events))
+        .route("/projects/{project}/trigger", post(runs::trigger))
+        .route("/projects/{project}/runs", get(runs::list))
+        .route("/projects/{project}/runs/{run}", get(runs::get))
+        .route("/projects/{project}/runs/{run}/cancel", post(runs::cancel))
+        .route("/projects/{project}/runs/{run}/rerun", post(runs::rerun))
+        .route(
+            "/projects/{project}/runs/{run}/jobs/{job}/steps/{step}/log",
+            get(files::log),
+        )
+        .route(
+            "/projects/{project}/runs/{run}/artifacts",
+            get(files::artifacts),
+        )
+        .route(
+            "/projects/{project}/runs/{run}/artifacts/{*path}",
+            get(files::artifact),
+        )
+        .route("/projects/{project}/releases", get(runs::releases))
+        .route("/projects/{project}/secrets", get(secrets::list))
+        .route(
+            "/projects/{project}/secrets/{name}",
+            put(secrets::set).delete(secrets::remove),
+        )
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke))
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
+
+/// Checks the request's bearer token allows `needed`; its role.
+pub(crate) async fn allow(s: &Shared, headers: &HeaderMap, needed: Role) -> Result<Role> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| Error::Unauthorized("missing `Authorization: Bearer TOKEN`".into()))?;
+    let token = value.strip_prefix("Bearer ").ok_or_else(|| {
+        Error::Unauthorized("the Authorization header is not `Bearer TOKEN`".into())
+    })?;
+    let (_, role) =
+        s.db.authenticate(token.trim())
+            .await?
+            .ok_or_else(|| Error::Unauthorized("unknown or revoked token".into()))?;
+    if role < needed {
+        return Err(Error::Forbidden(format!(
+            "this needs a token with role {} or above; yours is {}",
+            needed.as_str(),
+            role.as_str()
+        )));
+    }
+    Ok(role)
+}
+
+/// The run store of a registered project.
+pub(crate) async fn project_store(s: &Shared, name: &str) -> Result<wharf_store::Store> {
+    if s.db.project(name).await?.is_none() {
+        return Err(Error::NotFound(format!("no project named `{name}`")));
+    }
+    Ok(wharf_store::Store::open(&crate::paths::state(&s.config.data_dir, name)).await?)
+}

@@ -1,0 +1,61 @@
+//! `/tokens`: make (shown once), list and revoke API tokens; admins only.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+
+use super::allow;
+use crate::app::Shared;
+use crate::error::{Error, Result};
+use crate::tokens::{Role, TokenInfo};
+
+pub(super) async fn list(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<TokenInfo>>> {
+    allow(&s, &headers, Role::Admin).await?;
+    Ok(Json(s.db.tokens().await?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateBody {
+    name: String,
+    role: String,
+}
+
+pub(super) async fn create(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(b): Json<CreateBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    allow(&s, &headers, Role::Admin).await?;
+    let role = Role::parse(&b.role).ok_or_else(|| {
+        Error::invalid(
+            format!("unknown role `{}`", b.role),
+            Some("viewer, operator or admin"),
+        )
+    })?;
+    let (id, token) = s.db.create_token(&b.name, role).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            serde_json::json!({ "id": id, "name": b.name, "role": role, "token": token.expose() }),
+        ),
+    ))
+}
+
+pub(super) async fn revoke(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    allow(&s, &headers, Role::Admin).await?;
+    if s.db.revoke_token(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound(format!("no live token {id}")))
+    }
+}

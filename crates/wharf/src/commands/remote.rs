@@ -1,0 +1,172 @@
+//! The history commands against a server (`--server URL --project NAME`, the token from
+//! `WHARF_TOKEN`): the same records through the API, shown the same way.
+
+use wharf_model::{RunRecord, RunSummary};
+use wharf_secrets::secret::SecretString;
+
+use crate::cli::RemoteArgs;
+use crate::exit::UserError;
+
+/// A project on a server.
+pub struct Remote {
+    net: wharf_net::Net,
+    base: String,
+    project: String,
+    token: Option<SecretString>,
+}
+
+impl Remote {
+    /// The server the flags name, if any.
+    pub fn from_args(a: &RemoteArgs) -> anyhow::Result<Option<Remote>> {
+        let Some(server) = &a.server else {
+            return Ok(None);
+        };
+        let project = a.project.clone().ok_or_else(|| {
+            UserError::invalid("--server needs --project NAME (or WHARF_PROJECT)")
+                .hint("`wharf server project list` on the server shows the projects")
+        })?;
+        let net = wharf_net::Net::from_env().map_err(|e| UserError::invalid(e.to_string()))?;
+        let token = std::env::var("WHARF_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(SecretString::new);
+        Ok(Some(Remote {
+            net,
+            base: server.trim_end_matches('/').to_string(),
+            project,
+            token,
+        }))
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}/api/v1/projects/{}{path}", self.base, self.project);
+        let mut req = self.net.client().request(method, &url);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t.expose());
+        }
+        let resp = req.send().await.map_err(|e| {
+            UserError::invalid(format!("{url}: {}", wharf_net::describe(&e)))
+                .hint("is the server running? `wharf serve` prints the URL it listens on")
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let said = body["error"]
+            .as_str()
+            .unwrap_or("no reason given")
+            .to_string();
+        let mut e = UserError::invalid(format!("the server answered {status}: {said}"));
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            e = e.hint(
+                "set WHARF_TOKEN to a token from `wharf server token create NAME --role viewer`",
+            );
+        } else if let Some(h) = body["hint"].as_str() {
+            e = e.hint(h.to_string());
+        }
+        Err(e.into())
+    }
+
+    /// The latest runs, newest first.
+    pub async fn runs(&self, limit: u32) -> anyhow::Result<Vec<RunSummary>> {
+        Ok(self
+            .get(&format!("/runs?limit={limit}"))
+            .await?
+            .json()
+            .await?)
+    }
+
+    /// Run `number`, or the latest.
+    pub async fn run(&self, number: Option<u64>) -> anyhow::Result<RunRecord> {
+        let number = match number {
+            Some(n) => n,
+            None => self
+                .runs(1)
+                .await?
+                .first()
+                .map(|r| r.number)
+                .ok_or_else(|| {
+                    UserError::invalid(format!("project {} has no runs yet", self.project))
+                })?,
+        };
+        Ok(self.get(&format!("/runs/{number}")).await?.json().await?)
+    }
+
+    /// The log of one step.
+    pub async fn log(&self, run: u64, job: &str, step: usize) -> anyhow::Result<Vec<u8>> {
+        let job = job
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>();
+        Ok(self
+            .get(&format!("/runs/{run}/jobs/{job}/steps/{step}/log"))
+            .await?
+            .bytes()
+            .await?
+            .to_vec())
+    }
+}
+
+/// `wharf trigger`: a manual run on the server, with inputs.
+pub async fn trigger(args: crate::cli::TriggerArgs) -> anyhow::Result<crate::exit::ExitStatus> {
+    let remote = Remote::from_args(&args.remote)?.ok_or_else(|| {
+        UserError::invalid("wharf trigger needs a server: --server URL --project NAME")
+            .hint("or set WHARF_SERVER and WHARF_PROJECT; the token comes from WHARF_TOKEN")
+    })?;
+    let mut inputs = serde_json::Map::new();
+    for i in &args.inputs {
+        let (k, v) = i
+            .split_once('=')
+            .ok_or_else(|| UserError::invalid(format!("--input `{i}` is not NAME=VALUE")))?;
+        inputs.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+    }
+    let mut body = serde_json::json!({ "inputs": inputs });
+    if let Some(b) = &args.branch {
+        body["branch"] = serde_json::Value::String(b.clone());
+    }
+    let answer: serde_json::Value = remote
+        .send(reqwest::Method::POST, "/trigger", Some(&body))
+        .await?
+        .json()
+        .await?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        eprintln!(
+            "queued event {} on {} at {} ({})",
+            answer["event"],
+            answer["branch"].as_str().unwrap_or("?"),
+            answer["sha"]
+                .as_str()
+                .map(|s| &s[..s.len().min(12)])
+                .unwrap_or("?"),
+            answer["pipelines"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        );
+    }
+    Ok(crate::exit::ExitStatus::Success)
+}
