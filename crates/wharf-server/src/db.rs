@@ -154,6 +154,15 @@ impl Db {
         Ok(Db { pool })
     }
 
+    /// A write transaction that takes the lock up front (`BEGIN IMMEDIATE`): concurrent
+    /// writers queue on the busy timeout instead of failing on a lock upgrade.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(Error::db("begin a write"))
+    }
+
     /// The pool, for the other tables' queries.
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -231,11 +240,7 @@ impl Db {
         outcome: &str,
         now: Millis,
     ) -> Result<Accepted> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(Error::db("begin"))?;
+        let mut tx = self.write().await?;
         if let Some(id) = delivery {
             let seen = sqlx::query("SELECT 1 FROM deliveries WHERE project = ? AND delivery = ?")
                 .bind(project)
@@ -304,11 +309,7 @@ impl Db {
         refs: &[(String, String)],
         now: Millis,
     ) -> Result<Vec<i64>> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(Error::db("begin"))?;
+        let mut tx = self.write().await?;
         let known: Vec<(String, String)> =
             sqlx::query("SELECT name, sha FROM refs WHERE project = ?")
                 .bind(project)
@@ -428,11 +429,7 @@ impl Db {
         event: &Event,
         now: Millis,
     ) -> Result<Option<i64>> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(Error::db("begin"))?;
+        let mut tx = self.write().await?;
         let last: Option<i64> = sqlx::query(
             "SELECT last_tick FROM schedules WHERE project = ? AND pipeline = ? AND cron = ?",
         )
@@ -475,11 +472,7 @@ impl Db {
         event: &Event,
         now: Millis,
     ) -> Result<i64> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(Error::db("begin"))?;
+        let mut tx = self.write().await?;
         let id = insert_event(&mut tx, project, source, event, None, now).await?;
         tx.commit().await.map_err(Error::db("commit an event"))?;
         Ok(id)
@@ -496,11 +489,7 @@ impl Db {
         attempt: i64,
         now: Millis,
     ) -> Result<i64> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(Error::db("begin"))?;
+        let mut tx = self.write().await?;
         let id = insert_event(&mut tx, project, source, event, None, now).await?;
         sqlx::query("UPDATE events SET rerun = ?, attempt = ? WHERE id = ?")
             .bind(run as i64)
@@ -587,11 +576,7 @@ impl Db {
     /// back to the queue (nothing of them ran); the others are marked `interrupted` and
     /// returned.
     pub async fn interrupted(&self, now: Millis) -> Result<(u64, Vec<EventRow>)> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(Error::db("begin"))?;
+        let mut tx = self.write().await?;
         let requeued = sqlx::query(
             "UPDATE events SET state = 'queued', started_at = NULL WHERE state = 'running' AND runs = '[]'",
         )

@@ -80,19 +80,7 @@ pub async fn worktree(mirror: &Path, sha: &str, dir: &Path) -> Result<()> {
     if !is_sha(sha) {
         return Err(Error::invalid(format!("`{sha}` is not a commit id"), None));
     }
-    let commit = format!("{sha}^{{commit}}");
-    git(
-        Some(mirror),
-        &["cat-file", "-e", &commit],
-        "find the event's commit",
-    )
-    .await
-    .map_err(|_| {
-        Error::invalid(
-            format!("commit {sha} is not in the repository"),
-            Some("the forge sent a commit the server cannot fetch; was it force-pushed away?"),
-        )
-    })?;
+    peel(mirror, sha).await?;
     let d = dir.to_string_lossy().into_owned();
     git(
         Some(mirror),

@@ -34,6 +34,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/projects/{project}/trigger", post(runs::trigger))
         .route("/projects/{project}/runs", get(runs::list))
         .route("/projects/{project}/runs/{run}", get(runs::get))
+        .route("/projects/{project}/runs/{run}/jobs", get(runs::jobs))
+        .route("/projects/{project}/runs/{run}/jobs/{job}", get(runs::job))
         .route("/projects/{project}/runs/{run}/cancel", post(runs::cancel))
         .route("/projects/{project}/runs/{run}/rerun", post(runs::rerun))
         .route(

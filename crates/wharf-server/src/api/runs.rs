@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use wharf_model::{Event, EventKind, ReleaseRecord, RunRecord, RunStatus, RunSummary};
+use wharf_model::{Event, EventKind, JobRecord, ReleaseRecord, RunRecord, RunStatus, RunSummary};
 
 use super::{allow, project_store};
 use crate::app::Shared;
@@ -79,6 +79,30 @@ pub(super) async fn get(
 ) -> Result<Json<RunRecord>> {
     allow(&s, &headers, Role::Viewer).await?;
     Ok(Json(record(&s, &project, run).await?))
+}
+
+pub(super) async fn jobs(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((project, run)): Path<(String, u64)>,
+) -> Result<Json<Vec<JobRecord>>> {
+    allow(&s, &headers, Role::Viewer).await?;
+    Ok(Json(record(&s, &project, run).await?.jobs))
+}
+
+pub(super) async fn job(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((project, run, job)): Path<(String, u64, String)>,
+) -> Result<Json<JobRecord>> {
+    allow(&s, &headers, Role::Viewer).await?;
+    record(&s, &project, run)
+        .await?
+        .jobs
+        .into_iter()
+        .find(|j| j.id == job)
+        .map(Json)
+        .ok_or_else(|| Error::NotFound(format!("run #{run} has no job `{job}`")))
 }
 
 pub(super) async fn cancel(
