@@ -87,19 +87,50 @@ pub async fn serve(config: Config) -> Result<()> {
     let janitor = tokio::spawn(janitor(shared.clone(), stop_rx.clone()));
     let poller = tokio::spawn(crate::poll::run(shared.clone(), stop_rx.clone()));
     let scheduler = tokio::spawn(crate::schedule::run(shared.clone(), stop_rx.clone()));
-    let mut stop_http = stop_rx.clone();
-    let served = axum::serve(listener, router(shared.clone()))
-        .with_graceful_shutdown(async move {
-            let _ = stop_http.wait_for(|s| *s).await;
-        })
-        .await;
+    let served = accept(listener, router(shared.clone()), stop_rx.clone()).await;
     for w in workers {
         let _ = w.await;
     }
     let _ = janitor.await;
     let _ = poller.await;
     let _ = scheduler.await;
-    served.map_err(|e| Error::invalid(format!("the listener failed: {e}"), None))
+    served
+}
+
+/// How long a client may take to send a request's headers: a client that trickles them
+/// (slowloris) is cut off instead of holding a connection forever.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves connections until `stop` turns true: each on its own task, HTTP/1.1 with a
+/// header timeout (`axum::serve` sets none).
+async fn accept(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors, a reset before accept: the next one may work.
+                Err(e) => {
+                    eprintln!("wharf serve: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            // A client that went away or timed out is its own business.
+            let _ = conn.await;
+        });
+    }
 }
 
 /// SIGTERM or Ctrl-C.

@@ -586,12 +586,39 @@ fn a_slow_client_is_cut_off_and_the_server_keeps_serving() {
         }
         (String::new(), started.elapsed())
     });
+    // one that trickles its headers is cut off too (after 10 s)
+    let mut slow_headers = std::net::TcpStream::connect(&host).unwrap();
+    let header_trickle = std::thread::spawn(move || {
+        let started = Instant::now();
+        for b in b"POST /hooks/app HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+            .iter()
+        {
+            if slow_headers.write_all(&[*b]).is_err() {
+                break;
+            }
+            let _ = slow_headers.set_read_timeout(Some(Duration::from_secs(1)));
+            let mut buf = [0u8; 64];
+            if let Ok(0) = slow_headers.read(&mut buf) {
+                return Some(started.elapsed());
+            }
+        }
+        None
+    });
     // meanwhile others are served
     let health = http::get(&format!("{}/api/v1/health", s.url), None);
     assert_eq!(health.status, 200);
     let (answer, after) = trickle.join().unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
     assert!(after < Duration::from_secs(10), "cut off after {after:?}");
+    let closed = header_trickle.join().unwrap();
+    assert!(
+        closed.is_some_and(|d| d < Duration::from_secs(20)),
+        "a client trickling its headers was not cut off: {closed:?}"
+    );
+    assert_eq!(
+        http::get(&format!("{}/api/v1/health", s.url), None).status,
+        200
+    );
 }
 
 #[test]
