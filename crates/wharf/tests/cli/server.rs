@@ -1192,3 +1192,88 @@ fn the_cli_reads_a_servers_history_and_triggers_runs() {
     let out = cli(&["trigger", "-i", "target=moon"], Some(&operator)).expect(2);
     assert!(out.stderr().contains("moon"), "{}", out.stderr());
 }
+
+/// The administration commands refuse bad input with what is wrong and a hint, exit 2.
+#[test]
+fn bad_administration_input_is_refused_with_a_hint() {
+    let s = Server::new();
+    let forge = Forge::start(Kind::Github, "http://127.0.0.1:9/none", SECRET);
+    let url = forge.clone_url();
+    let add = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "project",
+            "add",
+            name,
+            "--repo",
+            url.as_str(),
+            "--forge",
+            "github",
+        ];
+        args.extend_from_slice(extra);
+        s.admin(&args, "")
+    };
+    let out = add("bad name!", &[]).expect(2);
+    assert!(
+        out.stderr().contains("`bad name!` is not a project name"),
+        "{}",
+        out.stderr()
+    );
+    assert!(out.stderr().contains("letters, digits"), "{}", out.stderr());
+    let out = add("app", &["--poll", "5 parsecs"]).expect(2);
+    assert!(
+        out.stderr()
+            .contains("--poll `5 parsecs` is not a duration"),
+        "{}",
+        out.stderr()
+    );
+    let out = add("app", &[]).expect(0);
+    assert_eq!(
+        out.stdout().trim().len(),
+        64,
+        "the generated secret, once: {}",
+        out.stdout()
+    );
+    let out = add("app", &[]).expect(2);
+    assert!(
+        out.stderr().contains("a project named `app` exists"),
+        "{}",
+        out.stderr()
+    );
+    let out = s
+        .admin(
+            &["project", "add", "x", "--repo", "r", "--forge", "bitbucket"],
+            "",
+        )
+        .expect(2);
+    assert!(
+        out.stderr().contains("invalid value 'bitbucket'"),
+        "{}",
+        out.stderr()
+    );
+    let out = s.admin(&["token", "revoke", "999"], "").expect(2);
+    assert!(
+        out.stderr().contains("no live token 999"),
+        "{}",
+        out.stderr()
+    );
+    let out = s
+        .admin(
+            &["secrets", "--project", "nope", "set", "TOKEN"],
+            "value-1234567890",
+        )
+        .expect(2);
+    assert!(
+        out.stderr().contains("no project named `nope`"),
+        "{}",
+        out.stderr()
+    );
+    let out = s.admin(&["project", "remove", "nope"], "").expect(2);
+    assert!(
+        out.stderr().contains("no project named `nope`"),
+        "{}",
+        out.stderr()
+    );
+    let listed = s.admin(&["project", "list", "--json"], "").expect(0).json();
+    assert_eq!(listed[0]["name"], "app");
+    assert!(!listed.to_string().contains("secret"), "{listed}");
+}
