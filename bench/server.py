@@ -3,6 +3,8 @@
 
 usage: bench/server.py [--wharf BIN] [--work DIR] [--results DIR] SUBCOMMAND [options]
 
+  firstclone  a new project's first deliveries sent as the server starts (the first
+              clone of its mirror): how many of their events fail
   crash       20 runs of 5 jobs, the server kill -9'd at 10 seeded random moments and
               restarted after 0-20 s; checks final states, markers and stored logs
   latency     50 signed GitHub push deliveries, one at a time: answer time (client side)
@@ -383,6 +385,15 @@ def crash(a):
     s.make_token()
     extra = ["--interrupted-attempts", str(a.attempts)]
     s.start(*extra)
+    if a.wait_mirror:
+        # the scheduler clones a new project's mirror at start; a delivery taken meanwhile
+        # can race that clone (see `firstclone`): wait for it, so that this test measures
+        # the crashes only
+        head = s.data / "projects" / "crash" / "repo.git" / "HEAD"
+        t = time.monotonic()
+        while not head.exists() and time.monotonic() - t < 30:
+            time.sleep(0.05)
+        time.sleep(0.5)
     # the schedule of kills, drawn before anything runs
     plan = [(round(rng.uniform(a.up_min, a.up_max), 3), round(rng.uniform(0, 20), 3))
             for _ in range(a.kills)]
@@ -515,23 +526,30 @@ def crash_check(s: Server, markers: Path, webhook, instances):
         final_run = last["runs"][0] if last["runs"] else None
         ok = False
         why = ""
+        # a re-run's record lists only the jobs it ran; the others were reused from the
+        # runs before it: each job's latest result along the lineage is what counts
+        latest = {}
+        for c in chain:
+            for r in c["runs"]:
+                for j in records.get(r, {}).get("jobs", []):
+                    latest[j["id"]] = (r, j.get("status"))
         if final_run is None:
-            why = f"the last event {last['event']} ({last['state']}) has no run"
+            why = f"the last event {last['event']} ({last['state']}: {by_id[last['event']].get('error')}) has no run"
         else:
             rec = records[final_run]
-            jobs = {j["id"] if "id" in j else j.get("name"): j for j in rec.get("jobs", [])}
-            bad = {k: j.get("status") for k, j in jobs.items() if j.get("status") != "success"}
+            bad = {k: v for k, v in latest.items() if v[1] != "success"}
             if rec["status"] != "success":
                 why = f"final run {final_run} is {rec['status']}"
-            elif set(jobs) != set(JOBS):
-                why = f"final run {final_run} has jobs {sorted(jobs)}"
+            elif set(latest) != set(JOBS):
+                why = f"jobs recorded along the lineage: {sorted(latest)}"
             elif bad:
-                why = f"final run {final_run}: jobs not successful: {bad}"
+                why = f"jobs whose latest result is not success: {bad}"
             else:
                 ok = True
         if not ok:
             P.append(f"lineage of event {eid}: {why}")
-        lineages.append({"webhook_event": eid, "attempts": len(chain), "chain": chain, "ok": ok, "why": why})
+        lineages.append({"webhook_event": eid, "attempts": len(chain), "chain": chain, "ok": ok, "why": why,
+                         "job_results": latest})
     rep["lineages"] = lineages
     rep["lineages_ok"] = sum(1 for l in lineages if l["ok"])
     rep["lineage_attempts"] = {}
@@ -691,6 +709,39 @@ def crash_md(r):
          "", "Problems:" if r["problems"] else "Problems: none", ""]
     L += [f"- {p}" for p in r["problems"]]
     return "\n".join(L) + "\n"
+
+
+def firstclone(a):
+    """A project's first deliveries, sent as soon as the server listens: does any fail?"""
+    st = stamp()
+    trials = []
+    for t in range(a.trials):
+        w = fresh(a.work, "firstclone")
+        repo = Repo(w / "git", {"wharf.yml": TRIVIAL})
+        s = Server(a.wharf, w / "data")
+        s.add_project("app", repo)
+        s.make_token()
+        s.start()
+        ids = []
+        for i in range(a.deliveries):
+            status, data, _ = s.deliver("app", f"first-{i}", repo.sha, f"fc-{st}-{t}-{i}")
+            ids.append(json.loads(data)["event"])
+        rows = wait_events_done(s, "app", ids)
+        s.stop()
+        res = [{"event": i, "state": rows[i]["state"], "error": rows[i]["error"]} for i in ids]
+        trials.append({"trial": t, "events": res,
+                       "log": [l for l in s.log_path.read_text().splitlines() if "clone" in l or "failed" in l]})
+        log(f"trial {t}: {[r['state'] for r in res]}")
+    failed = [(x["trial"], e) for x in trials for e in x["events"] if e["state"] != "done"]
+    raw = {"stamp": st, "machine": machine_line(), "command": " ".join(sys.argv), "trials": trials}
+    md = "\n".join([f"# wharf serve: a new project's first deliveries ({st})", "", raw["machine"], "",
+                    f"command: `{raw['command']}`", "",
+                    f"{a.trials} trials: a fresh data directory, one project, the server started, {a.deliveries} "
+                    "push deliveries sent as soon as it listens.", "",
+                    f"events not done: {len(failed)} of {a.trials * a.deliveries}", ""]
+                   + [f"- trial {t}: event {e['event']} {e['state']}: {e['error']}" for t, e in failed]) + "\n"
+    log(md)
+    write_results(a.results, "firstclone", raw, md)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1031,7 +1082,13 @@ def main():
     c.add_argument("--attempts", type=int, default=20, help="--interrupted-attempts of the server")
     c.add_argument("--chunk-sleep", type=float, default=0.25)
     c.add_argument("--drain-timeout", type=float, default=900)
+    c.add_argument("--no-wait-mirror", dest="wait_mirror", action="store_false",
+                   help="send the deliveries at once, without waiting for the first clone")
     c.set_defaults(fn=crash)
+    f = sub.add_parser("firstclone")
+    f.add_argument("--trials", type=int, default=10)
+    f.add_argument("--deliveries", type=int, default=2)
+    f.set_defaults(fn=firstclone)
     l = sub.add_parser("latency")
     l.add_argument("--pushes", type=int, default=50)
     l.add_argument("--gap", type=float, default=0.2, help="pause between the git push and the delivery")

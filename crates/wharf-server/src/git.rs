@@ -59,6 +59,8 @@ pub async fn fetch(url: &str, mirror: &Path) -> Result<()> {
                 .await
                 .map_err(Error::io("create", parent))?;
         }
+        // A clone a killed server left half-made is removed first; the lock around the
+        // mirror keeps two clones from meeting here.
         let tmp = mirror.with_extension("tmp");
         let _ = tokio::fs::remove_dir_all(&tmp).await;
         let tmp_s = tmp.to_string_lossy().into_owned();

@@ -32,27 +32,33 @@ async fn tick(s: &Shared) -> crate::Result<()> {
     let data = &s.config.data_dir;
     for p in s.db.projects().await? {
         let mirror = paths::mirror(data, &p.name);
-        if !mirror.join("HEAD").is_file()
-            && let Err(e) = git::fetch(&p.repo, &mirror).await
-        {
-            eprintln!(
-                "wharf serve: {}: cannot fetch the repository for its schedules: {e}",
-                p.name
-            );
-            continue;
-        }
-        let Some(branch) = git::default_branch(&mirror).await else {
-            continue;
-        };
         let dir =
             tempfile::tempdir().map_err(crate::Error::io("create a temporary directory", data))?;
-        let rev = format!("refs/heads/{branch}");
-        if git::pipeline_files(&mirror, &rev, dir.path())
-            .await
-            .is_err()
-        {
-            continue;
-        }
+        let branch = {
+            // The mirror is the dispatcher's too: one git operation on it at a time.
+            let lock = s.git_lock(&p.name);
+            let _held = lock.lock().await;
+            if !mirror.join("HEAD").is_file()
+                && let Err(e) = git::fetch(&p.repo, &mirror).await
+            {
+                eprintln!(
+                    "wharf serve: {}: cannot fetch the repository for its schedules: {e}",
+                    p.name
+                );
+                continue;
+            }
+            let Some(branch) = git::default_branch(&mirror).await else {
+                continue;
+            };
+            let rev = format!("refs/heads/{branch}");
+            if git::pipeline_files(&mirror, &rev, dir.path())
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            branch
+        };
         // An invalid file has no schedule to fire; its push already reported it.
         let Ok(pipelines) = wharf_pipeline::load_project(dir.path()) else {
             continue;

@@ -1277,3 +1277,36 @@ fn bad_administration_input_is_refused_with_a_hint() {
     assert_eq!(listed[0]["name"], "app");
     assert!(!listed.to_string().contains("secret"), "{listed}");
 }
+
+/// A new project's first deliveries, arriving as the server starts (while its scheduler
+/// makes the first clone too): every one runs; one git operation on the mirror at a time.
+#[test]
+fn the_first_deliveries_of_a_new_project_all_run() {
+    for _ in 0..3 {
+        let mut s = Server::new();
+        s.kill9();
+        let forge = Forge::start(Kind::Github, "http://127.0.0.1:9/none", SECRET);
+        let sha = forge.commit(
+            "wharf.yml",
+            "version: 1\non: { push: {} }\njobs:\n  a:\n    run: \"true\"\n",
+            "p",
+        );
+        assert!(forge.push("main").status.success());
+        assert!(forge.push("main:refs/heads/other").status.success());
+        s.add_project("app", &forge, &[]);
+        s.start(&[]);
+        let ids: Vec<i64> = ["main", "other"]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let a = github_push(&s, &format!("first-{i}"), b, &sha, SECRET);
+                assert_eq!(a.status, 202, "{}", a.text());
+                a.json()["event"].as_i64().unwrap()
+            })
+            .collect();
+        for id in ids {
+            let e = s.wait_event(id);
+            assert_eq!(e["state"], "done", "{e}\n{}", s.log());
+        }
+    }
+}
