@@ -448,6 +448,9 @@ def crash(a):
     md = crash_md(report)
     log(md)
     write_results(a.results, "crash", report, md)
+    # the evidence beside the figures: every marker line and what the server printed
+    shutil.copy(markers, a.results / f"server-crash-{st}.markers.txt")
+    shutil.copy(s.log_path, a.results / f"server-crash-{st}.serve.log")
 
 
 def steps_alive(markers: Path):
@@ -563,7 +566,7 @@ def crash_check(s: Server, markers: Path, webhook, instances):
     # markers
     lines = markers.read_text().splitlines()
     rep["marker_lines"] = len(lines)
-    starts, ends, last_seen = {}, {}, {}
+    starts, ends, last_seen, chunks = {}, {}, {}, {}
     malformed = []
     for line in lines:
         parts = line.split()
@@ -576,6 +579,8 @@ def crash_check(s: Server, markers: Path, webhook, instances):
             starts.setdefault(key, []).append((ns, pid))
         elif phase == "end":
             ends.setdefault(key, []).append((ns, pid))
+        elif phase.startswith("chunk"):
+            chunks[key] = max(chunks.get(key, -1), int(phase[5:]))
     if malformed:
         P.append(f"{len(malformed)} malformed marker lines, e.g. {malformed[:3]}")
     dup = {k: v for k, v in starts.items() if len(v) > 1}
@@ -668,8 +673,12 @@ def crash_check(s: Server, markers: Path, webhook, instances):
                 elif status == 200 and body:
                     # an interrupted step: what was stored should be a prefix of the output
                     ok = expected[jid].startswith(body)
+                    # printed before the kill: the chunks whose marker was written (the
+                    # marker follows its chunk; a chunk printed without its marker may
+                    # or may not be stored)
+                    printed = (chunks.get(f"{n}-{jid}", -1) + 1) * (len(expected[jid]) // CHUNKS)
                     partial.append({"run": n, "job": jid, "status": step.get("status"),
-                                    "bytes": len(body), "prefix": ok,
+                                    "bytes": len(body), "prefix": ok, "printed_at_least": printed,
                                     "whole_lines": body.endswith(b"\n")})
     rep["logs_checked"] = checked
     rep["logs_checked_of_reused_jobs"] = reused_checked
@@ -678,6 +687,10 @@ def crash_check(s: Server, markers: Path, webhook, instances):
     if mismatched:
         P.append(f"{len(mismatched)} stored logs of successful steps differ from the output")
     rep["partial_logs"] = partial
+    short = [p for p in partial if p["bytes"] < p["printed_at_least"]]
+    rep["partial_logs_shorter_than_printed"] = short
+    if short:
+        P.append(f"{len(short)} logs of interrupted steps lack bytes the step printed before the kill: {short[:5]}")
     bad_partial = [p for p in partial if not p["prefix"]]
     if bad_partial:
         P.append(f"{len(bad_partial)} logs of unfinished steps are not a prefix of the output: {bad_partial[:5]}")
@@ -705,7 +718,7 @@ def crash_md(r):
          f"| steps seen after their server's kill / longest | {r['steps_seen_after_their_servers_kill']} / {r['max_step_life_after_kill_s']} s |",
          f"| steps that had ended and ran again (server died before recording them) | {len(r['completed_steps_run_again'])} |",
          f"| stored logs of successful steps checked / byte-identical | {r['logs_checked']} / {r['logs_identical']} (of which reused jobs' {r['logs_checked_of_reused_jobs']}) |",
-         f"| logs of interrupted steps: stored / prefixes of the output | {len(r['partial_logs'])} / {sum(1 for p in r['partial_logs'] if p['prefix'])} |",
+         f"| logs of interrupted steps: stored / prefixes of the output / holding every chunk marked printed before the kill | {len(r['partial_logs'])} / {sum(1 for p in r['partial_logs'] if p['prefix'])} / {len(r['partial_logs']) - len(r['partial_logs_shorter_than_printed'])} |",
          "", "Problems:" if r["problems"] else "Problems: none", ""]
     L += [f"- {p}" for p in r["problems"]]
     return "\n".join(L) + "\n"
@@ -781,6 +794,7 @@ def latency(a):
                  to_run_ms=(rec.get("started_at") - e["received_at"]) if rec.get("started_at") else None,
                  to_first_step_ms=first - e["received_at"], run_status=rec["status"])
     s.stop()
+    git_costs = git_path_costs(repo, s.data / "projects" / "app" / "repo.git", a.git_reps)
     ack = [r["ack_ms"] for r in rows]
     fs = [r["to_first_step_ms"] for r in rows]
     tr = [r["to_run_ms"] for r in rows if r["to_run_ms"] is not None]
@@ -791,7 +805,8 @@ def latency(a):
         "runs_success": sum(1 for r in rows if r["run_status"] == "success"),
     }
     raw = {"stamp": st, "machine": machine_line(), "command": " ".join(sys.argv),
-           "pushes": a.pushes, "summary": summary, "rows": rows, "sample_record": rec}
+           "pushes": a.pushes, "summary": summary, "rows": rows, "sample_record": rec,
+           "git_costs_ms": git_costs}
     md = "\n".join([
         f"# wharf serve: webhook to first step ({st})", "", raw["machine"], "",
         f"command: `{raw['command']}`", "",
@@ -802,9 +817,38 @@ def latency(a):
         f"| webhook answered (client side, connect to last byte) | {summary['ack_ms']['p50']:.1f} ms | {summary['ack_ms']['p99']:.1f} ms | {summary['ack_ms']['min']:.1f} ms | {summary['ack_ms']['max']:.1f} ms | p99 < 100 ms |",
         f"| delivery received -> run started (server clock) | {summary['to_run_started_ms']['p50']} ms | {summary['to_run_started_ms']['p99']} ms | | {summary['to_run_started_ms']['max']} ms | |",
         f"| delivery received -> first step started (server clock) | {summary['to_first_step_ms']['p50']} ms | {summary['to_first_step_ms']['p99']} ms | {summary['to_first_step_ms']['min']} ms | {summary['to_first_step_ms']['max']} ms | p50 < 50 ms, p99 < 250 ms |",
-        ""])
+        "", f"The git commands the dispatcher runs before a run starts, timed alone on the server's mirror "
+        f"after it stopped ({a.git_reps} times each, a new commit pushed before each fetch; median / max):", "",
+        "| git command | median | max |", "|---|---:|---:|"]
+        + [f"| `{k}` | {v['median']:.1f} ms | {v['max']:.1f} ms |" for k, v in git_costs.items()] + [""])
     log(md)
     write_results(a.results, "latency", raw, md)
+
+
+def git_path_costs(repo: Repo, mirror: Path, reps: int):
+    """Times, alone, each git command the dispatcher runs for an event (dispatch.rs, git.rs)."""
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true")
+    names = ["fetch --quiet --prune --force origin", "rev-parse --verify SHA^{commit} (x2 per event)",
+             "worktree add --detach --force DIR SHA", "worktree remove --force DIR", "worktree prune"]
+    times = {n: [] for n in names}
+    wt = mirror.parent / "checkouts" / "bench-timing"
+
+    def timed(name, *args):
+        t = time.perf_counter()
+        r = subprocess.run(["git", "-C", str(mirror), *args], env=env, stdin=subprocess.DEVNULL,
+                           capture_output=True)
+        times[name].append((time.perf_counter() - t) * 1000)
+        if r.returncode != 0:
+            raise RuntimeError(f"git {args}: {r.stderr!r}")
+    for i in range(reps):
+        sha = repo.commit({"g.txt": f"{i}\n"}, f"git timing {i}")
+        repo.push(f"gt-{i:03d}")
+        timed(names[0], "fetch", "--quiet", "--prune", "--force", "origin")
+        timed(names[1], "rev-parse", "--verify", "--quiet", "--end-of-options", f"{sha}^{{commit}}")
+        timed(names[2], "worktree", "add", "--quiet", "--detach", "--force", "--", str(wt), sha)
+        timed(names[3], "worktree", "remove", "--force", "--", str(wt))
+        timed(names[4], "worktree", "prune")
+    return {n: {"median": statistics.median(v), "max": max(v)} for n, v in times.items()}
 
 
 # ---------------------------------------------------------------------------------------
@@ -1092,6 +1136,7 @@ def main():
     l = sub.add_parser("latency")
     l.add_argument("--pushes", type=int, default=50)
     l.add_argument("--gap", type=float, default=0.2, help="pause between the git push and the delivery")
+    l.add_argument("--git-reps", type=int, default=20)
     l.set_defaults(fn=latency)
     i = sub.add_parser("idle")
     i.add_argument("--seconds", type=float, default=60)

@@ -23,6 +23,9 @@ pub(crate) struct Shared {
     pub wake: Notify,
     /// The cancel handle of every running run, by project and run number.
     pub running: Running,
+    /// Each project's run store, opened once (opening one runs its recovery and checks
+    /// its schema: once per process is enough).
+    pub stores: tokio::sync::Mutex<std::collections::HashMap<String, wharf_store::Store>>,
     /// One lock per project around its mirror (fetch, worktrees).
     pub git_locks: std::sync::Mutex<std::collections::HashMap<String, GitLock>>,
 }
@@ -31,6 +34,18 @@ pub(crate) struct Shared {
 pub(crate) type GitLock = Arc<tokio::sync::Mutex<()>>;
 
 impl Shared {
+    /// Project `name`'s run store.
+    pub async fn store(&self, name: &str) -> Result<wharf_store::Store> {
+        let mut stores = self.stores.lock().await;
+        if let Some(s) = stores.get(name) {
+            return Ok(s.clone());
+        }
+        let store =
+            wharf_store::Store::open(&crate::paths::state(&self.config.data_dir, name)).await?;
+        stores.insert(name.to_string(), store.clone());
+        Ok(store)
+    }
+
     /// The lock around project `name`'s mirror.
     pub fn git_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.git_locks.lock().unwrap_or_else(|p| p.into_inner());
@@ -69,6 +84,7 @@ pub async fn serve(config: Config) -> Result<()> {
         wake: Notify::new(),
         running: Running::default(),
         git_locks: Default::default(),
+        stores: Default::default(),
     });
     let info = serde_json::json!({ "pid": std::process::id(), "url": format!("http://{addr}") });
     let info_path = shared.config.data_dir.join("serve.json");

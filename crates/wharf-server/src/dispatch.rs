@@ -127,7 +127,7 @@ async fn run_checkout(
         )
     })?;
     let state = paths::state(data, project);
-    let store = wharf_store::Store::open(&state).await?;
+    let store = s.store(project).await?;
     let (plans, reuse) = match rerun {
         None => (
             wharf_runtime::select(&pipelines, &event, &wharf_runtime::Selection::default())

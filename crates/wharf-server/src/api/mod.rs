@@ -99,5 +99,5 @@ pub(crate) async fn project_store(s: &Shared, name: &str) -> Result<wharf_store:
     if s.db.project(name).await?.is_none() {
         return Err(Error::NotFound(format!("no project named `{name}`")));
     }
-    Ok(wharf_store::Store::open(&crate::paths::state(&s.config.data_dir, name)).await?)
+    s.store(name).await
 }

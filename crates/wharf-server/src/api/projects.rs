@@ -78,6 +78,7 @@ pub(super) async fn remove(
 ) -> Result<StatusCode> {
     allow(&s, &headers, Role::Admin).await?;
     if s.db.remove_project(&project).await? {
+        s.stores.lock().await.remove(&project);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::NotFound(format!("no project named `{project}`")))
