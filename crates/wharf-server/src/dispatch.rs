@@ -103,7 +103,12 @@ async fn process(s: &Shared, c: Claimed, git_lock: &tokio::sync::Mutex<()>) -> R
         }
     }
     let ran = run_checkout(s, &project.name, c.id, c.rerun, &checkout, event).await;
-    git::remove_worktree(&mirror, &checkout).await;
+    {
+        // Under the lock: `git worktree prune` would otherwise remove the half-made
+        // worktree of another event being checked out this moment.
+        let _held = git_lock.lock().await;
+        git::remove_worktree(&mirror, &checkout).await;
+    }
     ran
 }
 

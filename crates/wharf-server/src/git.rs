@@ -46,6 +46,14 @@ pub fn is_sha(s: &str) -> bool {
 /// Makes `mirror` a mirror of `url` (cloning it the first time) with every ref the remote
 /// has, pull request heads included.
 pub async fn fetch(url: &str, mirror: &Path) -> Result<()> {
+    if mirror.exists() && !mirror.join("HEAD").is_file() {
+        // Not a repository (a clone cut short by a crash before it was moved in place
+        // cannot be one, but a hand-made directory can): clone afresh rather than stay
+        // stuck on it.
+        tokio::fs::remove_dir_all(mirror)
+            .await
+            .map_err(Error::io("remove the broken mirror", mirror))?;
+    }
     if mirror.join("HEAD").is_file() {
         git(
             Some(mirror),

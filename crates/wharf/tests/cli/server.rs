@@ -1310,3 +1310,31 @@ fn the_first_deliveries_of_a_new_project_all_run() {
         }
     }
 }
+
+/// Many events of one project at once (`--max-runs 4`): each gets its own worktree while
+/// others are made and removed, and every one runs.
+#[test]
+fn concurrent_events_of_one_project_all_run() {
+    let mut s = Server::new();
+    s.kill9();
+    s.start(&["--max-runs", "4"]);
+    let forge = Forge::start(Kind::Github, "http://127.0.0.1:9/none", SECRET);
+    s.add_project("app", &forge, &[]);
+    let sha = forge.commit(
+        "wharf.yml",
+        "version: 1\non: { push: {} }\njobs:\n  a:\n    run: \"true\"\n",
+        "p",
+    );
+    assert!(forge.push("main").status.success());
+    let ids: Vec<i64> = (0..40)
+        .map(|i| {
+            let a = github_push(&s, &format!("many-{i}"), &format!("b{i}"), &sha, SECRET);
+            assert_eq!(a.status, 202, "{}", a.text());
+            a.json()["event"].as_i64().unwrap()
+        })
+        .collect();
+    for id in ids {
+        let e = s.wait_event(id);
+        assert_eq!(e["state"], "done", "{e}\n{}", s.log());
+    }
+}
