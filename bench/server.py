@@ -312,6 +312,31 @@ def wait_events_done(s: Server, project: str, ids, timeout=600, poll=0.05):
         time.sleep(poll)
 
 
+def mirror_ready(s: Server, project: str, timeout=30):
+    """Waits until the server's mirror of `project` exists. At start the scheduler clones
+    every project's mirror without the dispatcher's lock; a delivery taken meanwhile can
+    race that first clone and fail, or break the mirror for good (see `firstclone` and
+    docs/benchmarks.md). The timing benchmarks wait for it so that they time runs."""
+    head = s.data / "projects" / project / "repo.git" / "HEAD"
+    t = time.monotonic()
+    while not head.exists():
+        if time.monotonic() - t > timeout:
+            raise RuntimeError(f"no mirror of {project} after {timeout} s:\n{s.tail()}")
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+
+def warm_up(s: Server, project: str, sha: str, delivery: str, branch="warmup"):
+    """One event, which must succeed, before anything is timed."""
+    mirror_ready(s, project)
+    status, data, _ = s.deliver(project, branch, sha, delivery)
+    eid = json.loads(data)["event"]
+    row = wait_events_done(s, project, [eid])[eid]
+    if row["state"] != "done":
+        raise RuntimeError(f"the warm-up event {eid} ended {row['state']}: {row['error']}\n{s.tail()}")
+    return row
+
+
 TRIVIAL = """version: 1
 on:
   push: { branches: ["**"] }
@@ -384,16 +409,13 @@ def crash(a):
     s.add_project("crash", repo)
     s.make_token()
     extra = ["--interrupted-attempts", str(a.attempts)]
+    first_up = time.time()
     s.start(*extra)
     if a.wait_mirror:
         # the scheduler clones a new project's mirror at start; a delivery taken meanwhile
         # can race that clone (see `firstclone`): wait for it, so that this test measures
         # the crashes only
-        head = s.data / "projects" / "crash" / "repo.git" / "HEAD"
-        t = time.monotonic()
-        while not head.exists() and time.monotonic() - t < 30:
-            time.sleep(0.05)
-        time.sleep(0.5)
+        mirror_ready(s, "crash")
     # the schedule of kills, drawn before anything runs
     plan = [(round(rng.uniform(a.up_min, a.up_max), 3), round(rng.uniform(0, 20), 3))
             for _ in range(a.kills)]
@@ -407,7 +429,7 @@ def crash(a):
         webhook.append(json.loads(data)["event"])
     log(f"{a.runs} deliveries accepted: events {webhook[0]}..{webhook[-1]}")
     instances = []  # (started wall time, killed wall time)
-    up_since = time.time()
+    up_since = first_up
     for k, (up, down) in enumerate(plan):
         time.sleep(up)
         # how far was it? (from the markers; no call to the server)
@@ -600,7 +622,10 @@ def crash_check(s: Server, markers: Path, webhook, instances):
     for key, st in starts.items():
         t = st[0][0] / 1e9
         inst = next((i for i in instances if i["up"] <= t and (i["killed"] is None or t < i["killed"])), None)
-        if inst is None or inst["killed"] is None:
+        if inst is None:
+            P.append(f"step {key} started at {t:.3f}, while no server ran")
+            continue
+        if inst["killed"] is None:
             continue
         after = last_seen[key] / 1e9 - inst["killed"]
         if after > 0:
@@ -740,11 +765,20 @@ def firstclone(a):
             status, data, _ = s.deliver("app", f"first-{i}", repo.sha, f"fc-{st}-{t}-{i}")
             ids.append(json.loads(data)["event"])
         rows = wait_events_done(s, "app", ids)
+        # one more delivery once everything settled: does the project recover?
+        time.sleep(1)
+        status, data, _ = s.deliver("app", "later", repo.sha, f"fc-{st}-{t}-later")
+        later = json.loads(data)["event"]
+        lrow = wait_events_done(s, "app", [later])[later]
         s.stop()
+        cfg = s.data / "projects" / "app" / "repo.git" / "config"
+        mirror_config = cfg.read_text() if cfg.exists() else None
         res = [{"event": i, "state": rows[i]["state"], "error": rows[i]["error"]} for i in ids]
         trials.append({"trial": t, "events": res,
+                       "later": {"event": later, "state": lrow["state"], "error": lrow["error"]},
+                       "mirror_config": mirror_config,
                        "log": [l for l in s.log_path.read_text().splitlines() if "clone" in l or "failed" in l]})
-        log(f"trial {t}: {[r['state'] for r in res]}")
+        log(f"trial {t}: {[r['state'] for r in res]}; later: {lrow['state']}")
     failed = [(x["trial"], e) for x in trials for e in x["events"] if e["state"] != "done"]
     raw = {"stamp": st, "machine": machine_line(), "command": " ".join(sys.argv), "trials": trials}
     md = "\n".join([f"# wharf serve: a new project's first deliveries ({st})", "", raw["machine"], "",
@@ -752,7 +786,13 @@ def firstclone(a):
                     f"{a.trials} trials: a fresh data directory, one project, the server started, {a.deliveries} "
                     "push deliveries sent as soon as it listens.", "",
                     f"events not done: {len(failed)} of {a.trials * a.deliveries}", ""]
-                   + [f"- trial {t}: event {e['event']} {e['state']}: {e['error']}" for t, e in failed]) + "\n"
+                   + [f"- trial {t}: event {e['event']} {e['state']}: {e['error']}" for t, e in failed]
+                   + ["", "A later delivery (1 s after those ended), per trial:", ""]
+                   + [f"- trial {x['trial']}: event {x['later']['event']} {x['later']['state']}"
+                      + (f": {x['later']['error']}" if x['later']['error'] else "")
+                      + ("" if x["later"]["state"] == "done" else
+                         f"; the mirror's config: {json.dumps(x['mirror_config'])}")
+                      for x in trials]) + "\n"
     log(md)
     write_results(a.results, "firstclone", raw, md)
 
@@ -769,9 +809,7 @@ def latency(a):
     s.add_project("app", repo)
     s.make_token()
     s.start()
-    # a first event clones the mirror: not counted
-    status, data, _ = s.deliver("app", "warmup", repo.sha, f"lat-{st}-warm")
-    wait_events_done(s, "app", [json.loads(data)["event"]])
+    warm_up(s, "app", repo.sha, f"lat-{st}-warm")
     rows = []
     for i in range(a.pushes):
         sha = repo.commit({"n.txt": f"{i}\n"}, f"push {i}")
@@ -866,6 +904,8 @@ def idle(a):
         repos.append(r)
     s.make_token()
     s.start()
+    for n in ("alpha", "beta", "gamma"):
+        mirror_ready(s, n)
     samples = []
     t0 = time.monotonic()
     while time.monotonic() - t0 < a.seconds:
@@ -915,9 +955,7 @@ def throughput(a):
         s.add_project("app", repo)
         s.make_token()
         s.start("--max-runs", str(m))
-        _, data, _ = s.deliver("app", "warmup", repo.sha, f"tp-{st}-{m}-warm")
-        warm = json.loads(data)["event"]
-        wait_events_done(s, "app", [warm])
+        warm_up(s, "app", repo.sha, f"tp-{st}-{m}-warm")
         base = s.status()
         s.reset_hwm()
         peak_rss = 0
@@ -934,11 +972,8 @@ def throughput(a):
             if i % 50 == 0:
                 peak_rss = max(peak_rss, s.status()["VmRSS"])
         t1 = time.monotonic()
-        done_at_t1 = None
         while True:
             evs = s.events("app", 500)
-            if done_at_t1 is None:
-                done_at_t1 = "see below"
             peak_rss = max(peak_rss, s.status()["VmRSS"])
             if all(e["state"] not in ("queued", "running") for e in evs):
                 break
@@ -954,7 +989,9 @@ def throughput(a):
         for r in runs:
             rstates[r["status"]] = rstates.get(r["status"], 0) + 1
         s.stop()
+        not_done = [{"id": e["id"], "state": e["state"], "error": e["error"]} for e in evs if e["state"] != "done"]
         row = {"max_runs": m, "events": len(evs), "event_states": states, "run_states": rstates,
+               "not_done": not_done,
                "enqueue_s": round(t1 - t0, 2), "total_s": round(t2 - t0, 2),
                "runs_per_s": round(a.runs / (t2 - t0), 2),
                "ack_ms_p50": round(pct(acks, 50), 1), "ack_ms_p99": round(pct(acks, 99), 1),
@@ -976,6 +1013,12 @@ def throughput(a):
         L.append(f"| {r['max_runs']} | {r['event_states'].get('done', 0)} / {r['events']} | {r['run_states'].get('success', 0)} | "
                  f"{r['enqueue_s']} s | {r['total_s']} s | {r['runs_per_s']} | {r['ack_ms_p50']} / {r['ack_ms_p99']} ms | "
                  f"{mib(r['rss_before_kib'])} MiB | {mib(r['vmhwm_kib'])} MiB | {mib(r['rss_end_kib'])} MiB |")
+    for r in out["rows"]:
+        if r["not_done"]:
+            L += ["", f"--max-runs {r['max_runs']}: events not done:", ""]
+            L += [f"- event {e['id']} {e['state']}: {e['error']}" for e in r["not_done"][:20]]
+            if len(r["not_done"]) > 20:
+                L.append(f"- … and {len(r['not_done']) - 20} more")
     md = "\n".join(L) + "\n"
     log(md)
     write_results(a.results, "throughput", out, md)
@@ -1029,8 +1072,7 @@ jobs:
     s.add_project("app", repo)
     s.make_token()
     s.start()
-    _, data, _ = s.deliver("app", "warm-0", repo.sha, f"jl-{st}-warm0")
-    wait_events_done(s, "app", [json.loads(data)["event"]])
+    warm_up(s, "app", repo.sha, f"jl-{st}-warm0", branch="warm-0")
     subprocess.run(["cat", str(lines)], stdout=subprocess.DEVNULL)  # page cache
     time.sleep(3)
     reps = []
@@ -1065,6 +1107,7 @@ jobs:
             stl, hd, body = s.api(f"/projects/app/runs/{e['runs'][0]}/jobs/logs/steps/0/log",
                                   raw=True, headers={"Range": "bytes=0-0"})
             return {"event": eid, "run": e["runs"][0], "status": rec["status"],
+                    "idle_status": idle, "after_status": after,
                     "idle_rss_kib": idle["VmRSS"], "peak_rss_polled_kib": peak,
                     "vmhwm_kib": after["VmHWM"], "rss_after_kib": after["VmRSS"],
                     "rise_kib": max(peak, after["VmHWM"]) - idle["VmRSS"],
@@ -1086,6 +1129,9 @@ jobs:
             if f.is_file() and f.stat().st_size >= size // 2:
                 f.unlink()
     s.stop()
+    first_idle = reps[0]["idle_rss_kib"]
+    for r in reps:
+        r["rise_over_first_idle_kib"] = max(r["peak_rss_polled_kib"], r["vmhwm_kib"]) - first_idle
     mib = lambda kib: kib / 1024
     med = lambda key: statistics.median(r[key] for r in reps)
     raw = {"stamp": st, "machine": machine_line(), "command": " ".join(sys.argv), "bytes": size,
@@ -1096,12 +1142,15 @@ jobs:
          "by a signed push; the server's RSS polled every 20 ms and its VmHWM (reset before each rep); the "
          "peer `sh -c 'cat FILE' | tee OUT > /dev/null` in the same rep (order alternated, `sync` and a pause "
          "between).", "",
-         "| rep | server idle RSS | peak (max of polled, VmHWM) | rise | step time (record) | run time | sh \\| tee | peer / wharf |",
-         "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+         "| rep | server idle RSS (anon) | peak (max of polled, VmHWM) | rise over this rep's idle | rise over rep 0's idle | step time (record) | run time | sh \\| tee | peer / wharf |",
+         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for k, r in enumerate(reps):
-        L.append(f"| {k} | {mib(r['idle_rss_kib']):.1f} MiB | {mib(max(r['peak_rss_polled_kib'], r['vmhwm_kib'])):.1f} MiB | "
-                 f"{mib(r['rise_kib']):.1f} MiB | {r['step_s']:.3f} s | {r['run_s']:.3f} s | {r['peer_s']:.3f} s | {r['ratio_peer_over_wharf']:.2f} |")
-    L += ["", f"medians: rise {mib(med('rise_kib')):.1f} MiB; step {med('step_s'):.3f} s; sh|tee {med('peer_s'):.3f} s; "
+        L.append(f"| {k} | {mib(r['idle_rss_kib']):.1f} MiB ({mib(r['idle_status']['RssAnon']):.1f}) | {mib(max(r['peak_rss_polled_kib'], r['vmhwm_kib'])):.1f} MiB | "
+                 f"{mib(r['rise_kib']):.1f} MiB | {mib(r['rise_over_first_idle_kib']):.1f} MiB | {r['step_s']:.3f} s | {r['run_s']:.3f} s | {r['peer_s']:.3f} s | {r['ratio_peer_over_wharf']:.2f} |")
+    L += ["", f"largest rise over rep 0's idle: {mib(max(r['rise_over_first_idle_kib'] for r in reps)):.1f} MiB; "
+              f"RSS after the last rep: {mib(reps[-1]['after_status']['VmRSS']):.1f} MiB "
+              f"(anon {mib(reps[-1]['after_status']['RssAnon']):.1f} MiB)",
+          "", f"medians: rise {mib(med('rise_kib')):.1f} MiB; step {med('step_s'):.3f} s; sh|tee {med('peer_s'):.3f} s; "
               f"peer/wharf {med('ratio_peer_over_wharf'):.2f} ({size / 1048576 / med('step_s'):.0f} vs "
               f"{size / 1048576 / med('peer_s'):.0f} MiB/s)", ""]
     md = "\n".join(L)
