@@ -67,6 +67,8 @@ pub struct TextPool {
     in_flight: AtomicUsize,
     /// The most bytes in flight (0: no limit).
     cap: usize,
+    /// Nobody shows lines (the server): steps' output only goes to the log files.
+    silent: bool,
 }
 
 impl TextPool {
@@ -80,6 +82,21 @@ impl TextPool {
             cap,
             ..TextPool::default()
         }
+    }
+
+    /// A pool for a run nobody watches line by line (the server: followers read the log
+    /// files): output is written to the log and no line event is made, so the output is
+    /// neither split into lines nor copied again.
+    pub fn silent() -> TextPool {
+        TextPool {
+            silent: true,
+            ..TextPool::default()
+        }
+    }
+
+    /// Whether lines are sent for display at all.
+    pub fn displays(&self) -> bool {
+        !self.silent
     }
 
     /// Counts `len` bytes (a buffer's capacity) about to be sent for display; false (and
@@ -251,6 +268,13 @@ impl LogWriter {
     fn process(&mut self, stream: LogStream, mut buf: Vec<u8>, mut carried: usize) {
         let idx = stream as usize;
         self.write_file(&buf[carried..]);
+        if self.pool.silent {
+            // Nobody shows lines: the log file is all. Nothing is carried either, so the
+            // next read starts on an empty buffer.
+            buf.clear();
+            self.pool.give(String::from_utf8(buf).unwrap_or_default());
+            return;
+        }
         if self.cut[idx] > 0 {
             // The carried bytes start a line already past MAX_LINE: the rest of it is
             // only counted, and the line is shown once it ends.
@@ -535,6 +559,46 @@ mod tests {
             assert_eq!(
                 file.replace("wharf: between reads\n", ""),
                 format!("first line\n{second}\nlast"),
+                "masked: {masked}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_silent_pool_keeps_the_log_file_and_makes_no_line_events() {
+        for masked in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s.log");
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let masks = Arc::new(MaskSet::new(&["s3cr3t-value"]));
+            let pool = Arc::new(TextPool::silent());
+            let mut w = LogWriter::create("j", 0, &path, tx)
+                .unwrap()
+                .with_masks(masked.then_some(&masks))
+                .with_pool(&pool);
+            for piece in [
+                &b"first li"[..],
+                b"ne
+second s3c",
+                b"r3t-value
+la",
+                b"st",
+            ] {
+                let mut buf = w.output_buffer(piece.len());
+                buf.extend_from_slice(piece);
+                w.output_read(buf);
+            }
+            w.write(LogStream::Stderr, b"err\n");
+            w.finish().unwrap();
+            assert!(lines(&mut rx).is_empty(), "no line events");
+            let second = if masked {
+                "second ***"
+            } else {
+                "second s3cr3t-value"
+            };
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                format!("first line\n{second}\nlasterr\n"),
                 "masked: {masked}"
             );
         }

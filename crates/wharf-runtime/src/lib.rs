@@ -53,6 +53,9 @@ pub struct RunRequest {
     pub no_deps: bool,
     /// Where declared secrets come from.
     pub secrets: SecretSource,
+    /// Whether the observer shows steps' output line by line (`wharf run`); the server
+    /// only keeps the log files, which its followers read.
+    pub display: bool,
     /// The key file that opens stored secrets, instead of the user's (`None`): the
     /// server's, in its data directory. `WHARF_SECRET_KEY` still wins.
     pub key_file: Option<PathBuf>,
@@ -232,7 +235,11 @@ async fn execute<S: StateStore>(
         at,
     });
     let engine_done = Arc::new(tokio::sync::Notify::new());
-    let text_pool = Arc::new(wharf_engine::logs::TextPool::bounded(DISPLAY_BUDGET));
+    let text_pool = Arc::new(if req.display {
+        wharf_engine::logs::TextPool::bounded(DISPLAY_BUDGET)
+    } else {
+        wharf_engine::logs::TextPool::silent()
+    });
     let consumer = tokio::spawn(recorder::consume(
         rx,
         store.clone(),

@@ -179,6 +179,7 @@ async fn run_checkout(
         no_deps: false,
         secrets: wharf_runtime::SecretSource::Store,
         key_file: Some(paths::key_file(data)),
+        display: false,
         host_env: wharf_engine::env::host_env(std::env::vars()),
         cache: wharf_engine::cache::JobCache::new(
             state.join("cache").join("jobs"),

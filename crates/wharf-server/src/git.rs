@@ -85,12 +85,12 @@ pub async fn fetch(url: &str, mirror: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Checks out commit `sha` of `mirror` into a new worktree at `dir`.
+/// Checks out commit `sha` of `mirror` (a commit id [`peel`] returned) into a new
+/// worktree at `dir`.
 pub async fn worktree(mirror: &Path, sha: &str, dir: &Path) -> Result<()> {
     if !is_sha(sha) {
         return Err(Error::invalid(format!("`{sha}` is not a commit id"), None));
     }
-    peel(mirror, sha).await?;
     let d = dir.to_string_lossy().into_owned();
     git(
         Some(mirror),

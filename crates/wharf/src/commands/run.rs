@@ -99,6 +99,7 @@ async fn execute(
             wharf_runtime::SecretSource::Store
         },
         key_file: None,
+        display: true,
         host_env: wharf_engine::env::host_env(std::env::vars()),
         cache: project::job_cache(&root)?,
         reuse,

@@ -82,6 +82,7 @@ async fn the_runtime_in_process_records_what_the_cli_records() {
         no_deps: false,
         secrets: wharf_runtime::SecretSource::Store,
         key_file: None,
+        display: true,
         host_env: wharf_engine::env::host_env(std::env::vars()),
         cache: wharf_engine::cache::JobCache::new(state.join("cache/jobs"), 1 << 30),
         reuse: Vec::new(),
