@@ -92,6 +92,8 @@ pub struct Claimed {
     pub before: Option<String>,
     /// The run whose failed jobs to run again, for a re-run.
     pub rerun: Option<u64>,
+    /// 1, or one more than the event a server crash interrupted.
+    pub attempt: i64,
 }
 
 /// One queued or past event, as listed.
@@ -517,7 +519,7 @@ impl Db {
         let row = sqlx::query(
             "UPDATE events SET state = 'running', started_at = ? \
              WHERE id = (SELECT id FROM events WHERE state = 'queued' ORDER BY id LIMIT 1) \
-             RETURNING id, project, event, before, rerun",
+             RETURNING id, project, event, before, rerun, attempt",
         )
         .bind(now)
         .fetch_optional(&self.pool)
@@ -534,6 +536,7 @@ impl Db {
                 .map_err(|e| Error::invalid(format!("stored event is not readable: {e}"), None))?,
             before: row.get(3),
             rerun: row.get::<Option<i64>, _>(4).map(|n| n.max(0) as u64),
+            attempt: row.get(5),
         }))
     }
 

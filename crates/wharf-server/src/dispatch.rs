@@ -102,7 +102,7 @@ async fn process(s: &Shared, c: Claimed, git_lock: &tokio::sync::Mutex<()>) -> R
             event.changed_paths = git::changed(&mirror, before, &sha).await;
         }
     }
-    let ran = run_checkout(s, &project.name, c.id, c.rerun, &checkout, event).await;
+    let ran = run_checkout(s, &project.name, &c, &checkout, event).await;
     {
         // Under the lock: `git worktree prune` would otherwise remove the half-made
         // worktree of another event being checked out this moment.
@@ -116,11 +116,11 @@ async fn process(s: &Shared, c: Claimed, git_lock: &tokio::sync::Mutex<()>) -> R
 async fn run_checkout(
     s: &Shared,
     project: &str,
-    id: i64,
-    rerun: Option<u64>,
+    c: &Claimed,
     checkout: &std::path::Path,
     event: wharf_model::Event,
 ) -> Result<()> {
+    let (id, rerun) = (c.id, c.rerun);
     let data = &s.config.data_dir;
     let pipelines = wharf_pipeline::load_project(checkout).map_err(|d| {
         Error::invalid(
@@ -148,6 +148,9 @@ async fn run_checkout(
                 .map_err(|e| Error::invalid(e.to_string(), None))?
             {
                 Some(r) => {
+                    if c.attempt > 1 {
+                        deployments_may_run_again(&r, c.attempt)?;
+                    }
                     eprintln!(
                         "wharf serve: {project}: re-running the failed jobs of run {n} ({})",
                         r.failed.join(", ")
@@ -226,6 +229,33 @@ async fn run_checkout(
             f.status.as_str()
         );
         chain(s, project, &pipelines, &event, name, f).await?;
+    }
+    Ok(())
+}
+
+/// The retry policy's exception: a job with an `environment:` (a deployment, whose steps
+/// act on the world) that a server crash interrupted runs again only when its own
+/// `retry:` allows another attempt; any other interrupted job runs again while the event
+/// has attempts left (`--interrupted-attempts`).
+fn deployments_may_run_again(r: &wharf_runtime::Rerun, attempt: i64) -> Result<()> {
+    let used = u32::try_from(attempt - 1).unwrap_or(u32::MAX);
+    for id in &r.failed {
+        let Some(job) = r.plan.jobs.iter().find(|j| &j.id == id) else {
+            continue;
+        };
+        if let Some(env) = &job.environment
+            && job.retry.max < used
+        {
+            return Err(Error::invalid(
+                format!(
+                    "job `{id}` (environment {env}) was interrupted by the server's stop; it is not run again: a deployment runs again only as its `retry:` allows (max {}, attempt {attempt})",
+                    job.retry.max
+                ),
+                Some(
+                    "check the environment, then re-run the run's failed jobs (`POST …/runs/N/rerun`)",
+                ),
+            ));
+        }
     }
     Ok(())
 }

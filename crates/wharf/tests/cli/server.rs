@@ -1338,3 +1338,56 @@ fn concurrent_events_of_one_project_all_run() {
         assert_eq!(e["state"], "done", "{e}\n{}", s.log());
     }
 }
+
+/// A deployment a crash interrupted runs again only as its own `retry:` allows: without
+/// one, the retry event fails saying so; with `retry: 1`, it runs again.
+#[test]
+fn an_interrupted_deployment_runs_again_only_as_its_retry_allows() {
+    for retry in ["", "    retry: 1\n"] {
+        let mut s = Server::new();
+        let forge = Forge::start(Kind::Github, &s.hook("app"), SECRET);
+        s.add_project("app", &forge, &[]);
+        let markers = tempfile::tempdir().unwrap();
+        let m = markers.path().display().to_string();
+        forge.commit(
+            "wharf.yml",
+            &format!(
+                "version: 1\non: {{ push: {{}} }}\nenvironments:\n  production: {{}}\njobs:\n  deploy:\n    environment: production\n{retry}    run: |\n      echo started >> {m}/deploy\n      if [ ! -e {m}/go ]; then sleep 60; fi\n"
+            ),
+            "p",
+        );
+        assert!(forge.push("main").status.success());
+        let started = markers.path().join("deploy");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !started.exists() {
+            assert!(Instant::now() < deadline, "{}", s.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s.kill9();
+        std::fs::write(markers.path().join("go"), "").unwrap();
+        s.start(&[]);
+        let retried = s
+            .events()
+            .into_iter()
+            .find(|e| e["source"] == "retry")
+            .unwrap_or_else(|| panic!("no retry event:\n{}", s.log()));
+        let e = s.wait_event(retried["id"].as_i64().unwrap());
+        if retry.is_empty() {
+            assert_eq!(e["state"], "failed", "{e}");
+            assert!(
+                e["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("job `deploy` (environment production) was interrupted by the server's stop; it is not run again"),
+                "{e}"
+            );
+            assert_eq!(std::fs::read_to_string(&started).unwrap(), "started\n");
+        } else {
+            assert_eq!(e["state"], "done", "{e}\n{}", s.log());
+            assert_eq!(
+                std::fs::read_to_string(&started).unwrap(),
+                "started\nstarted\n"
+            );
+        }
+    }
+}
