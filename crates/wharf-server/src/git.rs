@@ -191,17 +191,37 @@ pub async fn peel(mirror: &Path, sha: &str) -> Result<String> {
     Ok(out.trim().to_string())
 }
 
-/// The default branch of `mirror` (what its `HEAD` names), if any.
+/// The default branch of `mirror`: what its `HEAD` names when that branch exists, else
+/// its only branch (a bare repository made by `git init` names `master` whatever was
+/// pushed).
 pub async fn default_branch(mirror: &Path) -> Option<String> {
-    let out = git(
+    let head = git(
         Some(mirror),
         &["symbolic-ref", "--quiet", "--short", "HEAD"],
         "read HEAD",
     )
     .await
-    .ok()?;
-    let b = out.trim();
-    (!b.is_empty()).then(|| b.to_string())
+    .ok()
+    .map(|o| o.trim().to_string())
+    .filter(|b| !b.is_empty());
+    let branches = branches(mirror).await;
+    match head {
+        Some(b) if branches.contains(&b) => Some(b),
+        _ if branches.len() == 1 => branches.into_iter().next(),
+        _ => None,
+    }
+}
+
+/// The branches of `mirror`.
+pub async fn branches(mirror: &Path) -> Vec<String> {
+    git(
+        Some(mirror),
+        &["for-each-ref", "--format=%(refname:short)", "refs/heads/"],
+        "list branches",
+    )
+    .await
+    .map(|o| o.lines().map(str::to_string).collect())
+    .unwrap_or_default()
 }
 
 /// The commit branch `branch` of `mirror` points at.
@@ -264,4 +284,71 @@ pub async fn pipeline_files(mirror: &Path, rev: &str, dir: &Path) -> Result<()> 
             .map_err(Error::io("write", &path))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(dir: &Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_default_branch_is_heads_or_the_only_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // a bare repository whose HEAD names `master`, with only `main` pushed to it
+        run(
+            d,
+            &[
+                "init",
+                "--quiet",
+                "--bare",
+                "--initial-branch=master",
+                "origin.git",
+            ],
+        );
+        run(d, &["init", "--quiet", "--initial-branch=main", "work"]);
+        let work = d.join("work");
+        std::fs::write(work.join("f"), "x").unwrap();
+        run(&work, &["add", "f"]);
+        run(&work, &["commit", "--quiet", "-m", "x"]);
+        run(&work, &["push", "--quiet", "../origin.git", "main"]);
+        let mirror = d.join("mirror.git");
+        fetch(&d.join("origin.git").to_string_lossy(), &mirror)
+            .await
+            .unwrap();
+        assert_eq!(default_branch(&mirror).await.as_deref(), Some("main"));
+        // two branches, HEAD naming neither: none to choose
+        run(&work, &["push", "--quiet", "../origin.git", "main:other"]);
+        fetch(&d.join("origin.git").to_string_lossy(), &mirror)
+            .await
+            .unwrap();
+        assert_eq!(default_branch(&mirror).await, None);
+        assert_eq!(branches(&mirror).await, ["main", "other"]);
+        // HEAD naming a branch that exists wins
+        run(
+            &d.join("origin.git"),
+            &["symbolic-ref", "HEAD", "refs/heads/other"],
+        );
+        let fresh = d.join("fresh.git");
+        fetch(&d.join("origin.git").to_string_lossy(), &fresh)
+            .await
+            .unwrap();
+        assert_eq!(default_branch(&fresh).await.as_deref(), Some("other"));
+    }
 }

@@ -189,9 +189,18 @@ pub(super) async fn trigger(
         git::fetch(&p.repo, &mirror).await?;
         let branch = match b.branch {
             Some(b) => b,
-            None => git::default_branch(&mirror)
-                .await
-                .ok_or_else(|| Error::invalid("the repository has no default branch", None))?,
+            None => match git::default_branch(&mirror).await {
+                Some(b) => b,
+                None => {
+                    return Err(Error::invalid(
+                        "the repository has no default branch to run",
+                        Some(&format!(
+                            "name one: `wharf trigger --branch NAME` (its branches: {})",
+                            git::branches(&mirror).await.join(", ")
+                        )),
+                    ));
+                }
+            },
         };
         let sha = git::branch_commit(&mirror, &branch).await?;
         (branch, sha)
