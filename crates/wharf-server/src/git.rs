@@ -169,26 +169,26 @@ pub async fn peel(mirror: &Path, sha: &str) -> Result<String> {
     if !is_sha(sha) {
         return Err(Error::invalid(format!("`{sha}` is not a commit id"), None));
     }
-    let spec = format!("{sha}^{{commit}}");
+    rev_parse(mirror, &format!("{sha}^{{commit}}"))
+        .await
+        .ok_or_else(|| {
+            Error::invalid(
+                format!("commit {sha} is not in the repository"),
+                Some("the forge sent a commit the server cannot fetch; was it force-pushed away?"),
+            )
+        })
+}
+
+/// The commit `spec` names in `mirror`, if any (`git rev-parse --verify`).
+async fn rev_parse(mirror: &Path, spec: &str) -> Option<String> {
     let out = git(
         Some(mirror),
-        &[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &spec,
-        ],
-        "find the event's commit",
+        &["rev-parse", "--verify", "--quiet", "--end-of-options", spec],
+        "resolve a commit",
     )
     .await
-    .map_err(|_| {
-        Error::invalid(
-            format!("commit {sha} is not in the repository"),
-            Some("the forge sent a commit the server cannot fetch; was it force-pushed away?"),
-        )
-    })?;
-    Ok(out.trim().to_string())
+    .ok()?;
+    Some(out.trim().to_string())
 }
 
 /// The default branch of `mirror`: what its `HEAD` names when that branch exists, else
@@ -226,21 +226,9 @@ pub async fn branches(mirror: &Path) -> Vec<String> {
 
 /// The commit branch `branch` of `mirror` points at.
 pub async fn branch_commit(mirror: &Path, branch: &str) -> Result<String> {
-    let spec = format!("refs/heads/{branch}^{{commit}}");
-    let out = git(
-        Some(mirror),
-        &[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &spec,
-        ],
-        "find the branch",
-    )
-    .await
-    .map_err(|_| Error::invalid(format!("the repository has no branch `{branch}`"), None))?;
-    Ok(out.trim().to_string())
+    rev_parse(mirror, &format!("refs/heads/{branch}^{{commit}}"))
+        .await
+        .ok_or_else(|| Error::invalid(format!("the repository has no branch `{branch}`"), None))
 }
 
 /// The pipeline files at `rev` of `mirror` (`wharf.yml`, `.wharf/*.yml`), written under

@@ -320,6 +320,28 @@ fn github_signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
+/// One GitHub push delivery of `sha` per branch (delivery ids `PREFIX-N`), each queued;
+/// the events' ids.
+fn push_branches(s: &Server, prefix: &str, branches: &[&str], sha: &str) -> Vec<i64> {
+    branches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let a = github_push(s, &format!("{prefix}-{i}"), b, sha, SECRET);
+            assert_eq!(a.status, 202, "{}", a.text());
+            a.json()["event"].as_i64().unwrap()
+        })
+        .collect()
+}
+
+/// Waits for each event and checks it ended `done`.
+fn all_done(s: &Server, ids: &[i64]) {
+    for &id in ids {
+        let e = s.wait_event(id);
+        assert_eq!(e["state"], "done", "{e}\n{}", s.log());
+    }
+}
+
 /// A GitHub push delivery of `sha` to `branch`, signed with `secret`.
 fn github_push(s: &Server, id: &str, branch: &str, sha: &str, secret: &str) -> http::Answer {
     let body = serde_json::json!({
@@ -1295,19 +1317,8 @@ fn the_first_deliveries_of_a_new_project_all_run() {
         assert!(forge.push("main:refs/heads/other").status.success());
         s.add_project("app", &forge, &[]);
         s.start(&[]);
-        let ids: Vec<i64> = ["main", "other"]
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                let a = github_push(&s, &format!("first-{i}"), b, &sha, SECRET);
-                assert_eq!(a.status, 202, "{}", a.text());
-                a.json()["event"].as_i64().unwrap()
-            })
-            .collect();
-        for id in ids {
-            let e = s.wait_event(id);
-            assert_eq!(e["state"], "done", "{e}\n{}", s.log());
-        }
+        let ids = push_branches(&s, "first", &["main", "other"], &sha);
+        all_done(&s, &ids);
     }
 }
 
@@ -1326,17 +1337,10 @@ fn concurrent_events_of_one_project_all_run() {
         "p",
     );
     assert!(forge.push("main").status.success());
-    let ids: Vec<i64> = (0..40)
-        .map(|i| {
-            let a = github_push(&s, &format!("many-{i}"), &format!("b{i}"), &sha, SECRET);
-            assert_eq!(a.status, 202, "{}", a.text());
-            a.json()["event"].as_i64().unwrap()
-        })
-        .collect();
-    for id in ids {
-        let e = s.wait_event(id);
-        assert_eq!(e["state"], "done", "{e}\n{}", s.log());
-    }
+    let branches: Vec<String> = (0..40).map(|i| format!("b{i}")).collect();
+    let branches: Vec<&str> = branches.iter().map(String::as_str).collect();
+    let ids = push_branches(&s, "many", &branches, &sha);
+    all_done(&s, &ids);
 }
 
 /// A deployment a crash interrupted runs again only as its own `retry:` allows: without
