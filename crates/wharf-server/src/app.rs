@@ -64,6 +64,22 @@ pub(crate) type RunHandles =
 /// Runs the server until SIGTERM or Ctrl-C.
 pub async fn serve(config: Config) -> Result<()> {
     let db = crate::admin::open(&config.data_dir).await?;
+    // One server per data directory: a second one's start would take the first one's
+    // running events for a dead server's, and retry them beside it.
+    let lock_path = config.data_dir.join("serve.lock");
+    let lock = std::fs::File::create(&lock_path).map_err(Error::io("create", &lock_path))?;
+    if let Err(e) = lock.try_lock() {
+        return Err(match e {
+            std::fs::TryLockError::WouldBlock => Error::invalid(
+                format!(
+                    "another `wharf serve` is using the data directory {}",
+                    config.data_dir.display()
+                ),
+                Some("stop it first, or give this server its own --data-dir"),
+            ),
+            std::fs::TryLockError::Error(e) => Error::io("lock", &lock_path)(e),
+        });
+    }
     let key = crate::admin::load_key(&config.data_dir, true)?;
     recover(&config, &db).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)

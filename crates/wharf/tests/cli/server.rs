@@ -1297,6 +1297,21 @@ fn bad_administration_input_is_refused_with_a_hint() {
     );
     let listed = s.admin(&["project", "list", "--json"], "").expect(0).json();
     assert_eq!(listed[0]["name"], "app");
+    // a second server on the same data directory is refused (it would retry the first
+    // one's running events as a dead server's)
+    let second = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(s.data.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("another `wharf serve` is using the data directory"),
+        "{err}"
+    );
+    assert!(err.contains("its own --data-dir"), "{err}");
     assert!(!listed.to_string().contains("secret"), "{listed}");
 }
 
