@@ -11,12 +11,6 @@ use crate::exit::{ExitStatus, UserError};
 
 /// Runs `wharf logs`.
 pub async fn run(dir: &Path, args: LogsArgs) -> anyhow::Result<ExitStatus> {
-    if let Some(remote) = crate::commands::remote::Remote::from_args(&args.remote)? {
-        return remote_logs(&remote, &args).await;
-    }
-    let Some((wharf_dir, store)) = history::open(dir).await? else {
-        return Err(history::no_runs());
-    };
     let number = match args.run.as_deref() {
         None | Some("latest") => None,
         Some(n) => Some(n.trim_start_matches('#').parse::<u64>().map_err(|_| {
@@ -24,18 +18,32 @@ pub async fn run(dir: &Path, args: LogsArgs) -> anyhow::Result<ExitStatus> {
                 .hint("e.g. `wharf logs 3` or `wharf logs latest build`")
         })?),
     };
-    let rec = history::find_run(&store, number).await?;
-    if args.follow {
-        return follow(&wharf_dir, store, rec.summary.number, &args).await;
-    }
+    // Where the record and the logs come from: the project's history, or a server.
+    let remote = crate::commands::remote::Remote::from_args(&args.remote)?;
+    let (rec, wharf_dir) = match &remote {
+        Some(r) => {
+            if args.follow {
+                return Err(UserError::invalid("--follow is not available with --server yet")
+                    .hint("print the log once the run ended; live logs from a server come with its log stream")
+                    .into());
+            }
+            (r.run(number).await?, None)
+        }
+        None => {
+            let Some((wharf_dir, store)) = history::open(dir).await? else {
+                return Err(history::no_runs());
+            };
+            let rec = history::find_run(&store, number).await?;
+            if args.follow {
+                return follow(&wharf_dir, store, rec.summary.number, &args).await;
+            }
+            (rec, Some(wharf_dir))
+        }
+    };
     let jobs: Vec<_> = rec
         .jobs
         .iter()
-        .filter(|j| {
-            args.job
-                .as_ref()
-                .is_none_or(|want| &j.id == want || j.id.starts_with(&format!("{want} (")))
-        })
+        .filter(|j| wanted(args.job.as_ref(), &j.id))
         .collect();
     if let Some(want) = &args.job
         && jobs.is_empty()
@@ -52,92 +60,68 @@ pub async fn run(dir: &Path, args: LogsArgs) -> anyhow::Result<ExitStatus> {
     for j in jobs {
         for st in &j.steps {
             let Some(rel) = &st.log else { continue };
-            let path = wharf_dir.join(rel);
-            let file = match std::fs::File::open(&path) {
-                Ok(f) => f,
-                // A step that printed nothing has no log file.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if !args.json {
-                        writeln!(out, "==> {} / {} <==\n(no output)", j.id, st.name)?;
+            let log: Box<dyn BufRead> = match (&remote, &wharf_dir) {
+                (Some(r), _) => Box::new(std::io::Cursor::new(
+                    r.log(rec.summary.number, &j.id, st.index).await?,
+                )),
+                (None, dir) => {
+                    let path = dir.as_deref().unwrap_or(Path::new(".")).join(rel);
+                    match std::fs::File::open(&path) {
+                        Ok(f) => Box::new(std::io::BufReader::new(f)),
+                        // A step that printed nothing has no log file.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            Box::new(std::io::empty())
+                        }
+                        Err(e) => {
+                            eprintln!(
+                                "warning: cannot read the log of {} step {} ({}): {e}",
+                                j.id,
+                                st.index + 1,
+                                path.display()
+                            );
+                            continue;
+                        }
                     }
-                    continue;
-                }
-                Err(e) => {
-                    eprintln!(
-                        "warning: cannot read the log of {} step {} ({}): {e}",
-                        j.id,
-                        st.index + 1,
-                        path.display()
-                    );
-                    continue;
                 }
             };
-            if !args.json {
-                writeln!(out, "==> {} / {} <==", j.id, st.name)?;
-            }
-            let mut reader = std::io::BufReader::new(file);
-            let mut line = Vec::new();
-            while reader.read_until(b'\n', &mut line)? > 0 {
-                if args.json {
-                    let text = String::from_utf8_lossy(&line);
-                    let v = serde_json::json!({"job": j.id, "step": st.index, "line": text.trim_end_matches(['\n', '\r'])});
-                    writeln!(out, "{v}")?;
-                } else {
-                    out.write_all(&line)?;
-                    if !line.ends_with(b"\n") {
-                        out.write_all(b"\n")?;
-                    }
-                }
-                line.clear();
-            }
+            print_step(&mut out, &j.id, st, log, args.json)?;
         }
     }
     Ok(ExitStatus::Success)
 }
 
-/// `wharf logs --server URL`: every step's log through the API, printed as locally.
-async fn remote_logs(
-    remote: &crate::commands::remote::Remote,
-    args: &LogsArgs,
-) -> anyhow::Result<ExitStatus> {
-    if args.follow {
-        return Err(UserError::invalid("--follow is not available with --server yet")
-            .hint("print the log once it ended, or follow it on the server with `wharf logs -f` in the project's state")
-            .into());
+/// Prints one step's log: a `==> JOB / STEP <==` header and its lines, or one JSON object
+/// per line with `--json`.
+fn print_step(
+    out: &mut impl Write,
+    job: &str,
+    st: &wharf_model::StepRecord,
+    mut log: impl BufRead,
+    json: bool,
+) -> anyhow::Result<()> {
+    if !json {
+        writeln!(out, "==> {job} / {} <==", st.name)?;
     }
-    let number = match args.run.as_deref() {
-        None | Some("latest") => None,
-        Some(n) => Some(
-            n.trim_start_matches('#')
-                .parse::<u64>()
-                .map_err(|_| UserError::invalid(format!("`{n}` is not a run number")))?,
-        ),
-    };
-    let rec = remote.run(number).await?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for j in rec.jobs.iter().filter(|j| wanted(args.job.as_ref(), &j.id)) {
-        for st in &j.steps {
-            if st.log.is_none() {
-                continue;
-            }
-            let bytes = remote.log(rec.summary.number, &j.id, st.index).await?;
-            if args.json {
-                for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                    let text = String::from_utf8_lossy(line);
-                    let v = serde_json::json!({"job": j.id, "step": st.index, "line": text.trim_end_matches('\r')});
-                    writeln!(out, "{v}")?;
-                }
-            } else {
-                writeln!(out, "==> {} / {} <==", j.id, st.name)?;
-                out.write_all(&bytes)?;
-                if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-                    out.write_all(b"\n")?;
-                }
+    let mut line = Vec::new();
+    let mut any = false;
+    while log.read_until(b'\n', &mut line)? > 0 {
+        any = true;
+        if json {
+            let text = String::from_utf8_lossy(&line);
+            let v = serde_json::json!({"job": job, "step": st.index, "line": text.trim_end_matches(['\n', '\r'])});
+            writeln!(out, "{v}")?;
+        } else {
+            out.write_all(&line)?;
+            if !line.ends_with(b"\n") {
+                out.write_all(b"\n")?;
             }
         }
+        line.clear();
     }
-    Ok(ExitStatus::Success)
+    if !any && !json {
+        writeln!(out, "(no output)")?;
+    }
+    Ok(())
 }
 
 /// Whether job `id` is the one `want` names (a matrix job's name covers its cells).

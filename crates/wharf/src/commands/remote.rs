@@ -38,18 +38,34 @@ impl Remote {
         }))
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
-        self.send(reqwest::Method::GET, path, None).await
+    /// `/api/v1/projects/PROJECT/SEGMENTS…`, each segment percent-encoded (a job id may
+    /// hold spaces, parentheses and `=`).
+    fn url(&self, segments: &[&str]) -> anyhow::Result<reqwest::Url> {
+        let mut url = reqwest::Url::parse(&self.base).map_err(|e| {
+            UserError::invalid(format!("--server `{}` is not a URL: {e}", self.base))
+                .hint("e.g. --server http://127.0.0.1:8720")
+        })?;
+        url.path_segments_mut()
+            .map_err(|_| {
+                UserError::invalid(format!("--server `{}` cannot take a path", self.base))
+            })?
+            .pop_if_empty()
+            .extend(["api", "v1", "projects", self.project.as_str()])
+            .extend(segments);
+        Ok(url)
+    }
+
+    async fn get(&self, url: reqwest::Url) -> anyhow::Result<reqwest::Response> {
+        self.send(reqwest::Method::GET, url, None).await
     }
 
     async fn send(
         &self,
         method: reqwest::Method,
-        path: &str,
+        url: reqwest::Url,
         body: Option<&serde_json::Value>,
     ) -> anyhow::Result<reqwest::Response> {
-        let url = format!("{}/api/v1/projects/{}{path}", self.base, self.project);
-        let mut req = self.net.client().request(method, &url);
+        let mut req = self.net.client().request(method, url.clone());
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -82,11 +98,10 @@ impl Remote {
 
     /// The latest runs, newest first.
     pub async fn runs(&self, limit: u32) -> anyhow::Result<Vec<RunSummary>> {
-        Ok(self
-            .get(&format!("/runs?limit={limit}"))
-            .await?
-            .json()
-            .await?)
+        let mut url = self.url(&["runs"])?;
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+        Ok(self.get(url).await?.json().await?)
     }
 
     /// Run `number`, or the latest.
@@ -102,26 +117,22 @@ impl Remote {
                     UserError::invalid(format!("project {} has no runs yet", self.project))
                 })?,
         };
-        Ok(self.get(&format!("/runs/{number}")).await?.json().await?)
+        let url = self.url(&["runs", &number.to_string()])?;
+        Ok(self.get(url).await?.json().await?)
     }
 
     /// The log of one step.
     pub async fn log(&self, run: u64, job: &str, step: usize) -> anyhow::Result<Vec<u8>> {
-        let job = job
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>();
-        Ok(self
-            .get(&format!("/runs/{run}/jobs/{job}/steps/{step}/log"))
-            .await?
-            .bytes()
-            .await?
-            .to_vec())
+        let url = self.url(&[
+            "runs",
+            &run.to_string(),
+            "jobs",
+            job,
+            "steps",
+            &step.to_string(),
+            "log",
+        ])?;
+        Ok(self.get(url).await?.bytes().await?.to_vec())
     }
 }
 
@@ -143,7 +154,11 @@ pub async fn trigger(args: crate::cli::TriggerArgs) -> anyhow::Result<crate::exi
         body["branch"] = serde_json::Value::String(b.clone());
     }
     let answer: serde_json::Value = remote
-        .send(reqwest::Method::POST, "/trigger", Some(&body))
+        .send(
+            reqwest::Method::POST,
+            remote.url(&["trigger"])?,
+            Some(&body),
+        )
         .await?
         .json()
         .await?;
