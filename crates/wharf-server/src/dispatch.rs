@@ -64,7 +64,7 @@ async fn worker(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 }
 
 /// Runs one event end to end.
-async fn process(s: &Shared, c: Claimed, git_lock: &tokio::sync::Mutex<()>) -> Result<()> {
+async fn process(s: &Arc<Shared>, c: Claimed, git_lock: &tokio::sync::Mutex<()>) -> Result<()> {
     let data = &s.config.data_dir;
     let project =
         s.db.project(&c.project)
@@ -114,7 +114,7 @@ async fn process(s: &Shared, c: Claimed, git_lock: &tokio::sync::Mutex<()>) -> R
 
 /// Runs the pipelines of the checked-out commit that `event` starts.
 async fn run_checkout(
-    s: &Shared,
+    s: &Arc<Shared>,
     project: &str,
     c: &Claimed,
     checkout: &std::path::Path,
@@ -202,12 +202,16 @@ async fn run_checkout(
     let (interrupt_tx, interrupt) = watch::channel(0u32);
     let interrupt_tx = Arc::new(interrupt_tx);
     let label = project.to_string();
+    let event_for_log = event.clone();
     let finished = wharf_runtime::run(
         &store,
         plans,
         &req,
         &mut || {
             Box::new(Log {
+                shared: s.clone(),
+                event_id: id,
+                event: event_for_log.clone(),
                 project: label.clone(),
                 run: 0,
                 runs: runs_tx.clone(),
@@ -292,6 +296,10 @@ async fn chain(
 
 /// What the server shows of a run: its start and end, and each job's end, in its log.
 struct Log {
+    shared: Arc<Shared>,
+    /// The server's event this run belongs to, and what happened.
+    event_id: i64,
+    event: wharf_model::Event,
     project: String,
     run: u64,
     runs: mpsc::UnboundedSender<u64>,
@@ -307,6 +315,19 @@ impl Log {
 
 impl wharf_runtime::Observer for Log {
     fn event(&mut self, ev: &RunEvent) {
+        if let RunEvent::RunStarted { run, .. } = ev {
+            self.run = *run;
+        }
+        crate::observe::run_event(
+            &self.shared,
+            &crate::observe::RunContext {
+                project: &self.project,
+                run: self.run,
+                event_id: self.event_id,
+                event: &self.event,
+            },
+            ev,
+        );
         match ev {
             RunEvent::RunStarted { run, pipeline, .. } => {
                 self.run = *run;

@@ -16,6 +16,7 @@ mod dispatch;
 mod error;
 mod git;
 mod hooks;
+mod observe;
 mod paths;
 mod poll;
 mod schedule;
