@@ -89,7 +89,11 @@ pub struct Event {
     /// The run that ended (pipeline events): only pipelines whose `on.pipeline` names it
     /// and its outcome run. `None` (`wharf run --event pipeline`): every such pipeline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<Upstream>,
+    pub upstream: Option<Box<Upstream>>,
+    /// The commit's subject line, when the front end knows it (the server reads it from
+    /// the repository): shown in lists, never given to steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// The run whose end started a pipeline event.
@@ -122,6 +126,7 @@ impl Event {
             fork: false,
             schedule: None,
             upstream: None,
+            message: None,
         }
     }
 

@@ -304,21 +304,21 @@ mod tests {
         });
         let mut e = Event::new(EventKind::Pipeline);
         assert!(t.matches(&e));
-        e.upstream = Some(wharf_model::Upstream {
+        e.upstream = Some(Box::new(wharf_model::Upstream {
             pipeline: "build".into(),
             run: 3,
             success: false,
             chain: vec!["build".into()],
-        });
+        }));
         assert!(t.matches(&e));
         e.upstream.as_mut().unwrap().success = true;
         assert!(!t.matches(&e), "on failure only");
-        e.upstream = Some(wharf_model::Upstream {
+        e.upstream = Some(Box::new(wharf_model::Upstream {
             pipeline: "other".into(),
             run: 3,
             success: false,
             chain: vec!["other".into()],
-        });
+        }));
         assert!(!t.matches(&e), "another pipeline");
     }
 

@@ -107,12 +107,12 @@ pub fn followers(
     next.tag = event.tag.clone();
     next.version = event.version.clone();
     next.actor = event.actor.clone();
-    next.upstream = Some(wharf_model::Upstream {
+    next.upstream = Some(Box::new(wharf_model::Upstream {
         pipeline: name.to_string(),
         run,
         success: status == RunStatus::Success,
         chain: chain.clone(),
-    });
+    }));
     if pipelines.iter().any(|p| p.matches(&next)) {
         return Ok(Some(next));
     }

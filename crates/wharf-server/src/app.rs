@@ -26,6 +26,16 @@ pub(crate) struct Shared {
     /// Each project's run store, opened once (opening one runs its recovery and checks
     /// its schema: once per process is enough).
     pub stores: tokio::sync::Mutex<std::collections::HashMap<String, wharf_store::Store>>,
+    /// The runs this server is running, for live-log followers.
+    pub live: crate::live::Live,
+    /// One permit per live-log follower, `max_followers` in all.
+    pub followers: Arc<tokio::sync::Semaphore>,
+    /// The dashboard's templates.
+    pub pages: crate::ui::Pages,
+    /// The series `/metrics` serves.
+    pub metrics: crate::metrics::Metrics,
+    /// Commit statuses on their way to the forge.
+    pub statuses: crate::statuses::Statuses,
     /// One lock per project around its mirror (fetch, worktrees).
     pub git_locks: std::sync::Mutex<std::collections::HashMap<String, GitLock>>,
 }
@@ -81,6 +91,7 @@ pub async fn serve(config: Config) -> Result<()> {
         });
     }
     let key = crate::admin::load_key(&config.data_dir, true)?;
+    let metrics = crate::metrics::Metrics::new(config.metrics_token_file.as_deref())?;
     recover(&config, &db).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -93,14 +104,24 @@ pub async fn serve(config: Config) -> Result<()> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::invalid(format!("no local address: {e}"), None))?;
+    let followers = Arc::new(tokio::sync::Semaphore::new(config.max_followers));
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     let shared = Arc::new(Shared {
         config,
         db,
         key,
         wake: Notify::new(),
         running: Running::default(),
+        live: Default::default(),
+        followers,
+        pages: crate::ui::Pages::new()?,
+        metrics,
         git_locks: Default::default(),
         stores: Default::default(),
+        statuses: crate::statuses::Statuses::new(&public_url),
     });
     let info = serde_json::json!({ "pid": std::process::id(), "url": format!("http://{addr}") });
     let info_path = shared.config.data_dir.join("serve.json");
@@ -118,6 +139,7 @@ pub async fn serve(config: Config) -> Result<()> {
     let workers = dispatch::start(shared.clone(), stop_rx.clone());
     let janitor = tokio::spawn(janitor(shared.clone(), stop_rx.clone()));
     let poller = tokio::spawn(crate::poll::run(shared.clone(), stop_rx.clone()));
+    let statuses = tokio::spawn(crate::statuses::run(shared.clone(), stop_rx.clone()));
     let scheduler = tokio::spawn(crate::schedule::run(shared.clone(), stop_rx.clone()));
     let served = accept(listener, router(shared.clone()), stop_rx.clone()).await;
     for w in workers {
@@ -125,6 +147,7 @@ pub async fn serve(config: Config) -> Result<()> {
     }
     let _ = janitor.await;
     let _ = poller.await;
+    let _ = statuses.await;
     let _ = scheduler.await;
     served
 }
@@ -141,7 +164,7 @@ async fn accept(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 // Out of file descriptors, a reset before accept: the next one may work.
@@ -153,7 +176,11 @@ async fn accept(
             },
             _ = stop.wait_for(|s| *s) => return Ok(()),
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // Handlers that record who did what take the client's address as `ConnectInfo`.
+        let service = hyper_util::service::TowerToHyperService::new(
+            app.clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         tokio::spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -230,7 +257,11 @@ async fn recover(config: &Config, db: &Db) -> Result<()> {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/hooks/{project}", post(hooks::receive))
+        .route("/metrics", axum::routing::get(crate::metrics::scrape))
+        .route("/healthz", axum::routing::get(crate::health::healthz))
+        .route("/readyz", axum::routing::get(crate::health::readyz))
         .nest("/api/v1", crate::api::routes())
+        .merge(crate::ui::routes())
         // The webhook handler reads its body itself, with its own cap and JSON 413.
         .layer(DefaultBodyLimit::disable())
         .with_state(shared)

@@ -22,8 +22,21 @@ macro_rules! event_columns {
     };
 }
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "server", include_str!("../migrations/0001_server.sql"))];
+/// The server database's migrations, oldest first (`/readyz` checks them applied).
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "server", include_str!("../migrations/0001_server.sql")),
+    (2, "audit", include_str!("../migrations/0002_audit.sql")),
+    (
+        3,
+        "statuses",
+        include_str!("../migrations/0003_statuses.sql"),
+    ),
+    (
+        4,
+        "sessions",
+        include_str!("../migrations/0004_sessions.sql"),
+    ),
+];
 
 /// A handle on the server's database; clones share one pool.
 #[derive(Debug, Clone)]
@@ -94,6 +107,8 @@ pub struct Claimed {
     pub rerun: Option<u64>,
     /// 1, or one more than the event a server crash interrupted.
     pub attempt: i64,
+    /// When the server accepted it.
+    pub received_at: Millis,
 }
 
 /// One queued or past event, as listed.
@@ -170,40 +185,26 @@ impl Db {
         &self.pool
     }
 
-    /// Adds a project; an existing name is refused.
+    /// Adds a project; an existing name is refused. Not audited: people's requests go
+    /// through `admin::add_project`.
     pub async fn add_project(&self, p: &Project) -> Result<()> {
-        let res = sqlx::query(
-            "INSERT INTO projects (name, repo, forge, poll_ms, hook_key_id, hook_nonce, hook_secret, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&p.name)
-        .bind(&p.repo)
-        .bind(p.forge.as_str())
-        .bind(p.poll.map(|d| d.as_millis() as i64))
-        .bind(&p.hook_secret.key_id)
-        .bind(&p.hook_secret.nonce)
-        .bind(&p.hook_secret.ciphertext)
-        .bind(p.created_at)
-        .execute(&self.pool)
-        .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::invalid(
-                format!("a project named `{}` exists", p.name),
-                Some("choose another name, or remove it first (`wharf server project remove`)"),
-            )),
-            Err(e) => Err(Error::db("add a project")(e)),
-        }
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(Error::db("add a project"))?;
+        insert_project(&mut conn, p).await
     }
 
-    /// Removes a project and its queue; `false` when there was none.
+    /// Removes a project and its queue; `false` when there was none. Not audited:
+    /// people's requests go through `admin::remove_project`.
     pub async fn remove_project(&self, name: &str) -> Result<bool> {
-        let res = sqlx::query("DELETE FROM projects WHERE name = ?")
-            .bind(name)
-            .execute(&self.pool)
+        let mut conn = self
+            .pool
+            .acquire()
             .await
             .map_err(Error::db("remove a project"))?;
-        Ok(res.rows_affected() > 0)
+        delete_project(&mut conn, name).await
     }
 
     /// Every project, by name.
@@ -492,14 +493,7 @@ impl Db {
         now: Millis,
     ) -> Result<i64> {
         let mut tx = self.write().await?;
-        let id = insert_event(&mut tx, project, source, event, None, now).await?;
-        sqlx::query("UPDATE events SET rerun = ?, attempt = ? WHERE id = ?")
-            .bind(run as i64)
-            .bind(attempt)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::db("queue a re-run"))?;
+        let id = insert_rerun(&mut tx, project, event, run, source, attempt, now).await?;
         tx.commit().await.map_err(Error::db("commit a re-run"))?;
         Ok(id)
     }
@@ -519,7 +513,7 @@ impl Db {
         let row = sqlx::query(
             "UPDATE events SET state = 'running', started_at = ? \
              WHERE id = (SELECT id FROM events WHERE state = 'queued' ORDER BY id LIMIT 1) \
-             RETURNING id, project, event, before, rerun, attempt",
+             RETURNING id, project, event, before, rerun, attempt, received_at",
         )
         .bind(now)
         .fetch_optional(&self.pool)
@@ -537,6 +531,7 @@ impl Db {
             before: row.get(3),
             rerun: row.get::<Option<i64>, _>(4).map(|n| n.max(0) as u64),
             attempt: row.get(5),
+            received_at: row.get(6),
         }))
     }
 
@@ -629,7 +624,66 @@ impl Db {
     }
 }
 
-async fn insert_event(
+/// Adds a project on `conn` (a transaction's, for the audit log); an existing name is
+/// refused.
+pub(crate) async fn insert_project(conn: &mut sqlx::SqliteConnection, p: &Project) -> Result<()> {
+    let res = sqlx::query(
+        "INSERT INTO projects (name, repo, forge, poll_ms, hook_key_id, hook_nonce, hook_secret, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&p.name)
+    .bind(&p.repo)
+    .bind(p.forge.as_str())
+    .bind(p.poll.map(|d| d.as_millis() as i64))
+    .bind(&p.hook_secret.key_id)
+    .bind(&p.hook_secret.nonce)
+    .bind(&p.hook_secret.ciphertext)
+    .bind(p.created_at)
+    .execute(&mut *conn)
+    .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(Error::invalid(
+            format!("a project named `{}` exists", p.name),
+            Some("choose another name, or remove it first (`wharf server project remove`)"),
+        )),
+        Err(e) => Err(Error::db("add a project")(e)),
+    }
+}
+
+/// Removes a project and its queue on `conn`; `false` when there was none.
+pub(crate) async fn delete_project(conn: &mut sqlx::SqliteConnection, name: &str) -> Result<bool> {
+    let res = sqlx::query("DELETE FROM projects WHERE name = ?")
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::db("remove a project"))?;
+    Ok(res.rows_affected() > 0)
+}
+
+/// Queues a re-run of run `run`'s failed jobs on `tx` (see [`Db::enqueue_rerun`]).
+pub(crate) async fn insert_rerun(
+    tx: &mut sqlx::SqliteConnection,
+    project: &str,
+    event: &Event,
+    run: u64,
+    source: Source,
+    attempt: i64,
+    now: Millis,
+) -> Result<i64> {
+    let id = insert_event(tx, project, source, event, None, now).await?;
+    sqlx::query("UPDATE events SET rerun = ?, attempt = ? WHERE id = ?")
+        .bind(run as i64)
+        .bind(attempt)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::db("queue a re-run"))?;
+    Ok(id)
+}
+
+/// Queues an event on `tx`; its id.
+pub(crate) async fn insert_event(
     tx: &mut sqlx::SqliteConnection,
     project: &str,
     source: Source,

@@ -49,6 +49,7 @@ async fn worker(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
             continue;
         };
+        s.metrics.claimed(crate::now() - c.received_at);
         let lock = s.git_lock(&c.project);
         let id = c.id;
         let project = c.project.clone();
@@ -90,8 +91,10 @@ async fn process(s: &Arc<Shared>, c: Claimed, git_lock: &tokio::sync::Mutex<()>)
         }
         // An annotated tag's delivery names the tag object: run its commit.
         let sha = git::peel(&mirror, event.sha.as_deref().unwrap_or_default()).await?;
-        if event.sha.as_deref() != Some(sha.as_str()) {
+        let message = git::subject(&mirror, &sha).await;
+        if event.sha.as_deref() != Some(sha.as_str()) || event.message != message {
             event.sha = Some(sha.clone());
+            event.message = message;
             s.db.set_event(c.id, &event).await?;
         }
         if checkout.exists() {
@@ -210,7 +213,6 @@ async fn run_checkout(
         &mut || {
             Box::new(Log {
                 shared: s.clone(),
-                event_id: id,
                 event: event_for_log.clone(),
                 project: label.clone(),
                 run: 0,
@@ -297,8 +299,7 @@ async fn chain(
 /// What the server shows of a run: its start and end, and each job's end, in its log.
 struct Log {
     shared: Arc<Shared>,
-    /// The server's event this run belongs to, and what happened.
-    event_id: i64,
+    /// What happened: the commit, the ref.
     event: wharf_model::Event,
     project: String,
     run: u64,
@@ -323,7 +324,6 @@ impl wharf_runtime::Observer for Log {
             &crate::observe::RunContext {
                 project: &self.project,
                 run: self.run,
-                event_id: self.event_id,
                 event: &self.event,
             },
             ev,

@@ -58,6 +58,12 @@ pub enum Error {
     /// A request that conflicts with the state (cancelling a run that ended).
     #[error("{0}")]
     Conflict(String),
+    /// A position past the end of a log.
+    #[error("{0}")]
+    RangeBeyond(String),
+    /// The server is at a cap (live-log followers): retry later.
+    #[error("{0}")]
+    Busy(String),
     /// A body over the cap.
     #[error("body over {0} bytes")]
     TooLarge(usize),
@@ -101,6 +107,8 @@ impl Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::RangeBeyond(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,6 +121,15 @@ impl IntoResponse for Error {
         let status = self.status();
         let (message, hint) = match &self {
             Error::Invalid { message, hint } => (message.clone(), hint.clone()),
+            Error::Busy(message) => {
+                let body = serde_json::json!({ "error": message });
+                return (
+                    status,
+                    [(axum::http::header::RETRY_AFTER, "5")],
+                    axum::Json(body),
+                )
+                    .into_response();
+            }
             e if status.is_server_error() => {
                 eprintln!("wharf serve: error: {e}");
                 ("internal error; see the server's log".to_string(), None)

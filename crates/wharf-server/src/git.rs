@@ -274,6 +274,19 @@ pub async fn pipeline_files(mirror: &Path, rev: &str, dir: &Path) -> Result<()> 
     Ok(())
 }
 
+/// The subject line of commit `sha` (at most 200 characters), if it can be read.
+pub async fn subject(mirror: &Path, sha: &str) -> Option<String> {
+    let out = git(
+        Some(mirror),
+        &["log", "-1", "--format=%s", "--end-of-options", sha],
+        "read a commit's subject",
+    )
+    .await
+    .ok()?;
+    let line = out.trim();
+    (!line.is_empty()).then(|| line.chars().take(200).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

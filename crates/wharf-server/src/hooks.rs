@@ -19,13 +19,37 @@ use wharf_model::{Event, EventKind};
 use crate::app::Shared;
 use crate::db::Accepted;
 use crate::error::{Error, Result};
+use crate::metrics::DeliveryResult;
 
-/// Handles one delivery.
+/// Handles one delivery, counted in `wharf_webhook_deliveries_total`.
 pub(crate) async fn receive(
     State(s): State<Arc<Shared>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
+) -> Result<Response> {
+    let mut forge = None;
+    let answer = take(&s, name, headers, body, &mut forge).await;
+    // A recorded delivery was counted with what became of it; the others by their answer.
+    match &answer {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => s
+            .metrics
+            .delivery(forge, DeliveryResult::refused(r.status())),
+        Err(e) => s
+            .metrics
+            .delivery(forge, DeliveryResult::refused(e.status())),
+    }
+    answer
+}
+
+/// Takes one delivery; `forge` is set once its project is known.
+async fn take(
+    s: &Arc<Shared>,
+    name: String,
+    headers: HeaderMap,
+    body: Body,
+    forge: &mut Option<wharf_forge::ForgeKind>,
 ) -> Result<Response> {
     let limit = s.config.max_body;
     let declared = headers
@@ -39,6 +63,7 @@ pub(crate) async fn receive(
         s.db.project(&name)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no project named `{name}`")))?;
+    *forge = Some(project.forge);
     let bytes = match tokio::time::timeout(s.config.body_timeout, axum::body::to_bytes(body, limit))
         .await
     {
@@ -75,6 +100,8 @@ pub(crate) async fn receive(
             now,
         )
         .await?;
+    s.metrics
+        .delivery(Some(project.forge), DeliveryResult::accepted(&accepted));
     let id = delivery.id.as_deref().unwrap_or("-");
     let (status, body) = match accepted {
         Accepted::Queued(n) => {

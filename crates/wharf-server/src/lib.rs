@@ -11,16 +11,22 @@
 pub mod admin;
 mod api;
 mod app;
+pub mod audit;
 pub mod db;
 mod dispatch;
 mod error;
 mod git;
+mod health;
 mod hooks;
+mod live;
+mod metrics;
 mod observe;
 mod paths;
 mod poll;
 mod schedule;
+pub mod statuses;
 pub mod tokens;
+mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +56,15 @@ pub struct Config {
     /// How many times an event runs in all when the server dies under it: its runs'
     /// unfinished jobs run again (reusing the finished ones) until this many attempts.
     pub interrupted_attempts: i64,
+    /// The server's address as the forge's users reach it, for the links of commit
+    /// statuses (`--public-url`); `None`: `http://` and the address it listens on.
+    pub public_url: Option<String>,
+    /// A file holding the bearer token `/metrics` requires; `None`: `/metrics` is open.
+    pub metrics_token_file: Option<PathBuf>,
+    /// Live-log streams served at once; past it a follower gets 503 and `Retry-After`.
+    pub max_followers: usize,
+    /// How long a dashboard sign-in lasts.
+    pub session_ttl: Duration,
 }
 
 impl Config {
@@ -65,6 +80,10 @@ impl Config {
             dedup_window: Duration::from_secs(7 * 24 * 3600),
             body_timeout: Duration::from_secs(10),
             interrupted_attempts: 2,
+            public_url: None,
+            metrics_token_file: None,
+            max_followers: 500,
+            session_ttl: Duration::from_secs(12 * 3600),
         }
     }
 }

@@ -15,13 +15,13 @@ pub(crate) struct RunContext<'a> {
     pub project: &'a str,
     /// The run's number in the project's store (0 before `RunStarted`).
     pub run: u64,
-    /// The server's event (queue row) that started the run.
-    pub event_id: i64,
     /// What happened: the commit, the ref.
     pub event: &'a wharf_model::Event,
 }
 
 /// One event of a run.
 pub(crate) fn run_event(s: &Arc<Shared>, ctx: &RunContext<'_>, ev: &RunEvent) {
-    let _ = (s, ctx, ev);
+    s.metrics.observe(ctx, ev);
+    s.live.observe(ctx.project, ctx.run, ev);
+    crate::statuses::observe(s, ctx, ev);
 }

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use wharf_secrets::secret::SecretString;
 
+use crate::audit::{Action, Actor, Change, Pending};
 use crate::db::Db;
 use crate::error::{Error, Result};
 
@@ -65,6 +66,17 @@ pub struct TokenInfo {
     pub revoked_at: Option<i64>,
 }
 
+/// Who a live token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's id.
+    pub id: i64,
+    /// The name it was given.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+}
+
 fn hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
@@ -73,8 +85,14 @@ fn hash(token: &str) -> String {
 }
 
 impl Db {
-    /// Makes a token; returns its id and the token (shown once).
-    pub async fn create_token(&self, name: &str, role: Role) -> Result<(i64, SecretString)> {
+    /// Makes a token, recorded in the audit log as done `by`; returns its id and the token
+    /// (shown once).
+    pub async fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        by: &Actor,
+    ) -> Result<(i64, SecretString)> {
         if name.trim().is_empty() || name.len() > 100 {
             return Err(Error::invalid(
                 "a token needs a name of 1 to 100 characters",
@@ -83,6 +101,7 @@ impl Db {
         }
         let random = wharf_secrets::crypto::random_token()?;
         let token = SecretString::new(format!("{PREFIX}{}", random.expose()));
+        let mut audit = Pending::begin(self).await?;
         let row = sqlx::query(
             "INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
         )
@@ -90,10 +109,15 @@ impl Db {
         .bind(role.as_str())
         .bind(hash(token.expose()))
         .bind(crate::now())
-        .fetch_one(self.pool())
+        .fetch_one(audit.conn())
         .await
         .map_err(Error::db("create a token"))?;
-        Ok((row.get(0), token))
+        let id: i64 = row.get(0);
+        let detail = serde_json::json!({ "name": name, "role": role.as_str() });
+        audit
+            .commit(by, Change::new(Action::TokenCreate, id.to_string(), detail))
+            .await?;
+        Ok((id, token))
     }
 
     /// Every token, newest first.
@@ -120,25 +144,47 @@ impl Db {
             .collect()
     }
 
-    /// Revokes token `id`; `false` when there is no such live token.
-    pub async fn revoke_token(&self, id: i64) -> Result<bool> {
-        let res =
-            sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(crate::now())
-                .bind(id)
-                .execute(self.pool())
-                .await
-                .map_err(Error::db("revoke a token"))?;
-        Ok(res.rows_affected() > 0)
+    /// Revokes token `id`, recorded in the audit log as done `by`; `false` when there is
+    /// no such live token (nothing recorded).
+    pub async fn revoke_token(&self, id: i64, by: &Actor) -> Result<bool> {
+        let mut audit = Pending::begin(self).await?;
+        let row = sqlx::query(
+            "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING name",
+        )
+        .bind(crate::now())
+        .bind(id)
+        .fetch_optional(audit.conn())
+        .await
+        .map_err(Error::db("revoke a token"))?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let name: String = row.get(0);
+        audit
+            .commit(
+                by,
+                Change::new(
+                    Action::TokenRevoke,
+                    id.to_string(),
+                    serde_json::json!({ "name": name }),
+                ),
+            )
+            .await?;
+        Ok(true)
     }
 
     /// The role of a live token, noting its use; `None` for an unknown or revoked one.
     pub async fn authenticate(&self, token: &str) -> Result<Option<(i64, Role)>> {
+        Ok(self.identify(token).await?.map(|c| (c.id, c.role)))
+    }
+
+    /// Who a live token is, noting its use; `None` for an unknown or revoked one.
+    pub async fn identify(&self, token: &str) -> Result<Option<Caller>> {
         if !token.starts_with(PREFIX) {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT id, role, last_used_at FROM tokens WHERE hash = ? AND revoked_at IS NULL",
+            "SELECT id, role, last_used_at, name FROM tokens WHERE hash = ? AND revoked_at IS NULL",
         )
         .bind(hash(token))
         .fetch_optional(self.pool())
@@ -161,6 +207,7 @@ impl Db {
                 .await
                 .map_err(Error::db("note a token's use"))?;
         }
-        Ok(Role::parse(&role).map(|role| (id, role)))
+        let name: String = row.get(3);
+        Ok(Role::parse(&role).map(|role| Caller { id, name, role }))
     }
 }

@@ -12,13 +12,15 @@
 //!
 //! [`Forge`] is the other half of a forge: real git served by `git daemon`, whose
 //! `post-receive` hook sends GitHub's, GitLab's or Gitea's webhook deliveries for each
-//! push (see `forge/README.md` in this crate).
+//! push (see `forge/README.md` in this crate), and [`StatusApi`] its commit status API.
 
 mod git;
+mod status_api;
 pub use git::{
     DEFAULT_BRANCH, DEFAULT_WEBHOOK_EXAMPLES, FORK_OWNER, Forge, Kind, Sent, USER_EMAIL,
     USER_LOGIN, USER_NAME, WEBHOOK_EXAMPLES_ENV, hook_signature,
 };
+pub use status_api::{STATUS_TOKEN, Status, StatusApi, StatusRequest};
 
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -74,6 +74,44 @@ pub enum Command {
     Server(ServerArgs),
     /// Start a manual run on a server (the pipelines with `on.manual`), with inputs.
     Trigger(TriggerArgs),
+    /// List a server's audit log (who changed what, when, from where), or verify its
+    /// hash chain (`wharf audit verify`).
+    Audit(AuditArgs),
+}
+
+/// `wharf audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Verify instead of listing.
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    /// A wharf server's URL; the token (an admin's) comes from `WHARF_TOKEN`.
+    #[arg(long, value_name = "URL", env = "WHARF_SERVER", global = true)]
+    pub server: Option<String>,
+    /// Read the server's data directory directly instead of asking a server (wins over
+    /// --server; default without either: as for `wharf serve`).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// How many entries to list, newest first (at most 1000).
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+    /// Only entries numbered below SEQ (the next page).
+    #[arg(long, value_name = "SEQ")]
+    pub before: Option<i64>,
+    /// Only this action (`token.create`) or family of actions (`token`).
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+}
+
+/// `wharf audit …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain from the first entry to the last; exit 1 naming the first
+    /// entry that was changed, deleted or put out of order.
+    Verify,
 }
 
 /// `wharf trigger`.
@@ -117,6 +155,21 @@ pub struct ServeArgs {
     /// many attempts; 1 never retries.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub interrupted_attempts: u32,
+    /// The server's URL as the forge's users reach it: commit statuses link to run pages
+    /// under it (default: http:// and the --listen address).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// A file holding a token `/metrics` then requires (`Authorization: Bearer TOKEN`);
+    /// without it `/metrics` is open, as Prometheus usually scrapes.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_token_file: Option<std::path::PathBuf>,
+    /// Live-log streams served at once (dashboard and `wharf logs -f`); one more gets 503
+    /// with Retry-After and reads the stored log instead.
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_followers: u32,
+    /// How long a dashboard sign-in lasts, in hours.
+    #[arg(long, value_name = "HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub session_hours: u32,
 }
 
 /// `wharf server …`.
@@ -198,6 +251,39 @@ pub enum ProjectCommand {
     List(JsonFlag),
     /// Unregister a project (its queue with it; its run history stays on disk).
     Remove(ProjectNameArg),
+    /// Change a project's settings: where its commit statuses are reported.
+    Set(ProjectSetArgs),
+}
+
+/// Where a project's commit statuses go (`project add` and `project set`).
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Report commit statuses to this forge API root (https://api.github.com,
+    /// https://gitlab.example/api/v4, https://gitea.example/api/v1).
+    #[arg(long, value_name = "URL")]
+    pub status_api: Option<String>,
+    /// Read the token statuses are posted with from stdin (sealed; never shown again).
+    #[arg(long)]
+    pub status_token_stdin: bool,
+    /// The repository on the forge, owner/name (GitLab: project id or group/project);
+    /// default: taken from --repo.
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub status_repo: Option<String>,
+}
+
+/// `wharf server project set`.
+#[derive(Debug, Args)]
+pub struct ProjectSetArgs {
+    /// The project's name.
+    pub name: String,
+    #[command(flatten)]
+    pub statuses: StatusArgs,
+    /// Stop reporting commit statuses (forgets the token).
+    #[arg(long, conflicts_with_all = ["status_api", "status_token_stdin", "status_repo"])]
+    pub no_statuses: bool,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `wharf server project add`.
@@ -215,8 +301,10 @@ pub struct ProjectAddArgs {
     #[arg(long, value_name = "DURATION")]
     pub poll: Option<String>,
     /// Read the webhook secret from stdin instead of making one.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "status_token_stdin")]
     pub webhook_secret_stdin: bool,
+    #[command(flatten)]
+    pub statuses: StatusArgs,
     /// Print machine-readable JSON on stdout.
     #[arg(long)]
     pub json: bool,

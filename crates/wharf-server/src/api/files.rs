@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use wharf_model::ArtifactRecord;
 
-use super::allow;
 use super::runs::record;
 use crate::app::Shared;
 use crate::error::{Error, Result};
@@ -25,7 +24,7 @@ pub(super) async fn log(
     headers: HeaderMap,
     Path((project, run, job, step)): Path<(String, u64, String, usize)>,
 ) -> Result<Response> {
-    allow(&s, &headers, Role::Viewer).await?;
+    crate::ui::session::allow_read(&s, &headers, Role::Viewer).await?;
     let rec = record(&s, &project, run).await?;
     let j = rec
         .jobs
@@ -144,7 +143,7 @@ pub(super) async fn artifacts(
     headers: HeaderMap,
     Path((project, run)): Path<(String, u64)>,
 ) -> Result<axum::Json<Vec<ArtifactRecord>>> {
-    allow(&s, &headers, Role::Viewer).await?;
+    crate::ui::session::allow_read(&s, &headers, Role::Viewer).await?;
     let rec = record(&s, &project, run).await?;
     Ok(axum::Json(
         rec.jobs.into_iter().flat_map(|j| j.artifacts).collect(),
@@ -164,7 +163,7 @@ pub(super) async fn artifact(
     Path((project, run, path)): Path<(String, u64, String)>,
     Query(w): Query<Which>,
 ) -> Result<Response> {
-    allow(&s, &headers, Role::Viewer).await?;
+    crate::ui::session::allow_read(&s, &headers, Role::Viewer).await?;
     let rec = record(&s, &project, run).await?;
     let a = rec
         .jobs

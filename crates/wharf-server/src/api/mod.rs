@@ -4,10 +4,13 @@
 //! One file per route group; every handler states the role it needs first thing, and
 //! every error becomes its status and JSON body in one place ([`crate::Error`]).
 
+pub(crate) mod actions;
+mod audit;
 mod files;
 mod projects;
 mod runs;
 mod secrets;
+mod statuses;
 mod tokens;
 
 use std::sync::Arc;
@@ -43,6 +46,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             get(files::log),
         )
         .route(
+            "/projects/{project}/runs/{run}/jobs/{job}/stream",
+            get(crate::ui::stream),
+        )
+        .route(
             "/projects/{project}/runs/{run}/artifacts",
             get(files::artifacts),
         )
@@ -56,8 +63,14 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/projects/{project}/secrets/{name}",
             put(secrets::set).delete(secrets::remove),
         )
+        .route(
+            "/projects/{project}/statuses",
+            put(statuses::set).delete(statuses::remove),
+        )
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/audit", get(audit::list))
+        .route("/audit/verify", get(audit::verify))
 }
 
 async fn health() -> axum::Json<serde_json::Value> {
@@ -73,6 +86,27 @@ async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str
 
 /// Checks the request's bearer token allows `needed`; its role.
 pub(crate) async fn allow(s: &Shared, headers: &HeaderMap, needed: Role) -> Result<Role> {
+    Ok(caller(s, headers, needed).await?.role)
+}
+
+/// Checks the request's bearer token allows `needed`, and says who is calling from `peer`
+/// (for the audit log).
+pub(crate) async fn actor(
+    s: &Shared,
+    headers: &HeaderMap,
+    needed: Role,
+    peer: std::net::SocketAddr,
+) -> Result<crate::audit::Actor> {
+    let c = caller(s, headers, needed).await?;
+    Ok(crate::audit::Actor::token(c.id, &c.name, c.role, peer))
+}
+
+/// Checks the request's bearer token allows `needed`; who it is.
+pub(crate) async fn caller(
+    s: &Shared,
+    headers: &HeaderMap,
+    needed: Role,
+) -> Result<crate::tokens::Caller> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -80,10 +114,11 @@ pub(crate) async fn allow(s: &Shared, headers: &HeaderMap, needed: Role) -> Resu
     let token = value.strip_prefix("Bearer ").ok_or_else(|| {
         Error::Unauthorized("the Authorization header is not `Bearer TOKEN`".into())
     })?;
-    let (_, role) =
-        s.db.authenticate(token.trim())
+    let caller =
+        s.db.identify(token.trim())
             .await?
             .ok_or_else(|| Error::Unauthorized("unknown or revoked token".into()))?;
+    let role = caller.role;
     if role < needed {
         return Err(Error::Forbidden(format!(
             "this needs a token with role {} or above; yours is {}",
@@ -91,7 +126,7 @@ pub(crate) async fn allow(s: &Shared, headers: &HeaderMap, needed: Role) -> Resu
             role.as_str()
         )));
     }
-    Ok(role)
+    Ok(caller)
 }
 
 /// The run store of a registered project.

@@ -1,15 +1,16 @@
 //! `/projects`: list, register, unregister; a project's event queue.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use wharf_forge::ForgeKind;
 use wharf_secrets::secret::SecretString;
 
-use super::allow;
+use super::{actor, allow};
 use crate::admin::{NewProject, ProjectInfo};
 use crate::app::Shared;
 use crate::error::{Error, Result};
@@ -21,11 +22,7 @@ pub(super) async fn list(
 ) -> Result<Json<Vec<ProjectInfo>>> {
     allow(&s, &headers, Role::Viewer).await?;
     Ok(Json(
-        s.db.projects()
-            .await?
-            .iter()
-            .map(ProjectInfo::from)
-            .collect(),
+        crate::admin::infos(&s.db, &s.db.projects().await?).await?,
     ))
 }
 
@@ -37,14 +34,18 @@ pub(super) struct AddBody {
     forge: String,
     poll_secs: Option<u64>,
     webhook_secret: Option<String>,
+    status_api: Option<String>,
+    status_token: Option<String>,
+    status_repo: Option<String>,
 }
 
 pub(super) async fn add(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Json(b): Json<AddBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    allow(&s, &headers, Role::Admin).await?;
+    let by = actor(&s, &headers, Role::Admin, peer).await?;
     let forge = ForgeKind::parse(&b.forge).ok_or_else(|| {
         Error::invalid(
             format!("unknown forge `{}`", b.forge),
@@ -60,7 +61,14 @@ pub(super) async fn add(
             forge,
             poll: b.poll_secs.map(Duration::from_secs),
             hook_secret: b.webhook_secret.map(SecretString::new),
+            statuses: crate::statuses::StatusUpdate {
+                api: b.status_api,
+                token: b.status_token.map(SecretString::new),
+                repo: b.status_repo,
+                off: false,
+            },
         },
+        &by,
     )
     .await?;
     let mut v = serde_json::to_value(&info).expect("serializes");
@@ -73,11 +81,12 @@ pub(super) async fn add(
 
 pub(super) async fn remove(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(project): Path<String>,
 ) -> Result<StatusCode> {
-    allow(&s, &headers, Role::Admin).await?;
-    if s.db.remove_project(&project).await? {
+    let by = actor(&s, &headers, Role::Admin, peer).await?;
+    if crate::admin::unregister(&s.db, &project, &by).await? {
         s.stores.lock().await.remove(&project);
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -1,18 +1,19 @@
 //! Runs of a project: list (filters, pages), one run, cancel, re-run failed jobs, trigger
 //! a manual run with inputs; and the project's releases.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use wharf_model::{Event, EventKind, JobRecord, ReleaseRecord, RunRecord, RunStatus, RunSummary};
+use wharf_model::{EventKind, JobRecord, ReleaseRecord, RunRecord, RunStatus, RunSummary};
 
-use super::{allow, project_store};
+use super::actions::{self, Who};
+use super::{allow, caller, project_store};
 use crate::app::Shared;
 use crate::error::{Error, Result};
 use crate::tokens::Role;
-use crate::{git, paths};
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,19 +108,12 @@ pub(super) async fn job(
 
 pub(super) async fn cancel(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path((project, run)): Path<(String, u64)>,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    allow(&s, &headers, Role::Operator).await?;
-    record(&s, &project, run).await?;
-    let handle = {
-        let running = s.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.get(&(project.clone(), run)).cloned()
-    };
-    let Some(cancel) = handle else {
-        return Err(Error::Conflict(format!("run #{run} is not running")));
-    };
-    cancel.send_modify(|c| *c += 1);
+    let who = Who::api(caller(&s, &headers, Role::Operator).await?, peer);
+    actions::cancel(&s, &who, &project, run).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "run": run, "outcome": "cancelling its running jobs" })),
@@ -128,30 +122,12 @@ pub(super) async fn cancel(
 
 pub(super) async fn rerun(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path((project, run)): Path<(String, u64)>,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    allow(&s, &headers, Role::Operator).await?;
-    let rec = record(&s, &project, run).await?;
-    if rec.summary.finished_at.is_none() {
-        return Err(Error::Conflict(format!("run #{run} has not finished")));
-    }
-    if rec.summary.status == RunStatus::Success {
-        return Err(Error::Conflict(format!(
-            "run #{run} succeeded: no failed jobs to re-run"
-        )));
-    }
-    let id =
-        s.db.enqueue_rerun(
-            &project,
-            &rec.summary.event,
-            run,
-            crate::db::Source::Manual,
-            1,
-            crate::now(),
-        )
-        .await?;
-    s.wake.notify_waiters();
+    let who = Who::api(caller(&s, &headers, Role::Operator).await?, peer);
+    let id = actions::rerun(&s, &who, &project, run).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(
@@ -173,71 +149,14 @@ pub(super) struct TriggerBody {
 /// event is queued.
 pub(super) async fn trigger(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(project): Path<String>,
     Json(b): Json<TriggerBody>,
-) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    let role = allow(&s, &headers, Role::Operator).await?;
-    let p =
-        s.db.project(&project)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no project named `{project}`")))?;
-    let mirror = paths::mirror(&s.config.data_dir, &project);
-    let (branch, sha) = {
-        let lock = s.git_lock(&project);
-        let _held = lock.lock().await;
-        git::fetch(&p.repo, &mirror).await?;
-        let branch = match b.branch {
-            Some(b) => b,
-            None => match git::default_branch(&mirror).await {
-                Some(b) => b,
-                None => {
-                    return Err(Error::invalid(
-                        "the repository has no default branch to run",
-                        Some(&format!(
-                            "name one: `wharf trigger --branch NAME` (its branches: {})",
-                            git::branches(&mirror).await.join(", ")
-                        )),
-                    ));
-                }
-            },
-        };
-        let sha = git::branch_commit(&mirror, &branch).await?;
-        (branch, sha)
-    };
-    let dir = tempfile::tempdir().map_err(Error::io("create a temporary directory", &mirror))?;
-    git::pipeline_files(&mirror, &sha, dir.path()).await?;
-    let pipelines = wharf_pipeline::load_project(dir.path()).map_err(|d| {
-        Error::invalid(
-            format!(
-                "the pipeline files of {branch} are invalid:\n{}",
-                d.render(false)
-            ),
-            None,
-        )
-    })?;
-    let mut event = Event::new(EventKind::Manual);
-    event.branch = Some(branch.clone());
-    event.sha = Some(sha.clone());
-    event.inputs = b.inputs;
-    event.actor = Some(format!("api ({})", role.as_str()));
-    let plans = wharf_runtime::select(&pipelines, &event, &wharf_runtime::Selection::default())
-        .map_err(|e| Error::invalid(e.to_string(), None))?;
-    if plans.is_empty() {
-        return Err(Error::invalid(
-            format!("no pipeline of {branch} takes manual runs"),
-            Some("add `on: { manual: {} }` to a pipeline"),
-        ));
-    }
-    let id =
-        s.db.enqueue(&project, crate::db::Source::Manual, &event, crate::now())
-            .await?;
-    s.wake.notify_waiters();
-    let names: Vec<&str> = plans.iter().map(|p| p.pipeline.as_str()).collect();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "event": id, "branch": branch, "sha": sha, "pipelines": names })),
-    ))
+) -> Result<(StatusCode, Json<actions::Triggered>)> {
+    let who = Who::api(caller(&s, &headers, Role::Operator).await?, peer);
+    let done = actions::trigger(&s, &who, &project, b.branch, b.inputs).await?;
+    Ok((StatusCode::ACCEPTED, Json(done)))
 }
 
 pub(super) async fn releases(

@@ -1,16 +1,18 @@
 //! `/projects/{project}/secrets`: names for viewers; set and remove for admins. Values
 //! are sealed with the server's key before they reach the store and are never returned.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use wharf_secrets::secret::SecretString;
 use wharf_store::{SecretMeta, SecretRecord};
 
-use super::{allow, project_store};
+use super::{actor, allow, project_store};
 use crate::app::Shared;
+use crate::audit::{Action, Change, Pending};
 use crate::error::{Error, Result};
 use crate::tokens::Role;
 
@@ -41,11 +43,12 @@ pub(super) struct SetBody {
 
 pub(super) async fn set(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path((project, name)): Path<(String, String)>,
     Json(b): Json<SetBody>,
 ) -> Result<StatusCode> {
-    allow(&s, &headers, Role::Admin).await?;
+    let by = actor(&s, &headers, Role::Admin, peer).await?;
     if !wharf_secrets::secret::valid_name(&name) {
         return Err(Error::invalid(
             format!("`{name}` is not a valid secret name"),
@@ -66,6 +69,10 @@ pub(super) async fn set(
     }
     let store = project_store(&s, &project).await?;
     let sealed = wharf_secrets::crypto::seal(&s.key, &name, b.environment.as_deref(), &value)?;
+    let change = Change::secret(Action::SecretSet, &project, &name, b.environment.as_deref());
+    // The audit log's lock is held around the store's write: recorded only when stored,
+    // and not stored when it cannot be recorded.
+    let audit = Pending::begin(&s.db).await?;
     store
         .put_secret(&SecretRecord {
             name,
@@ -76,6 +83,7 @@ pub(super) async fn set(
             updated_at: crate::now(),
         })
         .await?;
+    audit.commit(&by, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -86,13 +94,22 @@ pub(super) struct Scope {
 
 pub(super) async fn remove(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path((project, name)): Path<(String, String)>,
     Query(q): Query<Scope>,
 ) -> Result<StatusCode> {
-    allow(&s, &headers, Role::Admin).await?;
+    let by = actor(&s, &headers, Role::Admin, peer).await?;
     let store = project_store(&s, &project).await?;
+    let change = Change::secret(
+        Action::SecretRemove,
+        &project,
+        &name,
+        q.environment.as_deref(),
+    );
+    let audit = Pending::begin(&s.db).await?;
     if store.delete_secret(&name, q.environment.as_deref()).await? {
+        audit.commit(&by, change).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::NotFound(format!("no secret `{name}`")))

@@ -1,12 +1,13 @@
 //! `/tokens`: make (shown once), list and revoke API tokens; admins only.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 
-use super::allow;
+use super::{actor, allow};
 use crate::app::Shared;
 use crate::error::{Error, Result};
 use crate::tokens::{Role, TokenInfo};
@@ -28,17 +29,18 @@ pub(super) struct CreateBody {
 
 pub(super) async fn create(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Json(b): Json<CreateBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    allow(&s, &headers, Role::Admin).await?;
+    let by = actor(&s, &headers, Role::Admin, peer).await?;
     let role = Role::parse(&b.role).ok_or_else(|| {
         Error::invalid(
             format!("unknown role `{}`", b.role),
             Some("viewer, operator or admin"),
         )
     })?;
-    let (id, token) = s.db.create_token(&b.name, role).await?;
+    let (id, token) = s.db.create_token(&b.name, role, &by).await?;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -49,11 +51,12 @@ pub(super) async fn create(
 
 pub(super) async fn revoke(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
-    allow(&s, &headers, Role::Admin).await?;
-    if s.db.revoke_token(id).await? {
+    let by = actor(&s, &headers, Role::Admin, peer).await?;
+    if s.db.revoke_token(id, &by).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::NotFound(format!("no live token {id}")))

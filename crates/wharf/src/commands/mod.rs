@@ -1,6 +1,7 @@
 //! One module per subcommand, each exposing `run(…) -> Result<ExitStatus>`.
 
 pub mod artifacts;
+pub mod audit;
 pub mod cache;
 pub mod export;
 pub mod graph;

@@ -38,6 +38,38 @@ impl Remote {
         }))
     }
 
+    /// A server, for the calls not about one project (`wharf audit`).
+    pub fn server(server: &str) -> anyhow::Result<Remote> {
+        let args = RemoteArgs {
+            server: Some(server.to_string()),
+            project: Some(String::new()),
+        };
+        Remote::from_args(&args)?.ok_or_else(|| UserError::invalid("no server named").into())
+    }
+
+    /// `GET /api/v1/SEGMENTS…?QUERY` (segments percent-encoded).
+    pub async fn get_api(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut url = reqwest::Url::parse(&self.base).map_err(|e| {
+            UserError::invalid(format!("--server `{}` is not a URL: {e}", self.base))
+                .hint("e.g. --server http://127.0.0.1:8720")
+        })?;
+        url.path_segments_mut()
+            .map_err(|_| {
+                UserError::invalid(format!("--server `{}` cannot take a path", self.base))
+            })?
+            .pop_if_empty()
+            .extend(["api", "v1"])
+            .extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        self.get(url).await
+    }
+
     /// `/api/v1/projects/PROJECT/SEGMENTS…`, each segment percent-encoded (a job id may
     /// hold spaces, parentheses and `=`).
     fn url(&self, segments: &[&str]) -> anyhow::Result<reqwest::Url> {
@@ -119,6 +151,29 @@ impl Remote {
         };
         let url = self.url(&["runs", &number.to_string()])?;
         Ok(self.get(url).await?.json().await?)
+    }
+
+    /// Job `job`'s live log as Server-Sent Events, from event id `from` (`start` for the
+    /// beginning).
+    pub async fn stream(
+        &self,
+        run: u64,
+        job: &str,
+        from: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut url = self.url(&["runs", &run.to_string(), "jobs", job, "stream"])?;
+        url.query_pairs_mut().append_pair("from", from);
+        self.get(url).await
+    }
+
+    /// Another handle on the same server and project (for tasks of their own).
+    pub fn clone_for_follow(&self) -> Remote {
+        Remote {
+            net: self.net.clone(),
+            base: self.base.clone(),
+            project: self.project.clone(),
+            token: self.token.clone(),
+        }
     }
 
     /// The log of one step.

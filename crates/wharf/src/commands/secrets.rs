@@ -11,10 +11,12 @@ use wharf_secrets::crypto;
 use wharf_secrets::key::{self, KeySource};
 use wharf_secrets::mask::MIN_SECRET_LEN;
 use wharf_secrets::secret::SecretString;
+use wharf_server::audit::{Action, Actor, Change, Pending};
 use wharf_store::{SecretRecord, Store};
 
 use crate::cli::{SecretNameArgs, SecretSetArgs, SecretsCommand};
 use crate::commands::history;
+use crate::commands::serve::server_error;
 use crate::exit::{ExitStatus, UserError};
 use crate::output::table::{Align, Table};
 use crate::project;
@@ -23,27 +25,62 @@ use crate::project;
 pub async fn run(dir: &Path, cmd: SecretsCommand) -> anyhow::Result<ExitStatus> {
     let root = project::find_root(dir)?;
     let store = Store::open(&project::state_dir(&root)).await?;
-    run_in(&store, None, cmd).await
+    run_in(&store, None, None, cmd).await
+}
+
+/// A server project's secrets: each change is recorded in the server's audit log.
+pub struct ServerAudit<'a> {
+    /// The server's database.
+    pub db: &'a wharf_server::db::Db,
+    /// The project the store belongs to.
+    pub project: &'a str,
+}
+
+impl ServerAudit<'_> {
+    /// Does `write` (the store's change) holding the audit log's lock, and records
+    /// `action` on secret `name` when it succeeded: a change that cannot be recorded is
+    /// not made.
+    async fn around<T>(
+        &self,
+        action: Action,
+        name: &str,
+        env: Option<&str>,
+        write: impl Future<Output = anyhow::Result<T>>,
+        done: impl Fn(&T) -> bool,
+    ) -> anyhow::Result<T> {
+        let pending = Pending::begin(self.db).await.map_err(server_error)?;
+        let out = write.await?;
+        if done(&out) {
+            let change = Change::secret(action, self.project, name, env);
+            pending
+                .commit(&Actor::local(), change)
+                .await
+                .map_err(server_error)?;
+        }
+        Ok(out)
+    }
 }
 
 /// Runs `wharf secrets …` on `store`, sealing with the key in `key_file` (a server's) or,
-/// when `None`, the user's key.
+/// when `None`, the user's key; changes recorded in `audit`'s log when given.
 pub async fn run_in(
     store: &Store,
     key_file: Option<&Path>,
+    audit: Option<ServerAudit<'_>>,
     cmd: SecretsCommand,
 ) -> anyhow::Result<ExitStatus> {
     let store = store.clone();
     match cmd {
-        SecretsCommand::Set(args) => set(&store, key_file, args).await,
+        SecretsCommand::Set(args) => set(&store, key_file, audit, args).await,
         SecretsCommand::List(args) => list(&store, args.json).await,
-        SecretsCommand::Rm(args) => rm(&store, args).await,
+        SecretsCommand::Rm(args) => rm(&store, audit, args).await,
     }
 }
 
 async fn set(
     store: &Store,
     key_file: Option<&Path>,
+    audit: Option<ServerAudit<'_>>,
     args: SecretSetArgs,
 ) -> anyhow::Result<ExitStatus> {
     if args.value_in_argv.is_some() {
@@ -78,16 +115,28 @@ async fn set(
     let (key, source) = loaded.map_err(|e| UserError::invalid(e.to_string()))?;
     let sealed = crypto::seal(&key, &args.name, args.env.as_deref(), &value)
         .map_err(|e| UserError::invalid(e.to_string()))?;
-    store
-        .put_secret(&SecretRecord {
-            name: args.name.clone(),
-            scope: args.env.clone(),
-            key_id: sealed.key_id,
-            nonce: sealed.nonce,
-            ciphertext: sealed.ciphertext,
-            updated_at: wharf_engine::now_ms(),
-        })
-        .await?;
+    let record = SecretRecord {
+        name: args.name.clone(),
+        scope: args.env.clone(),
+        key_id: sealed.key_id,
+        nonce: sealed.nonce,
+        ciphertext: sealed.ciphertext,
+        updated_at: wharf_engine::now_ms(),
+    };
+    let put = async { Ok(store.put_secret(&record).await?) };
+    match &audit {
+        Some(a) => {
+            a.around(
+                Action::SecretSet,
+                &args.name,
+                args.env.as_deref(),
+                put,
+                |_| true,
+            )
+            .await?
+        }
+        None => put.await?,
+    }
     let scope = args
         .env
         .as_deref()
@@ -175,8 +224,21 @@ async fn list(store: &Store, json: bool) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-async fn rm(store: &Store, args: SecretNameArgs) -> anyhow::Result<ExitStatus> {
-    if store.delete_secret(&args.name, args.env.as_deref()).await? {
+async fn rm(
+    store: &Store,
+    audit: Option<ServerAudit<'_>>,
+    args: SecretNameArgs,
+) -> anyhow::Result<ExitStatus> {
+    let delete = async { Ok(store.delete_secret(&args.name, args.env.as_deref()).await?) };
+    let deleted = match &audit {
+        Some(a) => {
+            let env = args.env.as_deref();
+            a.around(Action::SecretRemove, &args.name, env, delete, |d| *d)
+                .await?
+        }
+        None => delete.await?,
+    };
+    if deleted {
         eprintln!("deleted {}", args.name);
         Ok(ExitStatus::Success)
     } else {

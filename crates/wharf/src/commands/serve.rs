@@ -14,6 +14,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitStatus> {
     config.max_parallel = args.parallel;
     config.body_timeout = std::time::Duration::from_secs(args.body_timeout.max(1));
     config.interrupted_attempts = i64::from(args.interrupted_attempts.max(1));
+    if let Some(url) = &args.public_url {
+        config.public_url =
+            Some(wharf_server::statuses::http_url("--public-url", url).map_err(server_error)?);
+    }
+    config.metrics_token_file = args.metrics_token_file;
+    config.max_followers = args.max_followers as usize;
+    config.session_ttl = std::time::Duration::from_secs(u64::from(args.session_hours) * 3600);
     wharf_server::serve(config).await.map_err(server_error)?;
     Ok(ExitStatus::Success)
 }

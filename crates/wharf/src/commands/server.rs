@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use wharf_forge::ForgeKind;
 use wharf_secrets::secret::SecretString;
+use wharf_server::audit::Actor;
 
 use crate::cli::{
-    ForgeArg, ProjectAddArgs, ProjectCommand, RoleArg, ServerArgs, ServerCommand, ServerEventsArgs,
-    TokenCommand,
+    ForgeArg, ProjectAddArgs, ProjectCommand, ProjectSetArgs, RoleArg, ServerArgs, ServerCommand,
+    ServerEventsArgs, StatusArgs, TokenCommand,
 };
 use crate::commands::serve::server_error;
 use crate::exit::{ExitStatus, UserError};
@@ -32,8 +33,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<ExitStatus> {
     match args.command {
         ServerCommand::Project(ProjectCommand::Add(a)) => add(&data, a).await,
         ServerCommand::Project(ProjectCommand::List(j)) => list(&data, j.json).await,
+        ServerCommand::Project(ProjectCommand::Set(s)) => set(&data, s).await,
         ServerCommand::Project(ProjectCommand::Remove(p)) => {
-            if wharf_server::admin::remove_project(&data, &p.name)
+            if wharf_server::admin::remove_project(&data, &p.name, &Actor::local())
                 .await
                 .map_err(server_error)?
             {
@@ -55,7 +57,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<ExitStatus> {
                 .map_err(server_error)?;
             let store = wharf_store::Store::open(&state).await?;
             let key = wharf_server::admin::key_file(&data);
-            super::secrets::run_in(&store, Some(&key), s.command).await
+            let db = wharf_server::admin::open(&data)
+                .await
+                .map_err(server_error)?;
+            let audit = super::secrets::ServerAudit {
+                db: &db,
+                project: &s.project,
+            };
+            super::secrets::run_in(&store, Some(&key), Some(audit), s.command).await
         }
         ServerCommand::Events(e) => events(&data, e).await,
         ServerCommand::Token(t) => token(&data, t).await,
@@ -74,7 +83,10 @@ async fn token(data: &std::path::Path, cmd: TokenCommand) -> anyhow::Result<Exit
                 RoleArg::Operator => Role::Operator,
                 RoleArg::Admin => Role::Admin,
             };
-            let (id, token) = db.create_token(&a.name, role).await.map_err(server_error)?;
+            let (id, token) = db
+                .create_token(&a.name, role, &Actor::local())
+                .await
+                .map_err(server_error)?;
             if a.json {
                 let v = serde_json::json!({ "id": id, "name": a.name, "role": role, "token": token.expose() });
                 outln!("{}", serde_json::to_string_pretty(&v)?);
@@ -115,7 +127,11 @@ async fn token(data: &std::path::Path, cmd: TokenCommand) -> anyhow::Result<Exit
             out!("{}", t.render());
         }
         TokenCommand::Revoke(r) => {
-            if !db.revoke_token(r.id).await.map_err(server_error)? {
+            if !db
+                .revoke_token(r.id, &Actor::local())
+                .await
+                .map_err(server_error)?
+            {
                 return Err(UserError::invalid(format!("no live token {}", r.id))
                     .hint("`wharf server token list` shows them")
                     .into());
@@ -160,6 +176,7 @@ async fn add(data: &std::path::Path, a: ProjectAddArgs) -> anyhow::Result<ExitSt
         ForgeArg::Gitea => ForgeKind::Gitea,
     };
     let generated = hook_secret.is_none();
+    let statuses = status_update(a.statuses)?;
     let (info, secret) = wharf_server::admin::add_project(
         data,
         wharf_server::admin::NewProject {
@@ -168,7 +185,9 @@ async fn add(data: &std::path::Path, a: ProjectAddArgs) -> anyhow::Result<ExitSt
             forge,
             poll,
             hook_secret,
+            statuses,
         },
+        &Actor::local(),
     )
     .await
     .map_err(server_error)?;
@@ -189,6 +208,67 @@ async fn add(data: &std::path::Path, a: ProjectAddArgs) -> anyhow::Result<ExitSt
         if generated {
             eprintln!("webhook secret (shown once; set it as the webhook's secret on the forge):");
             outln!("{}", secret.expose());
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// The status settings the flags ask for, the token read from stdin.
+fn status_update(a: StatusArgs) -> Result<wharf_server::statuses::StatusUpdate, UserError> {
+    let token = if a.status_token_stdin {
+        if std::io::stdin().is_terminal() {
+            return Err(
+                UserError::invalid("--status-token-stdin: stdin is a terminal")
+                    .hint("pipe it in: printf %s \"$TOKEN\" | wharf server project …"),
+            );
+        }
+        let mut raw = String::new();
+        std::io::stdin()
+            .read_to_string(&mut raw)
+            .map_err(|e| UserError::invalid(format!("--status-token-stdin: {e}")))?;
+        // Trimmed in place: no copy of the token is left behind unwiped.
+        raw.truncate(raw.trim_end().len());
+        let token = SecretString::new(raw);
+        if token.expose().trim().is_empty() {
+            return Err(UserError::invalid("the status token on stdin is empty"));
+        }
+        Some(token)
+    } else {
+        None
+    };
+    Ok(wharf_server::statuses::StatusUpdate {
+        api: a.status_api,
+        token,
+        repo: a.status_repo,
+        off: false,
+    })
+}
+
+async fn set(data: &std::path::Path, a: ProjectSetArgs) -> anyhow::Result<ExitStatus> {
+    let mut update = status_update(a.statuses)?;
+    update.off = a.no_statuses;
+    if update.is_empty() {
+        return Err(UserError::invalid("nothing to set")
+            .hint("give --status-api URL --status-token-stdin [--status-repo OWNER/NAME], or --no-statuses")
+            .into());
+    }
+    let info = wharf_server::admin::set_statuses(
+        data,
+        &a.name,
+        update,
+        &wharf_server::audit::Actor::local(),
+    )
+    .await
+    .map_err(server_error)?;
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&info)?);
+    } else {
+        match &info.statuses {
+            Some(s) => eprintln!(
+                "project {}: commit statuses go to {} ({}); the token is stored sealed",
+                info.name, s.api, s.repo
+            ),
+            None => eprintln!("project {}: commit statuses are not reported", info.name),
         }
     }
     Ok(ExitStatus::Success)

@@ -1,13 +1,16 @@
 //! End-to-end tests: the real `wharf` binary on real pipelines in temp directories.
 
+mod audit;
 mod cache;
 mod conditions;
 mod container;
+mod dashboard;
 mod export;
 mod files;
 mod helper;
 mod history;
 mod image;
+mod metrics;
 mod network;
 mod package;
 mod pipes;
@@ -21,5 +24,6 @@ mod run_control;
 mod runtime;
 mod secrets;
 mod server;
+mod statuses;
 mod validate;
 mod workspace;
