@@ -88,6 +88,19 @@ impl Config {
     }
 }
 
+/// `segment` percent-encoded for a URL path segment (RFC 3986 unreserved kept).
+pub(crate) fn url_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Milliseconds since the epoch.
 pub(crate) fn now() -> wharf_model::Millis {
     std::time::SystemTime::now()

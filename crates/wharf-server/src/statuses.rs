@@ -129,7 +129,7 @@ impl Statuses {
         let mut url = format!("{}/projects/{project}/runs/{run}", self.public_url);
         if let Some(job) = job {
             url.push_str("/jobs/");
-            url.push_str(&encode_segment(job));
+            url.push_str(&crate::url_segment(job));
         }
         url
     }
@@ -234,19 +234,6 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
     let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
     cut.push('…');
     cut
-}
-
-/// `segment` percent-encoded for a URL path segment (RFC 3986 unreserved kept).
-fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The writer and the deliverer, until the server stops: the writer lasts until the

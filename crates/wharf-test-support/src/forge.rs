@@ -344,23 +344,8 @@ fn check_headers(kind: FakeKind, req: &Request) -> Option<Answer> {
     let auth = req.header("authorization").unwrap_or_default();
     match kind {
         FakeKind::GitHub => {
-            if req.header("user-agent").is_none_or(str::is_empty) {
-                // GitHub refuses requests without a User-Agent.
-                return Some((
-                    403,
-                    Some(
-                        json!({"message": "Request forbidden by administrative rules. Please make sure your request has a User-Agent header"}),
-                    ),
-                ));
-            }
-            if req.header("accept") != Some("application/vnd.github+json") {
-                return Some((415, Some(json!({"message": "Unsupported 'Accept' header"}))));
-            }
-            if req.header("x-github-api-version") != Some("2022-11-28") {
-                return Some((
-                    400,
-                    Some(json!({"message": "API version is missing or not supported"})),
-                ));
+            if let Some(problem) = crate::wire::github_header_problem(req, true) {
+                return Some(problem);
             }
             if auth != format!("Bearer {TOKEN}") {
                 return Some((

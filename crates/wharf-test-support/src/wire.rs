@@ -180,6 +180,35 @@ pub(crate) fn reason(status: u16) -> &'static str {
     }
 }
 
+/// What GitHub's REST API answers a request whose headers it refuses, before it looks at
+/// the credentials: no `User-Agent` (403), another `Accept` than
+/// `application/vnd.github+json` (415), an `X-GitHub-Api-Version` other than 2022-11-28
+/// (400; a missing one too when `version_required`). `None` when the headers hold.
+pub(crate) fn github_header_problem(req: &Request, version_required: bool) -> Option<Answer> {
+    if req.header("user-agent").is_none_or(str::is_empty) {
+        return Some((
+            403,
+            Some(
+                serde_json::json!({"message": "Request forbidden by administrative rules. Please make sure your request has a User-Agent header"}),
+            ),
+        ));
+    }
+    if req.header("accept") != Some("application/vnd.github+json") {
+        return Some((
+            415,
+            Some(serde_json::json!({"message": "Unsupported 'Accept' header"})),
+        ));
+    }
+    let version = req.header("x-github-api-version");
+    if version.is_some_and(|v| v != "2022-11-28") || (version_required && version.is_none()) {
+        return Some((
+            400,
+            Some(serde_json::json!({"message": "API version is missing or not supported"})),
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,3 +233,4 @@ Content-Type: application/zip\r\n\r\nPK\r\n\x00\r\n--XX--\r\n";
         );
     }
 }
+

@@ -50,15 +50,7 @@ pub(super) fn took(start: Option<i64>, end: Option<i64>) -> String {
 
 /// One path segment, percent-encoded (job ids and artifact paths go into links).
 pub(super) fn urlpart(text: String) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::url_segment(&text)
 }
 
 /// The signed-in user, or the sign-in page's address to go to (back here after).
@@ -82,6 +74,19 @@ async fn user(
         }
         Err(e) => Err(error_page(s, &e, None)),
     }
+}
+
+/// The 403 page when `u`'s role is below `role` (`what` needs it).
+fn needs(s: &Shared, u: &Session, role: Role, what: &str) -> Option<Response> {
+    (u.role < role).then(|| {
+        let e = Error::Forbidden(format!(
+            "{what} needs role {} or above; you are signed in as {} ({})",
+            role.as_str(),
+            u.name,
+            u.role.as_str()
+        ));
+        error_page(s, &e, Some(u))
+    })
 }
 
 fn page(s: &Shared, u: &Session, name: &str, ctx: Value) -> Response {
@@ -655,6 +660,45 @@ pub(crate) async fn stream(
     Ok(resp)
 }
 
+/// What the run page's buttons ask for.
+#[derive(Clone, Copy)]
+enum RunAction {
+    Cancel,
+    Rerun,
+}
+
+/// A run page's button: the session's operator, its CSRF token, then the action, shared
+/// with the API (and audited there); back to the run, or to the runs for a re-run.
+async fn run_action(
+    s: &Shared,
+    peer: std::net::SocketAddr,
+    headers: &HeaderMap,
+    project: String,
+    run: u64,
+    csrf: &str,
+    what: RunAction,
+) -> Response {
+    let u = match check_post(s, headers, csrf, Role::Operator).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let who = crate::api::actions::Who::session(&u, headers, peer);
+    let done = match what {
+        RunAction::Cancel => crate::api::actions::cancel(s, &who, &project, run).await,
+        RunAction::Rerun => crate::api::actions::rerun(s, &who, &project, run)
+            .await
+            .map(|_| ()),
+    };
+    if let Err(e) = done {
+        return error_page(s, &e, Some(&u));
+    }
+    let to = match what {
+        RunAction::Cancel => format!("/projects/{}/runs/{run}", urlpart(project)),
+        RunAction::Rerun => format!("/projects/{}", urlpart(project)),
+    };
+    Redirect::to(&to).into_response()
+}
+
 pub(crate) async fn cancel(
     State(s): State<Arc<Shared>>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
@@ -662,22 +706,7 @@ pub(crate) async fn cancel(
     Path((project, run)): Path<(String, u64)>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let u = match check_post(&s, &headers, &f.csrf, Role::Operator).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    or_page!(
-        s,
-        u,
-        crate::api::actions::cancel(
-            &s,
-            &crate::api::actions::Who::session(&u, &headers, peer),
-            &project,
-            run
-        )
-        .await
-    );
-    Redirect::to(&format!("/projects/{}/runs/{run}", urlpart(project))).into_response()
+    run_action(&s, peer, &headers, project, run, &f.csrf, RunAction::Cancel).await
 }
 
 pub(crate) async fn rerun(
@@ -687,22 +716,7 @@ pub(crate) async fn rerun(
     Path((project, run)): Path<(String, u64)>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let u = match check_post(&s, &headers, &f.csrf, Role::Operator).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    or_page!(
-        s,
-        u,
-        crate::api::actions::rerun(
-            &s,
-            &crate::api::actions::Who::session(&u, &headers, peer),
-            &project,
-            run
-        )
-        .await
-    );
-    Redirect::to(&format!("/projects/{}", urlpart(project))).into_response()
+    run_action(&s, peer, &headers, project, run, &f.csrf, RunAction::Rerun).await
 }
 
 pub(crate) async fn trigger_form(
@@ -712,16 +726,8 @@ pub(crate) async fn trigger_form(
     Path(project): Path<String>,
 ) -> Response {
     let u = signed_in!(s, headers, uri);
-    if u.role < Role::Operator {
-        return error_page(
-            &s,
-            &Error::Forbidden(format!(
-                "starting a run needs role operator or above; you are signed in as {} ({})",
-                u.name,
-                u.role.as_str()
-            )),
-            Some(&u),
-        );
+    if let Some(refused) = needs(&s, &u, Role::Operator, "starting a run") {
+        return refused;
     }
     let form = or_page!(
         s,
@@ -784,16 +790,8 @@ pub(crate) async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> Response {
     let u = signed_in!(s, headers, uri);
-    if u.role < Role::Admin {
-        return error_page(
-            &s,
-            &Error::Forbidden(format!(
-                "the audit log needs role admin; you are signed in as {} ({})",
-                u.name,
-                u.role.as_str()
-            )),
-            Some(&u),
-        );
+    if let Some(refused) = needs(&s, &u, Role::Admin, "the audit log") {
+        return refused;
     }
     let action = nonempty(q.action);
     let filter = crate::audit::Filter {

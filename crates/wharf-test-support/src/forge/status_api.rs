@@ -402,25 +402,8 @@ fn check_auth(kind: Kind, req: &Request) -> Option<Answer> {
     let auth = req.header("authorization").unwrap_or_default();
     match kind {
         Kind::Github => {
-            if req.header("user-agent").is_none_or(str::is_empty) {
-                return Some((
-                    403,
-                    Some(
-                        json!({"message": "Request forbidden by administrative rules. Please make sure your request has a User-Agent header"}),
-                    ),
-                ));
-            }
-            if req.header("accept") != Some("application/vnd.github+json") {
-                return Some((415, Some(json!({"message": "Unsupported 'Accept' header"}))));
-            }
-            if req
-                .header("x-github-api-version")
-                .is_some_and(|v| v != "2022-11-28")
-            {
-                return Some((
-                    400,
-                    Some(json!({"message": "API version is not supported"})),
-                ));
+            if let Some(problem) = crate::wire::github_header_problem(req, false) {
+                return Some(problem);
             }
             let ok = [
                 format!("Bearer {STATUS_TOKEN}"),

@@ -39,21 +39,7 @@ pub async fn run(dir: &Path, args: LogsArgs) -> anyhow::Result<ExitStatus> {
             (rec, Some(wharf_dir))
         }
     };
-    let jobs: Vec<_> = rec
-        .jobs
-        .iter()
-        .filter(|j| wanted(args.job.as_ref(), &j.id))
-        .collect();
-    if let Some(want) = &args.job
-        && jobs.is_empty()
-    {
-        let names: Vec<&str> = rec.jobs.iter().map(|j| j.id.as_str()).collect();
-        return Err(
-            UserError::invalid(format!("run #{} has no job `{want}`", rec.summary.number))
-                .hint(format!("its jobs: {}", names.join(", ")))
-                .into(),
-        );
-    }
+    let jobs = wanted_jobs(&rec, args.job.as_ref())?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for j in jobs {
@@ -123,6 +109,26 @@ fn print_step(
     Ok(())
 }
 
+/// The jobs of `rec` that `want` names (all without it); an error listing them when it
+/// names none.
+fn wanted_jobs<'a>(
+    rec: &'a wharf_model::RunRecord,
+    want: Option<&String>,
+) -> anyhow::Result<Vec<&'a wharf_model::JobRecord>> {
+    let jobs: Vec<_> = rec.jobs.iter().filter(|j| wanted(want, &j.id)).collect();
+    if let Some(want) = want
+        && jobs.is_empty()
+    {
+        let names: Vec<&str> = rec.jobs.iter().map(|j| j.id.as_str()).collect();
+        return Err(
+            UserError::invalid(format!("run #{} has no job `{want}`", rec.summary.number))
+                .hint(format!("its jobs: {}", names.join(", ")))
+                .into(),
+        );
+    }
+    Ok(jobs)
+}
+
 /// Whether job `id` is the one `want` names (a matrix job's name covers its cells).
 fn wanted(want: Option<&String>, id: &str) -> bool {
     want.is_none_or(|w| id == w || id.starts_with(&format!("{w} (")))
@@ -146,21 +152,7 @@ async fn follow(
     let mut polls = 0u32;
     loop {
         let rec = history::find_run(&store, Some(number)).await?;
-        let jobs: Vec<_> = rec
-            .jobs
-            .iter()
-            .filter(|j| wanted(args.job.as_ref(), &j.id))
-            .collect();
-        if let Some(want) = &args.job
-            && jobs.is_empty()
-        {
-            let names: Vec<&str> = rec.jobs.iter().map(|j| j.id.as_str()).collect();
-            return Err(
-                UserError::invalid(format!("run #{number} has no job `{want}`"))
-                    .hint(format!("its jobs: {}", names.join(", ")))
-                    .into(),
-            );
-        }
+        let jobs = wanted_jobs(&rec, args.job.as_ref())?;
         // Decided before reading: what a finished step wrote is all in its file by then.
         let done = rec.summary.finished_at.is_some()
             || (args.job.is_some() && jobs.iter().all(|j| j.finished_at.is_some()));
@@ -397,22 +389,10 @@ async fn follow_remote(
     rec: &wharf_model::RunRecord,
     args: &LogsArgs,
 ) -> anyhow::Result<ExitStatus> {
-    let jobs: Vec<String> = rec
-        .jobs
-        .iter()
-        .filter(|j| wanted(args.job.as_ref(), &j.id))
+    let jobs: Vec<String> = wanted_jobs(rec, args.job.as_ref())?
+        .into_iter()
         .map(|j| j.id.clone())
         .collect();
-    if let Some(want) = &args.job
-        && jobs.is_empty()
-    {
-        let names: Vec<&str> = rec.jobs.iter().map(|j| j.id.as_str()).collect();
-        return Err(
-            UserError::invalid(format!("run #{} has no job `{want}`", rec.summary.number))
-                .hint(format!("its jobs: {}", names.join(", ")))
-                .into(),
-        );
-    }
     let remote = std::sync::Arc::new(remote.clone_for_follow());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = Vec::new();

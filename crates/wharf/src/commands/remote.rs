@@ -53,6 +53,15 @@ impl Remote {
         segments: &[&str],
         query: &[(&str, String)],
     ) -> anyhow::Result<reqwest::Response> {
+        let mut url = self.api_url(segments)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        self.get(url).await
+    }
+
+    /// `/api/v1/SEGMENTS…` on the server, each segment percent-encoded.
+    fn api_url(&self, segments: &[&str]) -> anyhow::Result<reqwest::Url> {
         let mut url = reqwest::Url::parse(&self.base).map_err(|e| {
             UserError::invalid(format!("--server `{}` is not a URL: {e}", self.base))
                 .hint("e.g. --server http://127.0.0.1:8720")
@@ -64,27 +73,15 @@ impl Remote {
             .pop_if_empty()
             .extend(["api", "v1"])
             .extend(segments);
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        self.get(url).await
+        Ok(url)
     }
 
     /// `/api/v1/projects/PROJECT/SEGMENTS…`, each segment percent-encoded (a job id may
     /// hold spaces, parentheses and `=`).
     fn url(&self, segments: &[&str]) -> anyhow::Result<reqwest::Url> {
-        let mut url = reqwest::Url::parse(&self.base).map_err(|e| {
-            UserError::invalid(format!("--server `{}` is not a URL: {e}", self.base))
-                .hint("e.g. --server http://127.0.0.1:8720")
-        })?;
-        url.path_segments_mut()
-            .map_err(|_| {
-                UserError::invalid(format!("--server `{}` cannot take a path", self.base))
-            })?
-            .pop_if_empty()
-            .extend(["api", "v1", "projects", self.project.as_str()])
-            .extend(segments);
-        Ok(url)
+        let mut all = vec!["projects", self.project.as_str()];
+        all.extend_from_slice(segments);
+        self.api_url(&all)
     }
 
     async fn get(&self, url: reqwest::Url) -> anyhow::Result<reqwest::Response> {

@@ -427,7 +427,9 @@ fn pages_escape_what_users_control_and_forms_need_their_session_token_and_role()
     let as_op = page(&s, &cookie, "/audit");
     assert_eq!(as_op.status, 403);
     assert!(
-        as_op.text().contains("the audit log needs role admin"),
+        as_op
+            .text()
+            .contains("the audit log needs role admin or above"),
         "{}",
         as_op.text()
     );
