@@ -21,7 +21,6 @@ use std::time::Duration;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use base64::Engine as _;
 use futures_util::Stream;
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use tokio::sync::watch;
 use wharf_model::{JobStatus, RunEvent, StepStatus};
 
@@ -39,9 +38,9 @@ const RECORD_POLL: Duration = Duration::from_millis(500);
 /// The most bytes in one `log` event.
 const CHUNK: usize = 64 * 1024;
 
-/// The most bytes a follower sends before it looks at the job's state again (so a follower
-/// far behind on one step does not starve the rest of its loop).
-const BURST: u64 = 4 * 1024 * 1024;
+/// The most bytes a follower reads at a time: what it holds as events not yet sent, so a
+/// follower's memory stays about this (a follower behind reads again once they are sent).
+const BURST: usize = 256 * 1024;
 
 /// How far behind the end of a step's log a follower may be before it is told to read the
 /// stored log by range and resume after it.
@@ -310,6 +309,7 @@ pub(crate) fn stream(
         pos: from,
         pending: std::collections::VecDeque::new(),
         ended: false,
+        file: None,
         _slot: slot,
     };
     let events = futures_util::stream::unfold(state, |mut c| async move {
@@ -336,6 +336,8 @@ struct Cursor {
     pos: Position,
     pending: std::collections::VecDeque<SseEvent>,
     ended: bool,
+    /// The log file of the step being read, kept open between reads.
+    file: Option<(usize, std::fs::File)>,
     _slot: Slot,
 }
 
@@ -365,7 +367,7 @@ impl Cursor {
             }
         };
         let mut sent: u64 = 0;
-        while self.pos.step < view.steps.len() && sent < BURST {
+        while self.pos.step < view.steps.len() && sent == 0 {
             let i = self.pos.step;
             let step = &view.steps[i];
             let ran = step.started || step.end.is_some();
@@ -389,11 +391,13 @@ impl Cursor {
             };
             // The end is read before the file: once a step ended, its file is complete.
             let end = step.end;
-            let path = self.f.log_file(i);
-            let len = tokio::fs::metadata(&path)
-                .await
-                .map(|m| m.len())
-                .unwrap_or(0);
+            let (len, bytes) = match self.read_file(i, offset).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.end(serde_json::json!({ "error": e.to_string() }));
+                    return;
+                }
+            };
             if len > offset.saturating_add(BEHIND) {
                 // Far behind: the stored log by range is the faster way to catch up.
                 self.push(
@@ -408,19 +412,15 @@ impl Cursor {
                 self.ended = true;
                 return;
             }
-            if len > offset {
-                match self
-                    .read(&path, i, offset, len, BURST - sent, end.is_some())
-                    .await
-                {
-                    Ok(n) => sent += n,
-                    Err(e) => {
-                        self.end(serde_json::json!({ "error": e.to_string() }));
-                        return;
-                    }
-                }
+            if !bytes.is_empty() {
+                sent += self.send_bytes(
+                    i,
+                    offset,
+                    &bytes,
+                    end.is_some() && offset + bytes.len() as u64 == len,
+                );
                 if self.pos.sent < Some(len) {
-                    // A burst's worth: let the loop look at the state again.
+                    // More than one read's worth: send these first.
                     break;
                 }
             }
@@ -459,75 +459,96 @@ impl Cursor {
         }
     }
 
-    /// Sends bytes `offset..len` of step `i`'s log (at most `budget`) as `log` events;
-    /// how many bytes it sent. A UTF-8 character cut at the end of what is there waits
-    /// for its other bytes, unless the step ended (`complete`): then bytes that are not
-    /// UTF-8 go as `base64`.
-    async fn read(
-        &mut self,
-        path: &std::path::Path,
-        i: usize,
-        offset: u64,
-        len: u64,
-        budget: u64,
-        complete: bool,
-    ) -> Result<u64> {
-        let mut file = tokio::fs::File::open(path)
-            .await
-            .map_err(Error::io("read the log", path))?;
-        file.seek(std::io::SeekFrom::Start(offset))
-            .await
-            .map_err(Error::io("read the log", path))?;
-        let mut at = offset;
-        let stop = len.min(offset.saturating_add(budget));
-        let mut buf = vec![0u8; CHUNK];
-        while at < stop {
-            let want = usize::try_from((stop - at).min(CHUNK as u64)).unwrap_or(CHUNK);
-            let n = file
-                .read(&mut buf[..want])
-                .await
-                .map_err(Error::io("read the log", path))?;
-            if n == 0 {
-                break;
-            }
-            let bytes = &buf[..n];
-            let (data, used) = match std::str::from_utf8(bytes) {
+    /// Step `i`'s log: its length now, and up to [`BURST`] of its bytes from `offset`.
+    /// One trip to a blocking thread, with the file kept open from one read to the next.
+    async fn read_file(&mut self, i: usize, offset: u64) -> Result<(u64, Vec<u8>)> {
+        let path = self.f.log_file(i);
+        let kept = match self.file.take() {
+            Some((step, f)) if step == i => Some(f),
+            _ => None,
+        };
+        let (file, read) = tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::FileExt as _;
+            let file = match kept {
+                Some(f) => f,
+                None => match std::fs::File::open(&path) {
+                    Ok(f) => f,
+                    // A step that printed nothing yet has no log file.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return (None, Ok((0, Vec::new())));
+                    }
+                    Err(e) => return (None, Err(Error::io("read the log", &path)(e))),
+                },
+            };
+            let read = (|| {
+                let len = file
+                    .metadata()
+                    .map_err(Error::io("read the log", &path))?
+                    .len();
+                let want = usize::try_from(len.saturating_sub(offset))
+                    .unwrap_or(BURST)
+                    .min(BURST);
+                let mut buf = vec![0u8; want];
+                let mut got = 0;
+                while got < want {
+                    match file.read_at(&mut buf[got..], offset + got as u64) {
+                        Ok(0) => break,
+                        Ok(n) => got += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(Error::io("read the log", &path)(e)),
+                    }
+                }
+                buf.truncate(got);
+                Ok((len, buf))
+            })();
+            (Some(file), read)
+        })
+        .await
+        .map_err(|e| Error::invalid(format!("reading a log: {e}"), None))?;
+        self.file = file.map(|f| (i, f));
+        read
+    }
+
+    /// Queues `bytes` (step `i`'s log from `offset`) as `log` events of at most [`CHUNK`]
+    /// bytes; how many it queued. A UTF-8 character cut at the end waits for its other
+    /// bytes, unless the log is complete (`last`): bytes that are not UTF-8 go as `base64`.
+    fn send_bytes(&mut self, i: usize, offset: u64, bytes: &[u8], last: bool) -> u64 {
+        let mut at = 0usize;
+        while at < bytes.len() {
+            let piece = &bytes[at..bytes.len().min(at + CHUNK)];
+            let start = offset + at as u64;
+            let (data, used) = match std::str::from_utf8(piece) {
                 Ok(text) => (
-                    serde_json::json!({ "step": i, "offset": at, "text": text }),
-                    n,
+                    serde_json::json!({ "step": i, "offset": start, "text": text }),
+                    piece.len(),
                 ),
                 Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => {
-                    // A character cut by the read: it goes with the next bytes.
                     let valid = e.valid_up_to();
-                    let text = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+                    let text = std::str::from_utf8(&piece[..valid]).unwrap_or_default();
                     (
-                        serde_json::json!({ "step": i, "offset": at, "text": text }),
+                        serde_json::json!({ "step": i, "offset": start, "text": text }),
                         valid,
                     )
                 }
-                Err(e) if e.error_len().is_none() && !complete && at + n as u64 == len => {
-                    // Only the start of a character so far: wait for the rest.
+                Err(e) if e.error_len().is_none() && !last => {
+                    // Only the start of a character so far (the end of what was read
+                    // cuts it): it goes with the bytes after it, next time.
                     break;
                 }
                 Err(_) => (
                     serde_json::json!({
                         "step": i,
-                        "offset": at,
-                        "base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+                        "offset": start,
+                        "base64": base64::engine::general_purpose::STANDARD.encode(piece),
                     }),
-                    n,
+                    piece.len(),
                 ),
             };
-            at += used as u64;
-            if used < n {
-                file.seek(std::io::SeekFrom::Start(at))
-                    .await
-                    .map_err(Error::io("read the log", path))?;
-            }
-            self.pos.sent = Some(at);
+            at += used;
+            self.pos.sent = Some(offset + at as u64);
             self.push("log", data);
         }
-        Ok(at - offset)
+        at as u64
     }
 }
 

@@ -233,4 +233,3 @@ Content-Type: application/zip\r\n\r\nPK\r\n\x00\r\n--XX--\r\n";
         );
     }
 }
-
