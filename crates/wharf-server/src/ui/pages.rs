@@ -421,11 +421,15 @@ pub(crate) async fn run(
         })
         .collect();
     let store = or_page!(s, u, s.store(&project).await);
-    let releases: Vec<Value> = or_page!(s, u, store.list_releases().await)
-        .into_iter()
-        .filter(|r| r.run == run)
-        .map(|r| Value::from(minijinja::value::Serde(&r)))
-        .collect();
+    // The list has no items: each release of this run is read whole.
+    let mut releases = Vec::new();
+    for r in or_page!(s, u, store.list_releases().await) {
+        if r.run == run
+            && let Some(whole) = or_page!(s, u, store.get_release(&r.version).await)
+        {
+            releases.push(Value::from(minijinja::value::Serde(&whole)));
+        }
+    }
     let running = rec.summary.finished_at.is_none();
     let ctx = context! {
         title => format!("{project} #{run}"),

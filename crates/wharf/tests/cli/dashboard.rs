@@ -1019,3 +1019,54 @@ fn the_dashboard_in_a_real_browser() {
     let rec = finished(&s, &op, run);
     assert_eq!(rec["status"], "cancelled", "{said}");
 }
+
+#[test]
+fn a_run_page_shows_the_release_it_made_with_its_items() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    let pipeline = r#"version: 1
+on: { manual: {} }
+jobs:
+  build:
+    run: mkdir -p dist && echo wheel > dist/app.whl
+    artifacts: [dist/*.whl]
+  pack:
+    needs: [build]
+    steps:
+      - package: { paths: [dist], output: "out/app.tar.gz" }
+  release:
+    needs: [pack]
+    steps:
+      - release: { changelog: CHANGELOG.md }
+"#;
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(".gitignore"), ".wharf/\ndist/\nout/\n").unwrap();
+    repo(&dir, pipeline, "chore: start");
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args(["tag", "-a", "-m", "first", "v1.4.2"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(dir.join("feature.txt"), "new\n").unwrap();
+    repo(&dir, pipeline, "feat: add --json");
+    let (s, op, viewer) = serve(&dir, &[]);
+    let run = trigger(&s, &op);
+    let rec = finished(&s, &op, run);
+    assert_eq!(rec["status"], "success", "{rec}\n{}", s.log());
+    let cookie = sign_in(&s, &viewer);
+    let html = page(&s, &cookie, &format!("/projects/app/runs/{run}")).text();
+    let at = html.find("<h2>Release</h2>").expect("a release section");
+    let section = &html[at..];
+    assert!(section.contains("1.5.0 <code>v1.5.0</code>"), "{section}");
+    assert!(
+        section.contains("package: <code>out&#x2f;app.tar.gz</code>"),
+        "{section}"
+    );
+    assert!(
+        section.contains("artifact: <code>dist&#x2f;app.whl</code>"),
+        "{section}"
+    );
+    assert!(section.contains("- add --json ("), "{section}");
+}
