@@ -68,6 +68,7 @@ fn plan(needs: &[Vec<usize>]) -> Plan {
         env: BTreeMap::new(),
         fail_fast: true,
         pull_request_secrets: false,
+        environments: Vec::new(),
         jobs: needs
             .iter()
             .enumerate()

@@ -44,6 +44,15 @@ pub(crate) struct JobTask {
     pub store: Arc<dyn ArtifactStore>,
     pub events: UnboundedSender<RunEvent>,
     pub cancel: watch::Receiver<bool>,
+    /// What the gate gave a deployment job: its secrets, and the masks that include them.
+    pub gated: Option<Gated>,
+}
+
+/// A deployment job's secrets, decrypted once its gates passed, and every form of them
+/// (with the run's) to mask.
+pub(crate) struct Gated {
+    pub secrets: Vec<(String, wharf_secrets::secret::SecretString)>,
+    pub masks: Option<Arc<wharf_secrets::mask::MaskSet>>,
 }
 
 /// How an attempt ended: what the engine (or a remote agent) reports back.
@@ -88,17 +97,62 @@ pub async fn run_job(spec: JobSpec, env: JobEnv) -> JobRun {
         store: env.store,
         events: env.events,
         cancel: env.cancel,
+        gated: None,
     })
     .await
 }
 
-pub(crate) async fn run(t: JobTask) -> JobRun {
+pub(crate) async fn run(mut t: JobTask) -> JobRun {
     let job = &t.spec.plan.jobs[t.spec.index];
     let _ = t.events.send(RunEvent::JobStarted {
         job: job.id.clone(),
         attempt: t.spec.attempt,
         at: now_ms(),
     });
+    if let (Some(_), Some(gate)) = (&job.environment, t.opts.gate.clone()) {
+        let (events, id) = (t.events.clone(), job.id.clone());
+        let pool = t.opts.text_pool.clone();
+        let masks = t.opts.masks.clone();
+        let note: crate::GateNote = Box::new(move |text: &str| {
+            let text = format!("wharf: {text}");
+            let text = match &masks {
+                Some(m) if !m.is_empty() => m.mask_str(&text),
+                _ => text,
+            };
+            pool.force(text.capacity());
+            let _ = events.send(RunEvent::Lines {
+                job: id.clone(),
+                step: 0,
+                stream: LogStream::Stderr,
+                text,
+            });
+        });
+        match gate.pass(t.spec.index, note, t.cancel.clone()).await {
+            crate::GateOutcome::Pass(secrets) => {
+                let masks = if secrets.is_empty() {
+                    t.opts.masks.clone()
+                } else {
+                    Some(Arc::new(wharf_secrets::mask::MaskSet::with_more(
+                        t.opts.masks.as_deref(),
+                        &secrets
+                            .iter()
+                            .map(|(_, v)| v.expose().as_bytes())
+                            .collect::<Vec<_>>(),
+                    )))
+                };
+                t.gated = Some(Gated { secrets, masks });
+            }
+            crate::GateOutcome::Refused(reason) => return JobRun::failed(reason),
+            crate::GateOutcome::Cancelled => {
+                let mut run =
+                    JobRun::failed("cancelled while waiting at the environment's gates".into());
+                run.outcome = Outcome::Cancelled;
+                return run;
+            }
+        }
+    }
+    let t = t;
+    let job = &t.spec.plan.jobs[t.spec.index];
     let own = match (job.workspace, &t.opts.workspaces) {
         (WorkspaceMode::Isolated, Some(all)) if let Some(ready) = all.take_ready(&job.id) => {
             Some(ready)
@@ -257,9 +311,7 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
         });
         let (log_abs, log_rel) = (t.opts.log_path)(t.opts.run, &job.id, i);
         let log = match LogWriter::create(&job.id, i, &log_abs, t.events.clone()) {
-            Ok(l) => l
-                .with_masks(t.opts.masks.as_ref())
-                .with_pool(&t.opts.text_pool),
+            Ok(l) => l.with_masks(task_masks(t)).with_pool(&t.opts.text_pool),
             Err(e) => {
                 failed = true;
                 reason = Some(format!("creating log {}: {e}", log_abs.display()));
@@ -293,7 +345,10 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let secrets = t.opts.secrets.get(&t.spec.index);
+        let secrets = match &t.gated {
+            Some(g) => Some(&g.secrets),
+            None => t.opts.secrets.get(&t.spec.index),
+        };
         let mut builtin_error = None;
         let outcome = match &step.action {
             StepAction::Run { run, shell: sh } => {
@@ -723,9 +778,17 @@ async fn save_cache(t: &JobTask, key: cache::Key, workspace: &std::path::Path, s
     note(t, step, &text);
 }
 
+/// The masks of this job: the run's, and its own secrets when a gate gave them.
+fn task_masks(t: &JobTask) -> Option<&Arc<wharf_secrets::mask::MaskSet>> {
+    match &t.gated {
+        Some(g) => g.masks.as_ref(),
+        None => t.opts.masks.as_ref(),
+    }
+}
+
 /// `text` with every secret of the run masked.
 pub(crate) fn mask(t: &JobTask, text: &str) -> String {
-    match &t.opts.masks {
+    match task_masks(t) {
         Some(m) if !m.is_empty() => m.mask_str(text),
         _ => text.to_string(),
     }

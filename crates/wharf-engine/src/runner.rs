@@ -67,6 +67,9 @@ pub struct RunOptions {
     pub materialize_handoffs: bool,
     /// Versions already released, with their commits (for the `release` step).
     pub known_releases: Vec<(String, String)>,
+    /// Decides before each job with `environment:` starts, and gives its secrets then;
+    /// without one, such jobs start at once with the secrets in `secrets`.
+    pub gate: Option<Arc<dyn crate::Gate>>,
 }
 
 impl RunOptions {
@@ -95,6 +98,7 @@ impl RunOptions {
             handoffs: Vec::new(),
             materialize_handoffs: false,
             known_releases: Vec::new(),
+            gate: None,
         }
     }
 }

@@ -20,8 +20,8 @@ pub use builtin::{
 };
 pub use event::{Event, EventKind, Upstream};
 pub use plan::{
-    ArtifactsWhen, CachePlan, HealthPlan, JobSpec, Plan, PlannedJob, PlannedStep, RetryPolicy,
-    ServicePlan, WorkspaceMode,
+    ArtifactsWhen, CachePlan, EnvironmentRules, FreezeWindow, HealthPlan, JobSpec, Plan,
+    PlannedJob, PlannedStep, RetryPolicy, ServicePlan, WorkspaceMode,
 };
 pub use record::{
     ArtifactRecord, FailedTest, FailureKind, Handoff, JobRecord, ReleaseRecord, ReportRecord,

@@ -26,6 +26,42 @@ pub struct Plan {
     pub pull_request_secrets: bool,
     /// The jobs, matrix-expanded, in source order. `needs` are indices into this list.
     pub jobs: Vec<PlannedJob>,
+    /// The protection rules of each environment a job of the plan deploys to
+    /// (`environment:`), checked before such a job starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environments: Vec<EnvironmentRules>,
+}
+
+/// An environment's protection rules, as the plan carries them (`environments.NAME`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentRules {
+    /// Its name.
+    pub name: String,
+    /// Where it is declared (`wharf.yml:12:3`), for the reasons gates give.
+    pub at: String,
+    /// Branches whose runs may deploy to it (globs); with `tags`, empty lists allow any ref.
+    #[serde(default)]
+    pub branches: Vec<String>,
+    /// Tags whose runs may deploy to it (globs).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Windows in which nothing deploys to it.
+    #[serde(default)]
+    pub freeze: Vec<FreezeWindow>,
+    /// How long a job waits before deploying to it, in milliseconds.
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+}
+
+/// A freeze window: from each time `cron` fires (in `timezone`) for `duration_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreezeWindow {
+    /// When a window starts: a 5-field cron expression.
+    pub cron: String,
+    /// How long each window lasts, in milliseconds.
+    pub duration_ms: u64,
+    /// The IANA time zone the cron is read in (`Europe/Berlin`; `UTC` when not given).
+    pub timezone: String,
 }
 
 impl Plan {

@@ -409,6 +409,39 @@ pub struct EnvironmentFile {
     #[serde(default)]
     #[schemars(with = "Option<Rollback>")]
     pub rollback: Option<Spanned<Rollback>>,
+    /// Branches whose runs may deploy here (globs). With `tags:`, a run must match one of
+    /// the two lists; with neither, any branch or tag may.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub branches: Option<Vec<Spanned<String>>>,
+    /// Tags whose runs may deploy here (globs).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub tags: Option<Vec<Spanned<String>>>,
+    /// Windows in which nothing deploys here, e.g. `{cron: "0 18 * * FRI", duration: 62h,
+    /// timezone: Europe/Berlin}`.
+    #[serde(default)]
+    pub freeze: Option<Vec<FreezeFile>>,
+    /// How long a deployment waits before it starts, e.g. `5m`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub wait: Option<Spanned<String>>,
+}
+
+/// `environments.NAME.freeze[]`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeFile {
+    /// When each window starts: a 5-field cron expression.
+    #[schemars(with = "String")]
+    pub cron: Spanned<String>,
+    /// How long each window lasts, e.g. `62h`.
+    #[schemars(with = "String")]
+    pub duration: Spanned<String>,
+    /// The IANA time zone the cron is read in, e.g. `Europe/Berlin` (default `UTC`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timezone: Option<Spanned<String>>,
 }
 
 /// `environments.NAME.approval`.

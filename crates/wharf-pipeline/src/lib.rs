@@ -20,6 +20,7 @@ mod diagnostic;
 mod duration;
 mod exprs;
 mod file;
+pub mod gates;
 pub mod graph;
 mod inputs;
 mod matrix;

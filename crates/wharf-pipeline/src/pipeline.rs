@@ -119,6 +119,8 @@ pub struct Step {
 pub struct Environment {
     /// Its name.
     pub name: String,
+    /// The rules checked before a job deploys to it (what the plan carries).
+    pub rules: wharf_model::EnvironmentRules,
     /// Approvals needed.
     pub approvals_required: u32,
     /// Whether the run's actor may approve.

@@ -75,6 +75,15 @@ pub(crate) fn plan(
             .as_ref()
             .and_then(|t| t.pull_request.as_ref())
             .is_some_and(|pr| pr.secrets),
+        environments: p
+            .environments
+            .iter()
+            .filter(|e| {
+                jobs.iter()
+                    .any(|j| j.environment.as_deref() == Some(e.name.as_str()))
+            })
+            .map(|e| e.rules.clone())
+            .collect(),
         jobs,
     })
 }

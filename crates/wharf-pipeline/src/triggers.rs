@@ -244,7 +244,7 @@ pub fn last_tick(cron: &str, now_ms: i64) -> Option<i64> {
     Some(tick.timestamp_millis())
 }
 
-fn check_cron(r: &mut Reporter, cron: &Spanned<String>) -> bool {
+pub(crate) fn check_cron(r: &mut Reporter, cron: &Spanned<String>) -> bool {
     let fields = cron.value.split_whitespace().count();
     let problem = if fields != 5 {
         Some(format!("expected 5 fields, found {fields}"))

@@ -861,7 +861,49 @@ fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
                 "expected `http://…` or `https://…`",
             );
         }
+        let start = r.span(name).start;
+        let (line, column) = crate::diagnostic::line_column(&r.source, start);
+        let globs = |r: &mut Reporter, list: &Option<Vec<Spanned<String>>>| {
+            let list = list.as_deref().unwrap_or_default();
+            crate::triggers::globs_from_file(r, list);
+            list.iter().map(|g| g.value.clone()).collect::<Vec<_>>()
+        };
+        let branches = globs(r, &env.branches);
+        let tags = globs(r, &env.tags);
+        let mut freeze = Vec::new();
+        for w in env.freeze.iter().flatten() {
+            let cron_ok = crate::triggers::check_cron(r, &w.cron);
+            let length = duration(r, &w.duration);
+            let timezone = match &w.timezone {
+                None => "UTC".to_string(),
+                Some(tz) if crate::gates::known_timezone(&tz.value) => tz.value.clone(),
+                Some(tz) => {
+                    let d = r
+                        .at(r.span(tz), format!("unknown time zone `{}`", tz.value))
+                        .with_label("not an IANA time zone")
+                        .with_hint("use a name from the tz database, such as `Europe/Berlin`, `America/New_York` or `UTC`");
+                    r.push(d);
+                    continue;
+                }
+            };
+            if let (true, Some(duration_ms)) = (cron_ok, length) {
+                freeze.push(wharf_model::FreezeWindow {
+                    cron: w.cron.value.clone(),
+                    duration_ms,
+                    timezone,
+                });
+            }
+        }
+        let wait_ms = env.wait.as_ref().and_then(|w| duration(r, w));
         out.push(Environment {
+            rules: wharf_model::EnvironmentRules {
+                name: name.value.clone(),
+                at: format!("{}:{line}:{column}", r.file),
+                branches,
+                tags,
+                freeze,
+                wait_ms,
+            },
             name: name.value.clone(),
             approvals_required: env
                 .approval

@@ -93,6 +93,37 @@ const KEYS: &[(&str, Key)] = &[
             "version: 1\njobs:\n  deploy:\n    run: ./deploy.sh\nenvironments:\n  production:\n    health: { http: \"http://127.0.0.1:8080/health\", for: 2m }\n",
         ),
     ),
+    (
+        "environments.*.branches",
+        Proof(&["fn a_ref_outside_the_environments_globs_is_refused_with_its_location("]),
+    ),
+    (
+        "environments.*.tags",
+        Proof(&["fn a_ref_outside_the_environments_globs_is_refused_with_its_location("]),
+    ),
+    (
+        "environments.*.freeze",
+        Proof(&[
+            "fn a_freeze_window_refuses_the_deployment_until_it_ends(",
+            "fn a_freeze_follows_its_time_zone_across_daylight_saving(",
+        ]),
+    ),
+    (
+        "environments.*.freeze[].cron",
+        Proof(&["fn a_freeze_holds_from_its_cron_for_its_duration("]),
+    ),
+    (
+        "environments.*.freeze[].duration",
+        Proof(&["fn a_freeze_holds_from_its_cron_for_its_duration("]),
+    ),
+    (
+        "environments.*.freeze[].timezone",
+        Proof(&["fn a_freeze_follows_its_time_zone_across_daylight_saving("]),
+    ),
+    (
+        "environments.*.wait",
+        Proof(&["fn the_wait_timer_is_honoured_before_the_job_starts("]),
+    ),
     ("environments.*.health.for", Under("environments.*.health")),
     ("environments.*.health.http", Under("environments.*.health")),
     (

@@ -9,6 +9,7 @@
 
 mod error;
 pub mod event;
+mod gates;
 pub mod handoff;
 mod recorder;
 pub mod secrets;
@@ -260,6 +261,15 @@ async fn execute<S: StateStore>(
         kill_grace: req.kill_grace,
         host_env: req.host_env.clone(),
         log_path: Box::new(move |run, job, step| wharf_store::log_path(&log_dir, run, job, step)),
+        gate: (!plan.environments.is_empty()).then(|| {
+            Arc::new(gates::EnvironmentGates {
+                plan: Arc::new(plan.clone()),
+                deferred: std::sync::Mutex::new(secrets.deferred),
+                key_file: req.key_file.clone(),
+                passed: Default::default(),
+                now: wharf_engine::now_ms,
+            }) as Arc<dyn wharf_engine::Gate>
+        }),
         masks: secrets.masks,
         secrets: secrets.by_job,
         text_pool,

@@ -25,6 +25,9 @@ pub struct Resolved {
     pub masks: Option<Arc<MaskSet>>,
     /// Jobs that declared secrets but get none (pull request without opt-in).
     pub withheld: Vec<String>,
+    /// The stored records of deployment jobs (an `environment:` with protection rules),
+    /// found but not decrypted: opened by the gate once the environment's rules passed.
+    pub deferred: HashMap<usize, Vec<(String, wharf_store::SecretRecord)>>,
 }
 
 /// Where declared secrets come from.
@@ -50,6 +53,7 @@ pub async fn resolve<S: SecretStore>(
         by_job: HashMap::new(),
         masks: None,
         withheld: Vec::new(),
+        deferred: HashMap::new(),
     };
     let skipped = crate::select::statically_skipped(plan);
     let wanted: Vec<usize> = (0..plan.jobs.len())
@@ -109,6 +113,31 @@ pub async fn resolve<S: SecretStore>(
             format!("store one with `wharf secrets set {first}` (the value is read from stdin)"),
         ));
     }
+    // A deployment job's secrets wait for its gates: decrypted only once they passed.
+    let gated = |i: usize| {
+        plan.jobs[i]
+            .environment
+            .as_ref()
+            .is_some_and(|e| plan.environments.iter().any(|r| &r.name == e))
+    };
+    let (later, now): (Vec<_>, Vec<_>) = records.into_iter().partition(|(i, _, _)| gated(*i));
+    for (i, name, rec) in later {
+        resolved.deferred.entry(i).or_default().push((name, rec));
+    }
+    if !now.is_empty() {
+        let key = load_key(key_file)?;
+        for (i, name, rec) in now {
+            let value = open(&key, &name, &rec)?;
+            resolved.by_job.entry(i).or_default().push((name, value));
+        }
+    }
+    resolved.masks = Some(masks(&resolved));
+    Ok(resolved)
+}
+
+/// The key that opens stored secrets: `WHARF_SECRET_KEY`, else `key_file` when given (the
+/// server's), else the user's key file.
+pub fn load_key(key_file: Option<&std::path::Path>) -> Result<wharf_secrets::key::SecretKey> {
     let loaded = match key_file {
         Some(file) => {
             let env = std::env::var(wharf_secrets::key::KEY_ENV).ok();
@@ -120,12 +149,7 @@ pub async fn resolve<S: SecretStore>(
         message: e.to_string(),
         hint: None,
     })?;
-    for (i, name, rec) in records {
-        let value = open(&key, &name, &rec)?;
-        resolved.by_job.entry(i).or_default().push((name, value));
-    }
-    resolved.masks = Some(masks(&resolved));
-    Ok(resolved)
+    Ok(key)
 }
 
 fn from_environment(plan: &Plan, wanted: &[usize], mut resolved: Resolved) -> Result<Resolved> {

@@ -65,7 +65,21 @@ impl MaskSet {
     /// Values shorter than [`MIN_SECRET_LEN`] are still masked exactly, but their derived
     /// forms shorter than [`MIN_FORM_LEN`] are skipped.
     pub fn new<B: AsRef<[u8]>>(secrets: &[B]) -> MaskSet {
-        let forms = forms::all_forms(secrets);
+        MaskSet::from_forms(forms::all_forms(secrets))
+    }
+
+    /// `base`'s forms and every form of `more` (a deployment job's secrets, decrypted
+    /// after the run's masks were made).
+    pub fn with_more<B: AsRef<[u8]>>(base: Option<&MaskSet>, more: &[B]) -> MaskSet {
+        let mut all: std::collections::BTreeSet<Vec<u8>> =
+            forms::all_forms(more).into_iter().collect();
+        if let Some(b) = base {
+            all.extend(b.forms.iter().cloned());
+        }
+        MaskSet::from_forms(all.into_iter().collect())
+    }
+
+    fn from_forms(forms: Vec<Vec<u8>>) -> MaskSet {
         let mut starts = [false; 256];
         for form in &forms {
             starts[usize::from(form[0])] = true;

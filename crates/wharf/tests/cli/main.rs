@@ -5,6 +5,7 @@ mod cache;
 mod conditions;
 mod container;
 mod dashboard;
+mod environments;
 mod export;
 mod files;
 mod helper;
