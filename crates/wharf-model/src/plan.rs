@@ -51,6 +51,12 @@ pub struct EnvironmentRules {
     /// How long a job waits before deploying to it, in milliseconds.
     #[serde(default)]
     pub wait_ms: Option<u64>,
+    /// Distinct approvals a deployment needs before it starts (0: none).
+    #[serde(default)]
+    pub approvals: u32,
+    /// Whether whoever started the run may approve it.
+    #[serde(default)]
+    pub self_approval: bool,
 }
 
 /// A freeze window: from each time `cron` fires (in `timezone`) for `duration_ms`.

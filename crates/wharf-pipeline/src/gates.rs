@@ -149,6 +149,8 @@ mod tests {
             tags: vec!["v*".into()],
             freeze: vec![],
             wait_ms: None,
+            approvals: 0,
+            self_approval: false,
         }
     }
 

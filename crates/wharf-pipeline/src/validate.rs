@@ -817,7 +817,7 @@ fn cache(r: &mut Reporter, c: &Spanned<crate::file::CacheFile>) -> Cache {
 }
 
 /// What to do instead of deployment rules, until deployments land.
-const DEPLOY_HINT: &str = "remove it: deployment rules are not enforced yet, and wharf will not pretend to; `environment:` on a job still selects that environment's secrets";
+const DEPLOY_HINT: &str = "remove it: health checks after a deployment and rollback are not enforced yet, and wharf will not pretend to; `approval`, `branches`, `tags`, `freeze` and `wait` are";
 
 /// Refuses a key the schema knows but this version cannot honour: a key that is parsed
 /// and ignored would lie to the user (DESIGN.md, rule 13).
@@ -839,11 +839,8 @@ fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
                 "use letters, digits, `_` and `-`",
             );
         }
-        // Deployments (approvals, health checks, rollback) are not built yet: accepting these
-        // keys would deploy with no approval and no check, in silence.
-        if let Some(a) = &env.approval {
-            unsupported(r, r.span(a), "environments.*.approval", DEPLOY_HINT);
-        }
+        // Health checks after a deployment and rollback are not built yet: accepting these
+        // keys would deploy with no check, in silence.
         if let Some(h) = &env.health {
             unsupported(r, r.span(h), "environments.*.health", DEPLOY_HINT);
         }
@@ -903,6 +900,16 @@ fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
                 tags,
                 freeze,
                 wait_ms,
+                approvals: env
+                    .approval
+                    .as_ref()
+                    .and_then(|a| a.value.required)
+                    .unwrap_or(0),
+                self_approval: env
+                    .approval
+                    .as_ref()
+                    .and_then(|a| a.value.self_approval)
+                    .unwrap_or(false),
             },
             name: name.value.clone(),
             approvals_required: env

@@ -73,18 +73,15 @@ const KEYS: &[(&str, Key)] = &[
     ),
     (
         "environments.*.approval",
-        Refused(
-            "environments.*.approval",
-            "version: 1\njobs:\n  deploy:\n    environment: production\n    run: ./deploy.sh\nenvironments:\n  production:\n    approval: { required: 1, self-approval: false }\n",
-        ),
+        Proof(&["fn approvals_count_each_person_once_and_never_the_runs_starter("]),
     ),
     (
         "environments.*.approval.required",
-        Under("environments.*.approval"),
+        Proof(&["fn approvals_count_each_person_once_and_never_the_runs_starter("]),
     ),
     (
         "environments.*.approval.self-approval",
-        Under("environments.*.approval"),
+        Proof(&["fn approvals_count_each_person_once_and_never_the_runs_starter("]),
     ),
     (
         "environments.*.health",

@@ -1,7 +1,8 @@
 //! The gates before a deployment job, as `wharf run` and the server both enforce them:
-//! the environment's allowed refs, its freeze windows (checked again after the wait), its
-//! wait timer; then the job's secrets, decrypted only now. Each refusal is the job's
-//! failure reason, located at the environment's declaration.
+//! the environment's allowed refs, its freeze windows, its approvals (a gate in the store
+//! that `wharf approve` and the server's API count), its wait timer, the freeze windows
+//! again; then the job's secrets, decrypted only now. Each refusal is the job's failure
+//! reason, located at the environment's declaration.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,15 +11,25 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use wharf_engine::{BoxFuture, Gate, GateNote, GateOutcome};
-use wharf_model::Plan;
+use wharf_model::{Plan, RunEvent};
 use wharf_pipeline::gates;
+use wharf_store::ApprovalStore;
+
+/// How often a job waiting for approvals looks at its gate.
+const APPROVAL_POLL: Duration = Duration::from_millis(250);
 
 /// A job's secrets: name and value.
 type Secrets = Vec<(String, wharf_secrets::secret::SecretString)>;
 
 /// Gates for one plan's deployment jobs.
-pub(crate) struct EnvironmentGates {
+pub(crate) struct EnvironmentGates<S> {
     pub plan: Arc<Plan>,
+    /// Where approval gates are kept.
+    pub store: S,
+    /// The run's number.
+    pub run: u64,
+    /// The run's events (a job waiting for approvals says so as a warning of the run).
+    pub events: tokio::sync::mpsc::UnboundedSender<RunEvent>,
     /// Each deployment job's stored secret records, not yet decrypted.
     pub deferred: Mutex<HashMap<usize, Vec<(String, wharf_store::SecretRecord)>>>,
     /// The key file that opens them (the server's), or the user's when `None`.
@@ -29,7 +40,7 @@ pub(crate) struct EnvironmentGates {
     pub now: fn() -> i64,
 }
 
-impl Gate for EnvironmentGates {
+impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
     fn pass(
         &self,
         index: usize,
@@ -52,6 +63,7 @@ impl Gate for EnvironmentGates {
             .unwrap_or_default();
         let key_file = self.key_file.clone();
         let now = self.now;
+        let (store, run, events) = (self.store.clone(), self.run, self.events.clone());
         let decided = Box::pin(async move {
             if let Some(secrets) = done {
                 return GateOutcome::Pass(secrets);
@@ -69,6 +81,79 @@ impl Gate for EnvironmentGates {
             }
             if let Some(f) = gates::frozen(rules, now()) {
                 return GateOutcome::Refused(f.reason(rules));
+            }
+            if rules.approvals > 0 {
+                let starter = plan.event.actor.as_deref();
+                let id = match store
+                    .open_gate(&wharf_store::NewGate {
+                        run,
+                        job: &job.id,
+                        environment: &rules.name,
+                        required: rules.approvals,
+                        starter,
+                        self_approval: rules.self_approval,
+                        at: now(),
+                    })
+                    .await
+                {
+                    Ok(id) => id,
+                    Err(e) => return GateOutcome::Refused(format!("approval gate: {e}")),
+                };
+                let who = if rules.self_approval {
+                    String::new()
+                } else {
+                    match starter {
+                        Some(s) => format!("; {s}, who started the run, may not approve it"),
+                        None => String::new(),
+                    }
+                };
+                let message = format!(
+                    "waiting for {} approval{} to deploy to `{}` ({}): `wharf approve {id}`{who}",
+                    rules.approvals,
+                    if rules.approvals == 1 { "" } else { "s" },
+                    rules.name,
+                    rules.at,
+                );
+                note(&message);
+                let _ = events.send(RunEvent::Warning {
+                    job: job.id.clone(),
+                    step: None,
+                    message,
+                });
+                loop {
+                    match store.get_gate(id).await {
+                        Ok(Some(g)) if g.state == "approved" => {
+                            let names: Vec<&str> =
+                                g.approvals.iter().map(|(n, _)| n.as_str()).collect();
+                            note(&format!(
+                                "approved to deploy to `{}` by {}",
+                                rules.name,
+                                names.join(", ")
+                            ));
+                            break;
+                        }
+                        Ok(Some(g)) if g.state != "waiting" => {
+                            return GateOutcome::Refused(format!(
+                                "the approval gate {id} of `{}` is {}",
+                                rules.name, g.state
+                            ));
+                        }
+                        Ok(_) => {}
+                        Err(e) => return GateOutcome::Refused(format!("approval gate: {e}")),
+                    }
+                    let cancelled = tokio::select! {
+                        _ = tokio::time::sleep(APPROVAL_POLL) => false,
+                        _ = cancel.wait_for(|c| *c) => true,
+                    };
+                    if cancelled {
+                        let _ = store.close_gate(id, "cancelled", now()).await;
+                        return GateOutcome::Cancelled;
+                    }
+                }
+                // A window may have begun while the job waited.
+                if let Some(f) = gates::frozen(rules, now()) {
+                    return GateOutcome::Refused(f.reason(rules));
+                }
             }
             if let Some(ms) = rules.wait_ms.filter(|&ms| ms > 0) {
                 note(&format!(

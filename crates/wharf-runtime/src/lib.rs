@@ -264,6 +264,9 @@ async fn execute<S: StateStore>(
         gate: (!plan.environments.is_empty()).then(|| {
             Arc::new(gates::EnvironmentGates {
                 plan: Arc::new(plan.clone()),
+                store: store.clone(),
+                run: number,
+                events: tx.clone(),
                 deferred: std::sync::Mutex::new(secrets.deferred),
                 key_file: req.key_file.clone(),
                 passed: Default::default(),

@@ -65,11 +65,13 @@ pub enum Action {
     ProjectRemove,
     /// A project's settings changed (where its commit statuses go; never the token).
     ProjectUpdate,
+    /// A deployment job's approval gate was approved (one approver's approval).
+    DeployApprove,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::TokenCreate,
         Action::TokenRevoke,
         Action::SecretSet,
@@ -80,6 +82,7 @@ impl Action {
         Action::ProjectAdd,
         Action::ProjectRemove,
         Action::ProjectUpdate,
+        Action::DeployApprove,
     ];
 
     /// Its stored name.
@@ -95,6 +98,7 @@ impl Action {
             Action::ProjectAdd => "project.add",
             Action::ProjectRemove => "project.remove",
             Action::ProjectUpdate => "project.update",
+            Action::DeployApprove => "deploy.approve",
         }
     }
 

@@ -6,6 +6,7 @@
 //! by sha256; `logs/` keeps each step's output, at the path [`log_path`] gives.
 //! `wharf.db` also keeps the encrypted secrets ([`SecretRecord`]), as bytes it cannot read.
 
+mod approvals;
 mod artifact_store;
 mod error;
 mod hash;
@@ -21,10 +22,11 @@ mod secrets;
 mod store;
 mod traits;
 
+pub use approvals::{Approval, ApprovalGate, NewGate};
 pub use artifact_store::ArtifactStore;
 pub use error::{Error, Result};
 pub use logs::log_path;
 pub use queries::RunFilter;
 pub use secrets::{SecretMeta, SecretRecord};
 pub use store::{NewRun, Store};
-pub use traits::{ReleaseStore, RunStore, SecretStore, StateStore};
+pub use traits::{ApprovalStore, ReleaseStore, RunStore, SecretStore, StateStore};

@@ -36,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "warnings",
         include_str!("../migrations/0007_warnings.sql"),
     ),
+    (
+        8,
+        "approvals",
+        include_str!("../migrations/0008_approvals.sql"),
+    ),
 ];
 
 /// A migrator over the embedded migrations.

@@ -61,10 +61,46 @@ pub trait ReleaseStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<ReleaseRecord>>> + Send;
 }
 
-/// Everything a run needs of the store.
-pub trait StateStore: RunStore + SecretStore + ReleaseStore {}
+/// Approval gates of deployment jobs.
+pub trait ApprovalStore: Clone + Send + Sync + 'static {
+    /// Opens (or finds) the gate of a run's job; its id.
+    fn open_gate(&self, g: &crate::NewGate<'_>) -> impl Future<Output = Result<i64>> + Send;
+    /// One gate with its approvals.
+    fn get_gate(&self, id: i64)
+    -> impl Future<Output = Result<Option<crate::ApprovalGate>>> + Send;
+    /// Ends a gate still waiting.
+    fn close_gate(
+        &self,
+        id: i64,
+        state: &str,
+        at: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
 
-impl<T: RunStore + SecretStore + ReleaseStore> StateStore for T {}
+/// Everything a run needs of the store.
+pub trait StateStore: RunStore + SecretStore + ReleaseStore + ApprovalStore {}
+
+impl<T: RunStore + SecretStore + ReleaseStore + ApprovalStore> StateStore for T {}
+
+impl ApprovalStore for Store {
+    fn open_gate(&self, g: &crate::NewGate<'_>) -> impl Future<Output = Result<i64>> + Send {
+        Store::open_gate(self, g)
+    }
+    fn get_gate(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<crate::ApprovalGate>>> + Send {
+        Store::get_gate(self, id)
+    }
+    fn close_gate(
+        &self,
+        id: i64,
+        state: &str,
+        at: Millis,
+    ) -> impl Future<Output = Result<()>> + Send {
+        Store::close_gate(self, id, state, at)
+    }
+}
 
 impl RunStore for Store {
     fn start_run(&self, new: &NewRun) -> impl Future<Output = Result<u64>> + Send {

@@ -49,6 +49,12 @@ pub enum Command {
     Release(ReleaseCommand),
     /// List the recorded releases, newest first.
     Releases(JsonFlag),
+    /// Approve a deployment that waits for approvals (`wharf approvals` lists them): you
+    /// count once, and whoever started the run may not approve it unless the environment
+    /// allows it.
+    Approve(ApproveArgs),
+    /// The deployments waiting for approvals (`--all`: every approval gate, decided too).
+    Approvals(ApprovalsArgs),
     /// Write a thin GitHub Actions, GitLab CI, Woodpecker or Bitbucket file that calls wharf.
     ///
     /// The file installs wharf only from a source you pin, never by its crate name (whoever
@@ -117,6 +123,31 @@ pub enum AuditCommand {
 /// `wharf trigger`.
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
+/// `wharf approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The approval gate's id (shown by the waiting job and by `wharf approvals`).
+    pub id: i64,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `wharf approvals`.
+#[derive(Debug, Args)]
+pub struct ApprovalsArgs {
+    /// Every gate, not only those waiting.
+    #[arg(long)]
+    pub all: bool,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
     /// The branch whose latest commit runs (default: the repository's default branch).
     #[arg(long, value_name = "BRANCH")]
     pub branch: Option<String>,

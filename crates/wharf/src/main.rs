@@ -70,6 +70,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Package(cmd) => commands::package::run(&dir, cmd),
         Command::Release(cmd) => commands::release::run(&dir, cmd).await,
         Command::Releases(args) => commands::releases::run(&dir, args).await,
+        Command::Approve(args) => commands::approve::approve(&dir, args).await,
+        Command::Approvals(args) => commands::approve::list(&dir, args).await,
         Command::Export(args) => commands::export::run(&dir, args),
         Command::Image(cmd) => commands::image::run(&dir, cmd).await,
         Command::Publish(cmd) => commands::publish::run(&dir, cmd).await,

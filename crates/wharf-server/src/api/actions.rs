@@ -59,11 +59,6 @@ impl Who {
     fn audited(&self) -> crate::audit::Actor {
         crate::audit::Actor::token(self.token_id, &self.name, self.role, self.peer)
     }
-
-    /// What runs it starts show as their actor.
-    fn actor(&self) -> String {
-        format!("{} ({}, {})", self.name, self.via, self.role.as_str())
-    }
 }
 
 /// Asks run `run` of `project` to stop its running jobs.
@@ -195,7 +190,8 @@ pub(crate) async fn trigger(
     event.branch = Some(branch.clone());
     event.sha = Some(sha.clone());
     event.inputs = inputs;
-    event.actor = Some(who.actor());
+    // The person, as approvals compare it (who may not approve their own run).
+    event.actor = Some(who.name.clone());
     let plans = wharf_runtime::select(&pipelines, &event, &wharf_runtime::Selection::default())
         .map_err(|e| Error::invalid(e.to_string(), None))?;
     if plans.is_empty() {

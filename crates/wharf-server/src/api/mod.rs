@@ -5,6 +5,8 @@
 //! every error becomes its status and JSON body in one place ([`crate::Error`]).
 
 pub(crate) mod actions;
+mod approvals;
+pub(crate) use approvals::approve_gate;
 mod audit;
 mod files;
 mod projects;
@@ -58,6 +60,11 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             get(files::artifact),
         )
         .route("/projects/{project}/releases", get(runs::releases))
+        .route("/projects/{project}/approvals", get(approvals::list))
+        .route(
+            "/projects/{project}/approvals/{id}",
+            post(approvals::approve),
+        )
         .route("/projects/{project}/secrets", get(secrets::list))
         .route(
             "/projects/{project}/secrets/{name}",

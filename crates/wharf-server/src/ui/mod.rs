@@ -98,6 +98,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/projects/{project}/runs/{run}", get(pages::run))
         .route("/projects/{project}/runs/{run}/jobs/{job}", get(pages::job))
         .route("/projects/{project}/runs/{run}/cancel", post(pages::cancel))
+        .route(
+            "/projects/{project}/runs/{run}/approvals/{id}",
+            post(pages::approve),
+        )
         .route("/projects/{project}/runs/{run}/rerun", post(pages::rerun))
         .route(
             "/projects/{project}/trigger",

@@ -431,7 +431,22 @@ pub(crate) async fn run(
         }
     }
     let running = rec.summary.finished_at.is_none();
+    let gates: Vec<Value> = or_page!(s, u, store.list_gates(true).await)
+        .into_iter()
+        .filter(|g| g.run == run)
+        .map(|g| {
+            context! {
+                id => g.id,
+                job => g.job.clone(),
+                environment => g.environment.clone(),
+                required => g.required,
+                approvals => g.approvals.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+                starter => g.starter.clone(),
+            }
+        })
+        .collect();
     let ctx = context! {
+        gates => gates,
         title => format!("{project} #{run}"),
         project => project,
         run => summary_ctx(&rec.summary),
@@ -701,6 +716,34 @@ async fn run_action(
         RunAction::Rerun => format!("/projects/{}", urlpart(project)),
     };
     Redirect::to(&to).into_response()
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct ApproveForm {
+    csrf: String,
+}
+
+/// A run page's Approve button: the signed-in operator approves the gate as its token's
+/// name, under the API's rules (audited there).
+pub(crate) async fn approve(
+    State(s): State<Arc<Shared>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Path((project, run, id)): Path<(String, u64, i64)>,
+    Form(f): Form<ApproveForm>,
+) -> Response {
+    let u = match check_post(&s, &headers, &f.csrf, Role::Operator).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let store = or_page!(s, u, crate::api::project_store(&s, &project).await);
+    let by = crate::audit::Actor::token(u.token_id, &u.name, u.role, peer);
+    or_page!(
+        s,
+        u,
+        crate::api::approve_gate(&s, &store, &project, id, &u.name, by).await
+    );
+    Redirect::to(&format!("/projects/{}/runs/{run}", urlpart(project))).into_response()
 }
 
 pub(crate) async fn cancel(

@@ -1,5 +1,6 @@
 //! One module per subcommand, each exposing `run(…) -> Result<ExitStatus>`.
 
+pub mod approve;
 pub mod artifacts;
 pub mod audit;
 pub mod cache;

@@ -173,6 +173,25 @@ impl Remote {
         }
     }
 
+    /// Approves gate `id` as this token's name; the server's answer.
+    pub async fn approve(&self, id: i64) -> anyhow::Result<serde_json::Value> {
+        let url = self.url(&["approvals", &id.to_string()])?;
+        Ok(self
+            .send(reqwest::Method::POST, url, Some(&serde_json::json!({})))
+            .await?
+            .json()
+            .await?)
+    }
+
+    /// The project's approval gates (`all`: decided ones too).
+    pub async fn approvals(&self, all: bool) -> anyhow::Result<Vec<wharf_store::ApprovalGate>> {
+        let mut url = self.url(&["approvals"])?;
+        if all {
+            url.query_pairs_mut().append_pair("all", "true");
+        }
+        Ok(self.get(url).await?.json().await?)
+    }
+
     /// The log of one step.
     pub async fn log(&self, run: u64, job: &str, step: usize) -> anyhow::Result<Vec<u8>> {
         let url = self.url(&[

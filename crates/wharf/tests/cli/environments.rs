@@ -245,3 +245,287 @@ fn the_server_enforces_the_same_gates() {
         "environment `production` (wharf.yml:12:3) takes branches release/*; this run is for branch `main`"
     );
 }
+
+/// `wharf approve|approvals` in `p` as user `user`.
+fn as_user(p: &Project, user: &str, args: &[&str]) -> Run {
+    let out = p
+        .cmd(args)
+        .env("USER", user)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Run { out }
+}
+
+/// Waits until a gate waits; its id.
+fn waiting_gate(p: &Project, child: &mut std::process::Child) -> i64 {
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let list = as_user(p, "someone", &["approvals", "--json"]);
+        if list.code() == 0
+            && let Some(id) = list
+                .json()
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(|g| g["id"].as_i64())
+        {
+            return id;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before asking for approvals"
+        );
+        assert!(Instant::now() < deadline, "no gate appeared");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn approvals_count_each_person_once_and_never_the_runs_starter() {
+    let p = project("    approval: { required: 2 }\n");
+    let mut run = p
+        .cmd(&["run", "--plain"])
+        .env("WHARF_SECRET_KEY", KEY)
+        .env("USER", "alice")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = waiting_gate(&p, &mut run);
+    let list = as_user(&p, "bob", &["approvals"]).expect(0).stdout();
+    assert!(
+        list.contains("deploy") && list.contains("production") && list.contains("0/2"),
+        "{list}"
+    );
+    assert!(list.contains("alice"), "who started it: {list}");
+    // The starter may not approve.
+    let own = as_user(&p, "alice", &["approve", &id.to_string()]).expect(2);
+    assert!(
+        own.stderr().contains(&format!(
+            "alice started this run and may not approve it: gate {id}"
+        )),
+        "{}",
+        own.stderr()
+    );
+    assert!(
+        own.stderr().contains("self-approval: true"),
+        "{}",
+        own.stderr()
+    );
+    // One approver counts once.
+    let bob = as_user(&p, "bob", &["approve", &id.to_string()]).expect(0);
+    assert!(
+        bob.stdout().contains("1 of 2; it waits for 1 more"),
+        "{}",
+        bob.stdout()
+    );
+    let again = as_user(&p, "bob", &["approve", &id.to_string()]).expect(0);
+    assert!(
+        again.stdout().contains("bob had already approved gate"),
+        "{}",
+        again.stdout()
+    );
+    assert!(again.stdout().contains("(1 of 2)"), "{}", again.stdout());
+    // Nothing deployed yet, and the secret was not decrypted: the job still waits.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "deployed with one approval of two"
+    );
+    let carol = as_user(&p, "carol", &["approve", &id.to_string()]).expect(0);
+    assert!(
+        carol
+            .stdout()
+            .contains("2 of 2 approvals; the job deploys now"),
+        "{}",
+        carol.stdout()
+    );
+    let out = run.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("waiting for 2 approvals to deploy to `production` (wharf.yml:11:3): `wharf approve {id}`; alice, who started the run, may not approve it")), "{text}");
+    assert!(
+        text.contains("approved to deploy to `production` by bob, carol"),
+        "{text}"
+    );
+    assert!(text.contains("deploying with 21-char token ***"), "{text}");
+    // A decided gate takes no more approvals; an unknown one is named.
+    let late = as_user(&p, "dave", &["approve", &id.to_string()]).expect(2);
+    assert!(
+        late.stderr().contains("is not waiting: it is approved"),
+        "{}",
+        late.stderr()
+    );
+    let none = as_user(&p, "dave", &["approve", "999"]).expect(2);
+    assert!(
+        none.stderr().contains("no approval gate 999"),
+        "{}",
+        none.stderr()
+    );
+    let all = as_user(&p, "dave", &["approvals", "--all", "--json"])
+        .expect(0)
+        .json();
+    assert_eq!(all[0]["state"], "approved");
+    assert_eq!(all[0]["approvals"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn the_server_takes_approvals_from_its_api_and_audits_them() {
+    use wharf_test_support::http;
+    let p = project("    approval: { required: 1 }\n");
+    std::fs::write(
+        p.path().join("wharf.yml"),
+        pipeline("    approval: { required: 1 }\n")
+            .replace("version: 1\n", "version: 1\non: { manual: {} }\n"),
+    )
+    .unwrap();
+    p.git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@x",
+        "commit",
+        "-qam",
+        "manual",
+    ]);
+    let s = crate::server::Server::new();
+    let repo = p.path().display().to_string();
+    s.admin(
+        &[
+            "project",
+            "add",
+            "app",
+            "--repo",
+            &repo,
+            "--forge",
+            "github",
+            "--webhook-secret-stdin",
+        ],
+        "webhook-secret-for-tests-1",
+    )
+    .expect(0);
+    s.admin(
+        &[
+            "secrets",
+            "--project",
+            "app",
+            "set",
+            "DEPLOY_TOKEN",
+            "--env",
+            "production",
+        ],
+        "server-prod-token-42",
+    )
+    .expect(0);
+    let starter = s.token("operator");
+    let other = s.token("admin");
+    let viewer = s.token("viewer");
+    let a = http::send_json(
+        "POST",
+        &format!("{}/api/v1/projects/app/trigger", s.url),
+        Some(&starter),
+        &serde_json::json!({}),
+    );
+    assert_eq!(a.status, 202, "{}", a.text());
+    let list_url = format!("{}/api/v1/projects/app/approvals", s.url);
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    let id = loop {
+        let l = http::get(&list_url, Some(&viewer));
+        assert_eq!(l.status, 200, "{}", l.text());
+        if let Some(id) = l.json()[0]["id"].as_i64() {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "no gate:\n{}", s.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let approve = |token: &str| {
+        http::send_json(
+            "POST",
+            &format!("{list_url}/{id}"),
+            Some(token),
+            &serde_json::json!({}),
+        )
+    };
+    let v = approve(&viewer);
+    assert_eq!(v.status, 403, "{}", v.text());
+    let own = approve(&starter);
+    assert_eq!(own.status, 403, "{}", own.text());
+    assert!(
+        own.text()
+            .contains("operator started this run and may not approve it"),
+        "{}",
+        own.text()
+    );
+    // The run page shows the wait; an operator approves with its button.
+    let run = http::get(&list_url, Some(&viewer)).json()[0]["run"]
+        .as_u64()
+        .unwrap();
+    let run_path = format!("/projects/app/runs/{run}");
+    let vcookie = crate::dashboard::sign_in(&s, &viewer);
+    let seen = crate::dashboard::page(&s, &vcookie, &run_path).text();
+    assert!(seen.contains("Waiting for approval"), "{seen}");
+    assert!(
+        !seen.contains("Approve as"),
+        "a viewer gets no button: {seen}"
+    );
+    let cookie = crate::dashboard::sign_in(&s, &other);
+    let token = crate::dashboard::csrf(&s, &cookie, &run_path);
+    let ok = crate::dashboard::post_form(
+        &s,
+        &cookie,
+        &format!("{run_path}/approvals/{id}"),
+        &format!("csrf={token}"),
+        None,
+    );
+    assert_eq!(ok.status, 303, "{}", ok.text());
+    // The run goes on and deploys.
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let runs = http::get(
+            &format!("{}/api/v1/projects/app/runs", s.url),
+            Some(&viewer),
+        )
+        .json();
+        if runs[0]["status"] == "success" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{runs}\n{}", s.log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The approval is in the audit log, with who and from where.
+    let audit = http::get(
+        &format!("{}/api/v1/audit?action=deploy", s.url),
+        Some(&other),
+    )
+    .json();
+    let e = &audit.as_array().unwrap()[0];
+    assert_eq!(e["action"], "deploy.approve", "{audit}");
+    assert_eq!(e["target"], format!("app#{id}"));
+    assert!(e["actor"].as_str().unwrap().contains("(admin)"), "{e}");
+    assert!(
+        e["source"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{e}"
+    );
+    // `wharf approvals --server` reads the same.
+    let out = std::process::Command::new(crate::helper::bin())
+        .args([
+            "approvals",
+            "--all",
+            "--server",
+            &s.url,
+            "--project",
+            "app",
+            "--json",
+        ])
+        .env("WHARF_TOKEN", &viewer)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all[0]["state"], "approved");
+}
