@@ -76,6 +76,9 @@ pub enum Command {
     /// Run the CD server: forges' webhooks start runs, kept in a durable queue and run by
     /// the same runtime as `wharf run`.
     Serve(ServeArgs),
+    /// Run wharf's reverse proxy: the data plane of deployments, with a control API that
+    /// health-gates, switches atomically, drains, splits canaries and rolls back.
+    Proxy(ProxyArgs),
     /// Administer a server's data directory: projects, their secrets, the event queue.
     Server(ServerArgs),
     /// Start a manual run on a server (the pipelines with `on.manual`), with inputs.
@@ -120,9 +123,6 @@ pub enum AuditCommand {
     Verify,
 }
 
-/// `wharf trigger`.
-#[derive(Debug, Args)]
-pub struct TriggerArgs {
 /// `wharf approve`.
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
@@ -148,6 +148,9 @@ pub struct ApprovalsArgs {
     pub remote: RemoteArgs,
 }
 
+/// `wharf trigger`.
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
     /// The branch whose latest commit runs (default: the repository's default branch).
     #[arg(long, value_name = "BRANCH")]
     pub branch: Option<String>,
@@ -201,6 +204,33 @@ pub struct ServeArgs {
     /// How long a dashboard sign-in lasts, in hours.
     #[arg(long, value_name = "HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub session_hours: u32,
+}
+
+/// `wharf proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// The data plane's address: where the traffic comes in.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The control API's address (JSON; docs/proxy.md). A non-loopback address needs
+    /// --admin-token-file.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8081")]
+    pub admin: std::net::SocketAddr,
+    /// The state file: services, their releases and weights, written on every change and
+    /// restored on start.
+    #[arg(long, value_name = "FILE")]
+    pub state: std::path::PathBuf,
+    /// How long a replaced release's requests in flight may run before they are cut
+    /// (`30s`, `500ms`, `2m`).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::commands::proxy::duration)]
+    pub drain_timeout: std::time::Duration,
+    /// How long a new release has to become healthy before its deploy fails.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::commands::proxy::duration)]
+    pub health_timeout: std::time::Duration,
+    /// A file holding the token the control API then requires (`Authorization: Bearer
+    /// TOKEN`, at least 16 characters).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<std::path::PathBuf>,
 }
 
 /// `wharf server …`.

@@ -77,6 +77,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Publish(cmd) => commands::publish::run(&dir, cmd).await,
         Command::Cache(cmd) => commands::cache::run(&dir, cmd),
         Command::Serve(args) => commands::serve::run(args).await,
+        Command::Proxy(args) => commands::proxy::run(args).await,
         Command::Server(args) => commands::server::run(args).await,
         Command::Trigger(args) => commands::remote::trigger(args).await,
         Command::Audit(args) => commands::audit::run(args).await,

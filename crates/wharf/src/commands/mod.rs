@@ -9,6 +9,7 @@ pub mod graph;
 pub mod image;
 pub mod logs;
 pub mod package;
+pub mod proxy;
 pub mod publish;
 pub mod release;
 pub mod releases;

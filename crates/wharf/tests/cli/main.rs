@@ -15,6 +15,7 @@ mod metrics;
 mod network;
 mod package;
 mod pipes;
+mod proxy;
 mod publish;
 mod registry;
 mod release;
