@@ -38,6 +38,8 @@ pub(crate) struct EnvironmentGates<S> {
     pub passed: Arc<Mutex<HashMap<usize, Secrets>>>,
     /// The clock, in milliseconds since the epoch (tests choose it).
     pub now: fn() -> i64,
+    /// Told of every decision (the server's audit log).
+    pub log: Option<crate::GateLog>,
 }
 
 impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
@@ -64,11 +66,23 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
         let key_file = self.key_file.clone();
         let now = self.now;
         let (store, run, events) = (self.store.clone(), self.run, self.events.clone());
+        let log = self.log.clone();
         let decided = Box::pin(async move {
             if let Some(secrets) = done {
                 return GateOutcome::Pass(secrets);
             }
             let job = &plan.jobs[index];
+            let tell = |outcome: &'static str, detail: String| {
+                if let (Some(l), Some(env)) = (&log, &job.environment) {
+                    (l.0)(crate::GateDecision {
+                        run,
+                        job: job.id.clone(),
+                        environment: env.clone(),
+                        outcome,
+                        detail,
+                    });
+                }
+            };
             let Some(rules) = job
                 .environment
                 .as_ref()
@@ -76,11 +90,15 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
             else {
                 return GateOutcome::Pass(Vec::new());
             };
+            let refuse = |why: String| {
+                tell("refused", why.clone());
+                GateOutcome::Refused(why)
+            };
             if let Some(why) = gates::ref_refused(rules, &plan.event) {
-                return GateOutcome::Refused(why);
+                return refuse(why);
             }
             if let Some(f) = gates::frozen(rules, now()) {
-                return GateOutcome::Refused(f.reason(rules));
+                return refuse(f.reason(rules));
             }
             if rules.approvals > 0 {
                 let starter = plan.event.actor.as_deref();
@@ -115,6 +133,10 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
                     rules.at,
                 );
                 note(&message);
+                tell(
+                    "waiting",
+                    format!("approval gate {id}: {} needed", rules.approvals),
+                );
                 let _ = events.send(RunEvent::Warning {
                     job: job.id.clone(),
                     step: None,
@@ -130,16 +152,20 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
                                 rules.name,
                                 names.join(", ")
                             ));
+                            tell(
+                                "approved",
+                                format!("approval gate {id}: by {}", names.join(", ")),
+                            );
                             break;
                         }
                         Ok(Some(g)) if g.state != "waiting" => {
-                            return GateOutcome::Refused(format!(
+                            return refuse(format!(
                                 "the approval gate {id} of `{}` is {}",
                                 rules.name, g.state
                             ));
                         }
                         Ok(_) => {}
-                        Err(e) => return GateOutcome::Refused(format!("approval gate: {e}")),
+                        Err(e) => return refuse(format!("approval gate: {e}")),
                     }
                     let cancelled = tokio::select! {
                         _ = tokio::time::sleep(APPROVAL_POLL) => false,
@@ -147,12 +173,16 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
                     };
                     if cancelled {
                         let _ = store.close_gate(id, "cancelled", now()).await;
+                        tell(
+                            "cancelled",
+                            format!("approval gate {id}: the run was cancelled"),
+                        );
                         return GateOutcome::Cancelled;
                     }
                 }
                 // A window may have begun while the job waited.
                 if let Some(f) = gates::frozen(rules, now()) {
-                    return GateOutcome::Refused(f.reason(rules));
+                    return refuse(f.reason(rules));
                 }
             }
             if let Some(ms) = rules.wait_ms.filter(|&ms| ms > 0) {
@@ -164,14 +194,18 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
                 ));
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
-                    _ = cancel.wait_for(|c| *c) => return GateOutcome::Cancelled,
+                    _ = cancel.wait_for(|c| *c) => {
+                        tell("cancelled", "during the wait timer".to_string());
+                        return GateOutcome::Cancelled;
+                    }
                 }
                 // A window may have begun during the wait.
                 if let Some(f) = gates::frozen(rules, now()) {
-                    return GateOutcome::Refused(f.reason(rules));
+                    return refuse(f.reason(rules));
                 }
             }
             if records.is_empty() {
+                tell("passed", String::new());
                 return GateOutcome::Pass(Vec::new());
             }
             let opened = tokio::task::spawn_blocking(move || {
@@ -183,9 +217,12 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
             })
             .await;
             match opened {
-                Ok(Ok(secrets)) => GateOutcome::Pass(secrets),
-                Ok(Err(e)) => GateOutcome::Refused(format!("the environment's secrets: {e}")),
-                Err(e) => GateOutcome::Refused(format!("the environment's secrets: {e}")),
+                Ok(Ok(secrets)) => {
+                    tell("passed", format!("{} secret(s) opened", secrets.len()));
+                    GateOutcome::Pass(secrets)
+                }
+                Ok(Err(e)) => refuse(format!("the environment's secrets: {e}")),
+                Err(e) => refuse(format!("the environment's secrets: {e}")),
             }
         });
         let passed = self.passed.clone();

@@ -69,6 +69,34 @@ pub struct RunRequest {
     /// its jobs' `external_needs`, and their artifacts go into the workspaces of the jobs
     /// that need them.
     pub reuse: Vec<Handoff>,
+    /// Told of every decision at a deployment job's gates (the server writes them to its
+    /// audit log); `None` keeps them in the run's own output and record only.
+    pub gate_log: Option<GateLog>,
+}
+
+/// A decision at a deployment job's gates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateDecision {
+    /// The run.
+    pub run: u64,
+    /// The deployment job.
+    pub job: String,
+    /// The environment it deploys to.
+    pub environment: String,
+    /// `refused`, `waiting` (for approvals), `approved`, `cancelled` or `passed`.
+    pub outcome: &'static str,
+    /// Why, or who approved, or the approval gate's id.
+    pub detail: String,
+}
+
+/// Where gate decisions go.
+#[derive(Clone)]
+pub struct GateLog(pub Arc<dyn Fn(GateDecision) + Send + Sync>);
+
+impl std::fmt::Debug for GateLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GateLog")
+    }
 }
 
 /// How one plan's run ended.
@@ -271,6 +299,7 @@ async fn execute<S: StateStore>(
                 key_file: req.key_file.clone(),
                 passed: Default::default(),
                 now: wharf_engine::now_ms,
+                log: req.gate_log.clone(),
             }) as Arc<dyn wharf_engine::Gate>
         }),
         masks: secrets.masks,

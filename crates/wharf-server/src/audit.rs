@@ -67,11 +67,14 @@ pub enum Action {
     ProjectUpdate,
     /// A deployment job's approval gate was approved (one approver's approval).
     DeployApprove,
+    /// A decision at a deployment job's gates (refused, waiting, approved, cancelled,
+    /// passed), made by the server itself.
+    DeployGate,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::TokenCreate,
         Action::TokenRevoke,
         Action::SecretSet,
@@ -83,6 +86,7 @@ impl Action {
         Action::ProjectRemove,
         Action::ProjectUpdate,
         Action::DeployApprove,
+        Action::DeployGate,
     ];
 
     /// Its stored name.
@@ -99,6 +103,7 @@ impl Action {
             Action::ProjectRemove => "project.remove",
             Action::ProjectUpdate => "project.update",
             Action::DeployApprove => "deploy.approve",
+            Action::DeployGate => "deploy.gate",
         }
     }
 
@@ -120,6 +125,15 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The server itself (its gates' decisions).
+    pub fn server() -> Actor {
+        Actor {
+            name: "wharf".into(),
+            role: "system".into(),
+            source: "server".into(),
+        }
+    }
+
     /// The admin CLI working on the data directory directly, as the user running it.
     pub fn local() -> Actor {
         let user = ["USER", "LOGNAME"]

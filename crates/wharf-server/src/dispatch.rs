@@ -192,6 +192,7 @@ async fn run_checkout(
             wharf_engine::cache::DEFAULT_MAX_BYTES,
         ),
         reuse,
+        gate_log: Some(gate_log(s, project)),
     };
     let (runs_tx, mut runs_rx) = mpsc::unbounded_channel::<u64>();
     let db = s.db.clone();
@@ -237,6 +238,34 @@ async fn run_checkout(
         chain(s, project, &pipelines, &event, name, f).await?;
     }
     Ok(())
+}
+
+/// Writes each decision at a deployment job's gates to the audit log, as the server's
+/// own: who approved is in the approvals' own entries.
+fn gate_log(s: &Arc<Shared>, project: &str) -> wharf_runtime::GateLog {
+    let (s, project) = (s.clone(), project.to_string());
+    wharf_runtime::GateLog(Arc::new(move |d: wharf_runtime::GateDecision| {
+        let (s, project) = (s.clone(), project.clone());
+        tokio::spawn(async move {
+            let change = crate::audit::Change::new(
+                crate::audit::Action::DeployGate,
+                format!("{project}#{}/{}", d.run, d.job),
+                serde_json::json!({
+                    "project": project,
+                    "run": d.run,
+                    "job": d.job,
+                    "environment": d.environment,
+                    "outcome": d.outcome,
+                    "detail": d.detail,
+                }),
+            );
+            if let Err(e) =
+                crate::audit::record(&s.db, &crate::audit::Actor::server(), change).await
+            {
+                eprintln!("wharf serve: {project}: the audit log: {e}");
+            }
+        });
+    }))
 }
 
 /// The retry policy's exception: a job with an `environment:` (a deployment, whose steps

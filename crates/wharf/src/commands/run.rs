@@ -103,6 +103,7 @@ async fn execute(
         host_env: wharf_engine::env::host_env(std::env::vars()),
         cache: project::job_cache(&root)?,
         reuse,
+        gate_log: None,
     };
     let interrupt = interrupt_counter();
     let mut plans = plans;

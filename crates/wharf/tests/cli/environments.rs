@@ -244,6 +244,32 @@ fn the_server_enforces_the_same_gates() {
         deploy["reason"],
         "environment `production` (wharf.yml:12:3) takes branches release/*; this run is for branch `main`"
     );
+    // The decision is in the server's audit log, as the server's own.
+    let admin = s.token("admin");
+    // Written by a task of its own: give it a moment.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    let audit = loop {
+        let a = http::get(
+            &format!("{}/api/v1/audit?action=deploy.gate", s.url),
+            Some(&admin),
+        )
+        .json();
+        if !a.as_array().unwrap().is_empty() || Instant::now() > deadline {
+            break a;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let e = &audit.as_array().unwrap()[0];
+    assert_eq!(e["actor"], "wharf", "{audit}");
+    assert_eq!(e["target"], format!("app#{run}/deploy"));
+    assert_eq!(e["detail"]["outcome"], "refused");
+    assert!(
+        e["detail"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("takes branches release/*"),
+        "{e}"
+    );
 }
 
 /// `wharf approve|approvals` in `p` as user `user`.
@@ -497,9 +523,23 @@ fn the_server_takes_approvals_from_its_api_and_audits_them() {
         assert!(Instant::now() < deadline, "{runs}\n{}", s.log());
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    // The approval is in the audit log, with who and from where.
+    // The gate's decisions are in the audit log, as the server's own (waiting, approved,
+    // passed); the approval too, with who and from where.
+    let gates = http::get(
+        &format!("{}/api/v1/audit?action=deploy.gate", s.url),
+        Some(&other),
+    )
+    .json();
+    let outcomes: Vec<&str> = gates
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| e["detail"]["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["waiting", "approved", "passed"], "{gates}");
     let audit = http::get(
-        &format!("{}/api/v1/audit?action=deploy", s.url),
+        &format!("{}/api/v1/audit?action=deploy.approve", s.url),
         Some(&other),
     )
     .json();

@@ -86,6 +86,7 @@ async fn the_runtime_in_process_records_what_the_cli_records() {
         host_env: wharf_engine::env::host_env(std::env::vars()),
         cache: wharf_engine::cache::JobCache::new(state.join("cache/jobs"), 1 << 30),
         reuse: Vec::new(),
+        gate_log: None,
     };
     let shown = Arc::new(Mutex::new(Vec::new()));
     let (_cancel, interrupt) = tokio::sync::watch::channel(0u32);
