@@ -43,21 +43,7 @@ fn serve(dir: &Path, extra: &[&str]) -> (Server, String, String) {
         s.kill9();
         s.start(extra);
     }
-    let repo = dir.display().to_string();
-    s.admin(
-        &[
-            "project",
-            "add",
-            "app",
-            "--repo",
-            &repo,
-            "--forge",
-            "github",
-            "--webhook-secret-stdin",
-        ],
-        "webhook-secret-for-tests-1",
-    )
-    .expect(0);
+    s.add_local_project("app", dir);
     let op = s.token("operator");
     let viewer = s.token("viewer");
     (s, op, viewer)

@@ -166,30 +166,13 @@ fn bad_rules_are_refused_by_validate_with_their_location() {
     }
 }
 
-#[test]
-fn the_server_enforces_the_same_gates() {
-    use wharf_test_support::http;
-    let p = project("    branches: [release/*]\n");
-    let s = crate::server::Server::new();
-    let repo = p.path().display().to_string();
-    s.admin(
-        &[
-            "project",
-            "add",
-            "app",
-            "--repo",
-            &repo,
-            "--forge",
-            "github",
-            "--webhook-secret-stdin",
-        ],
-        "webhook-secret-for-tests-1",
-    )
-    .expect(0);
+/// A project whose pipeline takes manual runs, on a server as `app`, with the secret
+/// stored there for `production`.
+fn served(rules: &str) -> (Project, crate::server::Server) {
+    let p = project(rules);
     std::fs::write(
         p.path().join("wharf.yml"),
-        pipeline("    branches: [release/*]\n")
-            .replace("version: 1\n", "version: 1\non: { manual: {} }\n"),
+        pipeline(rules).replace("version: 1\n", "version: 1\non: { manual: {} }\n"),
     )
     .unwrap();
     p.git(&[
@@ -201,6 +184,8 @@ fn the_server_enforces_the_same_gates() {
         "-qam",
         "manual",
     ]);
+    let s = crate::server::Server::new();
+    s.add_local_project("app", p.path());
     s.admin(
         &[
             "secrets",
@@ -214,6 +199,13 @@ fn the_server_enforces_the_same_gates() {
         "server-prod-token-42",
     )
     .expect(0);
+    (p, s)
+}
+
+#[test]
+fn the_server_enforces_the_same_gates() {
+    use wharf_test_support::http;
+    let (_p, s) = served("    branches: [release/*]\n");
     let op = s.token("operator");
     let a = http::send_json(
         "POST",
@@ -403,51 +395,7 @@ fn approvals_count_each_person_once_and_never_the_runs_starter() {
 #[test]
 fn the_server_takes_approvals_from_its_api_and_audits_them() {
     use wharf_test_support::http;
-    let p = project("    approval: { required: 1 }\n");
-    std::fs::write(
-        p.path().join("wharf.yml"),
-        pipeline("    approval: { required: 1 }\n")
-            .replace("version: 1\n", "version: 1\non: { manual: {} }\n"),
-    )
-    .unwrap();
-    p.git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@x",
-        "commit",
-        "-qam",
-        "manual",
-    ]);
-    let s = crate::server::Server::new();
-    let repo = p.path().display().to_string();
-    s.admin(
-        &[
-            "project",
-            "add",
-            "app",
-            "--repo",
-            &repo,
-            "--forge",
-            "github",
-            "--webhook-secret-stdin",
-        ],
-        "webhook-secret-for-tests-1",
-    )
-    .expect(0);
-    s.admin(
-        &[
-            "secrets",
-            "--project",
-            "app",
-            "set",
-            "DEPLOY_TOKEN",
-            "--env",
-            "production",
-        ],
-        "server-prod-token-42",
-    )
-    .expect(0);
+    let (_p, s) = served("    approval: { required: 1 }\n");
     let starter = s.token("operator");
     let other = s.token("admin");
     let viewer = s.token("viewer");

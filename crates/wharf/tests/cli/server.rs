@@ -132,6 +132,22 @@ impl Server {
         self.admin(&args, SECRET).expect(0);
     }
 
+    /// Registers project `name` for the repository at `dir` (a path git clones).
+    pub fn add_local_project(&self, name: &str, dir: &std::path::Path) {
+        let repo = dir.display().to_string();
+        let args = [
+            "project",
+            "add",
+            name,
+            "--repo",
+            &repo,
+            "--forge",
+            "github",
+            "--webhook-secret-stdin",
+        ];
+        self.admin(&args, SECRET).expect(0);
+    }
+
     /// A token with `role`.
     pub fn token(&self, role: &str) -> String {
         let out = self
