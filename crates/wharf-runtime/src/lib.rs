@@ -7,6 +7,7 @@
 //! is one caller (flags -> request -> here -> exit code); the server and the agent are the
 //! others, so a run cannot behave differently depending on who started it.
 
+pub mod approvals;
 mod error;
 pub mod event;
 mod gates;

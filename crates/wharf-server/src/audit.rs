@@ -237,6 +237,47 @@ pub fn entry_hash(
         .collect()
 }
 
+/// Stores a secret record of `project` holding the audit log's lock, and records
+/// `secret.set` (its name only): a change that cannot be recorded is not made, and one that
+/// failed is not recorded. What the API and the admin CLI both do.
+pub async fn put_secret(
+    db: &Db,
+    store: &wharf_store::Store,
+    project: &str,
+    record: &wharf_store::SecretRecord,
+    by: &Actor,
+) -> Result<()> {
+    let pending = Pending::begin(db).await?;
+    store.put_secret(record).await?;
+    let change = Change::secret(
+        Action::SecretSet,
+        project,
+        &record.name,
+        record.scope.as_deref(),
+    );
+    pending.commit(by, change).await?;
+    Ok(())
+}
+
+/// Removes secret `name` (for `environment`) of `project` holding the audit log's lock,
+/// recording `secret.remove` when there was one; whether there was.
+pub async fn delete_secret(
+    db: &Db,
+    store: &wharf_store::Store,
+    project: &str,
+    name: &str,
+    environment: Option<&str>,
+    by: &Actor,
+) -> Result<bool> {
+    let pending = Pending::begin(db).await?;
+    if !store.delete_secret(name, environment).await? {
+        return Ok(false);
+    }
+    let change = Change::secret(Action::SecretRemove, project, name, environment);
+    pending.commit(by, change).await?;
+    Ok(true)
+}
+
 /// An append under way: the database's write lock is held from [`Pending::begin`], the
 /// action's own writes to `server.db` go through [`Pending::conn`], and
 /// [`Pending::commit`] appends the entry and commits them together. Dropped without a

@@ -127,14 +127,16 @@ fn a_non_loopback_admin_address_needs_a_token_and_the_token_is_checked() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::new(
         "127.0.0.1:0".parse().unwrap(),
-        "0.0.0.0:0".parse().unwrap(),
+        // A documentation address (RFC 5737), never this machine's: even a check that
+        // regressed could not bind it.
+        "192.0.2.1:0".parse().unwrap(),
         dir.path().join("proxy.json"),
     );
     // Refused before anything is bound.
     match rt.block_on(Proxy::start(config.clone())) {
         Err(Error::Invalid { message, hint, .. }) => {
             assert!(
-                message.contains("0.0.0.0:0") && message.contains("not a loopback address"),
+                message.contains("192.0.2.1:0") && message.contains("not a loopback address"),
                 "{message}"
             );
             assert!(hint.unwrap().contains("--admin-token-file"));

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use wharf_store::{Approval, ApprovalGate};
+use wharf_store::ApprovalGate;
 
 use super::{allow, caller, project_store};
 use crate::app::Shared;
@@ -66,68 +66,42 @@ pub(crate) async fn approve_gate(
     approver: &str,
     by: crate::audit::Actor,
 ) -> Result<serde_json::Value> {
-    let gate = store.get_gate(id).await?;
-    let what = gate.as_ref().map_or(String::new(), |g| {
-        format!(" (run #{}, job `{}` to `{}`)", g.run, g.job, g.environment)
-    });
-    let outcome = store.approve(id, approver, crate::now()).await?;
-    let (approvals, required, counted) = match outcome {
-        Approval::Counted {
-            approvals,
-            required,
-        } => (approvals, required, true),
-        Approval::AlreadyCounted {
-            approvals,
-            required,
-        } => (approvals, required, false),
-        Approval::SelfApproval => {
+    use wharf_runtime::approvals::{self, Refused};
+    let done = approvals::approve(store, id, approver, crate::now())
+        .await
+        .map_err(|e| Error::invalid(e.to_string(), None))?;
+    let a = match done {
+        Ok(a) => a,
+        Err(Refused::SelfApproval(m)) => {
             return Err(Error::Forbidden(format!(
-                "{approver} started this run and may not approve it: gate {id}{what}; someone else approves, or the environment sets `self-approval: true`"
+                "{m}; {}",
+                approvals::SELF_APPROVAL_HINT
             )));
         }
-        Approval::Closed(state) => {
-            return Err(Error::Conflict(format!(
-                "gate {id}{what} is not waiting: it is {state}"
-            )));
-        }
-        Approval::NotFound => {
-            return Err(Error::NotFound(format!("no approval gate {id}")));
-        }
+        Err(Refused::Closed(m)) => return Err(Error::Conflict(m)),
+        Err(Refused::NotFound(m)) => return Err(Error::NotFound(m)),
     };
-    if counted {
+    if a.counted {
+        let g = a.gate.as_ref();
         let change = Change::new(
             Action::DeployApprove,
             format!("{project}#{id}"),
             serde_json::json!({
                 "gate": id,
-                "run": gate.as_ref().map(|g| g.run),
-                "job": gate.as_ref().map(|g| g.job.clone()),
-                "environment": gate.as_ref().map(|g| g.environment.clone()),
-                "approvals": approvals,
-                "required": required,
+                "run": g.map(|g| g.run),
+                "job": g.map(|g| g.job.clone()),
+                "environment": g.map(|g| g.environment.clone()),
+                "approvals": a.approvals,
+                "required": a.required,
             }),
         );
         crate::audit::record(&s.db, &by, change).await?;
     }
-    let outcome = if !counted {
-        format!(
-            "{approver} had already approved gate {id}{what}: each approver counts once ({approvals} of {required})"
-        )
-    } else if approvals >= required {
-        format!(
-            "approved gate {id}{what}: {approvals} of {required} approvals; the job deploys now"
-        )
-    } else {
-        format!(
-            "approval counted for gate {id}{what}: {approvals} of {required}; it waits for {} more",
-            required - approvals
-        )
-    };
     Ok(serde_json::json!({
         "gate": id,
-        "approvals": approvals,
-        "required": required,
-        "approved": approvals >= required,
-        "outcome": outcome,
+        "approvals": a.approvals,
+        "required": a.required,
+        "approved": a.approvals >= a.required,
+        "outcome": a.said,
     }))
 }

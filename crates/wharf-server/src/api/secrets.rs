@@ -12,7 +12,6 @@ use wharf_store::{SecretMeta, SecretRecord};
 
 use super::{actor, allow, project_store};
 use crate::app::Shared;
-use crate::audit::{Action, Change, Pending};
 use crate::error::{Error, Result};
 use crate::tokens::Role;
 
@@ -69,21 +68,15 @@ pub(super) async fn set(
     }
     let store = project_store(&s, &project).await?;
     let sealed = wharf_secrets::crypto::seal(&s.key, &name, b.environment.as_deref(), &value)?;
-    let change = Change::secret(Action::SecretSet, &project, &name, b.environment.as_deref());
-    // The audit log's lock is held around the store's write: recorded only when stored,
-    // and not stored when it cannot be recorded.
-    let audit = Pending::begin(&s.db).await?;
-    store
-        .put_secret(&SecretRecord {
-            name,
-            scope: b.environment,
-            key_id: sealed.key_id,
-            nonce: sealed.nonce,
-            ciphertext: sealed.ciphertext,
-            updated_at: crate::now(),
-        })
-        .await?;
-    audit.commit(&by, change).await?;
+    let record = SecretRecord {
+        name,
+        scope: b.environment,
+        key_id: sealed.key_id,
+        nonce: sealed.nonce,
+        ciphertext: sealed.ciphertext,
+        updated_at: crate::now(),
+    };
+    crate::audit::put_secret(&s.db, &store, &project, &record, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -101,15 +94,16 @@ pub(super) async fn remove(
 ) -> Result<StatusCode> {
     let by = actor(&s, &headers, Role::Admin, peer).await?;
     let store = project_store(&s, &project).await?;
-    let change = Change::secret(
-        Action::SecretRemove,
+    if crate::audit::delete_secret(
+        &s.db,
+        &store,
         &project,
         &name,
         q.environment.as_deref(),
-    );
-    let audit = Pending::begin(&s.db).await?;
-    if store.delete_secret(&name, q.environment.as_deref()).await? {
-        audit.commit(&by, change).await?;
+        &by,
+    )
+    .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::NotFound(format!("no secret `{name}`")))

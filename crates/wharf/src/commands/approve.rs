@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use wharf_store::{Approval, ApprovalGate};
+use wharf_runtime::approvals::Refused;
+use wharf_store::ApprovalGate;
 
 use crate::cli::{ApprovalsArgs, ApproveArgs};
 use crate::commands::history;
@@ -39,61 +40,29 @@ pub async fn approve(dir: &Path, args: ApproveArgs) -> anyhow::Result<ExitStatus
         return Err(history::no_runs());
     };
     let approver = me()?;
-    let gate = store.get_gate(id).await?;
-    let outcome = store.approve(id, &approver, wharf_engine::now_ms()).await?;
-    let text = said(id, gate.as_ref(), &approver, &outcome)?;
+    let done =
+        wharf_runtime::approvals::approve(&store, id, &approver, wharf_engine::now_ms()).await?;
+    let a = match done {
+        Ok(a) => a,
+        Err(Refused::SelfApproval(m)) => {
+            return Err(UserError::invalid(m)
+                .hint(wharf_runtime::approvals::SELF_APPROVAL_HINT)
+                .into());
+        }
+        Err(Refused::Closed(m)) => return Err(UserError::invalid(m).into()),
+        Err(Refused::NotFound(m)) => {
+            return Err(UserError::invalid(m)
+                .hint("`wharf approvals` lists the deployments waiting for approvals")
+                .into());
+        }
+    };
     if args.json {
         let gate = store.get_gate(id).await?;
-        outln!("{}", serde_json::json!({ "outcome": text, "gate": gate }));
+        outln!("{}", serde_json::json!({ "outcome": a.said, "gate": gate }));
     } else {
-        outln!("{text}");
+        outln!("{}", a.said);
     }
     Ok(ExitStatus::Success)
-}
-
-/// What an approval did, in words; a refusal as an error with its hint.
-pub(crate) fn said(
-    id: i64,
-    gate: Option<&ApprovalGate>,
-    approver: &str,
-    outcome: &Approval,
-) -> anyhow::Result<String> {
-    let what = gate.map_or(String::new(), |g| {
-        format!(" (run #{}, job `{}` to `{}`)", g.run, g.job, g.environment)
-    });
-    match outcome {
-        Approval::Counted {
-            approvals,
-            required,
-        } if approvals >= required => Ok(format!(
-            "approved gate {id}{what}: {approvals} of {required} approvals; the job deploys now"
-        )),
-        Approval::Counted {
-            approvals,
-            required,
-        } => Ok(format!(
-            "approval counted for gate {id}{what}: {approvals} of {required}; it waits for {} more",
-            required - approvals
-        )),
-        Approval::AlreadyCounted {
-            approvals,
-            required,
-        } => Ok(format!(
-            "{approver} had already approved gate {id}{what}: each approver counts once ({approvals} of {required})"
-        )),
-        Approval::SelfApproval => Err(UserError::invalid(format!(
-            "{approver} started this run and may not approve it: gate {id}{what}"
-        ))
-        .hint("someone else approves; or set `self-approval: true` under the environment's `approval:` to allow it")
-        .into()),
-        Approval::Closed(state) => Err(UserError::invalid(format!(
-            "gate {id}{what} is not waiting: it is {state}"
-        ))
-        .into()),
-        Approval::NotFound => Err(UserError::invalid(format!("no approval gate {id}"))
-            .hint("`wharf approvals` lists the deployments waiting for approvals")
-            .into()),
-    }
 }
 
 /// Runs `wharf approvals`.

@@ -67,26 +67,16 @@ async fn stop_signal() {
     }
 }
 
-/// Parses `30s`, `500ms`, `2m` or a bare number of seconds.
+/// Parses a duration as pipeline files write them (`30s`, `500ms`, `2m`, `1h30m`); more
+/// than zero.
 pub fn duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. 30s, 500ms, 2m)"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        _ => return Err(format!("{text:?}: the unit must be ms, s or m")),
-    };
-    if d.is_zero() {
-        return Err(format!("{text:?}: must be more than 0"));
+    match wharf_pipeline::duration_ms(text.trim()) {
+        Some(0) => Err(format!("{text:?}: must be more than 0")),
+        Some(ms) => Ok(Duration::from_millis(ms)),
+        None => Err(format!(
+            "{text:?} is not a duration: a number and a unit (ms, s, m, h), e.g. 30s, 500ms, 2m"
+        )),
     }
-    Ok(d)
 }
 
 #[cfg(test)]
@@ -98,9 +88,9 @@ mod tests {
         assert_eq!(duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(duration("7"), Ok(Duration::from_secs(7)));
-        assert!(duration("0s").is_err());
-        assert!(duration("1h").unwrap_err().contains("ms, s or m"));
+        assert_eq!(duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(duration("7").unwrap_err().contains("a number and a unit"));
+        assert!(duration("0s").unwrap_err().contains("more than 0"));
         assert!(duration("fast").is_err());
     }
 }

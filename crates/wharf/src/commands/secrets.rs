@@ -11,7 +11,7 @@ use wharf_secrets::crypto;
 use wharf_secrets::key::{self, KeySource};
 use wharf_secrets::mask::MIN_SECRET_LEN;
 use wharf_secrets::secret::SecretString;
-use wharf_server::audit::{Action, Actor, Change, Pending};
+use wharf_server::audit::Actor;
 use wharf_store::{SecretRecord, Store};
 
 use crate::cli::{SecretNameArgs, SecretSetArgs, SecretsCommand};
@@ -34,31 +34,6 @@ pub struct ServerAudit<'a> {
     pub db: &'a wharf_server::db::Db,
     /// The project the store belongs to.
     pub project: &'a str,
-}
-
-impl ServerAudit<'_> {
-    /// Does `write` (the store's change) holding the audit log's lock, and records
-    /// `action` on secret `name` when it succeeded: a change that cannot be recorded is
-    /// not made.
-    async fn around<T>(
-        &self,
-        action: Action,
-        name: &str,
-        env: Option<&str>,
-        write: impl Future<Output = anyhow::Result<T>>,
-        done: impl Fn(&T) -> bool,
-    ) -> anyhow::Result<T> {
-        let pending = Pending::begin(self.db).await.map_err(server_error)?;
-        let out = write.await?;
-        if done(&out) {
-            let change = Change::secret(action, self.project, name, env);
-            pending
-                .commit(&Actor::local(), change)
-                .await
-                .map_err(server_error)?;
-        }
-        Ok(out)
-    }
 }
 
 /// Runs `wharf secrets …` on `store`, sealing with the key in `key_file` (a server's) or,
@@ -123,19 +98,13 @@ async fn set(
         ciphertext: sealed.ciphertext,
         updated_at: wharf_engine::now_ms(),
     };
-    let put = async { Ok(store.put_secret(&record).await?) };
     match &audit {
         Some(a) => {
-            a.around(
-                Action::SecretSet,
-                &args.name,
-                args.env.as_deref(),
-                put,
-                |_| true,
-            )
-            .await?
+            wharf_server::audit::put_secret(a.db, store, a.project, &record, &Actor::local())
+                .await
+                .map_err(server_error)?;
         }
-        None => put.await?,
+        None => store.put_secret(&record).await?,
     }
     let scope = args
         .env
@@ -229,14 +198,19 @@ async fn rm(
     audit: Option<ServerAudit<'_>>,
     args: SecretNameArgs,
 ) -> anyhow::Result<ExitStatus> {
-    let delete = async { Ok(store.delete_secret(&args.name, args.env.as_deref()).await?) };
+    let env = args.env.as_deref();
     let deleted = match &audit {
-        Some(a) => {
-            let env = args.env.as_deref();
-            a.around(Action::SecretRemove, &args.name, env, delete, |d| *d)
-                .await?
-        }
-        None => delete.await?,
+        Some(a) => wharf_server::audit::delete_secret(
+            a.db,
+            store,
+            a.project,
+            &args.name,
+            env,
+            &Actor::local(),
+        )
+        .await
+        .map_err(server_error)?,
+        None => store.delete_secret(&args.name, env).await?,
     };
     if deleted {
         eprintln!("deleted {}", args.name);

@@ -146,7 +146,8 @@ fn a_non_loopback_admin_address_without_a_token_file_is_refused() {
             "--listen",
             "127.0.0.1:0",
             "--admin",
-            "0.0.0.0:0",
+            // A documentation address (RFC 5737): nothing here can bind it.
+            "192.0.2.1:0",
             "--state",
         ])
         .arg(dir.path().join("proxy.json"))
@@ -155,7 +156,7 @@ fn a_non_loopback_admin_address_without_a_token_file_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.starts_with("error: the control API would listen on 0.0.0.0:0, which is not a loopback address, without a token\n"),
+        err.starts_with("error: the control API would listen on 192.0.2.1:0, which is not a loopback address, without a token\n"),
         "{err}"
     );
     assert!(
@@ -176,13 +177,16 @@ fn bad_proxy_flags_and_state_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("proxy.json");
     let out = Command::new(bin())
-        .args(["proxy", "--drain-timeout", "1h", "--state"])
+        .args(["proxy", "--drain-timeout", "soon", "--state"])
         .arg(&state)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("the unit must be ms, s or m"), "{err}");
+    assert!(
+        err.contains("\"soon\" is not a duration: a number and a unit (ms, s, m, h)"),
+        "{err}"
+    );
     std::fs::write(&state, "{\"services\": {\"web\": {\"hostz\": []}}}").unwrap();
     let out = Command::new(bin())
         .args([
