@@ -244,9 +244,9 @@ impl Containers {
         let opts = CreateImageOptionsBuilder::default()
             .from_image(image)
             .build();
-        let mut pull = self
-            .docker
-            .create_image(Some(opts), None, pull_credentials(image));
+        let mut pull =
+            self.docker
+                .create_image(Some(opts), None, wharf_oci::docker::pull_credentials(image));
         while let Some(item) = pull.next().await {
             if let Err(e) = item {
                 return Err(Error::Image {
@@ -601,22 +601,6 @@ impl Containers {
             user,
         })
     }
-}
-
-/// The credentials the image builder would use for `image`'s registry (docker's
-/// `config.json`: `auths`, credential helpers), sent with the pull: the engine itself
-/// reads no `docker login`.
-fn pull_credentials(image: &str) -> Option<bollard::auth::DockerCredentials> {
-    let reference = wharf_oci::registry::Reference::parse(image).ok()?;
-    let creds = wharf_oci::registry::docker_config::lookup(&reference.host).ok()??;
-    let secret = creds.password.expose().to_string();
-    Some(bollard::auth::DockerCredentials {
-        serveraddress: Some(reference.host.clone()),
-        username: (!creds.identity_token).then(|| creds.username.clone()),
-        password: (!creds.identity_token).then(|| secret.clone()),
-        identitytoken: creds.identity_token.then_some(secret),
-        ..Default::default()
-    })
 }
 
 /// The label naming the wharf process a container or network belongs to.

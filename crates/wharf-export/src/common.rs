@@ -194,9 +194,9 @@ impl<'a> Cx<'a> {
     pub fn warn_environments(&mut self, nearest: &str) {
         let envs = self.p.environments().to_vec();
         for e in envs {
-            if e.approvals_required > 0 || e.health_url.is_some() || e.rollback.is_some() {
+            if e.approvals_required > 0 || e.rules.deploy.is_some() {
                 self.warn(format!(
-                    "environment `{}`: approvals, health checks and rollback are wharf rules the file cannot carry; nearest: {nearest}",
+                    "environment `{}`: approvals, targets, health checks, analysis and rollback are wharf rules the file cannot carry; nearest: {nearest}",
                     e.name
                 ));
             }

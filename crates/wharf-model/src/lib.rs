@@ -7,6 +7,7 @@
 //! (`--json`) can be printed as data.
 
 mod builtin;
+mod deploy;
 mod event;
 mod plan;
 mod record;
@@ -17,6 +18,11 @@ mod status;
 pub use builtin::{
     BuildImageStep, Builtin, ForgeStep, LayerSpec, PackageStep, Produced, ProducedKind,
     PublishPythonStep, ReleaseStep, StepAction, Switch,
+};
+pub use deploy::{
+    AnalysisMetric, CanaryStep, DeployConfig, DeployMode, DeployStatus, DeploymentRecord,
+    DockerTarget, HealthCheck, Pause, Provider, RollbackPolicy, ScriptTarget, Sticky, Strategy,
+    Target,
 };
 pub use event::{Event, EventKind, Upstream};
 pub use plan::{

@@ -57,6 +57,9 @@ pub struct EnvironmentRules {
     /// Whether whoever started the run may approve it.
     #[serde(default)]
     pub self_approval: bool,
+    /// How releases are deployed to it (`target:` and what goes with it), when declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<crate::DeployConfig>,
 }
 
 /// A freeze window: from each time `cron` fires (in `timezone`) for `duration_ms`.

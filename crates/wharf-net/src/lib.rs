@@ -98,11 +98,16 @@ pub struct Net {
     limits: Limits,
 }
 
+/// Installs rustls' ring provider for the process (reqwest is built without a default
+/// one); call before building any `reqwest::Client`. Idempotent.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Net {
     /// A client with `limits` (wharf's user agent, rustls with the ring provider).
     pub fn new(limits: Limits) -> Result<Net, NetError> {
-        // reqwest is built without a default crypto provider; install ring once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto();
         let client = reqwest::Client::builder()
             .user_agent(concat!("wharf/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(limits.connect)

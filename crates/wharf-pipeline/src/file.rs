@@ -401,14 +401,30 @@ pub struct EnvironmentFile {
     #[serde(default)]
     #[schemars(with = "Option<ApprovalFile>")]
     pub approval: Option<Spanned<ApprovalFile>>,
-    /// The health check held after a deployment.
+    /// Where releases run: `{docker: …}` or `{script: …}`.
+    #[serde(default)]
+    #[schemars(with = "Option<TargetFile>")]
+    pub target: Option<Spanned<TargetFile>>,
+    /// How traffic moves to a new release (default: direct).
+    #[serde(default)]
+    #[schemars(with = "Option<StrategyFile>")]
+    pub strategy: Option<Spanned<StrategyFile>>,
+    /// The HTTP health gate before a release gets traffic.
     #[serde(default)]
     #[schemars(with = "Option<HealthFile>")]
     pub health: Option<Spanned<HealthFile>>,
-    /// What happens when the health check fails.
+    /// Measurements after the switch (during a canary, on a blue/green preview).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<AnalysisFile>>")]
+    pub analysis: Option<Vec<Spanned<AnalysisFile>>>,
+    /// What a failed health gate or analysis does: `auto` (default) or `manual`.
     #[serde(default)]
     #[schemars(with = "Option<Rollback>")]
     pub rollback: Option<Spanned<Rollback>>,
+    /// Environments the same release must have been deployed to successfully first.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub requires: Option<Vec<Spanned<String>>>,
     /// Branches whose runs may deploy here (globs). With `tags:`, a run must match one of
     /// the two lists; with neither, any branch or tag may.
     #[serde(default)]
@@ -456,28 +472,255 @@ pub struct ApprovalFile {
     pub self_approval: Option<bool>,
 }
 
-/// `environments.NAME.health`.
+/// `environments.NAME.health`: the HTTP health gate before a release gets traffic.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthFile {
-    /// A URL that must answer 2xx.
+    /// The path probed on the release's container (Docker target), e.g. `/up`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub http: Option<Spanned<String>>,
-    /// How long the check must hold, e.g. `2m`.
-    #[serde(default, rename = "for")]
+    pub path: Option<Spanned<String>>,
+    /// The URL probed after a script target's call (script targets).
+    #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub hold: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    /// Time between probes (default `1s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub interval: Option<Spanned<String>>,
+    /// How long the release has to become healthy (default `30s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// `environments.NAME.rollback`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Rollback {
-    /// Roll back by itself when the health check fails.
+    /// Traffic goes back to the previous release as soon as the health gate or the
+    /// analysis fails (the default).
     Auto,
-    /// Wait for someone to roll back.
+    /// The deployment pauses for someone to `wharf deploy abort` or `resume` it.
     Manual,
+}
+
+/// `environments.NAME.target`: exactly one of `docker` and `script`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFile {
+    /// The release's image in a container on the Docker host, behind `wharf proxy`.
+    #[serde(default)]
+    #[schemars(with = "Option<DockerTargetFile>")]
+    pub docker: Option<Spanned<DockerTargetFile>>,
+    /// The project's own deploy script.
+    #[serde(default)]
+    #[schemars(with = "Option<ScriptTargetFile>")]
+    pub script: Option<Spanned<ScriptTargetFile>>,
+}
+
+/// `environments.NAME.target.docker`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerTargetFile {
+    /// The control API of the `wharf proxy` in front of the containers, e.g.
+    /// `http://127.0.0.1:8081`.
+    #[schemars(with = "String")]
+    pub proxy: Spanned<String>,
+    /// The proxy's service name (default: the environment's name).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub service: Option<Spanned<String>>,
+    /// `Host` values the service answers for (default: every host no other service
+    /// claims).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub hosts: Option<Vec<Spanned<String>>>,
+    /// The port the application listens on in its container.
+    #[schemars(with = "u16")]
+    pub port: Spanned<i64>,
+    /// Which of the release's pushed images runs (its name without tag), when it has
+    /// several.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub image: Option<Spanned<String>>,
+    /// Environment variables of the container (plain values; not secrets).
+    #[serde(default)]
+    #[schemars(with = "Option<OrderedMap<String>>")]
+    pub env: Option<Spanned<OrderedMap<Spanned<String>>>>,
+}
+
+/// `environments.NAME.target.script`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptTargetFile {
+    /// The program and its arguments, run from the project root with no shell, e.g.
+    /// `[./deploy.sh, --fast]`.
+    #[schemars(with = "Vec<String>")]
+    pub run: Spanned<Vec<Spanned<String>>>,
+    /// How long one call may take (default `10m`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// `environments.NAME.strategy`: `direct` (the default), or `{blue-green: …}`, or
+/// `{canary: …}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StrategyFile {
+    /// All traffic at once after the health gate (`direct: {}`).
+    #[serde(default)]
+    #[schemars(with = "Option<EmptyFile>")]
+    pub direct: Option<Spanned<EmptyFile>>,
+    /// A preview first, promoted after the analysis.
+    #[serde(default)]
+    #[schemars(with = "Option<BlueGreenFile>")]
+    pub blue_green: Option<Spanned<BlueGreenFile>>,
+    /// Weighted steps, then promotion.
+    #[serde(default)]
+    #[schemars(with = "Option<CanaryFile>")]
+    pub canary: Option<Spanned<CanaryFile>>,
+}
+
+/// A map with no keys (`direct: {}`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyFile {}
+
+/// `strategy.blue-green`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BlueGreenFile {
+    /// How long the healthy preview waits before promotion: a duration, or `manual`
+    /// (until `wharf deploy resume`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub pause: Option<Spanned<String>>,
+    /// The `Host` that reaches the preview (besides the header `X-Wharf-Preview: 1`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub preview_host: Option<Spanned<String>>,
+}
+
+/// `strategy.canary`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryFile {
+    /// The steps: `{weight: 10, pause: 5m}`; `pause: manual` waits for
+    /// `wharf deploy resume`.
+    pub steps: Vec<CanaryStepFile>,
+    /// One client, one release: `{cookie: NAME}` or `{header: NAME}`.
+    #[serde(default)]
+    #[schemars(with = "Option<StickyFile>")]
+    pub sticky: Option<Spanned<StickyFile>>,
+}
+
+/// `strategy.canary.steps[]`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryStepFile {
+    /// The share of requests the new release gets, 1–100.
+    #[schemars(with = "u8")]
+    pub weight: Spanned<i64>,
+    /// How long the step lasts: a duration, or `manual`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub pause: Option<Spanned<String>>,
+}
+
+/// `strategy.canary.sticky`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StickyFile {
+    /// The cookie whose value picks the release.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub cookie: Option<Spanned<String>>,
+    /// The request header whose value picks the release.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub header: Option<Spanned<String>>,
+}
+
+/// `environments.NAME.analysis[]`: one metric, with Argo Rollouts' semantics.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AnalysisFile {
+    /// Its name, e.g. `success-rate`.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// A Prometheus instant query.
+    #[serde(default)]
+    #[schemars(with = "Option<PrometheusFile>")]
+    pub prometheus: Option<Spanned<PrometheusFile>>,
+    /// An HTTP GET whose JSON body (or a value in it) is the result.
+    #[serde(default)]
+    #[schemars(with = "Option<HttpProbeFile>")]
+    pub http: Option<Spanned<HttpProbeFile>>,
+    /// A program whose exit code is the result (no shell).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub script: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Time between measurements (without it: one measurement).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub interval: Option<Spanned<String>>,
+    /// Measurements to take (without it and with an interval: until the deployment ends).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub count: Option<Spanned<i64>>,
+    /// Wait before the first measurement.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub initial_delay: Option<Spanned<String>>,
+    /// A measurement succeeds when this holds, e.g. `result >= 0.99`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub success: Option<Spanned<String>>,
+    /// A measurement fails when this holds, e.g. `result > 0.05`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub failure: Option<Spanned<String>>,
+    /// Failed measurements tolerated (default 0; -1: never fail).
+    #[serde(default)]
+    #[schemars(with = "Option<i32>")]
+    pub failure_limit: Option<Spanned<i64>>,
+    /// Measurement errors in a row tolerated before the analysis is inconclusive
+    /// (default 4).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub consecutive_error_limit: Option<Spanned<i64>>,
+    /// How long one measurement may take (default `10s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// `analysis[].prometheus`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusFile {
+    /// The server, e.g. `http://127.0.0.1:9090`.
+    #[schemars(with = "String")]
+    pub url: Spanned<String>,
+    /// The instant query; `${{ release }}`, `${{ previous }}`, `${{ service }}` and
+    /// `${{ environment }}` are replaced.
+    #[schemars(with = "String")]
+    pub query: Spanned<String>,
+}
+
+/// `analysis[].http`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpProbeFile {
+    /// The URL (the same `${{ … }}` names as a query).
+    #[schemars(with = "String")]
+    pub url: Spanned<String>,
+    /// A dotted path into the JSON body, e.g. `data.ratio`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub json_path: Option<Spanned<String>>,
 }
 
 /// `retry:` as written: a count, or a map.

@@ -12,6 +12,26 @@ use crate::triggers::compile;
 
 /// Why the run's ref may not deploy to `rules`' environment; `None` when it may.
 pub fn ref_refused(rules: &EnvironmentRules, event: &Event) -> Option<String> {
+    refs_refused(
+        rules,
+        event.tag.as_deref(),
+        event.branch.as_deref(),
+        "this run",
+    )
+}
+
+/// Why a release tagged `tag` may not be deployed to `rules`' environment (`wharf
+/// deploy`); `None` when it may.
+pub fn release_refused(rules: &EnvironmentRules, version: &str, tag: &str) -> Option<String> {
+    refs_refused(rules, Some(tag), None, &format!("release {version}"))
+}
+
+fn refs_refused(
+    rules: &EnvironmentRules,
+    tag: Option<&str>,
+    branch: Option<&str>,
+    subject: &str,
+) -> Option<String> {
     if rules.branches.is_empty() && rules.tags.is_empty() {
         return None;
     }
@@ -21,7 +41,7 @@ pub fn ref_refused(rules: &EnvironmentRules, event: &Event) -> Option<String> {
             .filter_map(|g| compile(g).ok())
             .any(|g| g.compile_matcher().is_match(text))
     };
-    let (what, allowed) = match (&event.tag, &event.branch) {
+    let (what, allowed) = match (tag, branch) {
         (Some(tag), _) => (format!("tag `{tag}`"), matches(&rules.tags, tag)),
         (None, Some(branch)) => (
             format!("branch `{branch}`"),
@@ -40,7 +60,7 @@ pub fn ref_refused(rules: &EnvironmentRules, event: &Event) -> Option<String> {
         takes.push(format!("tags {}", rules.tags.join(", ")));
     }
     Some(format!(
-        "environment `{}` ({}) takes {}; this run is for {what}",
+        "environment `{}` ({}) takes {}; {subject} is for {what}",
         rules.name,
         rules.at,
         takes.join(" and ")
@@ -151,6 +171,7 @@ mod tests {
             wait_ms: None,
             approvals: 0,
             self_approval: false,
+            deploy: None,
         }
     }
 

@@ -16,6 +16,7 @@
 
 mod builtin;
 mod dag;
+pub mod deploy;
 mod diagnostic;
 mod duration;
 mod exprs;

@@ -9,7 +9,6 @@ use std::ops::Range;
 use wharf_model::{Event, Plan, RetryPolicy, StepAction};
 
 use crate::diagnostic::Diagnostics;
-use crate::file::Rollback;
 use crate::matrix::Matrix;
 use crate::triggers::Triggers;
 
@@ -114,7 +113,7 @@ pub struct Step {
     pub condition: Option<String>,
 }
 
-/// A deployment environment (parsed and validated, not used yet).
+/// A deployment environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
     /// Its name.
@@ -125,12 +124,6 @@ pub struct Environment {
     pub approvals_required: u32,
     /// Whether the run's actor may approve.
     pub self_approval: bool,
-    /// Health check URL.
-    pub health_url: Option<String>,
-    /// How long the health check must hold, in milliseconds.
-    pub health_for_ms: Option<u64>,
-    /// Rollback policy.
-    pub rollback: Option<Rollback>,
 }
 
 impl Pipeline {

@@ -32,6 +32,11 @@ pub(crate) fn is_identifier(s: &str) -> bool {
 }
 
 /// `[A-Za-z0-9_-]+`: job names.
+/// Letters, digits, `_` and `-` (job, service, environment and metric names).
+pub(crate) fn is_name(s: &str) -> bool {
+    is_job_name(s)
+}
+
 fn is_job_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
@@ -39,7 +44,7 @@ fn is_job_name(s: &str) -> bool {
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`: environment variable names.
-fn is_env_name(s: &str) -> bool {
+pub(crate) fn is_env_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars
         .next()
@@ -609,7 +614,7 @@ fn env_map(r: &mut Reporter, scope: &Scope<'_>, env: &EnvFile) -> Vec<(String, S
     out
 }
 
-fn duration(r: &mut Reporter, text: &Spanned<String>) -> Option<u64> {
+pub(crate) fn duration(r: &mut Reporter, text: &Spanned<String>) -> Option<u64> {
     let ms = duration_ms(&text.value);
     if ms.is_none() {
         let d = r
@@ -817,18 +822,6 @@ fn cache(r: &mut Reporter, c: &Spanned<crate::file::CacheFile>) -> Cache {
 }
 
 /// What to do instead of deployment rules, until deployments land.
-const DEPLOY_HINT: &str = "remove it: health checks after a deployment and rollback are not enforced yet, and wharf will not pretend to; `approval`, `branches`, `tags`, `freeze` and `wait` are";
-
-/// Refuses a key the schema knows but this version cannot honour: a key that is parsed
-/// and ignored would lie to the user (DESIGN.md, rule 13).
-pub(crate) fn unsupported(r: &mut Reporter, span: std::ops::Range<usize>, key: &str, hint: &str) {
-    let d = r
-        .at(span, format!("`{key}` is not supported in this version"))
-        .with_label("not supported yet")
-        .with_hint(hint);
-    r.push(d);
-}
-
 fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
     let mut out = Vec::new();
     for (name, env) in file.environments.iter().flat_map(|e| e.value.0.iter()) {
@@ -839,25 +832,7 @@ fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
                 "use letters, digits, `_` and `-`",
             );
         }
-        // Health checks after a deployment and rollback are not built yet: accepting these
-        // keys would deploy with no check, in silence.
-        if let Some(h) = &env.health {
-            unsupported(r, r.span(h), "environments.*.health", DEPLOY_HINT);
-        }
-        if let Some(rb) = &env.rollback {
-            unsupported(r, r.span(rb), "environments.*.rollback", DEPLOY_HINT);
-        }
-        let health = env.health.as_ref().map(|h| &h.value);
-        let url = health.and_then(|h| h.http.as_ref());
-        if let Some(u) = url
-            && !(u.value.starts_with("http://") || u.value.starts_with("https://"))
-        {
-            r.error(
-                r.span(u),
-                format!("invalid health check URL `{}`", u.value),
-                "expected `http://…` or `https://…`",
-            );
-        }
+        let deploy = crate::deploy::config(r, &name.value, env);
         let start = r.span(name).start;
         let (line, column) = crate::diagnostic::line_column(&r.source, start);
         let globs = |r: &mut Reporter, list: &Option<Vec<Spanned<String>>>| {
@@ -910,6 +885,7 @@ fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
                     .as_ref()
                     .and_then(|a| a.value.self_approval)
                     .unwrap_or(false),
+                deploy,
             },
             name: name.value.clone(),
             approvals_required: env
@@ -922,12 +898,28 @@ fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
                 .as_ref()
                 .and_then(|a| a.value.self_approval)
                 .unwrap_or(false),
-            health_url: url.map(|u| u.value.clone()),
-            health_for_ms: health
-                .and_then(|h| h.hold.as_ref())
-                .and_then(|d| duration(r, d)),
-            rollback: env.rollback.as_ref().map(|r| r.value),
         });
+    }
+    let names: Vec<&str> = out.iter().map(|e| e.name.as_str()).collect();
+    for (name, env) in file.environments.iter().flat_map(|e| e.value.0.iter()) {
+        for req in env.requires.iter().flatten() {
+            if req.value == name.value {
+                r.error(
+                    r.span(req),
+                    format!("environment `{}` requires itself", name.value),
+                    "name the environment a release must reach first, e.g. `requires: [staging]`",
+                );
+            } else if !names.contains(&req.value.as_str()) {
+                let d = r
+                    .at(r.span(req), format!("unknown environment `{}`", req.value))
+                    .with_label("not under `environments:`")
+                    .with_hint_opt(crate::suggest::did_you_mean(
+                        &req.value,
+                        names.iter().copied(),
+                    ));
+                r.push(d);
+            }
+        }
     }
     out
 }

@@ -30,6 +30,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 /// Why a schema key is allowed to exist.
+// No key is refused today (the deployment keys were the last); the variants stay for the
+// next key the schema learns before wharf can honour it.
+#[allow(dead_code)]
 enum Key {
     /// Strings that must be found in the repository's tests: `fn a_test(`, a fixture
     /// `NN_name.yml` (valid) or `NN_name.expected.txt` (refused), or any other text that
@@ -84,13 +87,6 @@ const KEYS: &[(&str, Key)] = &[
         Proof(&["fn approvals_count_each_person_once_and_never_the_runs_starter("]),
     ),
     (
-        "environments.*.health",
-        Refused(
-            "environments.*.health",
-            "version: 1\njobs:\n  deploy:\n    run: ./deploy.sh\nenvironments:\n  production:\n    health: { http: \"http://127.0.0.1:8080/health\", for: 2m }\n",
-        ),
-    ),
-    (
         "environments.*.branches",
         Proof(&["fn a_ref_outside_the_environments_globs_is_refused_with_its_location("]),
     ),
@@ -121,14 +117,209 @@ const KEYS: &[(&str, Key)] = &[
         "environments.*.wait",
         Proof(&["fn the_wait_timer_is_honoured_before_the_job_starts("]),
     ),
-    ("environments.*.health.for", Under("environments.*.health")),
-    ("environments.*.health.http", Under("environments.*.health")),
+    // The deployment keys: each reaches `wharf deploy` (crates/wharf/tests/cli/deploy.rs
+    // with a script target, deploy_docker.rs with the Docker target behind `wharf proxy`);
+    // their refusals are in deployment_keys_are_validated_with_their_position.
+    (
+        "environments.*.target",
+        Proof(&[
+            "fn a_release_is_promoted_by_its_recorded_digest_and_a_moved_tag_changes_nothing(",
+        ]),
+    ),
+    (
+        "environments.*.target.script",
+        Proof(&[
+            "fn a_release_is_promoted_by_its_recorded_digest_and_a_moved_tag_changes_nothing(",
+        ]),
+    ),
+    (
+        "environments.*.target.script.run",
+        Proof(&[
+            "fn a_release_is_promoted_by_its_recorded_digest_and_a_moved_tag_changes_nothing(",
+        ]),
+    ),
+    (
+        "environments.*.target.script.timeout",
+        Proof(&["fn a_script_target_that_hangs_is_killed_at_its_timeout("]),
+    ),
+    (
+        "environments.*.target.docker",
+        Proof(&["fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command("]),
+    ),
+    (
+        "environments.*.target.docker.proxy",
+        Proof(&["fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command("]),
+    ),
+    (
+        "environments.*.target.docker.port",
+        Proof(&["fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command("]),
+    ),
+    (
+        "environments.*.target.docker.service",
+        Proof(&["fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command("]),
+    ),
+    (
+        "environments.*.target.docker.hosts",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.target.docker.image",
+        Proof(&["fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command("]),
+    ),
+    (
+        "environments.*.target.docker.env",
+        Proof(&["fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command("]),
+    ),
+    (
+        "environments.*.health",
+        Proof(&["fn a_release_that_never_gets_healthy_gets_no_traffic("]),
+    ),
+    (
+        "environments.*.health.path",
+        Proof(&["fn a_release_that_never_gets_healthy_gets_no_traffic("]),
+    ),
+    (
+        "environments.*.health.timeout",
+        Proof(&["fn a_release_that_never_gets_healthy_gets_no_traffic("]),
+    ),
+    (
+        "environments.*.health.interval",
+        Proof(&["fn a_release_that_never_gets_healthy_gets_no_traffic("]),
+    ),
+    (
+        "environments.*.health.url",
+        Proof(&["fn a_script_target_is_probed_at_its_health_url_and_rolled_back_by_its_analysis("]),
+    ),
+    (
+        "environments.*.requires",
+        Proof(&[
+            "fn a_release_is_promoted_by_its_recorded_digest_and_a_moved_tag_changes_nothing(",
+        ]),
+    ),
     (
         "environments.*.rollback",
-        Refused(
-            "environments.*.rollback",
-            "version: 1\njobs:\n  deploy:\n    run: ./deploy.sh\nenvironments:\n  production:\n    rollback: auto\n",
-        ),
+        Proof(&["fn a_manual_rollback_policy_pauses_for_resume_or_abort("]),
+    ),
+    (
+        "environments.*.strategy",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.strategy.direct",
+        Proof(&["fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command("]),
+    ),
+    (
+        "environments.*.strategy.blue-green",
+        Proof(&["fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command("]),
+    ),
+    (
+        "environments.*.strategy.blue-green.pause",
+        Proof(&["fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command("]),
+    ),
+    (
+        "environments.*.strategy.blue-green.preview-host",
+        Proof(&["fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command("]),
+    ),
+    (
+        "environments.*.strategy.canary",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.strategy.canary.steps",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.strategy.canary.steps[].weight",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.strategy.canary.steps[].pause",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.strategy.canary.sticky",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.strategy.canary.sticky.cookie",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.strategy.canary.sticky.header",
+        // The header reaches the proxy as the cookie does (the canary test); the proxy's
+        // own test checks a header key's stickiness.
+        Proof(&[
+            "fn a_sticky_cookie_keeps_each_client_on_one_release(",
+            "fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis(",
+        ]),
+    ),
+    (
+        "environments.*.analysis",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].name",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].prometheus",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].prometheus.url",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].prometheus.query",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].http",
+        Proof(&["fn a_script_target_is_probed_at_its_health_url_and_rolled_back_by_its_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].http.url",
+        Proof(&["fn a_script_target_is_probed_at_its_health_url_and_rolled_back_by_its_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].http.json-path",
+        Proof(&["fn a_script_target_is_probed_at_its_health_url_and_rolled_back_by_its_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].script",
+        Proof(&["fn a_manual_rollback_policy_pauses_for_resume_or_abort("]),
+    ),
+    (
+        "environments.*.analysis[].interval",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].count",
+        Proof(&["fn a_script_target_is_probed_at_its_health_url_and_rolled_back_by_its_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].initial-delay",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].success",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].failure",
+        Proof(&["fn a_script_target_is_probed_at_its_health_url_and_rolled_back_by_its_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].failure-limit",
+        Proof(&["fn a_canary_splits_by_weight_and_rolls_back_on_failed_prometheus_analysis("]),
+    ),
+    (
+        "environments.*.analysis[].consecutive-error-limit",
+        Proof(&["fn no_data_never_promotes_it_pauses_for_resume_or_abort("]),
+    ),
+    (
+        "environments.*.analysis[].timeout",
+        Proof(&["fn a_script_target_is_probed_at_its_health_url_and_rolled_back_by_its_analysis("]),
     ),
     (
         "fail-fast",

@@ -233,7 +233,11 @@ fn health(o: &mut Obj) -> Result<HealthSpec> {
     let Some(v) = o.opt::<Value>("health")? else {
         return Ok(d);
     };
-    let mut h = Obj::of(v, "health.", &["path", "interval_ms", "timeout_ms"])?;
+    let mut h = Obj::of(
+        v,
+        "health.",
+        &["path", "interval_ms", "timeout_ms", "deadline_ms"],
+    )?;
     let path: String = h.opt("path")?.unwrap_or(d.path);
     if !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err() {
         return Err(Error::field(
@@ -245,6 +249,11 @@ fn health(o: &mut Obj) -> Result<HealthSpec> {
         path,
         interval: millis(&mut h, "interval_ms", d.interval)?,
         timeout: millis(&mut h, "timeout_ms", d.timeout)?,
+        deadline: if h.map.get("deadline_ms").is_some_and(|v| !v.is_null()) {
+            Some(millis(&mut h, "deadline_ms", d.timeout)?)
+        } else {
+            None
+        },
     })
 }
 

@@ -179,7 +179,7 @@ impl Shared {
 
     /// Probes `target` until healthy, within the proxy's health timeout.
     async fn gate(&self, target: &Target, spec: &HealthSpec) -> Result<Probe> {
-        let deadline = self.config.health_timeout;
+        let deadline = spec.deadline.unwrap_or(self.config.health_timeout);
         health::wait_healthy(&target.authority, spec, deadline)
             .await
             .map_err(|last| Error::Unhealthy {

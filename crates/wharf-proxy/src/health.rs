@@ -19,6 +19,9 @@ pub struct HealthSpec {
     pub interval: Duration,
     /// How long one probe may take.
     pub timeout: Duration,
+    /// How long the target has to become healthy (`None`: the proxy's
+    /// `--health-timeout`).
+    pub deadline: Option<Duration>,
 }
 
 impl Default for HealthSpec {
@@ -27,6 +30,7 @@ impl Default for HealthSpec {
             path: crate::state::default_health_path(),
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(5),
+            deadline: None,
         }
     }
 }

@@ -123,6 +123,8 @@ pub async fn serve(config: Config) -> Result<()> {
         stores: Default::default(),
         statuses: crate::statuses::Statuses::new(&public_url),
     });
+    // Before anyone can ask for a deployment: none a stopped server left stays running.
+    crate::deploys::reconcile_all(&shared).await;
     let info = serde_json::json!({ "pid": std::process::id(), "url": format!("http://{addr}") });
     let info_path = shared.config.data_dir.join("serve.json");
     std::fs::write(&info_path, info.to_string()).map_err(Error::io("write", &info_path))?;

@@ -1,5 +1,6 @@
 //! The audit log: every change to the server someone asked for (tokens, secrets, projects,
-//! manual runs, cancels, re-runs), who asked, when and from where, in `server.db`.
+//! manual runs, cancels, re-runs, approvals, deployments), who asked, when and from where,
+//! in `server.db`.
 //!
 //! Entries are append-only and chained: each holds the SHA-256 of the one before, so an
 //! entry changed or deleted in the database breaks the chain at that entry, and
@@ -42,7 +43,7 @@ pub use verify::{Break, Report, verify};
 /// The `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// What was done. Stored as its dotted name; room is left for `deploy.*`.
+/// What was done. Stored as its dotted name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// An API token was made.
@@ -70,11 +71,20 @@ pub enum Action {
     /// A decision at a deployment job's gates (refused, waiting, approved, cancelled,
     /// passed), made by the server itself.
     DeployGate,
+    /// A release was deployed to an environment (`wharf deploy --server`, the API, the
+    /// dashboard's Promote).
+    DeployCreate,
+    /// An environment was rolled back to its previous good release.
+    DeployRollback,
+    /// A paused deployment was asked to resume.
+    DeployResume,
+    /// A deployment was asked to abort.
+    DeployAbort,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 16] = [
         Action::TokenCreate,
         Action::TokenRevoke,
         Action::SecretSet,
@@ -87,6 +97,10 @@ impl Action {
         Action::ProjectUpdate,
         Action::DeployApprove,
         Action::DeployGate,
+        Action::DeployCreate,
+        Action::DeployRollback,
+        Action::DeployResume,
+        Action::DeployAbort,
     ];
 
     /// Its stored name.
@@ -104,6 +118,10 @@ impl Action {
             Action::ProjectUpdate => "project.update",
             Action::DeployApprove => "deploy.approve",
             Action::DeployGate => "deploy.gate",
+            Action::DeployCreate => "deploy.create",
+            Action::DeployRollback => "deploy.rollback",
+            Action::DeployResume => "deploy.resume",
+            Action::DeployAbort => "deploy.abort",
         }
     }
 

@@ -58,6 +58,18 @@ pub enum Error {
     /// A request that conflicts with the state (cancelling a run that ended).
     #[error("{0}")]
     Conflict(String),
+    /// A request that conflicts with the state, and what to do instead (an outdated
+    /// release, an environment another deployment holds).
+    #[error("{message}")]
+    Conflicting {
+        /// What is wrong.
+        message: String,
+        /// What to do instead.
+        hint: Option<String>,
+    },
+    /// A deployment failed in a way that is the server's, not the request's.
+    #[error("deployment: {0}")]
+    Deploy(String),
     /// A position past the end of a log.
     #[error("{0}")]
     RangeBeyond(String),
@@ -105,7 +117,7 @@ impl Error {
             Error::Invalid { .. } => StatusCode::BAD_REQUEST,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::Conflicting { .. } => StatusCode::CONFLICT,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::RangeBeyond(_) => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -120,7 +132,9 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
         let (message, hint) = match &self {
-            Error::Invalid { message, hint } => (message.clone(), hint.clone()),
+            Error::Invalid { message, hint } | Error::Conflicting { message, hint } => {
+                (message.clone(), hint.clone())
+            }
             Error::Busy(message) => {
                 let body = serde_json::json!({ "error": message });
                 return (

@@ -116,6 +116,11 @@ pub async fn remove_worktree(mirror: &Path, dir: &Path) {
     let _ = git(Some(mirror), &["worktree", "prune"], "prune worktrees").await;
 }
 
+/// Forgets the worktrees whose directory is gone.
+pub async fn prune_worktrees(mirror: &Path) {
+    let _ = git(Some(mirror), &["worktree", "prune"], "prune worktrees").await;
+}
+
 /// The files changed between two commits (for `on.push.paths`); `None` when `before` is
 /// not known (a new branch) or not in the repository.
 pub async fn changed(mirror: &Path, before: &str, after: &str) -> Option<Vec<String>> {

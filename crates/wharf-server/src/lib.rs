@@ -13,6 +13,7 @@ mod api;
 mod app;
 pub mod audit;
 pub mod db;
+mod deploys;
 mod dispatch;
 mod error;
 mod git;

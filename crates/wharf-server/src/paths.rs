@@ -51,3 +51,9 @@ pub(crate) fn state(data: &Path, name: &str) -> PathBuf {
 pub(crate) fn checkout(data: &Path, name: &str, id: i64) -> PathBuf {
     project(data, name).join("checkouts").join(id.to_string())
 }
+
+/// Where a project's deployments check out its files (one directory each, for the
+/// deployment's life: script targets run there).
+pub(crate) fn deploys(data: &Path, name: &str) -> PathBuf {
+    project(data, name).join("deploys")
+}

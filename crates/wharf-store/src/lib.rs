@@ -8,6 +8,7 @@
 
 mod approvals;
 mod artifact_store;
+pub mod deployments;
 mod error;
 mod hash;
 pub mod lease;
@@ -24,6 +25,7 @@ mod traits;
 
 pub use approvals::{Approval, ApprovalGate, NewGate};
 pub use artifact_store::ArtifactStore;
+pub use deployments::{LeaseHolder, NewDeployment, Orphan};
 pub use error::{Error, Result};
 pub use logs::log_path;
 pub use queries::RunFilter;

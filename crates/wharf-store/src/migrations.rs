@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "approvals",
         include_str!("../migrations/0008_approvals.sql"),
     ),
+    (
+        9,
+        "deployments",
+        include_str!("../migrations/0009_deployments.sql"),
+    ),
 ];
 
 /// A migrator over the embedded migrations.

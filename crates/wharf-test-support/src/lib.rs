@@ -5,10 +5,13 @@
 //! A launcher whose program is missing panics with the package to install, rather than
 //! skipping: a test that silently does not run is a defect. `.ci/run` installs them all.
 
+pub mod app;
 pub mod docker;
 pub mod faultproxy;
 pub mod forge;
 pub mod http;
+pub mod load;
+pub mod prometheus;
 pub mod pypi;
 pub mod registry;
 mod wire;

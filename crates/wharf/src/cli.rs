@@ -55,6 +55,21 @@ pub enum Command {
     Approve(ApproveArgs),
     /// The deployments waiting for approvals (`--all`: every approval gate, decided too).
     Approvals(ApprovalsArgs),
+    /// Promote a recorded release to an environment (`wharf deploy 1.2.0 --env
+    /// production`), or resume / abort a paused deployment.
+    ///
+    /// What is deployed is the release's recorded digests, never a rebuild; the
+    /// environment's gates, lease, strategy, health gate and analysis apply.
+    Deploy(DeployArgs),
+    /// Go back to the environment's previous good release at once (no pull, no build):
+    /// a new deployment record, through the same gates.
+    Rollback(RollbackArgs),
+    /// List deployments, newest first: who, when, release, digests, strategy, status and
+    /// why.
+    Deployments(DeploymentsArgs),
+    /// List the environments the pipeline declares, with their target, rules, what runs
+    /// there and who holds their lease.
+    Environments(EnvironmentsArgs),
     /// Write a thin GitHub Actions, GitLab CI, Woodpecker or Bitbucket file that calls wharf.
     ///
     /// The file installs wharf only from a source you pin, never by its crate name (whoever
@@ -131,6 +146,99 @@ pub struct ApproveArgs {
     /// Print machine-readable JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `wharf deploy`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DeployArgs {
+    /// `resume` or `abort` a paused deployment.
+    #[command(subcommand)]
+    pub command: Option<DeployCommand>,
+    /// The release's version (`wharf releases` lists them).
+    #[arg(value_name = "VERSION")]
+    pub release: Option<String>,
+    /// The environment to deploy to.
+    #[arg(long = "env", short = 'e', value_name = "ENVIRONMENT")]
+    pub environment: Option<String>,
+    /// Go back to an older release on purpose (otherwise refused as outdated).
+    #[arg(long)]
+    pub rollback: bool,
+    /// Wait for the environment when another deployment holds it (default: fail with
+    /// the holder's details).
+    #[arg(long)]
+    pub queue: bool,
+    /// Print the deployment as JSON on stdout when it ends.
+    #[arg(long)]
+    pub json: bool,
+    /// Deploy on a server instead (it runs the deployment; this waits for its end).
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `wharf deploy resume|abort`.
+#[derive(Debug, Subcommand)]
+pub enum DeployCommand {
+    /// Resume a paused deployment (a canary step with `pause: manual`, an inconclusive
+    /// analysis): it moves on to promotion.
+    Resume(DeploymentIdArgs),
+    /// Abort a deployment: traffic goes back to the previous release.
+    Abort(DeploymentIdArgs),
+}
+
+/// A deployment's id.
+#[derive(Debug, Args)]
+pub struct DeploymentIdArgs {
+    /// The deployment's id (`wharf deployments` lists them).
+    pub id: i64,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// A deployment of a server instead.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `wharf rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The environment.
+    #[arg(value_name = "ENVIRONMENT")]
+    pub environment: String,
+    /// Print the deployment as JSON on stdout when it ends.
+    #[arg(long)]
+    pub json: bool,
+    /// Roll back on a server instead (it runs the deployment; this waits for its end).
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `wharf deployments`.
+#[derive(Debug, Args)]
+pub struct DeploymentsArgs {
+    /// Only this environment's.
+    #[arg(long = "env", short = 'e', value_name = "ENVIRONMENT")]
+    pub environment: Option<String>,
+    /// How many to list.
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub limit: u32,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// A server's deployments instead.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// `wharf environments`.
+#[derive(Debug, Args)]
+pub struct EnvironmentsArgs {
+    /// Print machine-readable JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// A server's project instead.
     #[command(flatten)]
     pub remote: RemoteArgs,
 }

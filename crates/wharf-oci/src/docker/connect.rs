@@ -70,6 +70,22 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The credentials the image builder would use for `image`'s registry (docker's
+/// `config.json`: `auths`, credential helpers), sent with the pull: the engine itself
+/// reads no `docker login`.
+pub fn pull_credentials(image: &str) -> Option<bollard::auth::DockerCredentials> {
+    let reference = crate::registry::Reference::parse(image).ok()?;
+    let creds = crate::registry::docker_config::lookup(&reference.host).ok()??;
+    let secret = creds.password.expose().to_string();
+    Some(bollard::auth::DockerCredentials {
+        serveraddress: Some(reference.host.clone()),
+        username: (!creds.identity_token).then(|| creds.username.clone()),
+        password: (!creds.identity_token).then(|| secret.clone()),
+        identitytoken: creds.identity_token.then_some(secret),
+        ..Default::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,9 @@ use futures_util::StreamExt;
 use oci_spec::image::Descriptor;
 
 pub use archive::load_archive;
-pub use connect::{DEFAULT_DOCKER_HOST, DOCKER_HOST_ENV, chain, connect, default_docker_host};
+pub use connect::{
+    DEFAULT_DOCKER_HOST, DOCKER_HOST_ENV, chain, connect, default_docker_host, pull_credentials,
+};
 
 use crate::{Digest, OciLayout, Result};
 

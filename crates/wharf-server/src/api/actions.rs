@@ -56,7 +56,7 @@ impl Who {
     }
 
     /// Who it is in the audit log.
-    fn audited(&self) -> crate::audit::Actor {
+    pub(crate) fn audited(&self) -> crate::audit::Actor {
         crate::audit::Actor::token(self.token_id, &self.name, self.role, self.peer)
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod actions;
 mod approvals;
 pub(crate) use approvals::approve_gate;
 mod audit;
+mod deployments;
 mod files;
 mod projects;
 mod runs;
@@ -64,6 +65,30 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(
             "/projects/{project}/approvals/{id}",
             post(approvals::approve),
+        )
+        .route(
+            "/projects/{project}/environments",
+            get(deployments::environments),
+        )
+        .route(
+            "/projects/{project}/environments/{name}/rollback",
+            post(deployments::rollback),
+        )
+        .route(
+            "/projects/{project}/deployments",
+            get(deployments::list).post(deployments::create),
+        )
+        .route(
+            "/projects/{project}/deployments/{id}",
+            get(deployments::get),
+        )
+        .route(
+            "/projects/{project}/deployments/{id}/resume",
+            post(deployments::resume),
+        )
+        .route(
+            "/projects/{project}/deployments/{id}/abort",
+            post(deployments::abort),
         )
         .route("/projects/{project}/secrets", get(secrets::list))
         .route(

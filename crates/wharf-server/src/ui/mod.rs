@@ -9,6 +9,7 @@
 
 mod ansi;
 mod dag;
+mod environments;
 mod pages;
 pub(crate) mod session;
 
@@ -46,6 +47,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("job.html", include_str!("../../templates/job.html")),
     ("trigger.html", include_str!("../../templates/trigger.html")),
     ("audit.html", include_str!("../../templates/audit.html")),
+    (
+        "environments.html",
+        include_str!("../../templates/environments.html"),
+    ),
 ];
 
 /// The static files, by name: (bytes, content type).
@@ -107,6 +112,30 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/projects/{project}/trigger",
             get(pages::trigger_form).post(pages::trigger),
         )
+        .route(
+            "/projects/{project}/environments",
+            get(environments::environments),
+        )
+        .route(
+            "/projects/{project}/environments/{name}/deploy",
+            post(environments::promote),
+        )
+        .route(
+            "/projects/{project}/environments/{name}/rollback",
+            post(environments::rollback),
+        )
+        .route(
+            "/projects/{project}/deployments/{id}/resume",
+            post(environments::resume),
+        )
+        .route(
+            "/projects/{project}/deployments/{id}/abort",
+            post(environments::abort),
+        )
+        .route(
+            "/projects/{project}/deployments/{id}/approvals/{gate}",
+            post(environments::approve),
+        )
         // Forms are small; a token, a few inputs.
         .layer(DefaultBodyLimit::max(64 * 1024))
 }
@@ -165,7 +194,7 @@ fn error_page(s: &Shared, e: &Error, user: Option<&session::Session>) -> Respons
         e.to_string()
     };
     let hint = match e {
-        Error::Invalid { hint, .. } => hint.clone(),
+        Error::Invalid { hint, .. } | Error::Conflicting { hint, .. } => hint.clone(),
         _ => None,
     };
     let ctx = minijinja::context! {

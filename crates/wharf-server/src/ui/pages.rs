@@ -54,7 +54,7 @@ pub(super) fn urlpart(text: String) -> String {
 }
 
 /// The signed-in user, or the sign-in page's address to go to (back here after).
-async fn user(
+pub(super) async fn user(
     s: &Shared,
     headers: &HeaderMap,
     uri: &Uri,
@@ -89,7 +89,7 @@ fn needs(s: &Shared, u: &Session, role: Role, what: &str) -> Option<Response> {
     })
 }
 
-fn page(s: &Shared, u: &Session, name: &str, ctx: Value) -> Response {
+pub(super) fn page(s: &Shared, u: &Session, name: &str, ctx: Value) -> Response {
     let ctx = context! { user => user_ctx(u), ..ctx };
     match s.pages.render(name, ctx) {
         Ok(body) => html(StatusCode::OK, body),

@@ -101,7 +101,12 @@ pub async fn list(dir: &Path, args: ApprovalsArgs) -> anyhow::Result<ExitStatus>
         let names: Vec<&str> = g.approvals.iter().map(|(n, _)| n.as_str()).collect();
         table.row(vec![
             g.id.to_string(),
-            format!("#{}", g.run),
+            // A `wharf deploy` waits as `deployment N` of no run.
+            if g.run == 0 {
+                "-".to_string()
+            } else {
+                format!("#{}", g.run)
+            },
             g.job.clone(),
             g.environment.clone(),
             format!(

@@ -4,6 +4,8 @@ pub mod approve;
 pub mod artifacts;
 pub mod audit;
 pub mod cache;
+pub mod deploy;
+pub mod deploy_remote;
 pub mod export;
 pub mod graph;
 pub mod image;

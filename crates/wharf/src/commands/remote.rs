@@ -60,6 +60,33 @@ impl Remote {
         self.get(url).await
     }
 
+    /// `GET /api/v1/projects/PROJECT/SEGMENTS…?QUERY`, its JSON answer.
+    pub async fn project_get<T: serde::de::DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> anyhow::Result<T> {
+        let mut url = self.url(segments)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(self.get(url).await?.json().await?)
+    }
+
+    /// `POST /api/v1/projects/PROJECT/SEGMENTS…` with `body`, its JSON answer.
+    pub async fn project_post<T: serde::de::DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        body: &serde_json::Value,
+    ) -> anyhow::Result<T> {
+        let url = self.url(segments)?;
+        Ok(self
+            .send(reqwest::Method::POST, url, Some(body))
+            .await?
+            .json()
+            .await?)
+    }
+
     /// `/api/v1/SEGMENTS…` on the server, each segment percent-encoded.
     fn api_url(&self, segments: &[&str]) -> anyhow::Result<reqwest::Url> {
         let mut url = reqwest::Url::parse(&self.base).map_err(|e| {

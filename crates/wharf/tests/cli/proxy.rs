@@ -38,15 +38,15 @@ fn upstream(release: &'static str) -> std::net::SocketAddr {
     addr
 }
 
-/// A `wharf proxy` process.
-struct ProxyProcess {
+/// A `wharf proxy` process (the deployment tests start theirs with it too).
+pub(crate) struct ProxyProcess {
     child: Child,
-    listen: String,
-    admin: String,
+    pub(crate) listen: String,
+    pub(crate) admin: String,
 }
 
 impl ProxyProcess {
-    fn start(state: &std::path::Path, listen: &str, admin: &str) -> ProxyProcess {
+    pub(crate) fn start(state: &std::path::Path, listen: &str, admin: &str) -> ProxyProcess {
         let mut child = Command::new(bin())
             .args(["proxy", "--listen", listen, "--admin", admin, "--state"])
             .arg(state)

@@ -1,0 +1,424 @@
+//! `wharf deploy` with the Docker target: the release's image (built by wharf's own
+//! builder from Debian's busybox, pushed to a loopback registry) runs in a container on
+//! the local engine behind a real `wharf proxy` process, under load from a client that
+//! records every answer's status and `X-Release`.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use wharf_test_support::app::{AppKnobs, HEALTH_PATH, SLOW_PATH, write_app_rootfs};
+use wharf_test_support::docker::{docker, require_engine};
+use wharf_test_support::load::{self, LoadSpec};
+use wharf_test_support::registry::{Auth, Registry};
+
+use crate::helper::Project;
+use crate::proxy::ProxyProcess;
+
+/// A project whose releases are the test app's image, with a proxy and a registry.
+pub(crate) struct DockerProject {
+    pub p: Project,
+    pub proxy: ProxyProcess,
+    pub image: String,
+    _registry: Registry,
+    _state: tempfile::TempDir,
+}
+
+impl DockerProject {
+    /// `environments` is the YAML under `environments:`; `{proxy}`, `{image}` are replaced.
+    pub(crate) fn new(environments: &str) -> DockerProject {
+        require_engine();
+        let registry = Registry::start(Auth::None);
+        let state = tempfile::tempdir().unwrap();
+        let proxy = ProxyProcess::start(
+            &state.path().join("proxy.json"),
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+        );
+        let image = format!("127.0.0.1:{}/deploy/app", registry.port);
+        let envs = environments
+            .replace("{proxy}", &format!("http://{}", proxy.admin))
+            .replace("{image}", &image);
+        let p = Project::new(&format!(
+            r#"version: 1
+jobs:
+  image:
+    steps:
+      - build-image:
+          from: scratch
+          layers: [{{ src: app-rootfs/, dest: / }}]
+          entrypoint: ["/start"]
+          ports: ["8080"]
+          image: {image}
+          push: true
+  release:
+    needs: [image]
+    steps:
+      - release: {{}}
+environments:
+{envs}
+"#
+        ));
+        p.write(".gitignore", ".wharf/\n");
+        p.git_init();
+        DockerProject {
+            p,
+            proxy,
+            image,
+            _registry: registry,
+            _state: state,
+        }
+    }
+
+    /// Records release `version` of the app with `knobs` (its release name is the version).
+    pub(crate) fn release(&self, message: &str, version: &str, knobs: impl FnOnce(&mut AppKnobs)) {
+        let mut k = AppKnobs::new(version);
+        knobs(&mut k);
+        let dir = self.p.path().join("app-rootfs");
+        let _ = std::fs::remove_dir_all(&dir);
+        write_app_rootfs(&dir, &k);
+        self.p.commit(message);
+        let run = self.p.wharf(&["run", "--plain"]);
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+        self.p.wharf(&["release", "show", version]).expect(0);
+    }
+
+    pub(crate) fn listen(&self) -> SocketAddr {
+        self.proxy.listen.parse().unwrap()
+    }
+
+    /// The proxy's control API, where it also serves `/metrics`.
+    pub(crate) fn admin(&self) -> SocketAddr {
+        self.proxy.admin.parse().unwrap()
+    }
+
+    /// The containers of `environment` this project's deployments started (other tests
+    /// run theirs at the same time): (name, running).
+    pub(crate) fn containers(&self, environment: &str) -> Vec<(String, bool)> {
+        let out = docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=org.wharf.deploy.environment={environment}"),
+            "--format",
+            "{{.Names}} {{.State}} {{.Image}}",
+        ]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(' ');
+                let (n, s, i) = (f.next()?, f.next()?, f.next()?);
+                i.starts_with(&self.image)
+                    .then(|| (n.to_string(), s == "running"))
+            })
+            .collect()
+    }
+
+    pub(crate) fn deploy(&self, args: &[&str]) -> crate::helper::Run {
+        self.p.wharf_in(self.p.path(), args, 120)
+    }
+}
+
+impl Drop for DockerProject {
+    fn drop(&mut self) {
+        // Every container a deployment of this project started (their names hold the
+        // environment; the label holds it too).
+        let out = docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            "label=org.wharf.deploy.environment",
+        ]);
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            let inspect = docker(&[
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"org.wharf.deploy.environment\"}} {{.Config.Image}}",
+                id,
+            ]);
+            if String::from_utf8_lossy(&inspect.stdout).contains(&self.image) {
+                docker(&["rm", "-f", id]);
+            }
+        }
+    }
+}
+
+const DIRECT_AND_BLUE_GREEN: &str = r#"  staging:
+    target: { docker: { proxy: "{proxy}", port: 8080, service: staging, hosts: [staging.test], image: "{image}", env: { GREETING: hello } } }
+    strategy: { direct: {} }
+    health: { path: /up/, interval: 100ms, timeout: 10s }
+  production:
+    requires: [staging]
+    target: { docker: { proxy: "{proxy}", port: 8080, service: web } }
+    strategy: { blue-green: { pause: 1s, preview-host: next.test } }
+    health: { path: /up/, interval: 100ms, timeout: 10s }"#;
+
+#[test]
+fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command() {
+    let d = DockerProject::new(DIRECT_AND_BLUE_GREEN);
+    d.release("feat: first", "0.1.0", |_| {});
+    d.release("feat: second", "0.2.0", |_| {});
+    d.deploy(&["deploy", "0.1.0", "--env", "staging"]).expect(0);
+    d.deploy(&["deploy", "0.1.0", "--env", "production"])
+        .expect(0);
+    let addr = d.listen();
+    // The container got the target's environment.
+    let envs = docker(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Env}}",
+        &d.containers("staging")[0].0,
+    ]);
+    assert!(String::from_utf8_lossy(&envs.stdout).contains("GREETING=hello"));
+    let spec = |path: &str, rate: Option<u32>, conns: usize| LoadSpec {
+        addr,
+        host: Some("app.test".into()),
+        path: path.into(),
+        connections: conns,
+        rate_per_sec: rate,
+        headers: Vec::new(),
+    };
+    let steady = load::start(spec("/", Some(200), 8));
+    let long = load::long_requests(addr, Some("app.test"), &format!("{SLOW_PATH}?2"), 4);
+    std::thread::sleep(Duration::from_millis(500));
+    // Alternate releases: a blue/green deploy, then rollbacks and redeploys.
+    d.deploy(&["deploy", "0.1.0", "--env", "staging"]).expect(0);
+    d.deploy(&["deploy", "0.2.0", "--env", "staging"]).expect(0);
+    let bg = d
+        .deploy(&["deploy", "0.2.0", "--env", "production", "--json"])
+        .expect(0);
+    assert!(
+        bg.stderr().contains("is healthy on the preview address"),
+        "{}",
+        bg.stderr()
+    );
+    let t = Instant::now();
+    let back = d
+        .deploy(&["rollback", "production", "--json"])
+        .expect(0)
+        .json();
+    let rollback_took = t.elapsed();
+    assert_eq!(back["release"], "0.1.0");
+    assert_eq!(back["mode"], "rollback");
+    let at = steady.now_ms();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.deploy(&["deploy", "0.2.0", "--env", "production"])
+        .expect(0);
+    std::thread::sleep(Duration::from_millis(500));
+    let report = steady.stop();
+    let long = long.stop();
+    let failures: Vec<String> = report
+        .failures()
+        .iter()
+        .take(5)
+        .chain(report.failures().iter().rev().take(5))
+        .map(|s| format!("{} ms: {} {}", s.at_ms, s.status, s.release))
+        .collect();
+    assert_eq!(
+        report.failed,
+        0,
+        "{}\nfailures: {failures:?}\nrollback at {at} ms",
+        report.summary()
+    );
+    assert_eq!(long.failed, 0, "{}", long.summary());
+    assert!(long.requests >= 4, "{}", long.summary());
+    assert!(
+        report.count("0.1.0") > 0 && report.count("0.2.0") > 0,
+        "{}",
+        report.summary()
+    );
+    // After the rollback command returned, no request reached 0.2.0 until it was deployed again.
+    let after: Vec<_> = report
+        .samples
+        .iter()
+        .filter(|s| s.at_ms > at + 100 && s.at_ms < at + 1400)
+        .collect();
+    assert!(
+        !after.is_empty() && after.iter().all(|s| s.release == "0.1.0"),
+        "{}",
+        report.summary()
+    );
+    assert!(rollback_took < Duration::from_secs(10), "{rollback_took:?}");
+    // The previous release's container is kept, stopped; nothing else is left.
+    let mut prod = d.containers("production");
+    prod.sort();
+    assert_eq!(prod.len(), 2, "{prod:?}");
+    assert_eq!(prod.iter().filter(|c| c.1).count(), 1, "{prod:?}");
+    let list =
+        d.p.wharf(&["deployments", "--env", "production", "--json"])
+            .expect(0)
+            .json();
+    let rows: Vec<(String, String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["release"].as_str().unwrap().to_string(),
+                r["mode"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("0.2.0".into(), "deploy".into(), "succeeded".into()),
+            ("0.1.0".into(), "rollback".into(), "succeeded".into()),
+            ("0.2.0".into(), "deploy".into(), "succeeded".into()),
+            ("0.1.0".into(), "deploy".into(), "succeeded".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_release_that_never_gets_healthy_gets_no_traffic() {
+    let d = DockerProject::new(
+        r#"  production:
+    target: { docker: { proxy: "{proxy}", port: 8080, service: web } }
+    health: { path: /up/, interval: 100ms, timeout: 3s }"#,
+    );
+    d.release("feat: first", "0.1.0", |_| {});
+    d.release("feat: broken", "0.2.0", |k| k.health_status = 500);
+    d.release("feat: silent", "0.3.0", |k| k.listen = false);
+    d.deploy(&["deploy", "0.1.0", "--env", "production"])
+        .expect(0);
+    let steady = load::start(LoadSpec {
+        addr: d.listen(),
+        host: Some("app.test".into()),
+        path: "/".into(),
+        connections: 8,
+        rate_per_sec: Some(200),
+        headers: Vec::new(),
+    });
+    // Docker's port forwarder accepts the connection of a container that never listens
+    // and closes it: a connection error rather than a refusal.
+    for (version, probe) in [("0.2.0", "HTTP 500"), ("0.3.0", "GET http://127.0.0.1:")] {
+        let t = Instant::now();
+        let r = d
+            .deploy(&["deploy", version, "--env", "production", "--json"])
+            .expect(1);
+        let took = t.elapsed();
+        let rec = r.json();
+        assert_eq!(rec["status"], "failed", "{rec}");
+        let reason = rec["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with(&format!("health: release {version} never became healthy: "))
+                && reason.contains(probe),
+            "{reason}"
+        );
+        // Within the health timeout (3 s) + the container's start + 2 s.
+        assert!(took < Duration::from_secs(8), "{took:?}");
+    }
+    let report = steady.stop();
+    assert_eq!(report.failed, 0, "{}", report.summary());
+    assert_eq!(
+        report.count("0.2.0") + report.count("0.3.0"),
+        0,
+        "{}",
+        report.summary()
+    );
+    // The broken releases' containers are gone.
+    let left = d.containers("production");
+    assert_eq!(left.len(), 1, "{left:?}");
+    let _ = HEALTH_PATH;
+}
+
+/// Waits until the newest deployment is in `phase`, and returns its id.
+fn wait_for_phase(d: &DockerProject, phase: &str) -> i64 {
+    let t = Instant::now();
+    loop {
+        let list = d.p.wharf(&["deployments", "--json"]).expect(0).json();
+        if list[0]["phase"] == phase && list[0]["status"] == "running" {
+            return list[0]["id"].as_i64().unwrap();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "never reached {phase}: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_deployer_killed_mid_deployment_is_reconciled_with_no_failed_request() {
+    let d = DockerProject::new(
+        r#"  production:
+    target: { docker: { proxy: "{proxy}", port: 8080, service: web } }
+    health: { path: /up/, interval: 100ms, timeout: 60s }
+    analysis:
+      - { name: soak, script: [./soak.sh], timeout: 2m }"#,
+    );
+    d.p.write(
+        "soak.sh",
+        "#!/bin/sh\nwhile [ -f soak ]; do sleep 0.1; done\n",
+    );
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(d.p.path().join("soak.sh"))
+        .status()
+        .unwrap();
+    d.release("feat: first", "0.1.0", |_| {});
+    d.release("feat: slow", "0.2.0", |k| k.slow_start_ms = 30_000);
+    d.release("feat: third", "0.3.0", |_| {});
+    d.deploy(&["deploy", "0.1.0", "--env", "production"])
+        .expect(0);
+    let steady = load::start(LoadSpec {
+        addr: d.listen(),
+        host: Some("app.test".into()),
+        path: "/".into(),
+        connections: 8,
+        rate_per_sec: Some(200),
+        headers: Vec::new(),
+    });
+    let kill_at = |version: &str, phase: &str| {
+        let mut child =
+            d.p.cmd(&["deploy", version, "--env", "production"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+        let id = wait_for_phase(&d, phase);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::thread::sleep(Duration::from_secs(5));
+        let t = Instant::now();
+        let list = d.p.wharf(&["deployments", "--json"]).expect(0).json();
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert_eq!(list[0]["id"], id);
+        list[0].clone()
+    };
+    // Killed while the proxy health-gates a slow release: traffic never moved.
+    let rec = kill_at("0.2.0", "health");
+    assert_eq!(rec["status"], "interrupted", "{rec}");
+    assert!(
+        rec["reason"]
+            .as_str()
+            .unwrap()
+            .contains("traffic never moved"),
+        "{rec}"
+    );
+    // Killed mid-analysis, after the switch: not verified, so back to 0.1.0.
+    d.p.write("soak", "");
+    let rec = kill_at("0.3.0", "analysis");
+    assert_eq!(rec["status"], "rolled_back", "{rec}");
+    assert!(
+        rec["reason"]
+            .as_str()
+            .unwrap()
+            .contains("traffic went back to 0.1.0"),
+        "{rec}"
+    );
+    std::fs::remove_file(d.p.path().join("soak")).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let report = steady.stop();
+    assert_eq!(report.failed, 0, "{}", report.summary());
+    assert_eq!(report.count("0.2.0"), 0, "{}", report.summary());
+    let last = report.samples.last().unwrap();
+    assert_eq!(last.release, "0.1.0", "{}", report.summary());
+    // No orphan container: only 0.1.0's runs; the next deployment needs no unlock.
+    let left = d.containers("production");
+    assert_eq!(left.len(), 1, "{left:?}");
+    d.deploy(&["deploy", "0.3.0", "--env", "production"])
+        .expect(0);
+}
