@@ -68,6 +68,22 @@ pub struct Orphan {
     pub why: String,
 }
 
+/// A lease row as its holder.
+fn holder_row(
+    environment: &str,
+    row: &sqlx::sqlite::SqliteRow,
+) -> Result<LeaseHolder, sqlx::Error> {
+    Ok(LeaseHolder {
+        environment: environment.to_string(),
+        deployment: row.try_get("deployment")?,
+        actor: row.try_get("actor")?,
+        host: row.try_get("holder_host")?,
+        pid: u32::try_from(row.try_get::<i64, _>("holder_pid")?).unwrap_or(0),
+        taken_at: row.try_get("taken_at")?,
+        expires: row.try_get("expires")?,
+    })
+}
+
 /// This process, as an owner: (host, pid, start time).
 fn me() -> (String, u32, Option<i64>) {
     let pid = std::process::id();
@@ -366,15 +382,7 @@ impl Store {
             else {
                 continue;
             };
-            let holder = LeaseHolder {
-                environment: environment.to_string(),
-                deployment: row.try_get("deployment").map_err(&err)?,
-                actor: row.try_get("actor").map_err(&err)?,
-                host: row.try_get("holder_host").map_err(&err)?,
-                pid: u32::try_from(row.try_get::<i64, _>("holder_pid").map_err(&err)?).unwrap_or(0),
-                taken_at: row.try_get("taken_at").map_err(&err)?,
-                expires: row.try_get("expires").map_err(&err)?,
-            };
+            let holder = holder_row(environment, &row).map_err(&err)?;
             if holder.deployment == id {
                 return Ok(Ok(()));
             }
@@ -416,15 +424,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        Ok(Some(LeaseHolder {
-            environment: environment.to_string(),
-            deployment: row.try_get("deployment").map_err(&err)?,
-            actor: row.try_get("actor").map_err(&err)?,
-            host: row.try_get("holder_host").map_err(&err)?,
-            pid: u32::try_from(row.try_get::<i64, _>("holder_pid").map_err(&err)?).unwrap_or(0),
-            taken_at: row.try_get("taken_at").map_err(&err)?,
-            expires: row.try_get("expires").map_err(&err)?,
-        }))
+        Ok(Some(holder_row(environment, &row).map_err(&err)?))
     }
 
     /// Gives `environment`'s lease back, if deployment `id` holds it.
