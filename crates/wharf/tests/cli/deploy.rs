@@ -722,3 +722,52 @@ fn refs_and_freeze_windows_refuse_a_deployment_with_their_location() {
         "refused before it was recorded: {list}"
     );
 }
+
+#[test]
+fn two_deploys_launched_together_twenty_times_exactly_one_holds_the_lease() {
+    let registry = Registry::start(Auth::None);
+    let p = project(&registry, TWO_ENVS);
+    release(&p, "feat: first", "0.1.0");
+    p.write("slow", "1");
+    let spawn = || {
+        p.cmd(&["deploy", "0.1.0", "--env", "staging", "--json"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    for trial in 0..20 {
+        let (a, b) = (spawn(), spawn());
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        let mut codes = [a.status.code(), b.status.code()];
+        codes.sort();
+        assert_eq!(
+            codes,
+            [Some(0), Some(2)],
+            "trial {trial}: {}\n{}",
+            String::from_utf8_lossy(&a.stderr),
+            String::from_utf8_lossy(&b.stderr)
+        );
+        let loser = if a.status.code() == Some(2) { &a } else { &b };
+        assert!(
+            String::from_utf8_lossy(&loser.stderr)
+                .contains("error: environment staging is held by deployment "),
+            "trial {trial}: {}",
+            String::from_utf8_lossy(&loser.stderr)
+        );
+    }
+    // Twenty calls of the script: never two at once (each wrote one line).
+    assert_eq!(calls(&p).len(), 20);
+    let list = p
+        .wharf(&["deployments", "--limit", "100", "--json"])
+        .expect(0)
+        .json();
+    let ok = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["status"] == "succeeded")
+        .count();
+    assert_eq!(ok, 20, "{list}");
+}

@@ -203,6 +203,12 @@ fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command() {
     std::thread::sleep(Duration::from_millis(1500));
     d.deploy(&["deploy", "0.2.0", "--env", "production"])
         .expect(0);
+    // Eight more switches, alternating: ten in all after the first release.
+    for _ in 0..4 {
+        d.deploy(&["rollback", "production"]).expect(0);
+        d.deploy(&["deploy", "0.2.0", "--env", "production"])
+            .expect(0);
+    }
     std::thread::sleep(Duration::from_millis(500));
     let report = steady.stop();
     let long = long.stop();
@@ -259,15 +265,17 @@ fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command() {
             )
         })
         .collect();
-    assert_eq!(
-        rows,
-        [
-            ("0.2.0".into(), "deploy".into(), "succeeded".into()),
-            ("0.1.0".into(), "rollback".into(), "succeeded".into()),
-            ("0.2.0".into(), "deploy".into(), "succeeded".into()),
-            ("0.1.0".into(), "deploy".into(), "succeeded".into()),
-        ]
-    );
+    assert_eq!(rows.len(), 12, "{rows:?}");
+    assert!(rows.iter().all(|r| r.2 == "succeeded"), "{rows:?}");
+    for (i, r) in rows[..11].iter().enumerate() {
+        let want = if i % 2 == 0 {
+            ("0.2.0", "deploy")
+        } else {
+            ("0.1.0", "rollback")
+        };
+        assert_eq!((r.0.as_str(), r.1.as_str()), want, "{rows:?}");
+    }
+    assert_eq!(rows[11].0, "0.1.0");
 }
 
 #[test]
