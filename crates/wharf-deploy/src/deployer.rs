@@ -51,6 +51,9 @@ pub struct Deployer {
     pub say: Say,
     /// The clock, in milliseconds since the epoch.
     pub now: fn() -> Millis,
+    /// The key file that opens the store's secrets (a server's), or the user's when
+    /// `None` (`WHARF_SECRET_KEY` wins over both).
+    pub key_file: Option<PathBuf>,
 }
 
 /// The current time.

@@ -12,6 +12,11 @@ use wharf_model::{
 };
 use wharf_store::Store;
 
+use std::sync::Arc;
+
+use wharf_secrets::mask::MaskSet;
+use wharf_secrets::secret::SecretString;
+
 use crate::analysis::Vars;
 use crate::deployer::{Deployer, Say};
 use crate::docker::{Container, Engine, image_of};
@@ -82,6 +87,10 @@ enum Kind {
     Script {
         target: ScriptTarget,
         root: std::path::PathBuf,
+        /// Its secrets, decrypted (the driver exists only once the gates passed).
+        secrets: Vec<(String, SecretString)>,
+        /// What output lines are masked with.
+        masks: Arc<MaskSet>,
     },
 }
 
@@ -133,10 +142,16 @@ impl Driver {
                     },
                 }))
             }
-            Target::Script(t) => Kind::Script {
-                target: t.clone(),
-                root: d.root.clone(),
-            },
+            Target::Script(t) => {
+                let secrets = script_secrets(d, environment, &t.secrets).await?;
+                let values: Vec<&str> = secrets.iter().map(|(_, v)| v.expose()).collect();
+                Kind::Script {
+                    target: t.clone(),
+                    root: d.root.clone(),
+                    masks: Arc::new(MaskSet::new(&values)),
+                    secrets,
+                }
+            }
         };
         Ok(Driver {
             kind,
@@ -492,7 +507,13 @@ impl Driver {
             Step::Canary(w) | Step::Weight(w) => (w, false),
             Step::Back => (100, true),
         };
-        let Kind::Script { target, root } = &self.kind else {
+        let Kind::Script {
+            target,
+            root,
+            secrets,
+            masks,
+        } = &self.kind
+        else {
             return Ok(());
         };
         let (release, previous) = if back {
@@ -548,7 +569,18 @@ impl Driver {
         if weight > 0 && !back {
             self.touched = true;
         }
-        run_script(target, root, &env, &self.say, self.id).await?;
+        for (name, value) in secrets {
+            env.insert(name.clone(), value.expose().to_string());
+        }
+        let say = self.say.clone();
+        let masks = masks.clone();
+        let masked: Say = Arc::new(move |line: &str| say(&masks.mask_str(line)));
+        let ran = run_script(target, root, &env, &masked, self.id).await;
+        // The variables held secrets: wiped, not just dropped.
+        for v in env.values_mut() {
+            zeroize::Zeroize::zeroize(v);
+        }
+        ran?;
         if let Some(h) = &self.health
             && let Some(url) = &h.url
             && (weight > 0 || matches!(step, Step::Preview))
@@ -711,4 +743,51 @@ impl Driver {
             Kind::Script { .. } => Ok(recorded_weight > 0),
         }
     }
+}
+
+/// The script target's secrets for `environment`, decrypted: each name's value for the
+/// environment, else its value for every environment; a missing one is refused by name.
+async fn script_secrets(
+    d: &Deployer,
+    environment: &str,
+    names: &[String],
+) -> Result<Vec<(String, SecretString)>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut records = Vec::new();
+    let mut missing = Vec::new();
+    for name in names {
+        let rec = match d.store.get_secret(name, Some(environment)).await? {
+            Some(r) => Some(r),
+            None => d.store.get_secret(name, None).await?,
+        };
+        match rec {
+            Some(r) => records.push((name.clone(), r)),
+            None => missing.push(name.as_str()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::refused(
+            format!(
+                "the deploy script's secret{} not in the secret store: {}",
+                if missing.len() == 1 { " is" } else { "s are" },
+                missing.join(", ")
+            ),
+            format!(
+                "store it with `wharf secrets set {} --env {environment}` (the value is read from stdin)",
+                missing[0]
+            ),
+        ));
+    }
+    let key = wharf_runtime::secrets::load_key(d.key_file.as_deref())
+        .map_err(|e| Error::target("open the secret store", e.to_string()))?;
+    records
+        .iter()
+        .map(|(name, rec)| {
+            wharf_runtime::secrets::open(&key, name, rec)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| Error::target("decrypt a secret", e.to_string()))
+        })
+        .collect()
 }

@@ -71,6 +71,10 @@ pub struct ScriptTarget {
     pub run: Vec<String>,
     /// How long one call may take, in milliseconds.
     pub timeout_ms: u64,
+    /// Secrets it gets as variables (the environment's value, else the one for every
+    /// environment), decrypted only after the gates passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
 
 /// How traffic moves to a new release.

@@ -113,7 +113,22 @@ pub(crate) fn config(
                     );
                 r.push(d);
             }
+            for name in s.secrets.iter().flatten() {
+                if !crate::validate::is_secret_name(&name.value) {
+                    r.error(
+                        r.span(name),
+                        format!("invalid secret name `{}`", name.value),
+                        "use `[A-Z_][A-Z0-9_]*`",
+                    );
+                }
+            }
             Target::Script(ScriptTarget {
+                secrets: s
+                    .secrets
+                    .iter()
+                    .flatten()
+                    .map(|n| n.value.clone())
+                    .collect(),
                 run: s.run.value.iter().map(|a| a.value.clone()).collect(),
                 timeout_ms: s
                     .timeout

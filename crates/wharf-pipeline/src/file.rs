@@ -562,6 +562,11 @@ pub struct ScriptTargetFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub timeout: Option<Spanned<String>>,
+    /// Secrets the program gets as variables, decrypted after the environment's gates
+    /// (the environment's value, else the one for every environment).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub secrets: Option<Vec<Spanned<String>>>,
 }
 
 /// `environments.NAME.strategy`: `direct` (the default), or `{blue-green: …}`, or

@@ -53,7 +53,7 @@ pub(crate) fn is_env_name(s: &str) -> bool {
 }
 
 /// `[A-Z_][A-Z0-9_]*`: secret names.
-fn is_secret_name(s: &str) -> bool {
+pub(crate) fn is_secret_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars
         .next()

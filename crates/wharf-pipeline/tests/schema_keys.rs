@@ -139,6 +139,13 @@ const KEYS: &[(&str, Key)] = &[
         ]),
     ),
     (
+        "environments.*.target.script.secrets",
+        Proof(&[
+            "fn a_script_target_gets_its_secrets_after_the_gates_and_its_output_is_masked(",
+            "fn a_script_target_missing_a_secret_is_refused_by_name(",
+        ]),
+    ),
+    (
         "environments.*.target.script.timeout",
         Proof(&["fn a_script_target_that_hangs_is_killed_at_its_timeout("]),
     ),

@@ -138,6 +138,7 @@ async fn deployer(s: &Shared, project: &str, need: Need) -> Result<(Deployer, Ch
             environments,
             say: say(project),
             now: wharf_deploy::system_now,
+            key_file: Some(paths::key_file(&s.config.data_dir)),
         },
         co,
     ))
@@ -457,6 +458,7 @@ async fn reconcile(s: &Shared, project: &str) -> Result<()> {
                 environments: Vec::new(),
                 say: say(project),
                 now: wharf_deploy::system_now,
+                key_file: Some(paths::key_file(&s.config.data_dir)),
             };
             (d, None)
         }

@@ -49,6 +49,7 @@ async fn deployer(dir: &Path, quiet: bool) -> anyhow::Result<Deployer> {
         environments,
         say,
         now: wharf_deploy::system_now,
+        key_file: None,
     })
 }
 

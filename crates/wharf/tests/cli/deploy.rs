@@ -771,3 +771,95 @@ fn two_deploys_launched_together_twenty_times_exactly_one_holds_the_lease() {
         .count();
     assert_eq!(ok, 20, "{list}");
 }
+
+#[test]
+fn a_script_target_gets_its_secrets_after_the_gates_and_its_output_is_masked() {
+    use std::io::Write as _;
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let registry = Registry::start(Auth::None);
+    let p = project(
+        &registry,
+        "  staging:\n    approval: { required: 1 }\n    target: { script: { run: [./secret.sh], secrets: [DEPLOY_TOKEN] } }",
+    );
+    p.write(
+        "secret.sh",
+        "#!/bin/sh\necho \"token is $DEPLOY_TOKEN\"\necho \"${#DEPLOY_TOKEN}\" > token-length\n",
+    );
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(p.path().join("secret.sh"))
+        .status()
+        .unwrap();
+    release(&p, "feat: first", "0.1.0");
+    let with_key = |args: &[&str], user: &str| {
+        p.cmd(args)
+            .env("WHARF_SECRET_KEY", KEY)
+            .env("USER", user)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Missing: refused by name once the gates passed, before any call.
+    let mut set = with_key(
+        &["secrets", "set", "DEPLOY_TOKEN", "--env", "staging"],
+        "carol",
+    );
+    set.stdin
+        .take()
+        .unwrap()
+        .write_all(b"prod-token-0123456789")
+        .unwrap();
+    assert!(set.wait_with_output().unwrap().status.success());
+    let deploy = with_key(&["deploy", "0.1.0", "--env", "staging", "--json"], "carol");
+    let t = Instant::now();
+    let gate = loop {
+        let list = p.wharf(&["approvals", "--json"]).expect(0).json();
+        if let Some(g) = list.as_array().unwrap().first() {
+            break g["id"].as_i64().unwrap();
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no gate opened");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Before the approval, the script never ran: the secret reached nothing.
+    assert!(!p.path().join("token-length").exists());
+    let ok = with_key(&["approve", &gate.to_string()], "dave")
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = deploy.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(p.read("token-length").trim(), "21");
+    assert!(stderr.contains("| token is ***"), "{stderr}");
+    assert!(!stderr.contains("prod-token-0123456789"), "{stderr}");
+}
+
+#[test]
+fn a_script_target_missing_a_secret_is_refused_by_name() {
+    let registry = Registry::start(Auth::None);
+    let p = project(
+        &registry,
+        "  staging:\n    target: { script: { run: [./deploy.sh], secrets: [DEPLOY_TOKEN] } }",
+    );
+    release(&p, "feat: first", "0.1.0");
+    let r = p.wharf(&["deploy", "0.1.0", "--env", "staging"]).expect(2);
+    assert!(
+        r.stderr()
+            .contains("hint: store it with `wharf secrets set DEPLOY_TOKEN --env staging`"),
+        "{}",
+        r.stderr()
+    );
+    let rec = &p.wharf(&["deployments", "--json"]).expect(0).json()[0];
+    assert_eq!(rec["status"], "failed");
+    assert_eq!(
+        rec["reason"],
+        "the deploy script's secret is not in the secret store: DEPLOY_TOKEN"
+    );
+    assert!(calls(&p).is_empty());
+}
