@@ -36,6 +36,9 @@ pub struct DeployRequest {
     pub queue: bool,
     /// Who asks.
     pub actor: String,
+    /// Skip the environment's gates (refs, freeze windows, approvals, wait timer) for an
+    /// emergency rollback, for this reason; recorded with the deployment.
+    pub override_gates: Option<String>,
 }
 
 /// Runs deployments for one project.
@@ -143,15 +146,40 @@ impl Deployer {
                 ));
             }
         }
-        if let Some(why) =
-            wharf_pipeline::gates::release_refused(rules, &release.version, &release.tag)
+        let overridden = match req.override_gates.as_deref().map(str::trim) {
+            None => None,
+            Some("") => {
+                return Err(Error::refused(
+                    "an override of the gates needs a reason",
+                    "say why, e.g. `--override-gates \"checkout is down; INC-1234\"`: it is kept with the deployment",
+                ));
+            }
+            Some(why) if !req.rollback => {
+                return Err(Error::refused(
+                    format!(
+                        "the gates of `{}` may be skipped only by a rollback (asked because: {why})",
+                        req.environment
+                    ),
+                    format!(
+                        "`wharf rollback {} --override-gates REASON` goes back to the previous good release",
+                        req.environment
+                    ),
+                ));
+            }
+            Some(why) => Some(format!("{}: {why}", req.actor)),
+        };
+        if overridden.is_none()
+            && let Some(why) =
+                wharf_pipeline::gates::release_refused(rules, &release.version, &release.tag)
         {
             return Err(Error::refused(
                 why,
                 "deploy a release whose tag the environment takes",
             ));
         }
-        if let Some(f) = wharf_pipeline::gates::frozen(rules, (self.now)()) {
+        if overridden.is_none()
+            && let Some(f) = wharf_pipeline::gates::frozen(rules, (self.now)())
+        {
             return Err(Error::refused(
                 f.reason(rules),
                 "deploy after the window, or remove the window",
@@ -174,6 +202,7 @@ impl Deployer {
                 digests: &release.items,
                 actor: &req.actor,
                 status: DeployStatus::Waiting,
+                gates_override: overridden.as_deref(),
                 at: (self.now)(),
             })
             .await?;
@@ -191,6 +220,12 @@ impl Deployer {
                 cfg.strategy.name()
             }
         ));
+        if let Some(o) = &overridden {
+            (self.say)(&format!(
+                "deployment {id}: the gates of {} are skipped by {o}",
+                req.environment
+            ));
+        }
         let beat = self.heartbeat(id);
         let out = self.gated(id, req, rules, cfg, &release, mode).await;
         beat.abort();
@@ -301,10 +336,11 @@ impl Deployer {
         release: &ReleaseRecord,
         mode: DeployMode,
     ) -> Result<()> {
-        if rules.approvals > 0 {
+        let skip = req.override_gates.is_some();
+        if rules.approvals > 0 && !skip {
             self.approvals(id, req, rules).await?;
         }
-        if let Some(ms) = rules.wait_ms.filter(|ms| *ms > 0) {
+        if let Some(ms) = rules.wait_ms.filter(|ms| *ms > 0 && !skip) {
             (self.say)(&format!(
                 "deployment {id}: waiting {} s (`wait:` of {})",
                 ms / 1000,

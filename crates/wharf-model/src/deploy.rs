@@ -377,6 +377,9 @@ pub struct DeploymentRecord {
     pub started_at: Option<Millis>,
     /// When it ended.
     pub finished_at: Option<Millis>,
+    /// Why its gates were skipped, and by whom (an emergency rollback), if they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gates_override: Option<String>,
     /// What the target keeps about it (container ids, addresses), as JSON text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_state: Option<String>,

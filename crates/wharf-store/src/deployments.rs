@@ -36,6 +36,8 @@ pub struct NewDeployment<'a> {
     pub actor: &'a str,
     /// Its first status (`queued` or `waiting`).
     pub status: DeployStatus,
+    /// Why its gates are skipped (`ACTOR: REASON`), when they are.
+    pub gates_override: Option<&'a str>,
     /// Now.
     pub at: Millis,
 }
@@ -121,7 +123,7 @@ fn gone(
 /// The columns a [`DeploymentRecord`] is read from (a macro, so queries stay static).
 macro_rules! columns {
     () => {
-        "id, environment, release, previous, mode, strategy, digests, status, phase, reason, actor, weight, target_state, created_at, started_at, finished_at"
+        "id, environment, release, previous, mode, strategy, digests, status, phase, reason, actor, weight, target_state, created_at, started_at, finished_at, gates_override"
     };
 }
 
@@ -132,8 +134,8 @@ impl Store {
         let digests = serde_json::to_string(d.digests).unwrap_or_else(|_| "[]".into());
         let id = sqlx::query(
             "INSERT INTO deployments (environment, release, previous, mode, strategy, digests, status, phase, actor, \
-             owner_host, owner_pid, owner_start, lease_until, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'gates', ?, ?, ?, ?, ?, ?)",
+             owner_host, owner_pid, owner_start, lease_until, created_at, gates_override) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'gates', ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(d.environment)
         .bind(d.release)
@@ -148,6 +150,7 @@ impl Store {
         .bind(start)
         .bind(d.at + DEPLOY_LEASE_MS)
         .bind(d.at)
+        .bind(d.gates_override)
         .execute(&self.pool)
         .await
         .map_err(self.db_err("record a deployment"))?
@@ -501,6 +504,7 @@ impl Store {
             started_at: row.try_get("started_at").map_err(&err)?,
             finished_at: row.try_get("finished_at").map_err(&err)?,
             target_state: row.try_get("target_state").map_err(&err)?,
+            gates_override: row.try_get("gates_override").map_err(&err)?,
         })
     }
 }

@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "deployments",
         include_str!("../migrations/0009_deployments.sql"),
     ),
+    (
+        10,
+        "gates_override",
+        include_str!("../migrations/0010_gates_override.sql"),
+    ),
 ];
 
 /// A migrator over the embedded migrations.

@@ -207,6 +207,11 @@ pub struct RollbackArgs {
     /// The environment.
     #[arg(value_name = "ENVIRONMENT")]
     pub environment: String,
+    /// Skip the environment's gates (refs, freeze windows, approvals, wait timer) in an
+    /// emergency, saying why: the reason and your name are kept with the deployment (on a
+    /// server, in its audit log; there it takes an admin's token).
+    #[arg(long, value_name = "REASON")]
+    pub override_gates: Option<String>,
     /// Print the deployment as JSON on stdout when it ends.
     #[arg(long)]
     pub json: bool,

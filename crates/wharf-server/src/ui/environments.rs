@@ -188,6 +188,7 @@ async fn press(
                 environment,
                 rollback: false,
                 queue: false,
+                override_gates: None,
             };
             deploys::start(s, &who, &project, want).await.map(|_| ())
         }
@@ -197,6 +198,7 @@ async fn press(
                 environment,
                 rollback: true,
                 queue: false,
+                override_gates: None,
             };
             deploys::start(s, &who, &project, want).await.map(|_| ())
         }

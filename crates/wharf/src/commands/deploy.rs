@@ -120,6 +120,7 @@ pub async fn deploy(dir: &Path, args: DeployArgs) -> anyhow::Result<ExitStatus> 
         rollback: args.rollback,
         queue: args.queue,
         actor: me(),
+        override_gates: None,
     };
     if let Some(r) = remote {
         return deploy_remote::deploy(&r, &req, args.json).await;
@@ -190,7 +191,13 @@ async fn request(dir: &Path, cmd: DeployCommand) -> anyhow::Result<ExitStatus> {
 /// Runs `wharf rollback ENV`.
 pub async fn rollback(dir: &Path, args: RollbackArgs) -> anyhow::Result<ExitStatus> {
     if let Some(r) = Remote::from_args(&args.remote)? {
-        return deploy_remote::rollback(&r, &args.environment, args.json).await;
+        return deploy_remote::rollback(
+            &r,
+            &args.environment,
+            args.override_gates.as_deref(),
+            args.json,
+        )
+        .await;
     }
     let d = deployer(dir, args.json).await?;
     d.reconcile().await.map_err(user_error)?;
@@ -205,6 +212,7 @@ pub async fn rollback(dir: &Path, args: RollbackArgs) -> anyhow::Result<ExitStat
             rollback: true,
             queue: false,
             actor: me(),
+            override_gates: args.override_gates,
         })
         .await
         .map_err(user_error)?;

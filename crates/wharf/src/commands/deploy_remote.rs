@@ -30,12 +30,18 @@ pub async fn deploy(r: &Remote, req: &DeployRequest, json: bool) -> anyhow::Resu
 }
 
 /// `wharf rollback ENV --server URL`.
-pub async fn rollback(r: &Remote, environment: &str, json: bool) -> anyhow::Result<ExitStatus> {
+pub async fn rollback(
+    r: &Remote,
+    environment: &str,
+    override_gates: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitStatus> {
+    let body = match override_gates {
+        Some(why) => serde_json::json!({ "override_gates": why }),
+        None => serde_json::json!({}),
+    };
     let rec: DeploymentRecord = r
-        .project_post(
-            &["environments", environment, "rollback"],
-            &serde_json::json!({}),
-        )
+        .project_post(&["environments", environment, "rollback"], &body)
         .await?;
     follow(r, rec, json).await
 }

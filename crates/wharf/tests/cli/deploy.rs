@@ -863,3 +863,80 @@ fn a_script_target_missing_a_secret_is_refused_by_name() {
     );
     assert!(calls(&p).is_empty());
 }
+
+#[test]
+fn an_emergency_rollback_skips_the_gates_with_a_reason_kept_in_the_record() {
+    let registry = Registry::start(Auth::None);
+    let p = project(&registry, TWO_ENVS);
+    release(&p, "feat: first", "0.1.0");
+    release(&p, "feat: second", "0.2.0");
+    p.wharf(&["deploy", "0.1.0", "--env", "staging"]).expect(0);
+    p.wharf(&["deploy", "0.2.0", "--env", "staging"]).expect(0);
+    // Now staging is frozen and needs an approval.
+    let yml = p.read("wharf.yml").replace(
+        "  staging:\n",
+        "  staging:\n    approval: { required: 1 }\n    freeze: [{ cron: \"* * * * *\", duration: 2m }]\n",
+    );
+    p.write("wharf.yml", &yml);
+    let frozen = p.wharf(&["rollback", "staging"]).expect(2);
+    assert!(
+        frozen.stderr().contains("is frozen until"),
+        "{}",
+        frozen.stderr()
+    );
+    let empty = p
+        .wharf(&["rollback", "staging", "--override-gates", " "])
+        .expect(2);
+    assert!(
+        empty
+            .stderr()
+            .contains("error: an override of the gates needs a reason"),
+        "{}",
+        empty.stderr()
+    );
+    let r = p
+        .cmd(&[
+            "rollback",
+            "staging",
+            "--override-gates",
+            "checkout is down; INC-7",
+            "--json",
+        ])
+        .env("USER", "oncall")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let rec: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(rec["release"], "0.1.0");
+    assert_eq!(rec["gates_override"], "oncall: checkout is down; INC-7");
+    assert!(
+        String::from_utf8_lossy(&r.stderr)
+            .contains("the gates of staging are skipped by oncall: checkout is down; INC-7"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(
+        calls(&p)
+            .last()
+            .unwrap()
+            .starts_with("rollback staging 0.1.0")
+    );
+    let not_for_deploys = p
+        .wharf(&[
+            "deploy",
+            "0.2.0",
+            "--env",
+            "staging",
+            "--override-gates",
+            "x",
+        ])
+        .expect(2);
+    assert!(
+        not_for_deploys
+            .stderr()
+            .contains("unexpected argument '--override-gates'"),
+        "{}",
+        not_for_deploys.stderr()
+    );
+}

@@ -908,3 +908,58 @@ fn a_server_killed_mid_deployment_reconciles_it_when_it_starts_again() {
     t.wait(next, "succeeded");
     let _ = &t.p;
 }
+
+#[test]
+fn an_emergency_rollback_skips_the_gates_only_for_an_admin_with_a_reason() {
+    let t = setup();
+    // production needs staging first and an approval: deploy 0.2.0 then 0.3.0 there.
+    for v in ["0.2.0", "0.3.0"] {
+        let a = t.deploy(&t.op, v, "staging");
+        assert_eq!(a.status, 202, "{}", a.text());
+        t.wait(a.json()["id"].as_i64().unwrap(), "succeeded");
+    }
+    for v in ["0.2.0", "0.3.0"] {
+        let a = t.deploy(&t.op, v, "production");
+        assert_eq!(a.status, 202, "{}", a.text());
+        let id = a.json()["id"].as_i64().unwrap();
+        let gates = http::get(&t.api("approvals"), Some(&t.viewer)).json();
+        let gate = gates[0]["id"].as_i64().unwrap();
+        let ok = t.post(
+            &t.admin,
+            &format!("approvals/{gate}"),
+            serde_json::json!({}),
+        );
+        assert_eq!(ok.status, 200, "{}", ok.text());
+        t.wait(id, "succeeded");
+    }
+    let body = serde_json::json!({ "override_gates": "checkout is down; INC-7" });
+    // An operator may roll back through the gates, not around them.
+    let refused = t.post(&t.op, "environments/production/rollback", body.clone());
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    let a = t.post(&t.admin, "environments/production/rollback", body);
+    assert_eq!(a.status, 202, "{}", a.text());
+    let rec = t.wait(a.json()["id"].as_i64().unwrap(), "succeeded");
+    assert_eq!(rec["release"], "0.2.0");
+    assert_eq!(rec["mode"], "rollback");
+    assert_eq!(
+        rec["gates_override"], "admin: checkout is down; INC-7",
+        "{rec}"
+    );
+    let audit = http::get(
+        &format!("{}/api/v1/audit?action=deploy", t.s.url),
+        Some(&t.admin),
+    )
+    .json();
+    let entry = audit["entries"]
+        .as_array()
+        .or(audit.as_array())
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "deploy.rollback")
+        .cloned()
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert!(
+        entry.to_string().contains("checkout is down; INC-7"),
+        "{entry}"
+    );
+}
