@@ -244,6 +244,28 @@ fn docker_deploys_switch_with_no_failed_request_and_roll_back_in_one_command() {
         report.summary()
     );
     assert!(rollback_took < Duration::from_secs(10), "{rollback_took:?}");
+    // The running container is the release's image by its recorded digest, not a tag.
+    let rec =
+        d.p.wharf(&["release", "show", "0.2.0", "--json"])
+            .expect(0)
+            .json();
+    let digest = rec["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "pushed-image")
+        .map(|i| i["digest"].as_str().unwrap().to_string())
+        .unwrap();
+    let running: Vec<String> = d
+        .containers("production")
+        .into_iter()
+        .filter(|c| c.1)
+        .map(|c| {
+            let out = docker(&["inspect", "--format", "{{.Config.Image}}", &c.0]);
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+        .collect();
+    assert_eq!(running, [format!("{}@{digest}", d.image)]);
     // The previous release's container is kept, stopped; nothing else is left.
     let mut prod = d.containers("production");
     prod.sort();
