@@ -309,7 +309,13 @@ impl Driver {
             url: None,
             interval_ms: 1000,
             timeout_ms: 30_000,
+            hold_ms: 0,
         });
+        // `for:` a release must stay healthy before the proxy's gate (which takes one 2xx):
+        // probed here, on its own address.
+        if health.hold_ms > 0 && matches!(step, Step::Switch | Step::Preview | Step::Canary(_)) {
+            probe_until_healthy(&format!("http://{addr}{}", health.path), &health).await?;
+        }
         let hj = {
             let mut h = health_json(
                 &health.path,
@@ -689,6 +695,8 @@ async fn run_script(
     Ok(())
 }
 
+/// Probes `url` until it has answered 2xx for `h.hold_ms` without a failure (the first 2xx
+/// when 0), within `h.timeout_ms`.
 async fn probe_until_healthy(url: &str, h: &HealthCheck) -> Result<()> {
     wharf_net::install_crypto();
     let client = reqwest::Client::builder()
@@ -696,26 +704,58 @@ async fn probe_until_healthy(url: &str, h: &HealthCheck) -> Result<()> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Error::target("build an HTTP client", e.to_string()))?;
-    let end = tokio::time::Instant::now() + Duration::from_millis(h.timeout_ms);
+    let start = tokio::time::Instant::now();
+    let end = start + Duration::from_millis(h.timeout_ms);
+    let hold = Duration::from_millis(h.hold_ms);
+    let mut healthy_since: Option<tokio::time::Instant> = None;
     let mut last;
     loop {
+        let now = tokio::time::Instant::now();
         last = match client.get(url).send().await {
-            Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(r) => format!("HTTP {}", r.status().as_u16()),
-            Err(e) => format!("GET {url}: {e}"),
+            Ok(r) if r.status().is_success() => {
+                let since = *healthy_since.get_or_insert(now);
+                if now.duration_since(since) >= hold {
+                    return Ok(());
+                }
+                format!("HTTP {}", r.status().as_u16())
+            }
+            Ok(r) => {
+                healthy_since = None;
+                format!("HTTP {}", r.status().as_u16())
+            }
+            Err(e) => {
+                healthy_since = None;
+                format!("GET {url}: {}", wharf_oci::docker::chain(&e))
+            }
         };
         if tokio::time::Instant::now() + Duration::from_millis(h.interval_ms) > end {
             break;
         }
         tokio::time::sleep(Duration::from_millis(h.interval_ms)).await;
     }
+    let want = if h.hold_ms > 0 {
+        format!("answered 2xx for {} in a row", human_ms(h.hold_ms))
+    } else {
+        "answered 2xx".to_string()
+    };
     Err(Error::target(
         "health",
         format!(
-            "{url} never answered 2xx within {} s: last probe {last}",
-            h.timeout_ms / 1000
+            "{url} never {want} within {}: last probe {last}",
+            human_ms(h.timeout_ms)
         ),
     ))
+}
+
+/// `5 s`, `1.5 s`, `250 ms`.
+fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }
 
 impl Driver {

@@ -157,6 +157,10 @@ pub struct HealthCheck {
     pub interval_ms: u64,
     /// How long the release has to become healthy, in milliseconds.
     pub timeout_ms: u64,
+    /// How long it must answer 2xx without a failure before it counts as healthy, in
+    /// milliseconds (0: the first 2xx).
+    #[serde(default)]
+    pub hold_ms: u64,
 }
 
 /// One metric of the analysis, with Argo Rollouts' semantics.

@@ -205,6 +205,7 @@ pub(crate) fn config(
                 .as_ref()
                 .and_then(|d| positive(r, d))
                 .unwrap_or(30_000),
+            hold_ms: hv.hold.as_ref().and_then(|d| duration(r, d)).unwrap_or(0),
         }
     });
     let mut analysis = Vec::new();

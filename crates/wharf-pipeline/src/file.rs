@@ -492,6 +492,12 @@ pub struct HealthFile {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub timeout: Option<Spanned<String>>,
+    /// How long it must answer 2xx without a failure before it gets traffic (default: the
+    /// first 2xx is enough), e.g. `5s`: a release that crashes soon after it starts never
+    /// gets a request.
+    #[serde(default, rename = "for")]
+    #[schemars(with = "Option<String>")]
+    pub hold: Option<Spanned<String>>,
 }
 
 /// `environments.NAME.rollback`.

@@ -194,6 +194,10 @@ const KEYS: &[(&str, Key)] = &[
         Proof(&["fn a_release_that_never_gets_healthy_gets_no_traffic("]),
     ),
     (
+        "environments.*.health.for",
+        Proof(&["fn a_release_that_never_gets_healthy_gets_no_traffic("]),
+    ),
+    (
         "environments.*.health.url",
         Proof(&["fn a_script_target_is_probed_at_its_health_url_and_rolled_back_by_its_analysis("]),
     ),
