@@ -6,8 +6,8 @@
 #
 # The backend is nginx itself answering a static 200 ("ok\n", one worker process). Each
 # round runs the same wrk command against the backend directly, through nginx (2 worker
-# processes, keep-alive upstream pool) and through `wharf proxy` (2 runtime threads,
-# keep-alive pool); the rounds alternate so that drift of the machine hits all three.
+# processes, keep-alive upstream pool) and through `wharf proxy` (one data-plane thread
+# per core, keep-alive pools per thread); the rounds alternate so that drift of the machine hits all three.
 # Reported: median requests/s of each, wharf/nginx ratio, p99 added over the direct
 # backend, and wharf proxy's RSS (now and peak). Raw output goes to
 # docs/bench-results/proxy-STAMP.txt. Needs nginx and wrk (apt-get install nginx wrk).

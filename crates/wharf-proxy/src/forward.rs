@@ -117,7 +117,7 @@ async fn forward(
         }
     };
     parts.version = Version::HTTP_11;
-    let sent = target.client.request(Request::from_parts(parts, body));
+    let sent = target.client().request(Request::from_parts(parts, body));
     let answer = tokio::select! {
         r = sent => r,
         () = target.cancel.cancelled() => {

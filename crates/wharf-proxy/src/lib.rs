@@ -19,6 +19,7 @@ mod metrics;
 pub mod state;
 mod table;
 mod target;
+mod worker;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -102,6 +103,8 @@ pub struct Proxy {
     admin: SocketAddr,
     restored: usize,
     tasks: Vec<JoinHandle<()>>,
+    /// The data plane's threads; stopped when the proxy is dropped.
+    _workers: worker::Workers,
 }
 
 impl Proxy {
@@ -135,9 +138,13 @@ impl Proxy {
                 .await
                 .map_err(|source| Error::Bind { what, addr, source })
         };
-        let data = bind("data plane", config.listen).await?;
+        let data = worker::bind(config.listen).map_err(|source| Error::Bind {
+            what: "data plane",
+            addr: config.listen,
+            source,
+        })?;
         let admin = bind("control API", config.admin).await?;
-        let listen_addr = local(&data, config.listen);
+        let listen_addr = data.local_addr().unwrap_or(config.listen);
         let admin_addr = local(&admin, config.admin);
         let shared = Arc::new(Shared {
             table: RwLock::new(Arc::new(control.table())),
@@ -147,10 +154,18 @@ impl Proxy {
             config,
         });
         let s = Arc::clone(&shared);
-        let data_task = tokio::spawn(accept(data, move |peer| {
+        let workers = worker::Workers::start(data, listen_addr, move |listener| {
             let s = Arc::clone(&s);
-            service_fn(move |req| forward::handle(Arc::clone(&s), peer, req))
-        }));
+            accept(listener, move |peer| {
+                let s = Arc::clone(&s);
+                service_fn(move |req| forward::handle(Arc::clone(&s), peer, req))
+            })
+        })
+        .map_err(|source| Error::Bind {
+            what: "data plane",
+            addr: listen_addr,
+            source,
+        })?;
         let s = shared;
         let admin_task = tokio::spawn(accept(admin, move |_| {
             let s = Arc::clone(&s);
@@ -160,7 +175,8 @@ impl Proxy {
             listen: listen_addr,
             admin: admin_addr,
             restored,
-            tasks: vec![data_task, admin_task],
+            tasks: vec![admin_task],
+            _workers: workers,
         })
     }
 

@@ -34,7 +34,9 @@ pub(crate) struct Target {
     pub(crate) authority: Authority,
     /// `X-Release`'s value.
     pub(crate) release_header: HeaderValue,
-    pub(crate) client: Client<HttpConnector, Incoming>,
+    /// One keep-alive pool per data-plane worker thread: a request and its upstream
+    /// connection stay on one thread ([`crate::worker`]).
+    clients: Box<[Client<HttpConnector, Incoming>]>,
     in_flight: AtomicUsize,
     pub(crate) cancel: CancellationToken,
     pub(crate) metrics: TargetMetrics,
@@ -81,22 +83,31 @@ impl Target {
     pub(crate) fn new(service: &str, spec: TargetSpec, metrics: &Metrics) -> Result<Arc<Target>> {
         let authority = parse_addr("addr", &spec.addr)?;
         let release_header = check_release("release", &spec.release)?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let clients = (0..crate::worker::count())
+            .map(|_| {
+                let mut connector = HttpConnector::new();
+                connector.set_nodelay(true);
+                connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(POOL_IDLE)
+                    .pool_timer(TokioTimer::new())
+                    .build(connector)
+            })
+            .collect();
         Ok(Arc::new(Target {
             metrics: metrics.target(service, &spec.release),
             spec,
             authority,
             release_header,
-            client,
+            clients,
             in_flight: AtomicUsize::new(0),
             cancel: CancellationToken::new(),
         }))
+    }
+
+    /// The pool of the data-plane worker this runs on.
+    pub(crate) fn client(&self) -> &Client<HttpConnector, Incoming> {
+        &self.clients[crate::worker::index() % self.clients.len()]
     }
 
     /// Counts a request in flight until the guard is dropped (at the end of its
