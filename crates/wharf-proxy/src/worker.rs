@@ -45,7 +45,15 @@ fn reusable(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 }
 
 /// Binds the first listener (its port is the data plane's, when `addr` asks for port 0).
+///
+/// `SO_REUSEPORT` would also let this process join a port another one listens on (a
+/// second `wharf proxy` on the same address, sharing its traffic in silence): a plain bind
+/// first makes a port in use an error, as it is without the option.
 pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    if addr.port() != 0 {
+        let probe = std::net::TcpListener::bind(addr)?;
+        drop(probe);
+    }
     reusable(addr)
 }
 

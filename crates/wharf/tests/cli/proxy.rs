@@ -207,3 +207,32 @@ fn bad_proxy_flags_and_state_files_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_second_proxy_on_a_data_address_in_use_is_refused_not_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = ProxyProcess::start(&dir.path().join("a.json"), "127.0.0.1:0", "127.0.0.1:0");
+    // The data plane's threads share their port among themselves (SO_REUSEPORT); another
+    // process must not be able to join it and take half the traffic.
+    let out = Command::new(bin())
+        .args([
+            "proxy",
+            "--listen",
+            &first.listen,
+            "--admin",
+            "127.0.0.1:0",
+            "--state",
+        ])
+        .arg(dir.path().join("b.json"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&first.listen) && err.to_lowercase().contains("in use"),
+        "{err}"
+    );
+    // The first one still answers.
+    assert_eq!(first.get().status, 404);
+}
