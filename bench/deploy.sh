@@ -75,7 +75,7 @@ jobs:
       - build-image:
           from: scratch
           layers: [{ src: app/, dest: / }]
-          entrypoint: ["/bin/httpd", "-f", "-p", "0.0.0.0:8080", "-h", "/www"]
+          entrypoint: ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]
           image: 127.0.0.1:$REG/bench/app
           push: true
   release:

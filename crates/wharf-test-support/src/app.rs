@@ -36,7 +36,7 @@
 //! /tmp/                       the runtime files: httpd.conf, `ready` after the slow start
 //! ```
 //!
-//! `/start` reads three environment variables: `APP_LISTEN` (default `0.0.0.0:PORT`,
+//! `/start` reads three environment variables: `APP_LISTEN` (default `PORT`: every address of
 //! the container's own network namespace; the host publishes it on 127.0.0.1),
 //! `APP_ROOT` (default empty: the root filesystem is at `/`) and `APP_TMP` (default
 //! `/tmp`). It runs `httpd -f` in the background and waits for it; SIGTERM or SIGINT
@@ -202,13 +202,13 @@ fn knobs_file(k: &AppKnobs) -> String {
 /// The entrypoint. Runs as PID 1 in a container: the traps make `docker stop` quick.
 const START_SCRIPT: &str = r#"#!/bin/sh
 # wharf test app: starts busybox httpd with the knobs in $APP_ROOT/app/knobs.
-# APP_LISTEN (default 0.0.0.0:PORT), APP_ROOT (default: /), APP_TMP (default /tmp).
+# APP_LISTEN (default PORT: every address of the container), APP_ROOT (default: /), APP_TMP (default /tmp).
 APP_ROOT="${APP_ROOT:-}"
 APP_TMP="${APP_TMP:-/tmp}"
 PATH="$APP_ROOT/bin"
 export APP_ROOT APP_TMP PATH
 . "$APP_ROOT/app/knobs"
-APP_LISTEN="${APP_LISTEN:-0.0.0.0:$PORT}"
+APP_LISTEN="${APP_LISTEN:-$PORT}"
 mkdir -p "$APP_TMP" && rm -f "$APP_TMP/ready"
 printf '*.cgi:%s/bin/sh\n' "$APP_ROOT" > "$APP_TMP/httpd.conf" || exit 1
 pids=

@@ -33,20 +33,24 @@ environments:
 "#
     ));
     p.write(".gitignore", ".wharf/\napp/\ncalls.log\n");
-    p.write(
+    executable(
+        &p,
         "deploy.sh",
         "#!/bin/sh\n\
          echo \"$WHARF_MODE $WHARF_ENVIRONMENT $WHARF_RELEASE w=$WHARF_WEIGHT s=$WHARF_STRATEGY d=$WHARF_IMAGE_DIGEST prev=$WHARF_PREVIOUS_RELEASE pd=$WHARF_PREVIOUS_IMAGE_DIGEST id=$WHARF_DEPLOYMENT_ID\" >> calls.log\n\
          if [ -f slow ]; then sleep \"$(cat slow)\"; fi\n\
          if [ -f fail-$WHARF_RELEASE ]; then echo \"cannot deploy $WHARF_RELEASE\" >&2; exit 3; fi\n",
     );
-    std::process::Command::new("chmod")
-        .args(["+x"])
-        .arg(p.path().join("deploy.sh"))
-        .status()
-        .unwrap();
     p.git_init();
     p
+}
+
+/// Writes an executable file `name` into the project.
+fn executable(p: &Project, name: &str, text: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    p.write(name, text);
+    let path = p.path().join(name);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 const TWO_ENVS: &str = "  staging:\n    target: { script: { run: [./deploy.sh] } }\n  production:\n    requires: [staging]\n    target: { script: { run: [./deploy.sh] } }";
@@ -580,15 +584,11 @@ fn a_manual_rollback_policy_pauses_for_resume_or_abort() {
         &registry,
         "  staging:\n    target: { script: { run: [./deploy.sh] } }\n    rollback: manual\n    analysis:\n      - { name: smoke, script: [./check.sh], timeout: 5s }",
     );
-    p.write(
+    executable(
+        &p,
         "check.sh",
         "#!/bin/sh\nif [ -f bad-$WHARF_RELEASE ]; then echo \"2 of 5 checks failed\"; exit 1; fi\n",
     );
-    std::process::Command::new("chmod")
-        .args(["+x"])
-        .arg(p.path().join("check.sh"))
-        .status()
-        .unwrap();
     release(&p, "feat: first", "0.1.0");
     release(&p, "feat: second", "0.2.0");
     release(&p, "feat: third", "0.3.0");
@@ -781,15 +781,11 @@ fn a_script_target_gets_its_secrets_after_the_gates_and_its_output_is_masked() {
         &registry,
         "  staging:\n    approval: { required: 1 }\n    target: { script: { run: [./secret.sh], secrets: [DEPLOY_TOKEN] } }",
     );
-    p.write(
+    executable(
+        &p,
         "secret.sh",
         "#!/bin/sh\necho \"token is $DEPLOY_TOKEN\"\necho \"${#DEPLOY_TOKEN}\" > token-length\n",
     );
-    std::process::Command::new("chmod")
-        .args(["+x"])
-        .arg(p.path().join("secret.sh"))
-        .status()
-        .unwrap();
     release(&p, "feat: first", "0.1.0");
     let with_key = |args: &[&str], user: &str| {
         p.cmd(args)
