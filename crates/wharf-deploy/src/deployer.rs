@@ -501,9 +501,9 @@ impl Deployer {
         } else {
             cfg.analysis.clone()
         };
-        self.phase(id, DeployStatus::Running, "start").await?;
+        // Records `start` and `health` itself (a rollback's retained container skips the
+        // pull).
         driver.prepare().await?;
-        self.phase(id, DeployStatus::Running, "health").await?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let vars = driver.vars(environment);
         let root = self.root.clone();

@@ -7,6 +7,7 @@
 //! recorded before it starts, so a deployer that dies is reconciled by the next one.
 
 pub mod analysis;
+mod ask;
 mod deployer;
 pub mod docker;
 mod environments;
@@ -15,6 +16,7 @@ pub mod proxy;
 mod reconcile;
 mod target;
 
+pub use ask::Ask;
 pub use deployer::{DeployRequest, Deployer, Say, older, system_now};
 pub use environments::{EnvironmentState, TargetSummary, declared};
 pub use error::{Error, Result, held_message};

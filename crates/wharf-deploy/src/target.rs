@@ -80,6 +80,8 @@ pub struct Driver {
     say: Say,
     /// Whether a script target was called with traffic (it may have switched it).
     touched: bool,
+    /// The deployer's clock.
+    now: fn() -> wharf_model::Millis,
 }
 
 enum Kind {
@@ -165,6 +167,7 @@ impl Driver {
             health: cfg.health.clone(),
             say: d.say.clone(),
             touched: false,
+            now: d.now,
         })
     }
 
@@ -232,15 +235,7 @@ impl Driver {
                     state.reused = true;
                 }
                 _ => {
-                    self.store
-                        .set_deployment(
-                            id,
-                            wharf_model::DeployStatus::Running,
-                            "pull",
-                            None,
-                            crate::deployer::system_now(),
-                        )
-                        .await?;
+                    // The phase is `pull` already (the deployer's, before this driver).
                     if engine.ensure_image(&state.image).await? {
                         say(&format!("deployment {id}: pulled {}", state.image));
                     }
@@ -250,7 +245,7 @@ impl Driver {
                             wharf_model::DeployStatus::Running,
                             "start",
                             None,
-                            crate::deployer::system_now(),
+                            (self.now)(),
                         )
                         .await?;
                     let c = engine
@@ -278,7 +273,7 @@ impl Driver {
                 wharf_model::DeployStatus::Running,
                 "health",
                 None,
-                crate::deployer::system_now(),
+                (self.now)(),
             )
             .await?;
         Ok(())

@@ -194,7 +194,7 @@ impl<'a> Cx<'a> {
     pub fn warn_environments(&mut self, nearest: &str) {
         let envs = self.p.environments().to_vec();
         for e in envs {
-            if e.approvals_required > 0 || e.rules.deploy.is_some() {
+            if e.rules.approvals > 0 || e.rules.deploy.is_some() {
                 self.warn(format!(
                     "environment `{}`: approvals, targets, health checks, analysis and rollback are wharf rules the file cannot carry; nearest: {nearest}",
                     e.name

@@ -118,12 +118,9 @@ pub struct Step {
 pub struct Environment {
     /// Its name.
     pub name: String,
-    /// The rules checked before a job deploys to it (what the plan carries).
+    /// Its rules (checked before a job or `wharf deploy` deploys to it; what the plan
+    /// carries) and how it is deployed to.
     pub rules: wharf_model::EnvironmentRules,
-    /// Approvals needed.
-    pub approvals_required: u32,
-    /// Whether the run's actor may approve.
-    pub self_approval: bool,
 }
 
 impl Pipeline {

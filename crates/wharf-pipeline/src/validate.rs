@@ -888,16 +888,6 @@ fn environments(r: &mut Reporter, file: &PipelineFile) -> Vec<Environment> {
                 deploy,
             },
             name: name.value.clone(),
-            approvals_required: env
-                .approval
-                .as_ref()
-                .and_then(|a| a.value.required)
-                .unwrap_or(0),
-            self_approval: env
-                .approval
-                .as_ref()
-                .and_then(|a| a.value.self_approval)
-                .unwrap_or(false),
         });
     }
     let names: Vec<&str> = out.iter().map(|e| e.name.as_str()).collect();

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) use wharf_deploy::Ask;
 use wharf_deploy::{DeployRequest, Deployer, EnvironmentState};
-use wharf_model::{DeployStatus, DeploymentRecord, EnvironmentRules};
+use wharf_model::{DeploymentRecord, EnvironmentRules};
 
 use crate::api::actions::Who;
 use crate::app::{GitLock, Shared};
@@ -323,24 +324,6 @@ async fn settled(
     }
 }
 
-/// What is asked of a deployment that has not ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ask {
-    /// Go on (a paused deployment).
-    Resume,
-    /// Stop, traffic back on the previous release.
-    Abort,
-}
-
-impl Ask {
-    fn as_str(self) -> &'static str {
-        match self {
-            Ask::Resume => "resume",
-            Ask::Abort => "abort",
-        }
-    }
-}
-
 /// Asks deployment `id` of `project` to resume or abort, as `wharf deploy resume|abort`
 /// does; waits a moment for its deployer to act. Whether it has, and the deployment.
 pub(crate) async fn ask(
@@ -369,22 +352,8 @@ async fn ask_here(
         .get_deployment(id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no deployment {id}")))?;
-    let over = |rec: &DeploymentRecord| {
-        Error::Conflict(format!(
-            "deployment {} is over ({}): there is nothing to {}",
-            rec.id,
-            rec.status.as_str(),
-            what.as_str()
-        ))
-    };
-    if rec.status.is_final() {
-        return Err(over(&rec));
-    }
-    if what == Ask::Resume && rec.status != DeployStatus::Paused {
-        return Err(Error::Conflict(format!(
-            "deployment {id} is not paused ({}): there is nothing to resume",
-            rec.status.as_str()
-        )));
+    if let Some(why) = what.refused(&rec) {
+        return Err(Error::Conflict(why));
     }
     // Recorded first: a request that could not be recorded is not made.
     let change = Change::new(
@@ -399,22 +368,14 @@ async fn ask_here(
         }),
     );
     crate::audit::record(&s.db, &who.audited(), change).await?;
-    if !store.request_deployment(id, what.as_str()).await? {
-        let now = store.get_deployment(id).await?.unwrap_or(rec);
-        return Err(over(&now));
-    }
     // Its deployer looks for requests every 200 ms; an abort then moves traffic back,
     // which may take longer than an answer should wait.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = store.get_deployment(id).await?.unwrap_or(rec.clone());
-        let acted =
-            now.status.is_final() || (what == Ask::Resume && now.status != DeployStatus::Paused);
-        if acted || tokio::time::Instant::now() > deadline {
-            return Ok((acted, now));
-        }
-    }
+    what.send(&store, &rec, Duration::from_secs(5))
+        .await
+        .map_err(|e| match e {
+            wharf_deploy::Error::Refused { message, .. } => Error::Conflict(message),
+            other => Error::Deploy(other.to_string()),
+        })
 }
 
 /// At the server's start: every project's deployments that a server stopped or killed in

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use wharf_deploy::{DeployRequest, Deployer, Error as DeployError};
+use wharf_deploy::{Ask, DeployRequest, Deployer, Error as DeployError};
 use wharf_model::{DeployStatus, DeploymentRecord};
 
 use crate::cli::{
@@ -25,7 +25,7 @@ fn me() -> String {
 }
 
 /// The project's deployer: its store (created when missing) and its environments.
-async fn deployer(dir: &Path, quiet: bool) -> anyhow::Result<Deployer> {
+async fn deployer(dir: &Path) -> anyhow::Result<Deployer> {
     let root = project::find_root(dir)?;
     let pipelines = match wharf_pipeline::load_project(&root) {
         Ok(p) => p,
@@ -38,11 +38,8 @@ async fn deployer(dir: &Path, quiet: bool) -> anyhow::Result<Deployer> {
     };
     let environments = wharf_deploy::declared(&pipelines).map_err(user_error)?;
     let store = wharf_store::Store::open(&project::state_dir(&root)).await?;
-    let say: wharf_deploy::Say = if quiet {
-        Arc::new(|line: &str| eprintln!("{line}"))
-    } else {
-        Arc::new(|line: &str| eprintln!("{line}"))
-    };
+    // Progress goes to stderr in both forms; stdout keeps the result (`--json`).
+    let say: wharf_deploy::Say = Arc::new(|line: &str| eprintln!("{line}"));
     Ok(Deployer {
         store,
         root,
@@ -125,67 +122,45 @@ pub async fn deploy(dir: &Path, args: DeployArgs) -> anyhow::Result<ExitStatus> 
     if let Some(r) = remote {
         return deploy_remote::deploy(&r, &req, args.json).await;
     }
-    let d = deployer(dir, args.json).await?;
+    let d = deployer(dir).await?;
     let rec = d.deploy(&req).await.map_err(user_error)?;
     ended(&rec, args.json)
 }
 
 async fn request(dir: &Path, cmd: DeployCommand) -> anyhow::Result<ExitStatus> {
-    let (what, args): (&str, DeploymentIdArgs) = match cmd {
-        DeployCommand::Resume(a) => ("resume", a),
-        DeployCommand::Abort(a) => ("abort", a),
+    let (what, args): (Ask, DeploymentIdArgs) = match cmd {
+        DeployCommand::Resume(a) => (Ask::Resume, a),
+        DeployCommand::Abort(a) => (Ask::Abort, a),
     };
     if let Some(r) = Remote::from_args(&args.remote)? {
-        return deploy_remote::request(&r, args.id, what, args.json).await;
+        return deploy_remote::request(&r, args.id, what.as_str(), args.json).await;
     }
-    let d = deployer(dir, args.json).await?;
+    let d = deployer(dir).await?;
     d.reconcile().await.map_err(user_error)?;
     let Some(rec) = d.store.get_deployment(args.id).await? else {
         return Err(UserError::invalid(format!("no deployment {}", args.id))
             .hint("`wharf deployments` lists them")
             .into());
     };
-    if rec.status.is_final() {
+    let (acted, now) = what
+        .send(&d.store, &rec, std::time::Duration::from_secs(60))
+        .await
+        .map_err(user_error)?;
+    if !acted {
         return Err(UserError::invalid(format!(
-            "deployment {} is over ({}): there is nothing to {what}",
+            "deployment {} has not acted on `{}` within 60 s",
             rec.id,
-            rec.status.as_str()
+            what.as_str()
         ))
+        .hint("its deployer may be busy; `wharf deployments` shows where it is")
         .into());
     }
-    if what == "resume" && rec.status != DeployStatus::Paused {
-        return Err(UserError::invalid(format!(
-            "deployment {} is not paused ({}): there is nothing to resume",
-            rec.id,
-            rec.status.as_str()
-        ))
-        .into());
+    if args.json {
+        outln!("{}", serde_json::to_string(&now)?);
+    } else {
+        outln!("deployment {}: {}", now.id, now.status.as_str());
     }
-    d.store.request_deployment(rec.id, what).await?;
-    // The deployer that runs it acts on the request; wait until it has.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let now = d.store.get_deployment(rec.id).await?.unwrap_or(rec.clone());
-        let acted =
-            now.status.is_final() || (what == "resume" && now.status != DeployStatus::Paused);
-        if acted {
-            if args.json {
-                outln!("{}", serde_json::to_string(&now)?);
-            } else {
-                outln!("deployment {}: {}", now.id, now.status.as_str());
-            }
-            return Ok(ExitStatus::Success);
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(UserError::invalid(format!(
-                "deployment {} has not acted on `{what}` within 60 s",
-                rec.id
-            ))
-            .hint("its deployer may be busy; `wharf deployments` shows where it is")
-            .into());
-        }
-    }
+    Ok(ExitStatus::Success)
 }
 
 /// Runs `wharf rollback ENV`.
@@ -199,7 +174,7 @@ pub async fn rollback(dir: &Path, args: RollbackArgs) -> anyhow::Result<ExitStat
         )
         .await;
     }
-    let d = deployer(dir, args.json).await?;
+    let d = deployer(dir).await?;
     d.reconcile().await.map_err(user_error)?;
     let version = d
         .rollback_target(&args.environment)
@@ -236,7 +211,7 @@ pub async fn list(dir: &Path, args: DeploymentsArgs) -> anyhow::Result<ExitStatu
     let list = match Remote::from_args(&args.remote)? {
         Some(r) => deploy_remote::list(&r, args.environment.as_deref(), args.limit).await?,
         None => {
-            let d = deployer(dir, args.json).await?;
+            let d = deployer(dir).await?;
             d.reconcile().await.map_err(user_error)?;
             d.store
                 .list_deployments(args.environment.as_deref(), args.limit)
@@ -295,7 +270,7 @@ pub async fn environments(dir: &Path, args: EnvironmentsArgs) -> anyhow::Result<
     let states = match Remote::from_args(&args.remote)? {
         Some(r) => deploy_remote::environments(&r).await?,
         None => {
-            let d = deployer(dir, args.json).await?;
+            let d = deployer(dir).await?;
             d.reconcile().await.map_err(user_error)?;
             d.environment_states().await.map_err(user_error)?
         }
