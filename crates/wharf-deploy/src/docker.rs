@@ -172,24 +172,44 @@ impl Engine {
         Ok(true)
     }
 
-    /// Creates and starts the container of deployment `id`.
-    pub async fn start_new(
+    /// The container deployment `id` will start: its name and the 127.0.0.1 port it is
+    /// published on, chosen now so both can be recorded before it exists (a deployer
+    /// killed while creating it leaves a name its reconciliation can remove).
+    pub fn plan(
         &self,
         scope: &str,
         environment: &str,
         release: &str,
         id: i64,
+    ) -> Result<Container> {
+        let name = format!("wharf-{environment}-{id}-{scope}");
+        Ok(Container {
+            id: name.clone(),
+            name,
+            release: release.to_string(),
+            deployment: id,
+            addr: format!("127.0.0.1:{}", free_port()?),
+            running: false,
+        })
+    }
+
+    /// Creates and starts the `planned` container; returns it with its engine id.
+    pub async fn start_new(
+        &self,
+        planned: &Container,
+        scope: &str,
+        environment: &str,
         image: &str,
         target: &DockerTarget,
     ) -> Result<Container> {
-        let port = free_port()?;
-        let name = format!("wharf-{environment}-{id}-{scope}");
+        let name = &planned.name;
+        let port = planned.addr.rsplit(':').next().unwrap_or_default();
         let key = format!("{}/tcp", target.port);
         let mut labels = HashMap::new();
         labels.insert(ENV_LABEL.to_string(), environment.to_string());
         labels.insert(SCOPE_LABEL.to_string(), scope.to_string());
-        labels.insert(RELEASE_LABEL.to_string(), release.to_string());
-        labels.insert(DEPLOYMENT_LABEL.to_string(), id.to_string());
+        labels.insert(RELEASE_LABEL.to_string(), planned.release.clone());
+        labels.insert(DEPLOYMENT_LABEL.to_string(), planned.deployment.to_string());
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             env: Some(target.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
@@ -212,8 +232,8 @@ impl Engine {
             ..Default::default()
         };
         // A container of this name left by a deployer that died before recording it.
-        let _ = self.remove(&name).await;
-        let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+        let _ = self.remove(name).await;
+        let opts = CreateContainerOptionsBuilder::default().name(name).build();
         let created = self
             .docker
             .create_container(Some(opts), body)
@@ -228,11 +248,8 @@ impl Engine {
             .map_err(fail(format!("start container {name}")))?;
         Ok(Container {
             id: created.id,
-            name,
-            release: release.to_string(),
-            deployment: id,
-            addr: format!("127.0.0.1:{port}"),
             running: true,
+            ..planned.clone()
         })
     }
 

@@ -1,10 +1,11 @@
 //! Deployments whose deployer died: each is reconciled, by the next deployer to start, to
 //! `interrupted` (traffic never moved: the new release's container goes), `rolled_back`
 //! (traffic had moved but the release was not verified: it goes back to the previous
-//! one), or resumed to `succeeded` (it had passed everything and was only tidying up).
+//! one), or resumed to `succeeded` (it had passed everything and was only tidying up,
+//! or had all the traffic with no analysis left to run).
 //! None stays "running", and its environment's lease is free again.
 
-use wharf_model::{DeployStatus, DeploymentRecord};
+use wharf_model::{DeployMode, DeployStatus, DeploymentRecord, Strategy};
 
 use crate::deployer::Deployer;
 use crate::error::Result;
@@ -112,6 +113,24 @@ impl Deployer {
             return Ok((
                 DeployStatus::Succeeded,
                 format!("resumed: {why} after the release passed its checks"),
+            ));
+        }
+        // All the traffic and nothing left to check: the switch came after the health
+        // gate, and no analysis follows it (a rollback, a direct deployment without
+        // analysis, or a blue/green or canary promotion, which only comes once the
+        // analysis passed).
+        let checked_before_switch = rec.mode == DeployMode::Rollback
+            || cfg.analysis.is_empty()
+            || !matches!(cfg.strategy, Strategy::Direct);
+        if checked_before_switch && driver.has_all_traffic(rec.weight).await? {
+            driver.finish().await?;
+            self.store.set_deployment_weight(rec.id, 100).await?;
+            return Ok((
+                DeployStatus::Succeeded,
+                format!(
+                    "resumed: {why} during {} after the switch; nothing was left to check",
+                    rec.phase
+                ),
             ));
         }
         if !driver.has_previous() {

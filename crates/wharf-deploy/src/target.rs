@@ -58,6 +58,13 @@ pub struct DockerState {
     pub scope: String,
 }
 
+/// Records what the Docker target knows about deployment `id`.
+async fn save(store: &Store, id: i64, state: &DockerState) -> Result<()> {
+    let text = serde_json::to_string(state).unwrap_or_default();
+    store.set_deployment_target(id, &text).await?;
+    Ok(())
+}
+
 /// The Docker target's parts.
 struct DockerKind {
     engine: Engine,
@@ -197,9 +204,7 @@ impl Driver {
 
     async fn save(&self) -> Result<()> {
         if let Kind::Docker(k) = &self.kind {
-            let state = &k.state;
-            let text = serde_json::to_string(state).unwrap_or_default();
-            self.store.set_deployment_target(self.id, &text).await?;
+            save(&self.store, self.id, &k.state).await?;
         }
         Ok(())
     }
@@ -230,9 +235,12 @@ impl Driver {
                         "deployment {id}: starting the retained container {} of {version} (no pull)",
                         c.name
                     ));
-                    engine.start(&c).await?;
-                    state.container = Some(c);
+                    // Recorded first: a deployer killed now leaves it for the
+                    // reconciliation to stop again.
+                    state.container = Some(c.clone());
                     state.reused = true;
+                    save(&self.store, id, state).await?;
+                    engine.start(&c).await?;
                 }
                 _ => {
                     // The phase is `pull` already (the deployer's, before this driver).
@@ -248,15 +256,13 @@ impl Driver {
                             (self.now)(),
                         )
                         .await?;
+                    // Its name and address are recorded before it exists: a deployer
+                    // killed while the engine creates it leaves a name to remove.
+                    let planned = engine.plan(&state.scope, &environment, &version, id)?;
+                    state.container = Some(planned.clone());
+                    save(&self.store, id, state).await?;
                     let c = engine
-                        .start_new(
-                            &state.scope,
-                            &environment,
-                            &version,
-                            id,
-                            &state.image,
-                            target,
-                        )
+                        .start_new(&planned, &state.scope, &environment, &state.image, target)
                         .await?;
                     say(&format!(
                         "deployment {id}: started container {} ({}) on {}",
@@ -776,6 +782,20 @@ impl Driver {
                     || s["preview"]["release"].as_str() == Some(v))
             }
             Kind::Script { .. } => Ok(recorded_weight > 0),
+        }
+    }
+
+    /// Whether the new release has all the traffic now (as [`Driver::has_traffic`] asks).
+    pub async fn has_all_traffic(&self, recorded_weight: u8) -> Result<bool> {
+        match &self.kind {
+            Kind::Docker(k) => {
+                let s = k.proxy.service(&k.state.service).await?.unwrap_or_default();
+                Ok(
+                    s["primary"]["release"].as_str() == Some(self.release.version.as_str())
+                        && s["canary"].is_null(),
+                )
+            }
+            Kind::Script { .. } => Ok(recorded_weight >= 100),
         }
     }
 }

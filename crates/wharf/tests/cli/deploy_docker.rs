@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use wharf_test_support::app::{AppKnobs, HEALTH_PATH, SLOW_PATH, write_app_rootfs};
 use wharf_test_support::docker::{docker, require_engine};
+use wharf_test_support::faultproxy::{Fault, FaultProxy};
 use wharf_test_support::load::{self, LoadSpec};
 use wharf_test_support::registry::{Auth, Registry};
 
@@ -19,6 +20,8 @@ pub(crate) struct DockerProject {
     pub p: Project,
     pub proxy: ProxyProcess,
     pub image: String,
+    /// Between the engine and the registry when made [`DockerProject::behind_fault`].
+    pub fault: Option<FaultProxy>,
     _registry: Registry,
     _state: tempfile::TempDir,
 }
@@ -26,15 +29,27 @@ pub(crate) struct DockerProject {
 impl DockerProject {
     /// `environments` is the YAML under `environments:`; `{proxy}`, `{image}` are replaced.
     pub(crate) fn new(environments: &str) -> DockerProject {
+        Self::build(environments, false)
+    }
+
+    /// As [`DockerProject::new`], with the registry reached through a fault proxy (which
+    /// passes until told otherwise), so a test can make the engine's pull slow.
+    pub(crate) fn behind_fault(environments: &str) -> DockerProject {
+        Self::build(environments, true)
+    }
+
+    fn build(environments: &str, behind_fault: bool) -> DockerProject {
         require_engine();
         let registry = Registry::start(Auth::None);
+        let fault = behind_fault.then(|| FaultProxy::start(registry.port, Fault::Pass));
         let state = tempfile::tempdir().unwrap();
         let proxy = ProxyProcess::start(
             &state.path().join("proxy.json"),
             "127.0.0.1:0",
             "127.0.0.1:0",
         );
-        let image = format!("127.0.0.1:{}/deploy/app", registry.port);
+        let port = fault.as_ref().map_or(registry.port, |f| f.port);
+        let image = format!("127.0.0.1:{port}/deploy/app");
         let envs = environments
             .replace("{proxy}", &format!("http://{}", proxy.admin))
             .replace("{image}", &image);
@@ -64,6 +79,7 @@ environments:
             p,
             proxy,
             image,
+            fault,
             _registry: registry,
             _state: state,
         }
@@ -456,4 +472,138 @@ fn a_deployer_killed_mid_deployment_is_reconciled_with_no_failed_request() {
     assert_eq!(left.len(), 1, "{left:?}");
     d.deploy(&["deploy", "0.3.0", "--env", "production"])
         .expect(0);
+}
+
+/// The release the proxy's service `web` sends its traffic to.
+fn primary(d: &DockerProject) -> String {
+    let a = wharf_test_support::http::get(&format!("http://{}/services/web", d.admin()), None);
+    a.json()["primary"]["release"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Runs `wharf deploy VERSION` in the background, kills it (SIGKILL) once `at` says so,
+/// starts nothing for 5 s, then lists the deployments (which reconciles) and returns the
+/// killed one's record.
+fn kill_when(d: &DockerProject, version: &str, at: impl FnOnce()) -> serde_json::Value {
+    let mut child =
+        d.p.cmd(&["deploy", version, "--env", "production"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+    at();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    let t = Instant::now();
+    let list = d.p.wharf(&["deployments", "--json"]).expect(0).json();
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(list[0]["release"], version, "{list}");
+    list[0].clone()
+}
+
+#[test]
+fn a_deployer_killed_at_pull_at_container_creation_or_after_the_switch_is_reconciled() {
+    let d = DockerProject::behind_fault(
+        r#"  production:
+    target: { docker: { proxy: "{proxy}", port: 8080, service: web } }
+    health: { path: /up/, interval: 100ms, timeout: 60s }"#,
+    );
+    d.release("feat: first", "0.1.0", |_| {});
+    d.release("feat: second", "0.2.0", |_| {});
+    d.release("feat: slow", "0.3.0", |k| k.slow_start_ms = 5_000);
+    d.release("feat: fourth", "0.4.0", |_| {});
+    d.deploy(&["deploy", "0.1.0", "--env", "production"])
+        .expect(0);
+    let steady = load::start(LoadSpec {
+        addr: d.listen(),
+        host: Some("app.test".into()),
+        path: "/".into(),
+        connections: 8,
+        rate_per_sec: Some(200),
+        headers: Vec::new(),
+    });
+    let fault = d.fault.as_ref().unwrap();
+
+    // Killed while the engine pulls 0.2.0 from a registry that answers slowly.
+    fault.set(Fault::Delay(Duration::from_millis(500)));
+    let rec = kill_when(&d, "0.2.0", || {
+        wait_for_phase(&d, "pull");
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    fault.set(Fault::Pass);
+    assert_eq!(rec["status"], "interrupted", "{rec}");
+    let reason = rec["reason"].as_str().unwrap();
+    assert!(reason.contains("during pull; traffic never moved"), "{rec}");
+
+    // Killed the moment the engine creates 0.3.0's container (as the engine's own event
+    // stream says): its name was recorded first, so the reconciliation removes it.
+    let mut events = std::process::Command::new("docker")
+        .args([
+            "events",
+            "--filter",
+            "event=create",
+            "--filter",
+            "label=org.wharf.deploy.environment=production",
+            "--format",
+            "{{.Actor.Attributes.image}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(events.stdout.take().unwrap()));
+    let rec = kill_when(&d, "0.3.0", || {
+        for line in lines.by_ref() {
+            if line.unwrap().starts_with(&d.image) {
+                return;
+            }
+        }
+        panic!("the engine's events ended");
+    });
+    events.kill().unwrap();
+    events.wait().unwrap();
+    assert_eq!(rec["status"], "interrupted", "{rec}");
+    let reason = rec["reason"].as_str().unwrap();
+    assert!(reason.contains("traffic never moved"), "{rec}");
+    assert_eq!(primary(&d), "0.1.0");
+    // Only 0.1.0's container is left.
+    let left = d.containers("production");
+    assert_eq!(left, vec![(left[0].0.clone(), true)], "{left:?}");
+
+    // Killed the moment the proxy switched to 0.4.0, with no analysis left to run: its
+    // health gate passed and it has all the traffic, so it is resumed, not undone.
+    let rec = kill_when(&d, "0.4.0", || {
+        let t = Instant::now();
+        while primary(&d) != "0.4.0" {
+            assert!(t.elapsed() < Duration::from_secs(60), "never switched");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    assert_eq!(rec["status"], "succeeded", "{rec}");
+    let reason = rec["reason"].as_str().unwrap();
+    assert!(reason.starts_with("resumed: "), "{rec}");
+    assert_eq!(primary(&d), "0.4.0");
+
+    std::thread::sleep(Duration::from_millis(500));
+    let report = steady.stop();
+    assert_eq!(report.failed, 0, "{}", report.summary());
+    assert_eq!(report.count("0.2.0"), 0, "{}", report.summary());
+    assert_eq!(report.count("0.3.0"), 0, "{}", report.summary());
+    assert_eq!(
+        report.samples.last().unwrap().release,
+        "0.4.0",
+        "{}",
+        report.summary()
+    );
+    // No orphan: 0.4.0 runs, 0.1.0 is kept stopped for a switch back, nothing else.
+    let mut left = d.containers("production");
+    left.sort();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left.iter().filter(|c| c.1).count(), 1, "{left:?}");
+    d.deploy(&["rollback", "production"]).expect(0);
+    assert_eq!(primary(&d), "0.1.0");
 }
