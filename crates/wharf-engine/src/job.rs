@@ -104,12 +104,20 @@ pub async fn run_job(spec: JobSpec, env: JobEnv) -> JobRun {
 
 pub(crate) async fn run(mut t: JobTask) -> JobRun {
     let job = &t.spec.plan.jobs[t.spec.index];
-    let _ = t.events.send(RunEvent::JobStarted {
-        job: job.id.clone(),
-        attempt: t.spec.attempt,
-        at: now_ms(),
-    });
-    if let (Some(_), Some(gate)) = (&job.environment, t.opts.gate.clone()) {
+    let started = |t: &JobTask| {
+        let _ = t.events.send(RunEvent::JobStarted {
+            job: t.spec.plan.jobs[t.spec.index].id.clone(),
+            attempt: t.spec.attempt,
+            at: now_ms(),
+        });
+    };
+    // A deployment job starts once its environment's gates passed; until then it is
+    // `waiting` (the gate says so when it has to wait).
+    let gate = job.environment.as_ref().and(t.opts.gate.clone());
+    if gate.is_none() {
+        started(&t);
+    }
+    if let Some(gate) = gate {
         let (events, id) = (t.events.clone(), job.id.clone());
         let pool = t.opts.text_pool.clone();
         let masks = t.opts.masks.clone();
@@ -141,6 +149,7 @@ pub(crate) async fn run(mut t: JobTask) -> JobRun {
                     )))
                 };
                 t.gated = Some(Gated { secrets, masks });
+                started(&t);
             }
             crate::GateOutcome::Refused(reason) => return JobRun::failed(reason),
             crate::GateOutcome::Cancelled => {

@@ -64,6 +64,16 @@ pub enum RunEvent {
         /// When.
         at: Millis,
     },
+    /// A job waits at its environment's gates (approvals, a wait timer) before it starts,
+    /// as GitHub's jobs do: its status is `waiting` until [`RunEvent::JobStarted`].
+    JobWaiting {
+        /// Job id.
+        job: String,
+        /// What it waits for.
+        reason: String,
+        /// When.
+        at: Millis,
+    },
     /// A step began.
     StepStarted {
         /// Job id.

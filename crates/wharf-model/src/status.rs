@@ -52,6 +52,8 @@ status_enum! {
     JobStatus {
         /// Waiting for its needs.
         Pending => "pending",
+        /// Waiting at its environment's gates (approvals, a wait timer) before it starts.
+        Waiting => "waiting",
         /// Its steps are running.
         Running => "running",
         /// Every step succeeded.
@@ -98,7 +100,10 @@ status_enum! {
 impl JobStatus {
     /// Whether the job has finished (any terminal status).
     pub fn is_terminal(self) -> bool {
-        !matches!(self, JobStatus::Pending | JobStatus::Running)
+        !matches!(
+            self,
+            JobStatus::Pending | JobStatus::Waiting | JobStatus::Running
+        )
     }
 
     /// Whether dependants see this job as succeeded (`success()` in expressions).

@@ -137,6 +137,11 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
                     "waiting",
                     format!("approval gate {id}: {} needed", rules.approvals),
                 );
+                let _ = events.send(RunEvent::JobWaiting {
+                    job: job.id.clone(),
+                    reason: message.clone(),
+                    at: now(),
+                });
                 let _ = events.send(RunEvent::Warning {
                     job: job.id.clone(),
                     step: None,
@@ -186,12 +191,18 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
                 }
             }
             if let Some(ms) = rules.wait_ms.filter(|&ms| ms > 0) {
-                note(&format!(
+                let message = format!(
                     "waiting {} before deploying to `{}` (its wait timer, {})",
                     gates::human_ms(ms),
                     rules.name,
                     rules.at
-                ));
+                );
+                note(&message);
+                let _ = events.send(RunEvent::JobWaiting {
+                    job: job.id.clone(),
+                    reason: message,
+                    at: now(),
+                });
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
                     _ = cancel.wait_for(|c| *c) => {

@@ -158,6 +158,10 @@ fn transition(st: &Statuses, ctx: &RunContext<'_>, ev: &RunEvent) -> Option<Tran
             let d = format!("running in run #{}", ctx.run);
             (ctx.run, pipeline, Some(job), State::Running, d)
         }
+        RunEvent::JobWaiting { job, reason, .. } => {
+            let pipeline = st.pipelines().get(&key(ctx.run))?.clone();
+            (ctx.run, pipeline, Some(job), State::Pending, reason.clone())
+        }
         RunEvent::JobFinished {
             job,
             status,
@@ -222,6 +226,7 @@ fn job_end(status: JobStatus, exit: Option<i32>, reason: Option<&str>) -> (State
         JobStatus::Skipped => (State::Skipped, why("skipped")),
         JobStatus::Cancelled => (State::Cancelled, why("cancelled")),
         JobStatus::Interrupted => (State::Error, why("interrupted")),
+        JobStatus::Waiting => (State::Pending, "waiting".into()),
         JobStatus::Pending | JobStatus::Running => (State::Running, "running".into()),
     }
 }

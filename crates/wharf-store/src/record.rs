@@ -67,6 +67,7 @@ const RETRY_CLEARS: [&str; 4] = [
 fn job_of(event: &RunEvent) -> Option<&str> {
     match event {
         RunEvent::JobStarted { job, .. }
+        | RunEvent::JobWaiting { job, .. }
         | RunEvent::StepStarted { job, .. }
         | RunEvent::Lines { job, .. }
         | RunEvent::LinesSkipped { job, .. }
@@ -130,6 +131,15 @@ async fn apply(
                 }
             }
             rows
+        }
+        RunEvent::JobWaiting { job, reason, .. } => {
+            sqlx::query("UPDATE jobs SET status = 'waiting', reason = ? WHERE run = ? AND id = ?")
+                .bind(reason)
+                .bind(run)
+                .bind(job)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
         }
         RunEvent::StepStarted {
             job,

@@ -76,7 +76,7 @@ async fn mark_interrupted(store: &Store, number: i64, now: Millis) -> Result<boo
         .map_err(&err)?;
     sqlx::query(
         "UPDATE jobs SET status = 'interrupted', finished_at = ? \
-         WHERE run = ? AND status IN ('running', 'pending')",
+         WHERE run = ? AND status IN ('running', 'waiting', 'pending')",
     )
     .bind(ended)
     .bind(number)

@@ -230,6 +230,21 @@ impl Live {
                     old.finish_and_clear();
                 }
             }
+            RunEvent::JobWaiting { reason, .. } => {
+                let bar = self.mp.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner:.yellow} {prefix:.bold} {wide_msg:.dim}",
+                    )
+                    .expect("static template"),
+                );
+                bar.set_prefix(j.id.clone());
+                bar.set_message(format!("waiting: {reason}"));
+                bar.enable_steady_tick(Duration::from_millis(100));
+                if let Some(old) = self.bars.insert(i, bar) {
+                    old.finish_and_clear();
+                }
+            }
             RunEvent::Warning { message, .. } => {
                 let _ = self.mp.println(format!(
                     "{} [{}] {message}",

@@ -112,10 +112,18 @@ impl RunView {
                     .collect();
                 None
             }
+            RunEvent::JobWaiting { job, reason, .. } => {
+                let i = self.index(job)?;
+                let j = &mut self.jobs[i];
+                j.status = JobStatus::Waiting;
+                j.reason = Some(reason.clone());
+                Some(i)
+            }
             RunEvent::JobStarted { job, attempt, at } => {
                 let i = self.index(job)?;
                 let j = &mut self.jobs[i];
                 j.status = JobStatus::Running;
+                j.reason = None;
                 j.attempt = *attempt;
                 j.started = Some(*at);
                 j.tail.clear();
@@ -259,7 +267,7 @@ pub fn mark(status: JobStatus) -> &'static str {
         JobStatus::FailedAllowed => "!",
         JobStatus::Skipped => "-",
         JobStatus::Cancelled => "⊘",
-        JobStatus::Pending | JobStatus::Running => " ",
+        JobStatus::Pending | JobStatus::Waiting | JobStatus::Running => " ",
     }
 }
 

@@ -311,6 +311,26 @@ fn approvals_count_each_person_once_and_never_the_runs_starter() {
         .spawn()
         .unwrap();
     let id = waiting_gate(&p, &mut run);
+    // The job is `waiting`, not running, and says for what (GitHub's "Waiting").
+    let shown = p.wharf(&["show", "--json"]).expect(0).json();
+    let deploy = shown["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == "deploy")
+        .unwrap()
+        .clone();
+    assert_eq!(deploy["status"], "waiting", "{shown}");
+    assert!(deploy["started_at"].is_null(), "{deploy}");
+    assert!(
+        deploy["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("waiting for 2 approvals to deploy to `production`"),
+        "{deploy}"
+    );
+    let text = p.wharf(&["show"]).expect(0).stdout();
+    assert!(text.contains("deploy  waiting"), "{text}");
     let list = as_user(&p, "bob", &["approvals"]).expect(0).stdout();
     assert!(
         list.contains("deploy") && list.contains("production") && list.contains("0/2"),
@@ -389,6 +409,21 @@ fn approvals_count_each_person_once_and_never_the_runs_starter() {
         .expect(0)
         .json();
     assert_eq!(all[0]["state"], "approved");
+    // It started once approved: its time counts from then, its reason is gone.
+    let shown = p.wharf(&["show", "--json"]).expect(0).json();
+    let deploy = shown["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == "deploy")
+        .unwrap()
+        .clone();
+    assert_eq!(deploy["status"], "success", "{deploy}");
+    assert!(deploy["reason"].is_null(), "{deploy}");
+    assert!(
+        deploy["started_at"].as_i64().unwrap() >= all[0]["approvals"][1][1].as_i64().unwrap(),
+        "{deploy} {all}"
+    );
     assert_eq!(all[0]["approvals"].as_array().unwrap().len(), 2);
 }
 
@@ -443,6 +478,23 @@ fn the_server_takes_approvals_from_its_api_and_audits_them() {
     let vcookie = crate::dashboard::sign_in(&s, &viewer);
     let seen = crate::dashboard::page(&s, &vcookie, &run_path).text();
     assert!(seen.contains("Waiting for approval"), "{seen}");
+    assert!(
+        seen.contains(r#"class="node s-waiting""#),
+        "the graph shows the job waiting: {seen}"
+    );
+    let api = http::get(
+        &format!("{}/api/v1/projects/app/runs/{run}", s.url),
+        Some(&viewer),
+    )
+    .json();
+    let job = api["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == "deploy")
+        .unwrap()
+        .clone();
+    assert_eq!(job["status"], "waiting", "{api}");
     assert!(
         !seen.contains("Approve as"),
         "a viewer gets no button: {seen}"
