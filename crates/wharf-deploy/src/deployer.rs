@@ -57,6 +57,33 @@ pub struct Deployer {
     /// The key file that opens the store's secrets (a server's), or the user's when
     /// `None` (`WHARF_SECRET_KEY` wins over both).
     pub key_file: Option<PathBuf>,
+    /// Told of every decision at a deployment's gates (a server's audit log).
+    pub decisions: Option<Decisions>,
+}
+
+/// A decision at a deployment's gates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The deployment; `None` when it was refused before it was recorded.
+    pub deployment: Option<i64>,
+    /// The environment.
+    pub environment: String,
+    /// The release.
+    pub release: String,
+    /// `refused`, `waiting`, `approved`, `cancelled`, `overridden` or `passed`.
+    pub outcome: &'static str,
+    /// Why, who approved, or the approval gate's id.
+    pub detail: String,
+}
+
+/// Where decisions go.
+#[derive(Clone)]
+pub struct Decisions(pub Arc<dyn Fn(Decision) + Send + Sync>);
+
+impl std::fmt::Debug for Decisions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decisions")
+    }
 }
 
 /// The current time.
@@ -104,6 +131,18 @@ impl Deployer {
         Ok((rules, cfg))
     }
 
+    fn decide(&self, id: Option<i64>, req: &DeployRequest, outcome: &'static str, detail: String) {
+        if let Some(d) = &self.decisions {
+            (d.0)(Decision {
+                deployment: id,
+                environment: req.environment.clone(),
+                release: req.version.clone(),
+                outcome,
+                detail,
+            });
+        }
+    }
+
     /// Deploys, and returns the deployment as it ended.
     pub async fn deploy(&self, req: &DeployRequest) -> Result<DeploymentRecord> {
         self.deploy_notify(req, None).await
@@ -117,6 +156,96 @@ impl Deployer {
         created: Option<tokio::sync::oneshot::Sender<i64>>,
     ) -> Result<DeploymentRecord> {
         self.reconcile().await?;
+        let checked = self.checks(req).await;
+        if let Err(e @ (Error::Refused { .. } | Error::Outdated { .. })) = &checked {
+            self.decide(None, req, "refused", e.to_string());
+        }
+        let (release, serving, mode, overridden) = checked?;
+        let (rules, cfg) = self.environment(&req.environment)?;
+        let id = self
+            .store
+            .create_deployment(&NewDeployment {
+                environment: &req.environment,
+                release: &release.version,
+                previous: serving.as_ref().map(|s| s.release.as_str()),
+                mode,
+                strategy: if mode == DeployMode::Rollback {
+                    "direct"
+                } else {
+                    cfg.strategy.name()
+                },
+                digests: &release.items,
+                actor: &req.actor,
+                status: DeployStatus::Waiting,
+                gates_override: overridden.as_deref(),
+                at: (self.now)(),
+            })
+            .await?;
+        if let Some(tx) = created {
+            let _ = tx.send(id);
+        }
+        (self.say)(&format!(
+            "deployment {id}: {} {} to {} ({})",
+            mode.as_str(),
+            release.version,
+            req.environment,
+            if mode == DeployMode::Rollback {
+                "direct"
+            } else {
+                cfg.strategy.name()
+            }
+        ));
+        if let Some(o) = &overridden {
+            (self.say)(&format!(
+                "deployment {id}: the gates of {} are skipped by {o}",
+                req.environment
+            ));
+            self.decide(Some(id), req, "overridden", o.clone());
+        }
+        let beat = self.heartbeat(id);
+        let out = self.gated(id, req, rules, cfg, &release, mode).await;
+        beat.abort();
+        let _ = self.store.release_environment(&req.environment, id).await;
+        match out {
+            Ok(()) => {}
+            Err(Error::Held(h)) => {
+                let why = format!(
+                    "environment {} is held by deployment {} ({}, pid {} on {})",
+                    h.environment, h.deployment, h.actor, h.pid, h.host
+                );
+                self.finish(id, DeployStatus::Failed, "gates", &why).await?;
+                return Err(Error::Held(h));
+            }
+            Err(e @ (Error::Refused { .. } | Error::Outdated { .. })) => {
+                self.finish(id, DeployStatus::Failed, "gates", &e.to_string())
+                    .await?;
+                return Err(e);
+            }
+            Err(e) => {
+                let rec = self.store.get_deployment(id).await?;
+                let phase = rec.map(|r| r.phase).unwrap_or_default();
+                self.finish(id, DeployStatus::Failed, &phase, &e.to_string())
+                    .await?;
+            }
+        }
+        self.store
+            .get_deployment(id)
+            .await?
+            .ok_or_else(|| Error::target("read the deployment back", "it is gone"))
+    }
+
+    /// What is checked before a deployment is recorded: the release, the environments it
+    /// requires, the override, the refs, the freeze windows, outdated. Returns the
+    /// release, what serves now, the mode and who overrode the gates, and why.
+    async fn checks(
+        &self,
+        req: &DeployRequest,
+    ) -> Result<(
+        ReleaseRecord,
+        Option<DeploymentRecord>,
+        DeployMode,
+        Option<String>,
+    )> {
         let (rules, cfg) = self.environment(&req.environment)?;
         let release = self
             .store
@@ -187,75 +316,7 @@ impl Deployer {
         }
         let serving = self.store.serving(&req.environment).await?;
         let mode = self.mode(req, &release, serving.as_ref()).await?;
-        let id = self
-            .store
-            .create_deployment(&NewDeployment {
-                environment: &req.environment,
-                release: &release.version,
-                previous: serving.as_ref().map(|s| s.release.as_str()),
-                mode,
-                strategy: if mode == DeployMode::Rollback {
-                    "direct"
-                } else {
-                    cfg.strategy.name()
-                },
-                digests: &release.items,
-                actor: &req.actor,
-                status: DeployStatus::Waiting,
-                gates_override: overridden.as_deref(),
-                at: (self.now)(),
-            })
-            .await?;
-        if let Some(tx) = created {
-            let _ = tx.send(id);
-        }
-        (self.say)(&format!(
-            "deployment {id}: {} {} to {} ({})",
-            mode.as_str(),
-            release.version,
-            req.environment,
-            if mode == DeployMode::Rollback {
-                "direct"
-            } else {
-                cfg.strategy.name()
-            }
-        ));
-        if let Some(o) = &overridden {
-            (self.say)(&format!(
-                "deployment {id}: the gates of {} are skipped by {o}",
-                req.environment
-            ));
-        }
-        let beat = self.heartbeat(id);
-        let out = self.gated(id, req, rules, cfg, &release, mode).await;
-        beat.abort();
-        let _ = self.store.release_environment(&req.environment, id).await;
-        match out {
-            Ok(()) => {}
-            Err(Error::Held(h)) => {
-                let why = format!(
-                    "environment {} is held by deployment {} ({}, pid {} on {})",
-                    h.environment, h.deployment, h.actor, h.pid, h.host
-                );
-                self.finish(id, DeployStatus::Failed, "gates", &why).await?;
-                return Err(Error::Held(h));
-            }
-            Err(e @ (Error::Refused { .. } | Error::Outdated { .. })) => {
-                self.finish(id, DeployStatus::Failed, "gates", &e.to_string())
-                    .await?;
-                return Err(e);
-            }
-            Err(e) => {
-                let rec = self.store.get_deployment(id).await?;
-                let phase = rec.map(|r| r.phase).unwrap_or_default();
-                self.finish(id, DeployStatus::Failed, &phase, &e.to_string())
-                    .await?;
-            }
-        }
-        self.store
-            .get_deployment(id)
-            .await?
-            .ok_or_else(|| Error::target("read the deployment back", "it is gone"))
+        Ok((release, serving, mode, overridden))
     }
 
     async fn mode(
@@ -337,20 +398,46 @@ impl Deployer {
         mode: DeployMode,
     ) -> Result<()> {
         let skip = req.override_gates.is_some();
-        if rules.approvals > 0 && !skip {
-            self.approvals(id, req, rules).await?;
-        }
-        if let Some(ms) = rules.wait_ms.filter(|ms| *ms > 0 && !skip) {
-            (self.say)(&format!(
-                "deployment {id}: waiting {} s (`wait:` of {})",
-                ms / 1000,
-                rules.name
-            ));
-            self.sleep_or_abort(id, ms).await?;
-            if let Some(f) = wharf_pipeline::gates::frozen(rules, (self.now)()) {
-                return Err(Error::refused(f.reason(rules), "deploy after the window"));
+        let decided = async {
+            if rules.approvals > 0 && !skip {
+                self.approvals(id, req, rules).await?;
             }
+            if let Some(ms) = rules.wait_ms.filter(|ms| *ms > 0 && !skip) {
+                (self.say)(&format!(
+                    "deployment {id}: waiting {} s (`wait:` of {})",
+                    ms / 1000,
+                    rules.name
+                ));
+                self.decide(
+                    Some(id),
+                    req,
+                    "waiting",
+                    format!("wait timer: {}", wharf_pipeline::gates::human_ms(ms)),
+                );
+                self.sleep_or_abort(id, ms).await?;
+                if let Some(f) = wharf_pipeline::gates::frozen(rules, (self.now)()) {
+                    return Err(Error::refused(f.reason(rules), "deploy after the window"));
+                }
+            }
+            Ok(())
         }
+        .await;
+        match &decided {
+            Ok(()) if !skip => self.decide(Some(id), req, "passed", String::new()),
+            Ok(()) => {}
+            Err(e @ Error::Refused { message, .. }) => self.decide(
+                Some(id),
+                req,
+                if message.starts_with("aborted") {
+                    "cancelled"
+                } else {
+                    "refused"
+                },
+                e.to_string(),
+            ),
+            Err(e) => self.decide(Some(id), req, "refused", e.to_string()),
+        }
+        decided?;
         // The lease.
         let mut told = false;
         loop {
@@ -420,6 +507,12 @@ impl Deployer {
                 at: (self.now)(),
             })
             .await?;
+        self.decide(
+            Some(id),
+            req,
+            "waiting",
+            format!("approval gate {gate}: {} needed", rules.approvals),
+        );
         (self.say)(&format!(
             "deployment {id}: waiting for {} approval{} to deploy to `{}` ({}): `wharf approve {gate}`{}",
             rules.approvals,
@@ -437,6 +530,12 @@ impl Deployer {
                 Some(g) if g.state == "approved" => {
                     let who: Vec<&str> = g.approvals.iter().map(|a| a.0.as_str()).collect();
                     (self.say)(&format!("deployment {id}: approved by {}", who.join(", ")));
+                    self.decide(
+                        Some(id),
+                        req,
+                        "approved",
+                        format!("approval gate {gate}: by {}", who.join(", ")),
+                    );
                     return Ok(());
                 }
                 Some(g) if g.state == "cancelled" => {

@@ -17,7 +17,7 @@ mod reconcile;
 mod target;
 
 pub use ask::Ask;
-pub use deployer::{DeployRequest, Deployer, Say, older, system_now};
+pub use deployer::{Decision, Decisions, DeployRequest, Deployer, Say, older, system_now};
 pub use environments::{EnvironmentState, TargetSummary, declared};
 pub use error::{Error, Result, held_message};
 pub use reconcile::Reconciled;

@@ -140,9 +140,41 @@ async fn deployer(s: &Shared, project: &str, need: Need) -> Result<(Deployer, Ch
             say: say(project),
             now: wharf_deploy::system_now,
             key_file: Some(paths::key_file(&s.config.data_dir)),
+            decisions: Some(decisions(s, project)),
         },
         co,
     ))
+}
+
+/// Writes each decision at a deployment's gates to the audit log as the server's own, in
+/// the order they were made (one writer per deployer); who approved is in the approvals'
+/// own entries.
+fn decisions(s: &Shared, project: &str) -> wharf_deploy::Decisions {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<wharf_deploy::Decision>();
+    let (db, project) = (s.db.clone(), project.to_string());
+    tokio::spawn(async move {
+        while let Some(d) = rx.recv().await {
+            let change = Change::new(
+                Action::DeployGate,
+                format!("{project}/{}", d.environment),
+                serde_json::json!({
+                    "project": project,
+                    "deployment": d.deployment,
+                    "environment": d.environment,
+                    "release": d.release,
+                    "outcome": d.outcome,
+                    "detail": d.detail,
+                }),
+            );
+            if let Err(e) = crate::audit::record(&db, &crate::audit::Actor::server(), change).await
+            {
+                eprintln!("wharf serve: {project}: the audit log: {e}");
+            }
+        }
+    });
+    wharf_deploy::Decisions(std::sync::Arc::new(move |d| {
+        let _ = tx.send(d);
+    }))
 }
 
 /// A deployment's progress goes to the server's log.
@@ -426,6 +458,7 @@ async fn reconcile(s: &Shared, project: &str) -> Result<()> {
                 say: say(project),
                 now: wharf_deploy::system_now,
                 key_file: Some(paths::key_file(&s.config.data_dir)),
+                decisions: None,
             };
             (d, None)
         }

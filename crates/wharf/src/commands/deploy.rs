@@ -47,6 +47,8 @@ async fn deployer(dir: &Path) -> anyhow::Result<Deployer> {
         say,
         now: wharf_deploy::system_now,
         key_file: None,
+        // Locally the deployment's record and its output say what the gates decided.
+        decisions: None,
     })
 }
 

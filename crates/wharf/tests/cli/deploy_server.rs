@@ -373,6 +373,7 @@ fn the_api_deploys_refuses_rolls_back_and_audits_by_role() {
         .unwrap()
         .iter()
         .rev()
+        .filter(|e| e["action"] != "deploy.gate")
         .map(|e| {
             (
                 e["action"].as_str().unwrap().to_string(),
@@ -392,7 +393,50 @@ fn the_api_deploys_refuses_rolls_back_and_audits_by_role() {
         ],
         "{audit}"
     );
-    let e = &audit[audit.as_array().unwrap().len() - 1];
+    // Every decision at the gates is there too, as the server's own: the refusals
+    // (nothing recorded, so no deployment) and each deployment that passed.
+    let gates: Vec<(String, i64, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .filter(|e| e["action"] == "deploy.gate")
+        .map(|e| {
+            assert!(e["actor"].as_str().unwrap().starts_with("wharf"), "{e}");
+            (
+                e["detail"]["outcome"].as_str().unwrap().to_string(),
+                e["detail"]["deployment"].as_i64().unwrap_or(0),
+                e["detail"]["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let outcomes: Vec<(&str, i64)> = gates.iter().map(|g| (g.0.as_str(), g.1)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("refused", 0),
+            ("refused", 0),
+            ("passed", id1),
+            ("passed", id2),
+            ("refused", 0),
+            ("passed", id3),
+            ("passed", slow["id"].as_i64().unwrap()),
+            ("passed", held_id),
+        ],
+        "{audit}"
+    );
+    assert!(
+        gates[0].2.contains("no release 9.9.9 is recorded"),
+        "{gates:?}"
+    );
+    assert!(gates[1].2.contains("`production` requires it"), "{gates:?}");
+    assert!(gates[4].2.contains("refused as outdated"), "{gates:?}");
+    let e = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["action"] != "deploy.gate")
+        .unwrap();
     assert_eq!(e["target"], "app/staging", "{e}");
     assert_eq!(e["detail"]["release"], "0.2.0", "{e}");
     assert_eq!(e["detail"]["via"], "api", "{e}");
@@ -834,6 +878,16 @@ fn the_environments_page_shows_the_history_and_its_buttons_need_an_operator_and_
     ] {
         assert!(vias.contains(&want), "{want:?}: {audit}");
     }
+    // The production deployment's gates, as the server decided them, in order.
+    let production: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .filter(|e| e["action"] == "deploy.gate" && e["detail"]["environment"] == "production")
+        .map(|e| e["detail"]["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(production, ["waiting", "approved", "passed"], "{audit}");
 }
 
 /// Each form of `html` posts and carries the session's CSRF token.
