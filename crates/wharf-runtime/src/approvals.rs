@@ -48,9 +48,20 @@ pub async fn approve(
         .approve(id, approver, at)
         .await
         .map_err(Error::store("approving"))?;
+    // Run 0 holds the gates of `wharf deploy`s (job `deployment N`).
+    let deployment = gate.as_ref().is_some_and(|g| g.run == 0);
     let what = gate.as_ref().map_or(String::new(), |g| {
-        format!(" (run #{}, job `{}` to `{}`)", g.run, g.job, g.environment)
+        if deployment {
+            format!(" ({} to `{}`)", g.job, g.environment)
+        } else {
+            format!(" (run #{}, job `{}` to `{}`)", g.run, g.job, g.environment)
+        }
     });
+    let (started, goes_on) = if deployment {
+        ("asked for this deployment", "the deployment goes on now")
+    } else {
+        ("started this run", "the job deploys now")
+    };
     let (approvals, required, counted) = match outcome {
         Approval::Counted {
             approvals,
@@ -62,7 +73,7 @@ pub async fn approve(
         } => (approvals, required, false),
         Approval::SelfApproval => {
             return Ok(Err(Refused::SelfApproval(format!(
-                "{approver} started this run and may not approve it: gate {id}{what}"
+                "{approver} {started} and may not approve it: gate {id}{what}"
             ))));
         }
         Approval::Closed(state) => {
@@ -79,9 +90,7 @@ pub async fn approve(
             "{approver} had already approved gate {id}{what}: each approver counts once ({approvals} of {required})"
         )
     } else if approvals >= required {
-        format!(
-            "approved gate {id}{what}: {approvals} of {required} approvals; the job deploys now"
-        )
+        format!("approved gate {id}{what}: {approvals} of {required} approvals; {goes_on}")
     } else {
         format!(
             "approval counted for gate {id}{what}: {approvals} of {required}; it waits for {} more",

@@ -664,7 +664,9 @@ fn a_deployment_waits_for_approvals_and_its_requester_cannot_approve_it() {
     let own = approve("carol");
     assert_eq!(own.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&own.stderr).contains("carol"),
+        String::from_utf8_lossy(&own.stderr).contains(&format!(
+            "carol asked for this deployment and may not approve it: gate {id} (deployment 1 to `production`)"
+        )),
         "{}",
         String::from_utf8_lossy(&own.stderr)
     );
@@ -672,7 +674,14 @@ fn a_deployment_waits_for_approvals_and_its_requester_cannot_approve_it() {
     assert!(approve("dave").status.success()); // counted once
     std::thread::sleep(Duration::from_millis(500));
     assert!(calls(&p).is_empty(), "deployed with one approval of two");
-    assert!(approve("erin").status.success());
+    let erin = approve("erin");
+    assert!(
+        String::from_utf8_lossy(&erin.stdout).contains(&format!(
+            "approved gate {id} (deployment 1 to `production`): 2 of 2 approvals; the deployment goes on now"
+        )),
+        "{}",
+        String::from_utf8_lossy(&erin.stdout)
+    );
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),

@@ -510,7 +510,9 @@ fn the_cli_deploys_on_a_server_and_exits_as_the_local_command() {
     );
     let approved = t.cli(&t.admin, &["approve", &gate.to_string()]).expect(0);
     assert!(
-        approved.stdout().contains("approvals; the job deploys now"),
+        approved.stdout().contains(&format!(
+            "approved gate {gate} (deployment 2 to `production`): 1 of 1 approvals; the deployment goes on now"
+        )),
         "{}",
         approved.stdout()
     );
