@@ -12,6 +12,7 @@ mod error;
 pub mod event;
 mod gates;
 pub mod handoff;
+pub mod keys;
 mod recorder;
 pub mod secrets;
 mod select;

@@ -13,6 +13,10 @@ pub(crate) const MAKE_KEY: &str = "head -c 32 /dev/urandom | base64";
 /// Everything that can go wrong with the secret key or an encrypted secret.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A release key or signature could not be made or read.
+    #[error("{0}")]
+    Signing(String),
+
     /// `WHARF_SECRET_KEY` is set but is not the standard base64 of exactly 32 bytes.
     #[error(
         "WHARF_SECRET_KEY is not a valid secret key: {detail}; it must be the standard base64 \

@@ -20,6 +20,7 @@ mod record;
 mod recovery;
 mod releases;
 mod secrets;
+mod signing_keys;
 mod store;
 mod traits;
 
@@ -30,5 +31,6 @@ pub use error::{Error, Result};
 pub use logs::log_path;
 pub use queries::RunFilter;
 pub use secrets::{SecretMeta, SecretRecord};
+pub use signing_keys::{SigningKeyMeta, SigningKeyRecord};
 pub use store::{NewRun, Store};
 pub use traits::{ApprovalStore, ReleaseStore, RunStore, SecretStore, StateStore};

@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "gates_override",
         include_str!("../migrations/0010_gates_override.sql"),
     ),
+    (
+        11,
+        "signing_keys",
+        include_str!("../migrations/0011_signing_keys.sql"),
+    ),
 ];
 
 /// A migrator over the embedded migrations.

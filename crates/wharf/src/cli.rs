@@ -41,6 +41,10 @@ pub enum Command {
     /// Manage the encrypted secret store (values are read from stdin, never from argv).
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// The project's release key, which signs each release's provenance and images
+    /// (ECDSA P-256; the private half sealed under the secret store's key).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Build or verify an immutable release package (a reproducible archive with a manifest).
     #[command(subcommand)]
     Package(PackageCommand),
@@ -365,6 +369,8 @@ pub enum ServerCommand {
     /// A project's secrets for server runs, sealed with the server's key (values from
     /// stdin, never argv).
     Secrets(ServerSecretsArgs),
+    /// A project's release key for server releases, sealed with the server's key.
+    Keys(ServerKeysArgs),
     /// The event queue: what arrived, what it started, what failed.
     Events(ServerEventsArgs),
     /// API tokens: create (shown once), list, revoke.
@@ -510,6 +516,16 @@ pub struct ServerSecretsArgs {
     pub project: String,
     #[command(subcommand)]
     pub command: SecretsCommand,
+}
+
+/// `wharf server keys`.
+#[derive(Debug, Args)]
+pub struct ServerKeysArgs {
+    /// The project whose key this is.
+    #[arg(long, value_name = "NAME")]
+    pub project: String,
+    #[command(subcommand)]
+    pub command: KeysCommand,
 }
 
 /// `wharf server events`.
@@ -894,6 +910,39 @@ pub struct PackageVerifyArgs {
     /// The package file.
     pub file: std::path::PathBuf,
     /// Print the manifest as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wharf keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make the project's release key (`--rotate`: a new one; the old one is kept, retired,
+    /// so what it signed can still be checked).
+    Create(KeysCreateArgs),
+    /// Show the release keys: the current one, then retired ones (`--pem`: only the
+    /// current public key, for a verifier such as skopeo's `sigstoreSigned` policy).
+    Show(KeysShowArgs),
+}
+
+/// `wharf keys create`.
+#[derive(Debug, Args)]
+pub struct KeysCreateArgs {
+    /// Replace the current key with a new one (the old one is kept, retired).
+    #[arg(long)]
+    pub rotate: bool,
+    /// Print the new key as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wharf keys show`.
+#[derive(Debug, Args)]
+pub struct KeysShowArgs {
+    /// Print only the current public key, PEM.
+    #[arg(long, conflicts_with = "json")]
+    pub pem: bool,
+    /// Print machine-readable JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

@@ -67,6 +67,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Logs(args) => commands::logs::run(&dir, args).await,
         Command::Artifacts(args) => commands::artifacts::run(&dir, args).await,
         Command::Secrets(cmd) => commands::secrets::run(&dir, cmd).await,
+        Command::Keys(cmd) => commands::keys::run(&dir, cmd).await,
         Command::Package(cmd) => commands::package::run(&dir, cmd),
         Command::Release(cmd) => commands::release::run(&dir, cmd).await,
         Command::Releases(args) => commands::releases::run(&dir, args).await,

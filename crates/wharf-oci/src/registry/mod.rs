@@ -18,6 +18,7 @@
 //! each verified against its digest before it is stored; blobs already in the layout are
 //! not fetched again.
 
+pub mod attach;
 pub mod docker_config;
 mod pull;
 mod push;

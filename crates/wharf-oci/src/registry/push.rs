@@ -28,7 +28,7 @@ pub struct Pushed {
 
 /// What became of one blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BlobOutcome {
+pub(crate) enum BlobOutcome {
     /// The repository had it.
     Skipped,
     /// Mounted from another repository of the same registry.
@@ -145,7 +145,8 @@ impl Pusher {
             if self.present.lock().expect("present lock").contains(&key) {
                 continue;
             }
-            push_blob(self.session(host), name, None, &layout, &digest, size).await?;
+            let body = Body::File(layout.blob_path(&digest), size);
+            push_blob(self.session(host), name, None, &body, &digest).await?;
             self.present.lock().expect("present lock").insert(key);
         }
         Ok(())
@@ -233,7 +234,8 @@ impl Pusher {
                     let layout = &layout;
                     running.push(async move {
                         let _slot = self.slots.acquire().await;
-                        push_blob(session, name, mount_from, layout, d, *size).await
+                        let body = Body::File(layout.blob_path(d), *size);
+                        push_blob(session, name, mount_from, &body, d).await
                     });
                 }
                 // Retry lines are said while the uploads run; the first failure ends the
@@ -326,19 +328,19 @@ impl Pusher {
 /// Upload sessions tried for one blob before the push fails.
 const UPLOAD_SESSIONS: u32 = ATTEMPTS;
 
-fn push_scope(name: &str) -> String {
+pub(crate) fn push_scope(name: &str) -> String {
     format!("repository:{name}:pull,push")
 }
 
-/// Brings blob `digest` (from `layout`) into repository `name`: nothing when it is there,
-/// a mount from `mount_from` when that repository has it, else an upload.
-async fn push_blob(
+/// Brings blob `digest` (`body`: a file of a layout, or bytes) into repository `name`:
+/// nothing when it is there, a mount from `mount_from` when that repository has it, else
+/// an upload.
+pub(crate) async fn push_blob(
     session: &Session,
     name: &str,
     mount_from: Option<&str>,
-    layout: &OciLayout,
+    body: &Body,
     digest: &Digest,
-    size: u64,
 ) -> Result<BlobOutcome> {
     let mut scopes = vec![push_scope(name)];
     if let Some(from) = mount_from {
@@ -353,7 +355,6 @@ async fn push_blob(
         return Ok(BlobOutcome::Skipped);
     }
     session.check_auth(&resp)?;
-    let path = layout.blob_path(digest);
     for attempt in 1..=UPLOAD_SESSIONS {
         // A mount either completes (201) or opens an ordinary upload session (202).
         let start = match mount_from {
@@ -397,7 +398,7 @@ async fn push_blob(
                 Method::PUT,
                 &url,
                 &scopes,
-                &Body::File(path.clone(), size),
+                body,
                 &[(header::CONTENT_TYPE, "application/octet-stream".to_string())],
                 &subject,
             )

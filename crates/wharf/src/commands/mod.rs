@@ -9,6 +9,7 @@ pub mod deploy_remote;
 pub mod export;
 pub mod graph;
 pub mod image;
+pub mod keys;
 pub mod logs;
 pub mod package;
 pub mod proxy;

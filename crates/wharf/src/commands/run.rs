@@ -231,7 +231,7 @@ async fn rerun_failed(
 
 /// The runtime's errors as the CLI shows them: bad input with its hint (exit 2), a plan's
 /// diagnostics printed with their positions.
-fn user_error(e: wharf_runtime::Error) -> anyhow::Error {
+pub(crate) fn user_error(e: wharf_runtime::Error) -> anyhow::Error {
     match e {
         wharf_runtime::Error::Invalid { message, hint } => {
             let u = UserError::invalid(message);

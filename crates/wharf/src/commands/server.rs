@@ -66,6 +66,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<ExitStatus> {
             };
             super::secrets::run_in(&store, Some(&key), Some(audit), s.command).await
         }
+        ServerCommand::Keys(k) => {
+            let state = wharf_server::admin::project_state(&data, &k.project)
+                .await
+                .map_err(server_error)?;
+            let store = wharf_store::Store::open(&state).await?;
+            let key = wharf_server::admin::key_file(&data);
+            super::keys::run_in(&store, Some(&key), k.command).await
+        }
         ServerCommand::Events(e) => events(&data, e).await,
         ServerCommand::Token(t) => token(&data, t).await,
     }

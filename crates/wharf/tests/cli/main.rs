@@ -15,6 +15,7 @@ mod files;
 mod helper;
 mod history;
 mod image;
+mod keys;
 mod metrics;
 mod network;
 mod package;
