@@ -7,6 +7,7 @@
 //! goes back in its [`BuiltinOutcome`], and the engine turns it into run events that the
 //! recorder stores. Every front end (the CLI, the server, an agent) runs them the same way.
 
+mod evidence;
 pub mod git;
 mod image;
 pub mod images;
@@ -53,10 +54,14 @@ async fn run(
             Builtin::Package(p) => package::run(&req, p, &mut log).await,
             Builtin::BuildImage(b) => image::run(&req, b, &mut log, &mut warnings).await,
             Builtin::PublishPython(p) => publish::run(&req, p, &mut log).await,
-            Builtin::Release(r) => release::run(&req, r, &mut log).await.map(|record| {
-                released = record;
-                Vec::new()
-            }),
+            Builtin::Release(r) => {
+                release::run(&req, r, &mut log, &mut warnings)
+                    .await
+                    .map(|(record, kept)| {
+                        released = record;
+                        kept
+                    })
+            }
         }
     };
     let stopped = async {

@@ -25,13 +25,15 @@ struct Decided {
     changelog: Option<String>,
 }
 
-/// Decides the release, tags it and writes its changelog; returns its record (stored by the
-/// recorder from the run's events), or `None` when there is nothing to release.
+/// Decides the release, tags it and writes its changelog, signs it; returns its record
+/// (stored by the recorder from the run's events), or `None` when there is nothing to
+/// release, with the files that prove it (kept with the run).
 pub(super) async fn run(
     req: &BuiltinRequest,
     step: &ReleaseStep,
     log: &mut LogWriter,
-) -> Result<Option<ReleaseRecord>, String> {
+    warnings: &mut Vec<String>,
+) -> Result<(Option<ReleaseRecord>, Vec<Produced>), String> {
     let changelog = step
         .changelog
         .as_deref()
@@ -52,7 +54,7 @@ pub(super) async fn run(
             .map_err(|e| format!("the release task failed: {e}"))??;
     let Some(d) = decided else {
         say(log, "nothing to release: no commits since the last release");
-        return Ok(None);
+        return Ok((None, Vec::new()));
     };
     // A version is released once: the record of another commit under it stands.
     if let Some((_, commit)) = req
@@ -120,7 +122,7 @@ pub(super) async fn run(
         .map(|i| i.digest.clone())
         .collect();
     items.retain(|i| !(i.kind == ProducedKind::Image && pushed.contains(&i.digest)));
-    let record = ReleaseRecord {
+    let mut record = ReleaseRecord {
         version: d.version.clone(),
         tag: d.tag.clone(),
         commit: d.commit.clone(),
@@ -128,6 +130,7 @@ pub(super) async fn run(
         notes: d.notes.clone(),
         created_at: wharf_engine::now_ms(),
         items,
+        evidence: Vec::new(),
     };
     say(
         log,
@@ -146,10 +149,22 @@ pub(super) async fn run(
             format!("  {} {} {}", i.kind.as_str(), i.name, i.digest),
         );
     }
+    let kept = match &req.signing_key {
+        Some(key) => super::evidence::prove(req, &mut record, key, log).await?,
+        None => {
+            let w = format!(
+                "release {} is not signed: this run has no release key (`wharf keys create`)",
+                record.version
+            );
+            say(log, format!("warning: {w}"));
+            warnings.push(w);
+            Vec::new()
+        }
+    };
     if let Some(forge) = &step.forge {
         publish(req, forge, &d, log).await?;
     }
-    Ok(Some(record))
+    Ok((Some(record), kept))
 }
 
 /// Publishes the release (notes and assets) to the forge the step names.

@@ -49,6 +49,9 @@ pub struct BuiltinRequest {
     /// Versions already released, with their commits, when the run started (a version is
     /// released once).
     pub known_releases: Vec<(String, String)>,
+    /// The project's release key, for a `release` step to sign what it records (`None`:
+    /// its releases are unsigned, and it says so).
+    pub signing_key: Option<std::sync::Arc<wharf_secrets::signing::ReleaseKey>>,
 }
 
 impl BuiltinRequest {

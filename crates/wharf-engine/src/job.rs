@@ -432,6 +432,7 @@ async fn run_steps(t: &JobTask, workspace: PathBuf) -> JobRun {
                                 .cloned()
                                 .collect(),
                             known_releases: t.opts.known_releases.clone(),
+                            signing_key: t.opts.signing_key.clone(),
                         };
                         let done = runner.run(req, cancel.clone(), log).await;
                         for w in &done.warnings {

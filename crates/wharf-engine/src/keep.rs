@@ -114,11 +114,12 @@ async fn artifacts(t: &JobTask, workspace: &Path, run: &mut JobRun) {
         Vec::new()
     };
     if succeeded {
-        // Release packages are kept like declared artifacts, so later jobs receive them.
+        // Release packages are kept like declared artifacts, so later jobs receive them,
+        // and so are the documents that prove a release.
         pats.extend(
             run.produced
                 .iter()
-                .filter(|p| p.kind == ProducedKind::Package)
+                .filter(|p| matches!(p.kind, ProducedKind::Package | ProducedKind::Evidence))
                 .map(|p| globset::escape(&p.name)),
         );
     }

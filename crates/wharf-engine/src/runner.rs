@@ -67,6 +67,8 @@ pub struct RunOptions {
     pub materialize_handoffs: bool,
     /// Versions already released, with their commits (for the `release` step).
     pub known_releases: Vec<(String, String)>,
+    /// The project's release key, which `release` steps sign with.
+    pub signing_key: Option<Arc<wharf_secrets::signing::ReleaseKey>>,
     /// Decides before each job with `environment:` starts, and gives its secrets then;
     /// without one, such jobs start at once with the secrets in `secrets`.
     pub gate: Option<Arc<dyn crate::Gate>>,
@@ -98,6 +100,7 @@ impl RunOptions {
             handoffs: Vec::new(),
             materialize_handoffs: false,
             known_releases: Vec::new(),
+            signing_key: None,
             gate: None,
         }
     }

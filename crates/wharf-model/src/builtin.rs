@@ -195,6 +195,9 @@ pub enum ProducedKind {
     PythonFile,
     /// A file a job declared under `artifacts:` (listed in release records).
     Artifact,
+    /// A document proving a release (its provenance, public key, SBOMs), written by the
+    /// `release` step and kept with the run like an artifact.
+    Evidence,
 }
 
 impl ProducedKind {
@@ -206,6 +209,7 @@ impl ProducedKind {
             ProducedKind::PushedImage => "pushed-image",
             ProducedKind::PythonFile => "python-file",
             ProducedKind::Artifact => "artifact",
+            ProducedKind::Evidence => "evidence",
         }
     }
 
@@ -215,6 +219,7 @@ impl ProducedKind {
             "package" => ProducedKind::Package,
             "image" => ProducedKind::Image,
             "pushed-image" => ProducedKind::PushedImage,
+            "evidence" => ProducedKind::Evidence,
             "python-file" => ProducedKind::PythonFile,
             "artifact" => ProducedKind::Artifact,
             _ => return None,

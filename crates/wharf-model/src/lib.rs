@@ -30,8 +30,8 @@ pub use plan::{
     PlannedJob, PlannedStep, RetryPolicy, ServicePlan, WorkspaceMode,
 };
 pub use record::{
-    ArtifactRecord, FailedTest, FailureKind, Handoff, JobRecord, ReleaseRecord, ReportRecord,
-    RunRecord, RunSummary, StepRecord, WarningRecord,
+    ArtifactRecord, Evidence, EvidenceKind, FailedTest, FailureKind, Handoff, JobRecord,
+    ReleaseRecord, ReportRecord, RunRecord, RunSummary, StepRecord, WarningRecord,
 };
 pub use run_event::{JobInfo, LogStream, RunEvent};
 pub use status::{JobStatus, RunStatus, StepStatus};

@@ -207,6 +207,69 @@ pub struct ReleaseRecord {
     pub created_at: Millis,
     /// Artifacts, packages, images and Python files, with their digests.
     pub items: Vec<Produced>,
+    /// What proves it: its signed provenance, the public key that signed it, SBOMs and
+    /// image signatures, each by digest (empty for a release recorded before wharf made
+    /// them, or listed without them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+}
+
+/// One document that proves a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// What it is.
+    pub kind: EvidenceKind,
+    /// The digest of what it is about: an item's (an SBOM's artifact, a signature's image),
+    /// or empty for what covers the whole release (the provenance, the key).
+    pub subject: String,
+    /// The file kept with the run (workspace-relative), or for a signature the tag it is in.
+    pub name: String,
+    /// `sha256:<hex>` of the document.
+    pub digest: String,
+    /// Where it is attached to its image in a registry (`host/name@sha256:…`), if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached: Option<String>,
+}
+
+/// What kind of document proves a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvidenceKind {
+    /// The SLSA v1 provenance statement in a DSSE envelope signed with the release key.
+    Provenance,
+    /// The release key's public half (PEM) that signed the rest.
+    PublicKey,
+    /// An SPDX 2.3 JSON SBOM of one item.
+    SbomSpdx,
+    /// A CycloneDX 1.6 JSON SBOM of one item.
+    SbomCyclonedx,
+    /// A cosign-format signature of an image (its `sha256-<hex>.sig` tag).
+    Signature,
+}
+
+impl EvidenceKind {
+    /// The stable name used in the store and in `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidenceKind::Provenance => "provenance",
+            EvidenceKind::PublicKey => "public-key",
+            EvidenceKind::SbomSpdx => "sbom-spdx",
+            EvidenceKind::SbomCyclonedx => "sbom-cyclonedx",
+            EvidenceKind::Signature => "signature",
+        }
+    }
+
+    /// Parses [`EvidenceKind::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "provenance" => EvidenceKind::Provenance,
+            "public-key" => EvidenceKind::PublicKey,
+            "sbom-spdx" => EvidenceKind::SbomSpdx,
+            "sbom-cyclonedx" => EvidenceKind::SbomCyclonedx,
+            "signature" => EvidenceKind::Signature,
+            _ => return None,
+        })
+    }
 }
 
 /// What a job hands to the jobs after it when they run in other processes (one platform

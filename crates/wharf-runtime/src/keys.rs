@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use wharf_secrets::crypto::{self, Sealed};
 use wharf_secrets::secret::SecretString;
 use wharf_secrets::signing::{ALGORITHM, ReleaseKey};
-use wharf_store::{SigningKeyMeta, SigningKeyRecord, Store};
+use wharf_store::{SecretStore, SigningKeyMeta, SigningKeyRecord};
 
 use crate::error::{Error, Result};
 
@@ -33,8 +33,8 @@ fn invalid(e: impl std::fmt::Display) -> Error {
 /// retired, kept for checking what it signed, only when `rotate` is set; otherwise having
 /// one already is refused). The secret key comes from `key_file` (a server's) or the
 /// user's, created when missing.
-pub async fn create(
-    store: &Store,
+pub async fn create<S: SecretStore>(
+    store: &S,
     key_file: Option<&Path>,
     rotate: bool,
     now: wharf_model::Millis,
@@ -90,7 +90,10 @@ pub async fn create(
 
 /// The project's current release key, opened with the secret key from `key_file` (a
 /// server's) or the user's; `None` when the project has none.
-pub async fn load(store: &Store, key_file: Option<&Path>) -> Result<Option<ReleaseKey>> {
+pub async fn load<S: SecretStore>(
+    store: &S,
+    key_file: Option<&Path>,
+) -> Result<Option<ReleaseKey>> {
     let Some(rec) = store
         .current_signing_key()
         .await

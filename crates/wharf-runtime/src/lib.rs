@@ -16,6 +16,7 @@ pub mod keys;
 mod recorder;
 pub mod secrets;
 mod select;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -134,6 +135,49 @@ pub async fn run<S: StateStore>(
         }
         secrets.push(resolved);
     }
+    // The release key, opened once, when a job may record a release: made on the first
+    // release (like the secret key on the first secret), and said.
+    let releases = plans.iter().any(|p| {
+        let skipped = select::statically_skipped(p);
+        p.jobs.iter().enumerate().any(|(i, j)| {
+            !skipped[i]
+                && j.steps.iter().any(|s| {
+                    matches!(
+                        &s.action,
+                        wharf_model::StepAction::Builtin(wharf_model::Builtin::Release(_))
+                    )
+                })
+        })
+    });
+    let signing_key = if releases && !req.no_deps {
+        let key = match keys::load(store, req.key_file.as_deref()).await? {
+            Some(k) => k,
+            None => {
+                let meta = keys::create(
+                    store,
+                    req.key_file.as_deref(),
+                    false,
+                    wharf_engine::now_ms(),
+                )
+                .await?;
+                warn(format!(
+                    "made the project's release key {} to sign its releases (`wharf keys show` prints the public key)",
+                    meta.id
+                ));
+                keys::load(store, req.key_file.as_deref())
+                    .await?
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "the release key just made cannot be read",
+                            "`wharf keys show` shows what is stored",
+                        )
+                    })?
+            }
+        };
+        Some(Arc::new(key))
+    } else {
+        None
+    };
     // Before any job: a run that needs containers and has no engine stops here. Jobs that
     // cannot run for this event (a tag-only image job on a push) need none.
     let containers = if plans.iter().any(|p| {
@@ -170,6 +214,7 @@ pub async fn run<S: StateStore>(
                 interrupt: interrupt.clone(),
                 cache: cache.clone(),
                 containers: containers.clone(),
+                signing_key: signing_key.clone(),
             },
             warn,
         )
@@ -188,6 +233,7 @@ struct Shared {
     interrupt: watch::Receiver<u32>,
     cache: Arc<JobCache>,
     containers: Option<Containers>,
+    signing_key: Option<Arc<wharf_secrets::signing::ReleaseKey>>,
 }
 
 async fn execute<S: StateStore>(
@@ -203,6 +249,7 @@ async fn execute<S: StateStore>(
         interrupt,
         cache,
         containers,
+        signing_key,
     } = shared;
     let state = &req.state_dir;
     let jobs: Vec<JobInfo> = plan
@@ -309,6 +356,7 @@ async fn execute<S: StateStore>(
         text_pool,
         builtins: Some(Arc::new(wharf_builtins::Builtins)),
         known_releases,
+        signing_key,
         handoffs: if req.no_deps {
             handoff::load(state, &|w| warn(format!("warning: {w}")))
         } else {

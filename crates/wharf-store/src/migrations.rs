@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "signing_keys",
         include_str!("../migrations/0011_signing_keys.sql"),
     ),
+    (
+        12,
+        "release_evidence",
+        include_str!("../migrations/0012_release_evidence.sql"),
+    ),
 ];
 
 /// A migrator over the embedded migrations.

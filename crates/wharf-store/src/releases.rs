@@ -1,7 +1,7 @@
 //! Release records: one per version, with the digest of everything it ships.
 
 use sqlx::Row;
-use wharf_model::{Produced, ProducedKind, ReleaseRecord};
+use wharf_model::{Evidence, EvidenceKind, Produced, ProducedKind, ReleaseRecord};
 
 use crate::error::{Result, corrupt};
 use crate::store::{Store, from_sql, to_sql};
@@ -82,8 +82,32 @@ impl Store {
                 size: size.map(from_sql),
             });
         }
+        let mut evidence = Vec::new();
+        for e in sqlx::query(
+            "SELECT kind, subject, name, digest, attached FROM release_evidence WHERE version = ? ORDER BY seq",
+        )
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&err)?
+        {
+            let kind: String = e.try_get("kind").map_err(&err)?;
+            evidence.push(Evidence {
+                kind: EvidenceKind::parse(&kind).ok_or_else(|| {
+                    corrupt(
+                        &self.path,
+                        format!("release {version} lists unknown evidence `{kind}`"),
+                    )
+                })?,
+                subject: e.try_get("subject").map_err(&err)?,
+                name: e.try_get("name").map_err(&err)?,
+                digest: e.try_get("digest").map_err(&err)?,
+                attached: e.try_get("attached").map_err(&err)?,
+            });
+        }
         let mut rec = release_row(&row).map_err(&err)?;
         rec.items = items;
+        rec.evidence = evidence;
         Ok(Some(rec))
     }
 }
@@ -98,6 +122,7 @@ fn release_row(row: &sqlx::sqlite::SqliteRow) -> Result<ReleaseRecord, sqlx::Err
         notes: row.try_get("notes")?,
         created_at: row.try_get("created_at")?,
         items: Vec::new(),
+        evidence: Vec::new(),
     })
 }
 
@@ -146,6 +171,21 @@ pub(crate) async fn insert(
             .execute(&mut *conn)
             .await
             ?;
+    }
+    for (seq, e) in rec.evidence.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO release_evidence (version, seq, kind, subject, name, digest, attached) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&rec.version)
+        .bind(to_sql(seq as u64))
+        .bind(e.kind.as_str())
+        .bind(&e.subject)
+        .bind(&e.name)
+        .bind(&e.digest)
+        .bind(&e.attached)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

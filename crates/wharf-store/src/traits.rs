@@ -14,6 +14,7 @@ use wharf_model::{Millis, ReleaseRecord, RunEvent, RunRecord, RunSummary};
 
 use crate::error::Result;
 use crate::secrets::{SecretMeta, SecretRecord};
+use crate::signing_keys::SigningKeyRecord;
 use crate::store::{NewRun, Store};
 
 /// Runs and their events.
@@ -48,6 +49,10 @@ pub trait SecretStore: Clone + Send + Sync + 'static {
         name: &str,
         scope: Option<&str>,
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// The current release key (its private half sealed), if one was made.
+    fn current_signing_key(&self) -> impl Future<Output = Result<Option<SigningKeyRecord>>> + Send;
+    /// Stores a release key as the current one (retiring the one before).
+    fn put_signing_key(&self, rec: &SigningKeyRecord) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Release records.
@@ -140,6 +145,12 @@ impl SecretStore for Store {
         scope: Option<&str>,
     ) -> impl Future<Output = Result<bool>> + Send {
         Store::delete_secret(self, name, scope)
+    }
+    fn current_signing_key(&self) -> impl Future<Output = Result<Option<SigningKeyRecord>>> + Send {
+        Store::current_signing_key(self)
+    }
+    fn put_signing_key(&self, rec: &SigningKeyRecord) -> impl Future<Output = Result<()>> + Send {
+        Store::put_signing_key(self, rec)
     }
 }
 

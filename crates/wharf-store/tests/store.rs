@@ -1070,6 +1070,22 @@ async fn releases_are_recorded_once_per_version_with_their_items() {
             item(ProducedKind::Artifact, "dist/app.whl"),
             item(ProducedKind::PushedImage, "127.0.0.1:5000/app:0.2.0"),
         ],
+        evidence: vec![
+            wharf_model::Evidence {
+                kind: wharf_model::EvidenceKind::Provenance,
+                subject: String::new(),
+                name: "release/0.2.0/provenance.intoto.jsonl".into(),
+                digest: format!("sha256:{}", "ef".repeat(32)),
+                attached: None,
+            },
+            wharf_model::Evidence {
+                kind: wharf_model::EvidenceKind::Signature,
+                subject: format!("sha256:{}", "cd".repeat(32)),
+                name: "127.0.0.1:5000/app:sha256-cdcd.sig".into(),
+                digest: format!("sha256:{}", "12".repeat(32)),
+                attached: Some("127.0.0.1:5000/app:sha256-cdcd.sig".into()),
+            },
+        ],
     };
     store.put_release(&rec).await.unwrap();
     assert_eq!(store.get_release("0.2.0").await.unwrap(), Some(rec.clone()));

@@ -830,6 +830,9 @@ pub enum ReleaseCommand {
     Notes(ReleaseNotesArgs),
     /// Show a recorded release: version, tag, commit, run, notes and every item's digest.
     Show(ReleaseShowArgs),
+    /// Check a recorded release again: its signed provenance against the project's release
+    /// keys, every item's digest, each image's signature and attached provenance.
+    Verify(ReleaseShowArgs),
 }
 
 /// `wharf release show`.

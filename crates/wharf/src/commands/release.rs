@@ -15,7 +15,71 @@ pub async fn run(dir: &Path, cmd: ReleaseCommand) -> anyhow::Result<ExitStatus> 
         ReleaseCommand::Plan(args) => run_plan(dir, args),
         ReleaseCommand::Notes(args) => run_notes(dir, args),
         ReleaseCommand::Show(args) => run_show(dir, args).await,
+        ReleaseCommand::Verify(args) => run_verify(dir, args).await,
     }
+}
+
+/// The project's artifact store, as `wharf release verify` reads it.
+struct StoredBlobs(wharf_store::ArtifactStore);
+
+impl wharf_runtime::verify::Blobs for StoredBlobs {
+    fn read(&self, sha256_hex: &str) -> Option<Vec<u8>> {
+        if !self.0.verify(sha256_hex).ok()? {
+            return None;
+        }
+        std::fs::read(self.0.object_path(sha256_hex).ok()?).ok()
+    }
+}
+
+async fn run_verify(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitStatus> {
+    let version = args.release.strip_prefix('v').unwrap_or(&args.release);
+    let not_found = || -> anyhow::Error {
+        UserError::invalid(format!("there is no release {version}"))
+            .hint("`wharf releases` lists the recorded releases")
+            .into()
+    };
+    let Some((state, store)) = history::open(dir).await? else {
+        return Err(not_found());
+    };
+    let rec = store.get_release(version).await?.ok_or_else(not_found)?;
+    let keys: Vec<String> = store
+        .signing_keys()
+        .await?
+        .into_iter()
+        .map(|k| k.public_pem)
+        .collect();
+    let blobs = StoredBlobs(wharf_store::ArtifactStore::new(&state));
+    let checks = wharf_runtime::verify::verify(&rec, &keys, &blobs).await;
+    let ok = checks.iter().all(|c| c.ok);
+    if args.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"version": rec.version, "ok": ok, "checks": checks})
+            )?
+        );
+    } else {
+        for c in &checks {
+            outln!("{} {}  {}", if c.ok { "✓" } else { "✗" }, c.what, c.detail);
+        }
+        outln!(
+            "\nrelease {}: {}",
+            rec.version,
+            if ok {
+                "verified".to_string()
+            } else {
+                format!(
+                    "{} check(s) failed",
+                    checks.iter().filter(|c| !c.ok).count()
+                )
+            }
+        );
+    }
+    Ok(if ok {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
 }
 
 async fn run_show(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitStatus> {
@@ -49,6 +113,33 @@ async fn run_show(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitStatu
             i.name,
             i.digest
         );
+    }
+    if rec.evidence.is_empty() {
+        outln!("\nnot signed (no provenance recorded): `wharf keys create`, then release again");
+    } else {
+        outln!(
+            "\nwhat proves it (`wharf release verify {}` checks it):",
+            rec.version
+        );
+        for e in &rec.evidence {
+            let about = if e.subject.is_empty() {
+                String::new()
+            } else {
+                format!(" of {}", e.subject)
+            };
+            let at = e
+                .attached
+                .as_deref()
+                .filter(|a| *a != e.name)
+                .map(|a| format!("\n               attached as {a}"))
+                .unwrap_or_default();
+            outln!(
+                "  {:<12} {}{about}\n               {}{at}",
+                e.kind.as_str(),
+                e.name,
+                e.digest
+            );
+        }
     }
     outln!();
     out!("{}", rec.notes);

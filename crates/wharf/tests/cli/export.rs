@@ -787,7 +787,10 @@ fn example_project() -> Project {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(example.join(rel), &to).unwrap();
     }
-    Project { dir }
+    Project {
+        dir,
+        config: tempfile::tempdir().unwrap(),
+    }
 }
 
 /// A `failure()` job runs on GitLab as it runs locally: exported with `when: on_failure`

@@ -5,6 +5,9 @@ use std::process::{Command, Output};
 
 pub struct Project {
     pub dir: tempfile::TempDir,
+    /// `XDG_CONFIG_HOME` of every wharf the test runs: the key file a first release or
+    /// secret makes goes there, never into the user's own configuration.
+    pub config: tempfile::TempDir,
 }
 
 pub struct Run {
@@ -52,7 +55,10 @@ impl Project {
     pub fn new(pipeline: &str) -> Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("wharf.yml"), pipeline).unwrap();
-        Project { dir }
+        Project {
+            dir,
+            config: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -140,6 +146,8 @@ impl Project {
         c.args(args)
             .current_dir(self.path())
             .env_remove("WHARF_SECRET_KEY")
+            .env_remove("WHARF_SECRET_KEY_FILE")
+            .env("XDG_CONFIG_HOME", self.config.path())
             // Hermetic: the developer's own docker logins never reach a test.
             .env("DOCKER_CONFIG", self.path().join(".no-docker-config"));
         c

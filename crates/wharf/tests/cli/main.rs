@@ -32,5 +32,6 @@ mod runtime;
 mod secrets;
 mod server;
 mod statuses;
+mod supply_chain;
 mod validate;
 mod workspace;

@@ -1,0 +1,239 @@
+//! What proves a release, made by the `release` step once it knows what the release ships:
+//! one SLSA v1 provenance statement (in-toto Statement v1) listing every item as a
+//! subject, in a DSSE envelope signed with the project's release key; the public key
+//! beside it; and for each pushed image a cosign-format signature and the envelope
+//! attached to the image in its registry. The files are kept with the run (as the
+//! release job's artifacts) and listed, by digest, in the release record.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use wharf_engine::BuiltinRequest;
+use wharf_engine::logs::LogWriter;
+use wharf_model::{Evidence, EvidenceKind, Produced, ProducedKind, ReleaseRecord};
+use wharf_oci::registry::attach::{self, Subject};
+use wharf_oci::registry::{ClientOptions, Reference};
+use wharf_secrets::signing::{Envelope, ReleaseKey};
+
+use super::say;
+
+/// The provenance's `buildType`: what its parameters mean is documented in
+/// docs/supply-chain.md.
+pub const BUILD_TYPE: &str = "https://example.invalid/wharf/buildtypes/pipeline/v1";
+/// The in-toto payload type of a DSSE envelope.
+pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// A DSSE envelope as a registry layer.
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// The provenance statement of `record`, made by run `req.run` of the project.
+pub fn statement(req: &BuiltinRequest, record: &ReleaseRecord) -> Value {
+    let subjects: Vec<Value> = record
+        .items
+        .iter()
+        .filter_map(|i| {
+            let hex = i.digest.strip_prefix("sha256:")?;
+            Some(json!({"name": i.name, "digest": {"sha256": hex}}))
+        })
+        .collect();
+    let reference = match (&req.event.tag, &req.event.branch) {
+        (Some(t), _) => format!("refs/tags/{t}"),
+        (None, Some(b)) => format!("refs/heads/{b}"),
+        (None, None) => String::new(),
+    };
+    let repository = wharf_release::Repo::open(&req.project)
+        .ok()
+        .and_then(|r| r.origin_url())
+        .unwrap_or_else(|| format!("file://{}", req.project.display()));
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let mut external = json!({
+        "repository": repository,
+        "ref": reference,
+        "event": req.event.kind.as_str(),
+        "version": record.version,
+    });
+    if !req.event.inputs.is_empty() {
+        external["inputs"] = json!(req.event.inputs);
+    }
+    json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": subjects,
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {
+            "buildDefinition": {
+                "buildType": BUILD_TYPE,
+                "externalParameters": external,
+                "internalParameters": {"run": req.run, "job": req.job, "tag": record.tag},
+                "resolvedDependencies": [{
+                    "uri": format!("git+{repository}@{reference}"),
+                    "digest": {"gitCommit": record.commit},
+                }],
+            },
+            "runDetails": {
+                "builder": {
+                    "id": format!("urn:wharf:builder:{host}"),
+                    "version": {"wharf": env!("CARGO_PKG_VERSION")},
+                },
+                "metadata": {
+                    "invocationId": format!("urn:wharf:run:{host}:{}:{}", req.project.display(), req.run),
+                    "finishedOn": rfc3339(record.created_at),
+                },
+            },
+        },
+    })
+}
+
+/// Signs `record` with `key`: writes the envelope and the public key under
+/// `release-evidence/VERSION/` in the job's workspace, signs each pushed image and
+/// attaches the envelope to it, and lists it all in `record.evidence`. Returns the files
+/// to keep with the run.
+pub async fn prove(
+    req: &BuiltinRequest,
+    record: &mut ReleaseRecord,
+    key: &ReleaseKey,
+    log: &mut LogWriter,
+) -> Result<Vec<Produced>, String> {
+    let dir_rel = format!("release-evidence/{}", record.version);
+    let dir = req.workspace.join(&dir_rel);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let payload = serde_json::to_vec(&statement(req, record))
+        .map_err(|e| format!("the provenance statement: {e}"))?;
+    let envelope = Envelope::sign(IN_TOTO, &payload, key).map_err(|e| e.to_string())?;
+    // One envelope per line (the .intoto.jsonl convention verifiers read).
+    let mut line = serde_json::to_vec(&envelope).map_err(|e| format!("the envelope: {e}"))?;
+    line.push(b'\n');
+    let mut kept = Vec::new();
+    let mut evidence = Vec::new();
+    let mut keep = |name: &str, bytes: &[u8], kind: EvidenceKind| -> Result<String, String> {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let rel = format!("{dir_rel}/{name}");
+        let digest = sha256(bytes);
+        kept.push(Produced {
+            kind: ProducedKind::Evidence,
+            name: rel.clone(),
+            digest: digest.clone(),
+            size: Some(bytes.len() as u64),
+        });
+        evidence.push(Evidence {
+            kind,
+            subject: String::new(),
+            name: rel,
+            digest: digest.clone(),
+            attached: None,
+        });
+        Ok(digest)
+    };
+    let env_digest = keep("provenance.intoto.jsonl", &line, EvidenceKind::Provenance)?;
+    keep(
+        "release.pub",
+        key.public().pem().as_bytes(),
+        EvidenceKind::PublicKey,
+    )?;
+    say(
+        log,
+        format!(
+            "signed the provenance of {} ({} subject{}) with release key {}",
+            record.version,
+            record.items.len(),
+            if record.items.len() == 1 { "" } else { "s" },
+            &key.public().id()[..16]
+        ),
+    );
+    let envelope_bytes = serde_json::to_vec(&envelope).map_err(|e| format!("the envelope: {e}"))?;
+    // One signature per image, however many tags name it.
+    let mut images: Vec<&Produced> = Vec::new();
+    for item in record
+        .items
+        .iter()
+        .filter(|i| i.kind == ProducedKind::PushedImage)
+    {
+        let repo = |i: &Produced| i.name.rsplit_once(':').map(|(r, _)| r.to_string());
+        if !images
+            .iter()
+            .any(|i| i.digest == item.digest && repo(i) == repo(item))
+        {
+            images.push(item);
+        }
+    }
+    for item in images {
+        let (signature, attached) =
+            sign_image(item, &envelope_bytes, &record.version, key, log).await?;
+        evidence.push(signature);
+        evidence.push(Evidence {
+            kind: EvidenceKind::Provenance,
+            subject: item.digest.clone(),
+            name: format!("{dir_rel}/provenance.intoto.jsonl"),
+            digest: env_digest.clone(),
+            attached: Some(attached),
+        });
+    }
+    record.evidence = evidence;
+    Ok(kept)
+}
+
+/// Signs the pushed image `item` (cosign's format) and attaches `envelope` to it.
+async fn sign_image(
+    item: &Produced,
+    envelope: &[u8],
+    version: &str,
+    key: &ReleaseKey,
+    log: &mut LogWriter,
+) -> Result<(Evidence, String), String> {
+    let tagged = Reference::parse(&item.name).map_err(|e| e.to_string())?;
+    let pinned = Reference::parse(&format!("{}/{}@{}", tagged.host, tagged.name, item.digest))
+        .map_err(|e| e.to_string())?;
+    let options = ClientOptions::default();
+    let what = format!("{}/{}@{}", tagged.host, tagged.name, item.digest);
+    let subject = Subject::resolve(&pinned, &options)
+        .await
+        .map_err(|e| format!("signing {what}: {e}"))?;
+    let repository = format!("{}/{}", tagged.host, tagged.name);
+    let payload = attach::simple_signing_payload(&repository, &subject.digest);
+    let sig = key.sign(&payload).map_err(|e| e.to_string())?;
+    let at = attach::add_cosign_signature(&subject, &payload, &STANDARD.encode(sig), &options)
+        .await
+        .map_err(|e| format!("signing {what}: {e}"))?;
+    let mut notes = BTreeMap::new();
+    notes.insert("org.wharf.release".to_string(), version.to_string());
+    let attached = attach::attach(&subject, IN_TOTO, DSSE_ENVELOPE, envelope, &notes, &options)
+        .await
+        .map_err(|e| format!("attaching the provenance to {what}: {e}"))?;
+    say(
+        log,
+        format!(
+            "signed {what} ({at}); provenance attached ({})",
+            attached.found_by
+        ),
+    );
+    Ok((
+        Evidence {
+            kind: EvidenceKind::Signature,
+            subject: item.digest.clone(),
+            name: at.clone(),
+            digest: sha256(&payload),
+            attached: Some(at),
+        },
+        attached.reference,
+    ))
+}

@@ -1,0 +1,220 @@
+//! What proves a release, end to end: the release step signs its provenance (DSSE, the
+//! project's release key), signs each pushed image in cosign's format and attaches the
+//! provenance to it in Debian's registry; `wharf release verify` checks it all again, and
+//! securesystemslib (PyPI) verifies the envelope on its own.
+
+use std::process::Stdio;
+
+use wharf_test_support::registry::{Auth, Registry};
+
+use crate::helper::{Project, Run};
+
+/// A fixed secret-store key (base64 of 32 bytes): tests never touch the user's key file.
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn wharf(p: &Project, args: &[&str]) -> Run {
+    let out = p
+        .cmd(args)
+        .env("WHARF_SECRET_KEY", KEY)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Run { out }
+}
+
+/// A project whose release ships a file artifact and an image pushed to `registry`.
+fn project(registry: &Registry) -> Project {
+    let p = Project::new(&format!(
+        r#"version: 1
+jobs:
+  build:
+    steps:
+      - run: mkdir -p dist && echo "app $(git rev-parse --short HEAD)" > dist/app.txt
+      - build-image:
+          layers: [{{ src: dist/, dest: /app/ }}]
+          image: 127.0.0.1:{}/proof/app
+          push: true
+    artifacts: [dist/app.txt]
+  release:
+    needs: [build]
+    steps:
+      - release: {{}}
+"#,
+        registry.port
+    ));
+    p.write(".gitignore", ".wharf/\ndist/\nrelease-evidence/\n");
+    p.git_init();
+    p.commit("feat: first");
+    p
+}
+
+/// The Python that has securesystemslib (`WHARF_VERIFIERS`: a venv's `bin`), or `None`
+/// to skip outside CI.
+fn verifiers() -> Option<std::path::PathBuf> {
+    match std::env::var_os("WHARF_VERIFIERS") {
+        Some(dir) => Some(std::path::PathBuf::from(dir).join("python")),
+        None if std::env::var_os("CI").is_some() => panic!(
+            "WHARF_VERIFIERS is not set: .ci/run makes a venv with securesystemslib and sets it"
+        ),
+        None => {
+            eprintln!("note: WHARF_VERIFIERS unset; the securesystemslib check is skipped");
+            None
+        }
+    }
+}
+
+#[test]
+fn a_release_is_signed_its_images_too_and_verify_checks_it_all() {
+    let registry = Registry::start(Auth::None);
+    let p = project(&registry);
+    let run = wharf(&p, &["run", "--plain"]);
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    let said = format!("{}{}", run.stdout(), run.stderr());
+    assert!(said.contains("made the project's release key "), "{said}");
+    assert!(
+        said.contains("signed the provenance of 0.1.0 (3 subjects) with release key "),
+        "{said}"
+    );
+    assert!(said.contains("provenance attached (tag sha256-"), "{said}");
+    let rec = wharf(&p, &["release", "show", "0.1.0", "--json"])
+        .expect(0)
+        .json();
+    let kinds: Vec<&str> = rec["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["provenance", "public-key", "signature", "provenance"],
+        "{rec}"
+    );
+    let image = rec["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "pushed-image")
+        .unwrap()
+        .clone();
+    assert_eq!(rec["evidence"][2]["subject"], image["digest"]);
+    // The human form lists what proves it.
+    let shown = wharf(&p, &["release", "show", "0.1.0"]).expect(0).stdout();
+    assert!(shown.contains("provenance"), "{shown}");
+    assert!(
+        shown.contains("release-evidence/0.1.0/provenance.intoto.jsonl"),
+        "{shown}"
+    );
+
+    let verified = wharf(&p, &["release", "verify", "0.1.0"])
+        .expect(0)
+        .stdout();
+    assert!(
+        verified.contains("✓ the provenance's signature"),
+        "{verified}"
+    );
+    assert!(
+        verified.contains("is signed by the release key"),
+        "{verified}"
+    );
+    assert!(verified.contains("carries the provenance"), "{verified}");
+    assert!(
+        verified.ends_with("release 0.1.0: verified\n"),
+        "{verified}"
+    );
+    assert!(!verified.contains('✗'), "{verified}");
+
+    // securesystemslib verifies the kept envelope with the published key, finding it by
+    // the envelope's keyid, and the statement binds the artifact's sha256.
+    if let Some(python) = verifiers() {
+        let pem = wharf(&p, &["keys", "show", "--pem"]).expect(0).stdout();
+        let envelope_digest = rec["evidence"][0]["digest"].as_str().unwrap();
+        let object = object_of(&p, envelope_digest);
+        let script = r#"
+import hashlib, json, sys
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from securesystemslib.dsse import Envelope
+from securesystemslib.signer import SSlibKey
+key = SSlibKey.from_crypto(load_pem_public_key(open(sys.argv[1], 'rb').read()))
+env = Envelope.from_dict(json.loads(open(sys.argv[2]).readline()))
+env.verify([key], 1)
+statement = json.loads(env.payload)
+assert statement["_type"] == "https://in-toto.io/Statement/v1", statement
+assert statement["predicateType"] == "https://slsa.dev/provenance/v1", statement
+print("\n".join(s["digest"]["sha256"] for s in statement["subject"]))
+"#;
+        let pem_path = p.path().join(".wharf/release.pub");
+        std::fs::write(&pem_path, &pem).unwrap();
+        let out = std::process::Command::new(&python)
+            .args(["-c", script])
+            .arg(&pem_path)
+            .arg(&object)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let subjects = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            subjects.contains(&image["digest"].as_str().unwrap()[7..]),
+            "{subjects}"
+        );
+        // A flipped byte of the payload fails there too.
+        let mut env: serde_json::Value = serde_json::from_str(
+            std::fs::read_to_string(&object)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        let payload = env["payload"].as_str().unwrap().replacen('e', "f", 1);
+        env["payload"] = payload.into();
+        let bad = p.path().join(".wharf/bad.jsonl");
+        std::fs::write(&bad, env.to_string()).unwrap();
+        let out = std::process::Command::new(&python)
+            .args(["-c", script])
+            .arg(&pem_path)
+            .arg(&bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+    }
+
+    // A rotated key still verifies what the old one signed.
+    wharf(&p, &["keys", "create", "--rotate"]).expect(0);
+    wharf(&p, &["release", "verify", "0.1.0"]).expect(0);
+
+    // A kept document that changed fails, naming it; so does an image signed by
+    // another key only.
+    let object = object_of(&p, rec["evidence"][0]["digest"].as_str().unwrap());
+    let mut bytes = std::fs::read(&object).unwrap();
+    let at = bytes.iter().position(|&b| b == b'e').unwrap();
+    bytes[at] = b'f';
+    std::fs::write(&object, &bytes).unwrap();
+    let failed = wharf(&p, &["release", "verify", "0.1.0"])
+        .expect(1)
+        .stdout();
+    assert!(
+        failed.contains("✗ the provenance is kept  release-evidence/0.1.0/provenance.intoto.jsonl"),
+        "{failed}"
+    );
+    assert!(
+        failed.ends_with("release 0.1.0: 1 check(s) failed\n"),
+        "{failed}"
+    );
+    wharf(&p, &["release", "verify", "9.9.9"]).expect(2);
+}
+
+/// The artifact store's object of `digest` (`sha256:…`).
+fn object_of(p: &Project, digest: &str) -> std::path::PathBuf {
+    let hex = &digest[7..];
+    walkdir::WalkDir::new(p.path().join(".wharf"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.file_type().is_file() && e.file_name().to_string_lossy() == hex)
+        .unwrap_or_else(|| panic!("no object {digest}"))
+        .into_path()
+}
