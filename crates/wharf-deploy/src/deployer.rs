@@ -76,9 +76,12 @@ pub struct Decision {
     pub detail: String,
 }
 
-/// Where decisions go.
+/// Where decisions go: the deployer awaits what it returns before acting on the decision.
 #[derive(Clone)]
-pub struct Decisions(pub Arc<dyn Fn(Decision) + Send + Sync>);
+#[allow(clippy::type_complexity)]
+pub struct Decisions(
+    pub Arc<dyn Fn(Decision) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>,
+);
 
 impl std::fmt::Debug for Decisions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,7 +134,14 @@ impl Deployer {
         Ok((rules, cfg))
     }
 
-    fn decide(&self, id: Option<i64>, req: &DeployRequest, outcome: &'static str, detail: String) {
+    /// Records a decision (awaited: it is in the audit log before it takes effect).
+    async fn decide(
+        &self,
+        id: Option<i64>,
+        req: &DeployRequest,
+        outcome: &'static str,
+        detail: String,
+    ) {
         if let Some(d) = &self.decisions {
             (d.0)(Decision {
                 deployment: id,
@@ -139,7 +149,8 @@ impl Deployer {
                 release: req.version.clone(),
                 outcome,
                 detail,
-            });
+            })
+            .await;
         }
     }
 
@@ -158,7 +169,7 @@ impl Deployer {
         self.reconcile().await?;
         let checked = self.checks(req).await;
         if let Err(e @ (Error::Refused { .. } | Error::Outdated { .. })) = &checked {
-            self.decide(None, req, "refused", e.to_string());
+            self.decide(None, req, "refused", e.to_string()).await;
         }
         let (release, serving, mode, overridden) = checked?;
         let (rules, cfg) = self.environment(&req.environment)?;
@@ -200,7 +211,7 @@ impl Deployer {
                 "deployment {id}: the gates of {} are skipped by {o}",
                 req.environment
             ));
-            self.decide(Some(id), req, "overridden", o.clone());
+            self.decide(Some(id), req, "overridden", o.clone()).await;
         }
         let beat = self.heartbeat(id);
         let out = self.gated(id, req, rules, cfg, &release, mode).await;
@@ -413,7 +424,8 @@ impl Deployer {
                     req,
                     "waiting",
                     format!("wait timer: {}", wharf_pipeline::gates::human_ms(ms)),
-                );
+                )
+                .await;
                 self.sleep_or_abort(id, ms).await?;
                 if let Some(f) = wharf_pipeline::gates::frozen(rules, (self.now)()) {
                     return Err(Error::refused(f.reason(rules), "deploy after the window"));
@@ -423,19 +435,22 @@ impl Deployer {
         }
         .await;
         match &decided {
-            Ok(()) if !skip => self.decide(Some(id), req, "passed", String::new()),
+            Ok(()) if !skip => self.decide(Some(id), req, "passed", String::new()).await,
             Ok(()) => {}
-            Err(e @ Error::Refused { message, .. }) => self.decide(
-                Some(id),
-                req,
-                if message.starts_with("aborted") {
-                    "cancelled"
-                } else {
-                    "refused"
-                },
-                e.to_string(),
-            ),
-            Err(e) => self.decide(Some(id), req, "refused", e.to_string()),
+            Err(e @ Error::Refused { message, .. }) => {
+                self.decide(
+                    Some(id),
+                    req,
+                    if message.starts_with("aborted") {
+                        "cancelled"
+                    } else {
+                        "refused"
+                    },
+                    e.to_string(),
+                )
+                .await
+            }
+            Err(e) => self.decide(Some(id), req, "refused", e.to_string()).await,
         }
         decided?;
         // The lease.
@@ -512,7 +527,8 @@ impl Deployer {
             req,
             "waiting",
             format!("approval gate {gate}: {} needed", rules.approvals),
-        );
+        )
+        .await;
         (self.say)(&format!(
             "deployment {id}: waiting for {} approval{} to deploy to `{}` ({}): `wharf approve {gate}`{}",
             rules.approvals,
@@ -535,7 +551,8 @@ impl Deployer {
                         req,
                         "approved",
                         format!("approval gate {gate}: by {}", who.join(", ")),
-                    );
+                    )
+                    .await;
                     return Ok(());
                 }
                 Some(g) if g.state == "cancelled" => {

@@ -72,15 +72,17 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
                 return GateOutcome::Pass(secrets);
             }
             let job = &plan.jobs[index];
-            let tell = |outcome: &'static str, detail: String| {
-                if let (Some(l), Some(env)) = (&log, &job.environment) {
-                    (l.0)(crate::GateDecision {
+            // Each decision is in the audit log before it is acted on.
+            let tell = |outcome: &'static str, detail: String| -> BoxFuture<()> {
+                match (&log, &job.environment) {
+                    (Some(l), Some(env)) => (l.0)(crate::GateDecision {
                         run,
                         job: job.id.clone(),
                         environment: env.clone(),
                         outcome,
                         detail,
-                    });
+                    }),
+                    _ => Box::pin(std::future::ready(())),
                 }
             };
             let Some(rules) = job
@@ -90,15 +92,15 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
             else {
                 return GateOutcome::Pass(Vec::new());
             };
-            let refuse = |why: String| {
-                tell("refused", why.clone());
+            let refuse = |why: String| async {
+                tell("refused", why.clone()).await;
                 GateOutcome::Refused(why)
             };
             if let Some(why) = gates::ref_refused(rules, &plan.event) {
-                return refuse(why);
+                return refuse(why).await;
             }
             if let Some(f) = gates::frozen(rules, now()) {
-                return refuse(f.reason(rules));
+                return refuse(f.reason(rules)).await;
             }
             if rules.approvals > 0 {
                 let starter = plan.event.actor.as_deref();
@@ -136,7 +138,8 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
                 tell(
                     "waiting",
                     format!("approval gate {id}: {} needed", rules.approvals),
-                );
+                )
+                .await;
                 let _ = events.send(RunEvent::JobWaiting {
                     job: job.id.clone(),
                     reason: message.clone(),
@@ -160,17 +163,19 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
                             tell(
                                 "approved",
                                 format!("approval gate {id}: by {}", names.join(", ")),
-                            );
+                            )
+                            .await;
                             break;
                         }
                         Ok(Some(g)) if g.state != "waiting" => {
                             return refuse(format!(
                                 "the approval gate {id} of `{}` is {}",
                                 rules.name, g.state
-                            ));
+                            ))
+                            .await;
                         }
                         Ok(_) => {}
-                        Err(e) => return refuse(format!("approval gate: {e}")),
+                        Err(e) => return refuse(format!("approval gate: {e}")).await,
                     }
                     let cancelled = tokio::select! {
                         _ = tokio::time::sleep(APPROVAL_POLL) => false,
@@ -181,13 +186,14 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
                         tell(
                             "cancelled",
                             format!("approval gate {id}: the run was cancelled"),
-                        );
+                        )
+                        .await;
                         return GateOutcome::Cancelled;
                     }
                 }
                 // A window may have begun while the job waited.
                 if let Some(f) = gates::frozen(rules, now()) {
-                    return refuse(f.reason(rules));
+                    return refuse(f.reason(rules)).await;
                 }
             }
             if let Some(ms) = rules.wait_ms.filter(|&ms| ms > 0) {
@@ -203,20 +209,21 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
                     reason: message,
                     at: now(),
                 });
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
-                    _ = cancel.wait_for(|c| *c) => {
-                        tell("cancelled", "during the wait timer".to_string());
-                        return GateOutcome::Cancelled;
-                    }
+                let cancelled = tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(ms)) => false,
+                    _ = cancel.wait_for(|c| *c) => true,
+                };
+                if cancelled {
+                    tell("cancelled", "during the wait timer".to_string()).await;
+                    return GateOutcome::Cancelled;
                 }
                 // A window may have begun during the wait.
                 if let Some(f) = gates::frozen(rules, now()) {
-                    return refuse(f.reason(rules));
+                    return refuse(f.reason(rules)).await;
                 }
             }
             if records.is_empty() {
-                tell("passed", String::new());
+                tell("passed", String::new()).await;
                 return GateOutcome::Pass(Vec::new());
             }
             let opened = tokio::task::spawn_blocking(move || {
@@ -229,11 +236,11 @@ impl<S: ApprovalStore> Gate for EnvironmentGates<S> {
             .await;
             match opened {
                 Ok(Ok(secrets)) => {
-                    tell("passed", format!("{} secret(s) opened", secrets.len()));
+                    tell("passed", format!("{} secret(s) opened", secrets.len())).await;
                     GateOutcome::Pass(secrets)
                 }
-                Ok(Err(e)) => refuse(format!("the environment's secrets: {e}")),
-                Err(e) => refuse(format!("the environment's secrets: {e}")),
+                Ok(Err(e)) => refuse(format!("the environment's secrets: {e}")).await,
+                Err(e) => refuse(format!("the environment's secrets: {e}")).await,
             }
         });
         let passed = self.passed.clone();

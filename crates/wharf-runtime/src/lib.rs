@@ -94,7 +94,9 @@ pub struct GateDecision {
 
 /// Where gate decisions go.
 #[derive(Clone)]
-pub struct GateLog(pub Arc<dyn Fn(GateDecision) + Send + Sync>);
+/// The gate awaits what it returns before acting on the decision (the server writes its
+/// audit entry there), so no decision takes effect unrecorded.
+pub struct GateLog(pub Arc<dyn Fn(GateDecision) -> wharf_engine::BoxFuture<()> + Send + Sync>);
 
 impl std::fmt::Debug for GateLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -146,14 +146,13 @@ async fn deployer(s: &Shared, project: &str, need: Need) -> Result<(Deployer, Ch
     ))
 }
 
-/// Writes each decision at a deployment's gates to the audit log as the server's own, in
-/// the order they were made (one writer per deployer); who approved is in the approvals'
-/// own entries.
+/// Writes each decision at a deployment's gates to the audit log as the server's own,
+/// before the deployer acts on it; who approved is in the approvals' own entries.
 fn decisions(s: &Shared, project: &str) -> wharf_deploy::Decisions {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<wharf_deploy::Decision>();
     let (db, project) = (s.db.clone(), project.to_string());
-    tokio::spawn(async move {
-        while let Some(d) = rx.recv().await {
+    wharf_deploy::Decisions(std::sync::Arc::new(move |d: wharf_deploy::Decision| {
+        let (db, project) = (db.clone(), project.clone());
+        Box::pin(async move {
             let change = Change::new(
                 Action::DeployGate,
                 format!("{project}/{}", d.environment),
@@ -170,10 +169,7 @@ fn decisions(s: &Shared, project: &str) -> wharf_deploy::Decisions {
             {
                 eprintln!("wharf serve: {project}: the audit log: {e}");
             }
-        }
-    });
-    wharf_deploy::Decisions(std::sync::Arc::new(move |d| {
-        let _ = tx.send(d);
+        })
     }))
 }
 

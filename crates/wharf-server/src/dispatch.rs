@@ -246,7 +246,7 @@ fn gate_log(s: &Arc<Shared>, project: &str) -> wharf_runtime::GateLog {
     let (s, project) = (s.clone(), project.to_string());
     wharf_runtime::GateLog(Arc::new(move |d: wharf_runtime::GateDecision| {
         let (s, project) = (s.clone(), project.clone());
-        tokio::spawn(async move {
+        Box::pin(async move {
             let change = crate::audit::Change::new(
                 crate::audit::Action::DeployGate,
                 format!("{project}#{}/{}", d.run, d.job),
@@ -264,7 +264,7 @@ fn gate_log(s: &Arc<Shared>, project: &str) -> wharf_runtime::GateLog {
             {
                 eprintln!("wharf serve: {project}: the audit log: {e}");
             }
-        });
+        })
     }))
 }
 
