@@ -42,8 +42,13 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The provenance statement of `record`, made by run `req.run` of the project.
-pub fn statement(req: &BuiltinRequest, record: &ReleaseRecord) -> Value {
+/// The provenance statement of `record`, made by run `req.run` of the project;
+/// `byproducts` (name, `sha256:…`) are the documents made with it (its SBOMs).
+pub fn statement(
+    req: &BuiltinRequest,
+    record: &ReleaseRecord,
+    byproducts: &[(String, String)],
+) -> Value {
     let subjects: Vec<Value> = record
         .items
         .iter()
@@ -97,6 +102,10 @@ pub fn statement(req: &BuiltinRequest, record: &ReleaseRecord) -> Value {
                     "invocationId": format!("urn:wharf:run:{host}:{}:{}", req.project.display(), req.run),
                     "finishedOn": rfc3339(record.created_at),
                 },
+                "byproducts": byproducts
+                    .iter()
+                    .map(|(name, digest)| json!({"name": name, "digest": {"sha256": digest.trim_start_matches("sha256:")}}))
+                    .collect::<Vec<_>>(),
             },
         },
     })
@@ -114,8 +123,14 @@ pub async fn prove(
 ) -> Result<Vec<Produced>, String> {
     let dir_rel = format!("release-evidence/{}", record.version);
     let dir = req.workspace.join(&dir_rel);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let payload = serde_json::to_vec(&statement(req, record))
+    std::fs::create_dir_all(dir.join("sbom"))
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let docs = sboms(req, record, log).await?;
+    let byproducts: Vec<(String, String)> = docs
+        .iter()
+        .map(|d| (format!("{dir_rel}/sbom/{}", d.file), sha256(&d.bytes)))
+        .collect();
+    let payload = serde_json::to_vec(&statement(req, record, &byproducts))
         .map_err(|e| format!("the provenance statement: {e}"))?;
     let envelope = Envelope::sign(IN_TOTO, &payload, key).map_err(|e| e.to_string())?;
     // One envelope per line (the .intoto.jsonl convention verifiers read).
@@ -123,33 +138,43 @@ pub async fn prove(
     line.push(b'\n');
     let mut kept = Vec::new();
     let mut evidence = Vec::new();
-    let mut keep = |name: &str, bytes: &[u8], kind: EvidenceKind| -> Result<String, String> {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        let rel = format!("{dir_rel}/{name}");
-        let digest = sha256(bytes);
-        kept.push(Produced {
-            kind: ProducedKind::Evidence,
-            name: rel.clone(),
-            digest: digest.clone(),
-            size: Some(bytes.len() as u64),
-        });
-        evidence.push(Evidence {
-            kind,
-            subject: String::new(),
-            name: rel,
-            digest: digest.clone(),
-            attached: None,
-        });
-        Ok(digest)
-    };
-    let env_digest = keep("provenance.intoto.jsonl", &line, EvidenceKind::Provenance)?;
+    let mut keep =
+        |name: &str, bytes: &[u8], kind: EvidenceKind, subject: &str| -> Result<String, String> {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let rel = format!("{dir_rel}/{name}");
+            let digest = sha256(bytes);
+            kept.push(Produced {
+                kind: ProducedKind::Evidence,
+                name: rel.clone(),
+                digest: digest.clone(),
+                size: Some(bytes.len() as u64),
+            });
+            evidence.push(Evidence {
+                kind,
+                subject: subject.to_string(),
+                name: rel,
+                digest: digest.clone(),
+                attached: None,
+            });
+            Ok(digest)
+        };
+    let env_digest = keep(
+        "provenance.intoto.jsonl",
+        &line,
+        EvidenceKind::Provenance,
+        "",
+    )?;
     keep(
         "release.pub",
         key.public().pem().as_bytes(),
         EvidenceKind::PublicKey,
+        "",
     )?;
+    for d in &docs {
+        keep(&format!("sbom/{}", d.file), &d.bytes, d.kind, &d.subject)?;
+    }
     say(
         log,
         format!(
@@ -177,9 +202,18 @@ pub async fn prove(
         }
     }
     for item in images {
-        let (signature, attached) =
-            sign_image(item, &envelope_bytes, &record.version, key, log).await?;
+        let (signature, attached, sboms) = sign_image(
+            item,
+            &envelope_bytes,
+            &docs,
+            &dir_rel,
+            &record.version,
+            key,
+            log,
+        )
+        .await?;
         evidence.push(signature);
+        evidence.extend(sboms);
         evidence.push(Evidence {
             kind: EvidenceKind::Provenance,
             subject: item.digest.clone(),
@@ -192,14 +226,18 @@ pub async fn prove(
     Ok(kept)
 }
 
-/// Signs the pushed image `item` (cosign's format) and attaches `envelope` to it.
+/// Signs the pushed image `item` (cosign's format) and attaches `envelope` and its SBOMs
+/// (of `docs`) to it.
+#[allow(clippy::too_many_arguments)]
 async fn sign_image(
     item: &Produced,
     envelope: &[u8],
+    docs: &[SbomDoc],
+    dir_rel: &str,
     version: &str,
     key: &ReleaseKey,
     log: &mut LogWriter,
-) -> Result<(Evidence, String), String> {
+) -> Result<(Evidence, String, Vec<Evidence>), String> {
     let tagged = Reference::parse(&item.name).map_err(|e| e.to_string())?;
     let pinned = Reference::parse(&format!("{}/{}@{}", tagged.host, tagged.name, item.digest))
         .map_err(|e| e.to_string())?;
@@ -219,10 +257,31 @@ async fn sign_image(
     let attached = attach::attach(&subject, IN_TOTO, DSSE_ENVELOPE, envelope, &notes, &options)
         .await
         .map_err(|e| format!("attaching the provenance to {what}: {e}"))?;
+    let mut sboms = Vec::new();
+    for d in docs.iter().filter(|d| d.subject == item.digest) {
+        let a = attach::attach(
+            &subject,
+            d.media_type(),
+            d.media_type(),
+            &d.bytes,
+            &notes,
+            &options,
+        )
+        .await
+        .map_err(|e| format!("attaching the SBOM {} to {what}: {e}", d.file))?;
+        sboms.push(Evidence {
+            kind: d.kind,
+            subject: item.digest.clone(),
+            name: format!("{dir_rel}/sbom/{}", d.file),
+            digest: sha256(&d.bytes),
+            attached: Some(a.reference),
+        });
+    }
     say(
         log,
         format!(
-            "signed {what} ({at}); provenance attached ({})",
+            "signed {what} ({at}); provenance and {} SBOM(s) attached ({})",
+            sboms.len(),
             attached.found_by
         ),
     );
@@ -235,5 +294,179 @@ async fn sign_image(
             attached: Some(at),
         },
         attached.reference,
+        sboms,
     ))
+}
+
+/// One SBOM of one release item.
+pub struct SbomDoc {
+    /// `sbom-spdx` or `sbom-cyclonedx`.
+    pub kind: EvidenceKind,
+    /// The item's digest.
+    pub subject: String,
+    /// The file name under `release-evidence/VERSION/sbom/`.
+    pub file: String,
+    /// The document.
+    pub bytes: Vec<u8>,
+}
+
+impl SbomDoc {
+    /// Its media type (cosign's SBOM spec's): the artifact type it is attached with.
+    pub fn media_type(&self) -> &'static str {
+        match self.kind {
+            EvidenceKind::SbomSpdx => "text/spdx+json",
+            _ => "application/vnd.cyclonedx+json",
+        }
+    }
+}
+
+/// A file name from a release item's name: what is safe in a path.
+fn file_stem(name: &str) -> String {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    base.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The dependencies a wheel was released with, as the release job's workspace records
+/// them: `pylock.toml`, else a pinned `requirements.txt`; none when it has neither.
+fn resolved_of(workspace: &std::path::Path) -> Result<(wharf_sbom::Resolved, String), String> {
+    let lock = workspace.join("pylock.toml");
+    if lock.is_file() {
+        let r = wharf_sbom::Resolved::from_pylock(&lock).map_err(|e| e.to_string())?;
+        return Ok((r, "pylock.toml".into()));
+    }
+    let req = workspace.join("requirements.txt");
+    if req.is_file() {
+        let r = wharf_sbom::Resolved::from_requirements(&req).map_err(|e| e.to_string())?;
+        return Ok((r, "requirements.txt".into()));
+    }
+    Ok((
+        wharf_sbom::Resolved::default(),
+        "no pylock.toml or requirements.txt: the wheel's own metadata only".into(),
+    ))
+}
+
+/// SBOMs (SPDX 2.3 and CycloneDX 1.6) of every wheel, release package and pushed image
+/// of `record`.
+pub async fn sboms(
+    req: &BuiltinRequest,
+    record: &ReleaseRecord,
+    log: &mut LogWriter,
+) -> Result<Vec<SbomDoc>, String> {
+    let created = u64::try_from(record.created_at / 1000).unwrap_or(0);
+    let creation = wharf_sbom::Creation::new(created, env!("CARGO_PKG_VERSION"));
+    let mut out = Vec::new();
+    let mut done: Vec<String> = Vec::new();
+    for item in &record.items {
+        if done.contains(&item.digest) {
+            continue;
+        }
+        let hex = item.digest.trim_start_matches("sha256:").to_string();
+        let (sbom, what) = match item.kind {
+            ProducedKind::Artifact if item.name.ends_with(".whl") => {
+                let path = req.workspace.join(&item.name);
+                let (resolved, from) = resolved_of(&req.workspace)?;
+                let sbom = tokio::task::spawn_blocking(move || {
+                    wharf_sbom::from_wheel(&path, &resolved).map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())??;
+                (sbom, format!("wheel {} ({from})", item.name))
+            }
+            ProducedKind::Package => {
+                let hex = hex.clone();
+                let path = req.workspace.join(&item.name);
+                let name = item.name.clone();
+                let version = record.version.clone();
+                let sbom = tokio::task::spawn_blocking(move || {
+                    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+                    let file = std::fs::File::open(&path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    tar::Archive::new(flate2::read::GzDecoder::new(file))
+                        .unpack(dir.path())
+                        .map_err(|e| format!("unpacking {}: {e}", path.display()))?;
+                    let file_name = file_stem(&name);
+                    let stem = file_name.trim_end_matches(".tar.gz");
+                    let subject = wharf_sbom::Subject::release_package(
+                        stem,
+                        Some(&version),
+                        Some(&file_name),
+                        Some(&hex),
+                        None,
+                    );
+                    wharf_sbom::from_tree(dir.path(), subject).map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())??;
+                (sbom, format!("package {}", item.name))
+            }
+            ProducedKind::PushedImage => {
+                let tagged = Reference::parse(&item.name).map_err(|e| e.to_string())?;
+                let repository = format!("{}/{}", tagged.host, tagged.name);
+                let pinned = Reference::parse(&format!("{repository}@{}", item.digest))
+                    .map_err(|e| e.to_string())?;
+                let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let layout = scratch.path().join("layout");
+                let pulled = wharf_oci::registry::pull(
+                    &pinned,
+                    &layout,
+                    &wharf_oci::build::Platform::host(),
+                    &ClientOptions::default(),
+                    &mut |_| {},
+                )
+                .await
+                .map_err(|e| format!("reading the image {pinned} for its SBOM: {e}"))?;
+                let digest = item.digest.clone();
+                let sbom = tokio::task::spawn_blocking(move || {
+                    let root = scratch.path().join("rootfs");
+                    wharf_oci::unpack::unpack(&layout, Some(&pulled.tag), &root)
+                        .map_err(|e| e.to_string())?;
+                    let subject = wharf_sbom::Subject::image(&repository, &digest, None);
+                    wharf_sbom::from_tree(&root, subject).map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())??;
+                (
+                    sbom,
+                    format!("image {}@{}", tagged.name, &item.digest[..19]),
+                )
+            }
+            _ => continue,
+        };
+        done.push(item.digest.clone());
+        let spdx = wharf_sbom::to_spdx_2_3(&sbom, &creation).map_err(|e| e.to_string())?;
+        let cdx = wharf_sbom::to_cyclonedx_1_6(&sbom, &creation).map_err(|e| e.to_string())?;
+        say(
+            log,
+            format!(
+                "SBOM of {what}: {} package(s), {} file(s)",
+                sbom.packages.len(),
+                sbom.files.len()
+            ),
+        );
+        let stem = match item.kind {
+            ProducedKind::PushedImage => format!("image-{}", &hex[..12]),
+            _ => file_stem(&item.name),
+        };
+        out.push(SbomDoc {
+            kind: EvidenceKind::SbomSpdx,
+            subject: item.digest.clone(),
+            file: format!("{stem}.spdx.json"),
+            bytes: spdx.into_bytes(),
+        });
+        out.push(SbomDoc {
+            kind: EvidenceKind::SbomCyclonedx,
+            subject: item.digest.clone(),
+            file: format!("{stem}.cdx.json"),
+            bytes: cdx.into_bytes(),
+        });
+    }
+    Ok(out)
 }

@@ -13,6 +13,7 @@ mod error;
 pub mod inspect;
 pub mod layout;
 pub mod registry;
+pub mod unpack;
 
 pub use digest::{Digest, DigestWriter};
 pub use error::{Error, Result};

@@ -186,6 +186,38 @@ pub async fn verify(rec: &ReleaseRecord, keys: &[String], blobs: &dyn Blobs) -> 
             format!("{} subjects, {} items", subjects.len(), rec.items.len()),
         );
     }
+    // Each SBOM: kept with its digest, named by the signed provenance, and where it is
+    // attached to an image, there with the same digest.
+    let byproducts: Vec<String> = statement["predicate"]["runDetails"]["byproducts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|b| b["digest"]["sha256"].as_str())
+                .map(|h| format!("sha256:{h}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    for e in rec
+        .evidence
+        .iter()
+        .filter(|e| matches!(e.kind, EvidenceKind::SbomSpdx | EvidenceKind::SbomCyclonedx))
+    {
+        if e.attached.is_none() {
+            let kept = blobs.read(hex_of(&e.digest)).is_some();
+            check(
+                &mut out,
+                format!("{} {} is kept with its digest", e.kind.as_str(), e.name),
+                kept,
+                e.digest.clone(),
+            );
+            check(
+                &mut out,
+                format!("{} {} is named by the provenance", e.kind.as_str(), e.name),
+                byproducts.contains(&e.digest),
+                e.digest.clone(),
+            );
+        }
+    }
     // What the artifact store keeps still has its digest.
     for item in rec
         .items
@@ -229,6 +261,13 @@ pub async fn verify(rec: &ReleaseRecord, keys: &[String], blobs: &dyn Blobs) -> 
         }
         seen.push(key_of);
         image(&mut out, item, &key, &prov.digest).await;
+        for e in rec.evidence.iter().filter(|e| {
+            e.subject == item.digest
+                && matches!(e.kind, EvidenceKind::SbomSpdx | EvidenceKind::SbomCyclonedx)
+                && e.attached.is_some()
+        }) {
+            attached_sbom(&mut out, item, e).await;
+        }
     }
     out
 }
@@ -325,6 +364,34 @@ async fn image(out: &mut Vec<Check>, item: &wharf_model::Produced, key: &PublicK
         attached.0,
         attached.1,
     );
+}
+
+/// Whether the SBOM `e` attached to image `item` is there with its digest.
+async fn attached_sbom(
+    out: &mut Vec<Check>,
+    item: &wharf_model::Produced,
+    e: &wharf_model::Evidence,
+) {
+    let what = format!("{} attached to {}", e.kind.as_str(), item.name);
+    let Some(at) = e.attached.as_deref() else {
+        return;
+    };
+    let found = async {
+        let r = Reference::parse(at).ok()?;
+        let artifact = r.digest.clone()?;
+        let image = Reference::parse(&format!("{}/{}@{}", r.host, r.name, item.digest)).ok()?;
+        let options = ClientOptions::default();
+        let subject = Subject::resolve(&image, &options).await.ok()?;
+        let (_, data) = attach::fetch_attached(&subject, &artifact, &options)
+            .await
+            .ok()?;
+        Some(wharf_oci::Digest::of(&data).to_string())
+    }
+    .await;
+    match found {
+        Some(d) => check(out, what, d == e.digest, format!("{at}: {d}")),
+        None => check(out, what, false, format!("{at} cannot be read")),
+    }
 }
 
 /// The in-toto artifact type provenance is attached with.

@@ -75,7 +75,11 @@ fn a_release_is_signed_its_images_too_and_verify_checks_it_all() {
         said.contains("signed the provenance of 0.1.0 (3 subjects) with release key "),
         "{said}"
     );
-    assert!(said.contains("provenance attached (tag sha256-"), "{said}");
+    assert!(
+        said.contains("provenance and 2 SBOM(s) attached (tag sha256-"),
+        "{said}"
+    );
+    assert!(said.contains("SBOM of image proof/app@sha256:"), "{said}");
     let rec = wharf(&p, &["release", "show", "0.1.0", "--json"])
         .expect(0)
         .json();
@@ -87,7 +91,16 @@ fn a_release_is_signed_its_images_too_and_verify_checks_it_all() {
         .collect();
     assert_eq!(
         kinds,
-        ["provenance", "public-key", "signature", "provenance"],
+        [
+            "provenance",
+            "public-key",
+            "sbom-spdx",
+            "sbom-cyclonedx",
+            "signature",
+            "sbom-spdx",
+            "sbom-cyclonedx",
+            "provenance"
+        ],
         "{rec}"
     );
     let image = rec["items"]
@@ -97,7 +110,15 @@ fn a_release_is_signed_its_images_too_and_verify_checks_it_all() {
         .find(|i| i["kind"] == "pushed-image")
         .unwrap()
         .clone();
+    assert_eq!(rec["evidence"][4]["subject"], image["digest"]);
     assert_eq!(rec["evidence"][2]["subject"], image["digest"]);
+    assert!(
+        rec["evidence"][5]["attached"]
+            .as_str()
+            .unwrap()
+            .contains("/proof/app@sha256:"),
+        "{rec}"
+    );
     // The human form lists what proves it.
     let shown = wharf(&p, &["release", "show", "0.1.0"]).expect(0).stdout();
     assert!(shown.contains("provenance"), "{shown}");
@@ -118,6 +139,14 @@ fn a_release_is_signed_its_images_too_and_verify_checks_it_all() {
         "{verified}"
     );
     assert!(verified.contains("carries the provenance"), "{verified}");
+    assert!(
+        verified.contains("✓ sbom-spdx attached to 127.0.0.1:"),
+        "{verified}"
+    );
+    assert!(
+        verified.contains("is named by the provenance"),
+        "{verified}"
+    );
     assert!(
         verified.ends_with("release 0.1.0: verified\n"),
         "{verified}"
@@ -181,6 +210,41 @@ print("\n".join(s["digest"]["sha256"] for s in statement["subject"]))
             .output()
             .unwrap();
         assert!(!out.status.success());
+    }
+
+    // The image's SBOMs pass the real validators: spdx-tools and cyclonedx-python-lib's
+    // strict CycloneDX 1.6 schema.
+    if let Some(python) = verifiers() {
+        let spdx = object_of(&p, rec["evidence"][2]["digest"].as_str().unwrap());
+        let cdx = object_of(&p, rec["evidence"][3]["digest"].as_str().unwrap());
+        let bin = python.parent().unwrap();
+        // pyspdxtools tells the format by the file name.
+        let named = p.path().join(".wharf/image.spdx.json");
+        std::fs::copy(&spdx, &named).unwrap();
+        let out = std::process::Command::new(bin.join("pyspdxtools"))
+            .arg("-i")
+            .arg(&named)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = std::process::Command::new(&python)
+            .args([
+                "-c",
+                "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator as V\nfrom cyclonedx.schema import SchemaVersion as S\ne = V(S.V1_6).validate_str(open(sys.argv[1]).read())\nprint(e)\nsys.exit(1 if e else 0)",
+            ])
+            .arg(&cdx)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 
     // A rotated key still verifies what the old one signed.
