@@ -120,18 +120,29 @@ pub async fn prove(
     record: &mut ReleaseRecord,
     key: &ReleaseKey,
     log: &mut LogWriter,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<Produced>, String> {
     let dir_rel = format!("release-evidence/{}", record.version);
     let dir = req.workspace.join(&dir_rel);
     std::fs::create_dir_all(dir.join("sbom"))
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let docs = sboms(req, record, log).await?;
-    let byproducts: Vec<(String, String)> = docs
+    let docs = sboms(req, record, log, warnings).await?;
+    let mut byproducts: Vec<(String, String)> = docs
         .iter()
         .map(|d| (format!("{dir_rel}/sbom/{}", d.file), sha256(&d.bytes)))
         .collect();
-    let payload = serde_json::to_vec(&statement(req, record, &byproducts))
-        .map_err(|e| format!("the provenance statement: {e}"))?;
+    // The policy gate the release passed, if a job before it ran one.
+    let gate = policy_outcome(req)?;
+    if let Some((name, digest, _)) = &gate {
+        byproducts.push((name.clone(), digest.clone()));
+    }
+    let mut statement = statement(req, record, &byproducts);
+    if let Some((_, _, outcome)) = &gate {
+        statement["predicate"]["buildDefinition"]["internalParameters"]["policy"] =
+            outcome["policy"].clone();
+    }
+    let payload =
+        serde_json::to_vec(&statement).map_err(|e| format!("the provenance statement: {e}"))?;
     let envelope = Envelope::sign(IN_TOTO, &payload, key).map_err(|e| e.to_string())?;
     // One envelope per line (the .intoto.jsonl convention verifiers read).
     let mut line = serde_json::to_vec(&envelope).map_err(|e| format!("the envelope: {e}"))?;
@@ -174,6 +185,15 @@ pub async fn prove(
     )?;
     for d in &docs {
         keep(&format!("sbom/{}", d.file), &d.bytes, d.kind, &d.subject)?;
+    }
+    if let Some((name, digest, _)) = &gate {
+        evidence.push(Evidence {
+            kind: EvidenceKind::Policy,
+            subject: String::new(),
+            name: name.clone(),
+            digest: digest.clone(),
+            attached: None,
+        });
     }
     say(
         log,
@@ -298,6 +318,29 @@ async fn sign_image(
     ))
 }
 
+/// The outcome of the `policy` step of a job this release needs: its name, digest and
+/// JSON (checked against the digest it was produced with).
+fn policy_outcome(req: &BuiltinRequest) -> Result<Option<(String, String, Value)>, String> {
+    let Some(p) = req
+        .upstream_produced
+        .iter()
+        .rev()
+        .find(|p| p.kind == ProducedKind::Evidence && p.name == super::policy::OUTCOME)
+    else {
+        return Ok(None);
+    };
+    let path = req.workspace.join(&p.name);
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if sha256(&bytes) != p.digest {
+        return Err(format!(
+            "{}: not the policy outcome its job kept ({})",
+            p.name, p.digest
+        ));
+    }
+    let value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", p.name))?;
+    Ok(Some((p.name.clone(), p.digest.clone(), value)))
+}
+
 /// One SBOM of one release item.
 pub struct SbomDoc {
     /// `sbom-spdx` or `sbom-cyclonedx`.
@@ -336,7 +379,9 @@ fn file_stem(name: &str) -> String {
 
 /// The dependencies a wheel was released with, as the release job's workspace records
 /// them: `pylock.toml`, else a pinned `requirements.txt`; none when it has neither.
-fn resolved_of(workspace: &std::path::Path) -> Result<(wharf_sbom::Resolved, String), String> {
+pub(crate) fn resolved_of(
+    workspace: &std::path::Path,
+) -> Result<(wharf_sbom::Resolved, String), String> {
     let lock = workspace.join("pylock.toml");
     if lock.is_file() {
         let r = wharf_sbom::Resolved::from_pylock(&lock).map_err(|e| e.to_string())?;
@@ -359,6 +404,7 @@ pub async fn sboms(
     req: &BuiltinRequest,
     record: &ReleaseRecord,
     log: &mut LogWriter,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<SbomDoc>, String> {
     let created = u64::try_from(record.created_at / 1000).unwrap_or(0);
     let creation = wharf_sbom::Creation::new(created, env!("CARGO_PKG_VERSION"));
@@ -369,76 +415,91 @@ pub async fn sboms(
             continue;
         }
         let hex = item.digest.trim_start_matches("sha256:").to_string();
-        let (sbom, what) = match item.kind {
-            ProducedKind::Artifact if item.name.ends_with(".whl") => {
-                let path = req.workspace.join(&item.name);
-                let (resolved, from) = resolved_of(&req.workspace)?;
-                let sbom = tokio::task::spawn_blocking(move || {
-                    wharf_sbom::from_wheel(&path, &resolved).map_err(|e| e.to_string())
-                })
-                .await
-                .map_err(|e| e.to_string())??;
-                (sbom, format!("wheel {} ({from})", item.name))
-            }
-            ProducedKind::Package => {
-                let hex = hex.clone();
-                let path = req.workspace.join(&item.name);
-                let name = item.name.clone();
-                let version = record.version.clone();
-                let sbom = tokio::task::spawn_blocking(move || {
-                    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-                    let file = std::fs::File::open(&path)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
-                    tar::Archive::new(flate2::read::GzDecoder::new(file))
-                        .unpack(dir.path())
-                        .map_err(|e| format!("unpacking {}: {e}", path.display()))?;
-                    let file_name = file_stem(&name);
-                    let stem = file_name.trim_end_matches(".tar.gz");
-                    let subject = wharf_sbom::Subject::release_package(
-                        stem,
-                        Some(&version),
-                        Some(&file_name),
-                        Some(&hex),
-                        None,
-                    );
-                    wharf_sbom::from_tree(dir.path(), subject).map_err(|e| e.to_string())
-                })
-                .await
-                .map_err(|e| e.to_string())??;
-                (sbom, format!("package {}", item.name))
-            }
-            ProducedKind::PushedImage => {
-                let tagged = Reference::parse(&item.name).map_err(|e| e.to_string())?;
-                let repository = format!("{}/{}", tagged.host, tagged.name);
-                let pinned = Reference::parse(&format!("{repository}@{}", item.digest))
-                    .map_err(|e| e.to_string())?;
-                let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
-                let layout = scratch.path().join("layout");
-                let pulled = wharf_oci::registry::pull(
-                    &pinned,
-                    &layout,
-                    &wharf_oci::build::Platform::host(),
-                    &ClientOptions::default(),
-                    &mut |_| {},
-                )
-                .await
-                .map_err(|e| format!("reading the image {pinned} for its SBOM: {e}"))?;
-                let digest = item.digest.clone();
-                let sbom = tokio::task::spawn_blocking(move || {
-                    let root = scratch.path().join("rootfs");
-                    wharf_oci::unpack::unpack(&layout, Some(&pulled.tag), &root)
+        let made: Result<Option<(wharf_sbom::Sbom, String)>, String> = async {
+            Ok(Some(match item.kind {
+                ProducedKind::Artifact if item.name.ends_with(".whl") => {
+                    let path = req.workspace.join(&item.name);
+                    let (resolved, from) = resolved_of(&req.workspace)?;
+                    let sbom = tokio::task::spawn_blocking(move || {
+                        wharf_sbom::from_wheel(&path, &resolved).map_err(|e| e.to_string())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())??;
+                    (sbom, format!("wheel {} ({from})", item.name))
+                }
+                ProducedKind::Package => {
+                    let hex = hex.clone();
+                    let path = req.workspace.join(&item.name);
+                    let name = item.name.clone();
+                    let version = record.version.clone();
+                    let sbom = tokio::task::spawn_blocking(move || {
+                        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+                        let file = std::fs::File::open(&path)
+                            .map_err(|e| format!("{}: {e}", path.display()))?;
+                        tar::Archive::new(flate2::read::GzDecoder::new(file))
+                            .unpack(dir.path())
+                            .map_err(|e| format!("unpacking {}: {e}", path.display()))?;
+                        let file_name = file_stem(&name);
+                        let stem = file_name.trim_end_matches(".tar.gz");
+                        let subject = wharf_sbom::Subject::release_package(
+                            stem,
+                            Some(&version),
+                            Some(&file_name),
+                            Some(&hex),
+                            None,
+                        );
+                        wharf_sbom::from_tree(dir.path(), subject).map_err(|e| e.to_string())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())??;
+                    (sbom, format!("package {}", item.name))
+                }
+                ProducedKind::PushedImage => {
+                    let tagged = Reference::parse(&item.name).map_err(|e| e.to_string())?;
+                    let repository = format!("{}/{}", tagged.host, tagged.name);
+                    let pinned = Reference::parse(&format!("{repository}@{}", item.digest))
                         .map_err(|e| e.to_string())?;
-                    let subject = wharf_sbom::Subject::image(&repository, &digest, None);
-                    wharf_sbom::from_tree(&root, subject).map_err(|e| e.to_string())
-                })
-                .await
-                .map_err(|e| e.to_string())??;
-                (
-                    sbom,
-                    format!("image {}@{}", tagged.name, &item.digest[..19]),
-                )
+                    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+                    let layout = scratch.path().join("layout");
+                    let pulled = wharf_oci::registry::pull(
+                        &pinned,
+                        &layout,
+                        &wharf_oci::build::Platform::host(),
+                        &ClientOptions::default(),
+                        &mut |_| {},
+                    )
+                    .await
+                    .map_err(|e| format!("reading the image {pinned} for its SBOM: {e}"))?;
+                    let digest = item.digest.clone();
+                    let sbom = tokio::task::spawn_blocking(move || {
+                        let root = scratch.path().join("rootfs");
+                        wharf_oci::unpack::unpack(&layout, Some(&pulled.tag), &root)
+                            .map_err(|e| e.to_string())?;
+                        let subject = wharf_sbom::Subject::image(&repository, &digest, None);
+                        wharf_sbom::from_tree(&root, subject).map_err(|e| e.to_string())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())??;
+                    (
+                        sbom,
+                        format!("image {}@{}", tagged.name, &item.digest[..19]),
+                    )
+                }
+                _ => return Ok(None),
+            }))
+        }
+        .await;
+        let (sbom, what) = match made {
+            Ok(Some(x)) => x,
+            Ok(None) => continue,
+            Err(e) => {
+                // One item without an SBOM does not stop the release: it is said, and
+                // the release lists no SBOM for it.
+                let w = format!("no SBOM of {} {}: {e}", item.kind.as_str(), item.name);
+                say(log, format!("warning: {w}"));
+                warnings.push(w);
+                continue;
             }
-            _ => continue,
         };
         done.push(item.digest.clone());
         let spdx = wharf_sbom::to_spdx_2_3(&sbom, &creation).map_err(|e| e.to_string())?;

@@ -12,6 +12,7 @@ pub mod git;
 mod image;
 pub mod images;
 mod package;
+mod policy;
 pub mod publish;
 pub mod push;
 mod release;
@@ -54,6 +55,7 @@ async fn run(
             Builtin::Package(p) => package::run(&req, p, &mut log).await,
             Builtin::BuildImage(b) => image::run(&req, b, &mut log, &mut warnings).await,
             Builtin::PublishPython(p) => publish::run(&req, p, &mut log).await,
+            Builtin::Policy(p) => policy::run(&req, p, &mut log).await,
             Builtin::Release(r) => {
                 release::run(&req, r, &mut log, &mut warnings)
                     .await

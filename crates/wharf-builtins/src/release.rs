@@ -90,6 +90,11 @@ pub(super) async fn run(
         })
         .collect();
     for p in &req.upstream_produced {
+        // What proves a release (a policy gate's outcome) is not what it ships.
+        if p.kind == ProducedKind::Evidence {
+            items.retain(|i| !(i.kind == ProducedKind::Artifact && i.name == p.name));
+            continue;
+        }
         // A package is also an artifact, and so are the files of an image layout a job
         // passed on (to smoke-test the image before pushing it): list each once, as what
         // it is.
@@ -150,7 +155,7 @@ pub(super) async fn run(
         );
     }
     let kept = match &req.signing_key {
-        Some(key) => super::evidence::prove(req, &mut record, key, log).await?,
+        Some(key) => super::evidence::prove(req, &mut record, key, log, warnings).await?,
         None => {
             let w = format!(
                 "release {} is not signed: this run has no release key (`wharf keys create`)",

@@ -38,6 +38,9 @@ pub enum Builtin {
     PublishPython(PublishPythonStep),
     /// Write the release: version, notes, tag and a release record.
     Release(ReleaseStep),
+    /// Apply the policy file to scanner reports and licences: fail on open findings and
+    /// expired or unused exceptions.
+    Policy(PolicyStep),
 }
 
 impl Builtin {
@@ -48,6 +51,7 @@ impl Builtin {
             Builtin::BuildImage(_) => "build-image",
             Builtin::PublishPython(_) => "publish-python",
             Builtin::Release(_) => "release",
+            Builtin::Policy(_) => "policy",
         }
     }
 
@@ -61,8 +65,25 @@ impl Builtin {
             },
             Builtin::PublishPython(p) => format!("publish-python {}", p.files.join(" ")),
             Builtin::Release(_) => "release".to_string(),
+            Builtin::Policy(p) => format!("policy {}", p.file),
         }
     }
+}
+
+/// `policy:` — the policy file applied to the project's own scanners' reports and to the
+/// licences of its wheels: a table of open findings, and a failure on what the policy
+/// does not allow (findings at a failing severity, expired or unused exceptions, licences
+/// not allowed).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PolicyStep {
+    /// The policy file, relative to the working directory (default `wharf.policy.toml`).
+    pub file: String,
+    /// Globs of scanner reports: Trivy JSON, Grype JSON, SARIF 2.1.0, pip-audit JSON.
+    pub reports: Vec<String>,
+    /// Globs of wheels (their dependencies from `pylock.toml` or a pinned
+    /// `requirements.txt` beside the project) and virtual environments whose packages'
+    /// licences are checked against the policy's `[licenses]`.
+    pub licenses: Vec<String>,
 }
 
 /// `package:` — archive workspace paths into one reproducible file with a manifest.

@@ -16,7 +16,7 @@ pub mod state;
 mod status;
 
 pub use builtin::{
-    BuildImageStep, Builtin, ForgeStep, LayerSpec, PackageStep, Produced, ProducedKind,
+    BuildImageStep, Builtin, ForgeStep, LayerSpec, PackageStep, PolicyStep, Produced, ProducedKind,
     PublishPythonStep, ReleaseStep, StepAction, Switch,
 };
 pub use deploy::{

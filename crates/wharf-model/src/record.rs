@@ -245,6 +245,8 @@ pub enum EvidenceKind {
     SbomCyclonedx,
     /// A cosign-format signature of an image (its `sha256-<hex>.sig` tag).
     Signature,
+    /// The outcome of the `policy` step the release passed (wharf-policy's JSON).
+    Policy,
 }
 
 impl EvidenceKind {
@@ -256,6 +258,7 @@ impl EvidenceKind {
             EvidenceKind::SbomSpdx => "sbom-spdx",
             EvidenceKind::SbomCyclonedx => "sbom-cyclonedx",
             EvidenceKind::Signature => "signature",
+            EvidenceKind::Policy => "policy",
         }
     }
 
@@ -267,6 +270,7 @@ impl EvidenceKind {
             "sbom-spdx" => EvidenceKind::SbomSpdx,
             "sbom-cyclonedx" => EvidenceKind::SbomCyclonedx,
             "signature" => EvidenceKind::Signature,
+            "policy" => EvidenceKind::Policy,
             _ => return None,
         })
     }

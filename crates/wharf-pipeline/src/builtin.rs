@@ -11,8 +11,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use wharf_model::{
-    BuildImageStep, Builtin, ForgeStep, LayerSpec, PackageStep, PublishPythonStep, ReleaseStep,
-    Switch,
+    BuildImageStep, Builtin, ForgeStep, LayerSpec, PackageStep, PolicyStep, PublishPythonStep,
+    ReleaseStep, Switch,
 };
 
 use crate::exprs::{Scalar as ExprScalar, Scope, Site, check_template};
@@ -22,7 +22,13 @@ use crate::reporter::Reporter;
 use crate::scalar::Scalar;
 
 /// The keys that start a built-in step, for hints.
-pub(crate) const BUILTIN_KEYS: [&str; 4] = ["package", "build-image", "publish-python", "release"];
+pub(crate) const BUILTIN_KEYS: [&str; 5] = [
+    "package",
+    "build-image",
+    "publish-python",
+    "release",
+    "policy",
+];
 
 /// `package:`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -179,6 +185,26 @@ pub struct ReleaseFile {
     #[serde(default)]
     #[schemars(with = "Option<ForgeFile>")]
     pub forge: Option<Spanned<ForgeFile>>,
+}
+
+/// `policy:`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// The policy file (default `wharf.policy.toml`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub file: Option<Spanned<String>>,
+    /// A glob or a list of globs of scanner reports (Trivy JSON, Grype JSON, SARIF 2.1.0,
+    /// pip-audit JSON), e.g. `reports/*.json`.
+    #[serde(default)]
+    #[schemars(with = "Option<Globs>")]
+    pub reports: Option<Spanned<Globs>>,
+    /// A glob or a list of globs of wheels or virtual environments whose packages'
+    /// licences the policy's `[licenses]` judges, e.g. `dist/*.whl`.
+    #[serde(default)]
+    #[schemars(with = "Option<Globs>")]
+    pub licenses: Option<Spanned<Globs>>,
 }
 
 /// `release.forge:`.
@@ -430,6 +456,39 @@ pub(crate) fn publish_python(
         token: secret(r, scope, "token", &p.token),
         username: opt(r, scope, &p.username),
         index_url: opt(r, scope, &p.index_url),
+    })
+}
+
+/// `policy:` into the plan's form.
+pub(crate) fn policy(r: &mut Reporter, scope: &Scope<'_>, f: &Spanned<PolicyFile>) -> Builtin {
+    let p = &f.value;
+    let globs = |g: &Option<Spanned<Globs>>| -> Vec<Spanned<String>> {
+        g.as_ref()
+            .map(|g| {
+                g.value
+                    .0
+                    .iter()
+                    .map(|s| Spanned {
+                        value: s.clone(),
+                        referenced: g.referenced,
+                        defined: g.defined,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (reports, licenses) = (globs(&p.reports), globs(&p.licenses));
+    if reports.is_empty() && licenses.is_empty() {
+        r.error(
+            r.span(f),
+            "`policy:` has nothing to judge",
+            "add `reports: reports/*.json` (your scanners' reports) and/or `licenses: dist/*.whl`",
+        );
+    }
+    Builtin::Policy(PolicyStep {
+        file: opt(r, scope, &p.file).unwrap_or_else(|| "wharf.policy.toml".to_string()),
+        reports: list(r, scope, &reports),
+        licenses: list(r, scope, &licenses),
     })
 }
 

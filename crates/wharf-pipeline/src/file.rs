@@ -350,6 +350,10 @@ pub struct StepFile {
     #[serde(default)]
     #[schemars(with = "Option<crate::builtin::ReleaseFile>")]
     pub release: Option<Spanned<crate::builtin::ReleaseFile>>,
+    /// Built-in: apply the policy file to scanner reports and licences.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::builtin::PolicyFile>")]
+    pub policy: Option<Spanned<crate::builtin::PolicyFile>>,
     /// The shell (default: `defaults.shell` or `bash`).
     #[serde(default)]
     #[schemars(with = "Option<String>")]

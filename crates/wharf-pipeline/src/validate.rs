@@ -539,6 +539,10 @@ fn step_action(
         kinds.push("release");
         action = Some(StepAction::Builtin(builtin::release(r, scope, p)));
     }
+    if let Some(p) = &step.policy {
+        kinds.push("policy");
+        action = Some(StepAction::Builtin(builtin::policy(r, scope, p)));
+    }
     if kinds.len() > 1 {
         let d = r
             .at(
@@ -561,7 +565,7 @@ fn step_action(
             .at(r.span(spanned), "a step needs `run:` or a built-in step")
             .with_label("nothing to do")
             .with_hint(
-                "add `run: COMMAND`, or one of `package`, `build-image`, `publish-python` or `release`",
+                "add `run: COMMAND`, or one of `package`, `build-image`, `publish-python`, `release` or `policy`",
             );
         r.push(d);
         StepAction::Run {

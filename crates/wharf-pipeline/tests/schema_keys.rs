@@ -689,6 +689,22 @@ const KEYS: &[(&str, Key)] = &[
         Proof(&["fn the_release_step_tags_records_and_writes_the_changelog("]),
     ),
     (
+        "jobs.*.steps[].policy",
+        Proof(&["fn the_gate_fails_on_a_high_finding_and_passes_with_a_valid_exception("]),
+    ),
+    (
+        "jobs.*.steps[].policy.file",
+        Proof(&["fn the_gate_fails_on_a_high_finding_and_passes_with_a_valid_exception("]),
+    ),
+    (
+        "jobs.*.steps[].policy.reports",
+        Proof(&["fn expired_unused_and_self_approved_exceptions_each_fail_with_their_own_error("]),
+    ),
+    (
+        "jobs.*.steps[].policy.licenses",
+        Proof(&["fn licences_of_a_wheel_are_judged_and_a_release_records_the_gate_it_passed("]),
+    ),
+    (
         "jobs.*.steps[].release.changelog",
         Proof(&["fn the_release_step_tags_records_and_writes_the_changelog("]),
     ),

@@ -89,12 +89,27 @@ async fn run_show(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitStatu
             .hint("`wharf releases` lists the recorded releases")
             .into()
     };
-    let Some((_, store)) = history::open(dir).await? else {
+    let Some((state, store)) = history::open(dir).await? else {
         return Err(not_found());
     };
     let rec = store.get_release(version).await?.ok_or_else(not_found)?;
+    // The policy gate it passed, read back from the artifact store by its digest.
+    let blobs = StoredBlobs(wharf_store::ArtifactStore::new(&state));
+    let gate: Option<wharf_policy::Outcome> = rec
+        .evidence
+        .iter()
+        .find(|e| e.kind == wharf_model::EvidenceKind::Policy)
+        .and_then(|e| {
+            use wharf_runtime::verify::Blobs as _;
+            blobs.read(e.digest.trim_start_matches("sha256:"))
+        })
+        .and_then(|b| serde_json::from_slice(&b).ok());
     if args.json {
-        outln!("{}", serde_json::to_string(&rec)?);
+        let mut value = serde_json::to_value(&rec)?;
+        if let Some(g) = &gate {
+            value["policy"] = serde_json::to_value(g)?;
+        }
+        outln!("{}", serde_json::to_string(&value)?);
         return Ok(ExitStatus::Success);
     }
     outln!(
@@ -113,6 +128,9 @@ async fn run_show(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitStatu
             i.name,
             i.digest
         );
+    }
+    if let Some(g) = &gate {
+        risk(g);
     }
     if rec.evidence.is_empty() {
         outln!("\nnot signed (no provenance recorded): `wharf keys create`, then release again");
@@ -144,6 +162,61 @@ async fn run_show(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitStatu
     outln!();
     out!("{}", rec.notes);
     Ok(ExitStatus::Success)
+}
+
+/// The release's risk, as its policy gate decided it: the exceptions it shipped with first
+/// (expired since, or expiring within the policy's warning window, in red), then the open
+/// findings by severity.
+fn risk(g: &wharf_policy::Outcome) {
+    let today = chrono::DateTime::from_timestamp_millis(wharf_engine::now_ms())
+        .map(|t| t.date_naive())
+        .unwrap_or(g.date);
+    outln!(
+        "\nrisk (policy {} {}, applied {}):",
+        g.policy.file,
+        &g.policy.digest[..g.policy.digest.len().min(19)],
+        g.date
+    );
+    if g.applied.is_empty() {
+        outln!("  no exception applied");
+    }
+    for a in &g.applied {
+        let left = (a.expires - today).num_days();
+        let when = if left < 0 {
+            console::style(format!("EXPIRED {} ({} days ago)", a.expires, -left))
+                .red()
+                .bold()
+                .to_string()
+        } else if a.expiring || left <= i64::from(wharf_policy::DEFAULT_WARN_DAYS) {
+            console::style(format!("expires {} (in {left} days)", a.expires))
+                .red()
+                .to_string()
+        } else {
+            format!("expires {} (in {left} days)", a.expires)
+        };
+        outln!(
+            "  exception {} ({}) {when}\n    owner {}, approved by {}: {}\n    covers {}",
+            a.id,
+            a.kind.as_str(),
+            a.owner,
+            a.approved_by,
+            a.reason,
+            a.matched.join(", ")
+        );
+    }
+    let mut open: Vec<&wharf_policy::OpenFinding> = g.failing.iter().chain(&g.open).collect();
+    open.sort_by_key(|f| std::cmp::Reverse(f.finding.severity));
+    if open.is_empty() {
+        outln!("  no open finding");
+    }
+    for f in open {
+        outln!(
+            "  {:<9} {}  {}",
+            f.finding.severity.as_str(),
+            f.finding.id,
+            f.finding.describe()
+        );
+    }
 }
 
 fn open(dir: &Path) -> anyhow::Result<Repo> {

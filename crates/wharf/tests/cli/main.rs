@@ -20,6 +20,7 @@ mod metrics;
 mod network;
 mod package;
 mod pipes;
+mod policy;
 mod proxy;
 mod publish;
 mod registry;
