@@ -11,6 +11,7 @@ mod evidence;
 pub mod git;
 mod image;
 pub mod images;
+mod load_test;
 mod package;
 mod policy;
 pub mod publish;
@@ -48,6 +49,7 @@ async fn run(
     mut log: LogWriter,
 ) -> BuiltinOutcome {
     let deadline = req.deadline;
+    let step_cancel = cancel.clone();
     let mut released = None;
     let mut warnings = Vec::new();
     let body = async {
@@ -56,6 +58,7 @@ async fn run(
             Builtin::BuildImage(b) => image::run(&req, b, &mut log, &mut warnings).await,
             Builtin::PublishPython(p) => publish::run(&req, p, &mut log).await,
             Builtin::Policy(p) => policy::run(&req, p, &mut log).await,
+            Builtin::LoadTest(l) => load_test::run(&req, l, step_cancel, &mut log).await,
             Builtin::Release(r) => {
                 release::run(&req, r, &mut log, &mut warnings)
                     .await

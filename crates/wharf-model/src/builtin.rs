@@ -41,6 +41,8 @@ pub enum Builtin {
     /// Apply the policy file to scanner reports and licences: fail on open findings and
     /// expired or unused exceptions.
     Policy(PolicyStep),
+    /// Load an HTTP endpoint and fail on the thresholds it misses.
+    LoadTest(Box<LoadTestStep>),
 }
 
 impl Builtin {
@@ -52,6 +54,7 @@ impl Builtin {
             Builtin::PublishPython(_) => "publish-python",
             Builtin::Release(_) => "release",
             Builtin::Policy(_) => "policy",
+            Builtin::LoadTest(_) => "load-test",
         }
     }
 
@@ -66,6 +69,7 @@ impl Builtin {
             Builtin::PublishPython(p) => format!("publish-python {}", p.files.join(" ")),
             Builtin::Release(_) => "release".to_string(),
             Builtin::Policy(p) => format!("policy {}", p.file),
+            Builtin::LoadTest(l) => format!("load-test {}", l.url),
         }
     }
 }
@@ -84,6 +88,54 @@ pub struct PolicyStep {
     /// `requirements.txt` beside the project) and virtual environments whose packages'
     /// licences are checked against the policy's `[licenses]`.
     pub licenses: Vec<String>,
+}
+
+/// `load-test:` — an HTTP load (a closed loop of `connections`, or an open loop at `rate`
+/// requests per second) for `duration` after a `warm-up`, its latency percentiles, error
+/// rate and throughput checked against `thresholds`; the report (JSON) and a latency
+/// histogram (SVG) kept with the run. Durations are written as `10s`, `250ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LoadTestStep {
+    /// `http://…`; `${VAR}` takes a variable of the step's environment (a service's
+    /// `WHARF_SERVICE_APP_PORT`).
+    pub url: String,
+    /// The method (default `GET`).
+    pub method: Option<String>,
+    /// Request headers.
+    pub headers: BTreeMap<String, String>,
+    /// A request body.
+    pub body: Option<String>,
+    /// Connections (closed loop; with `rate`, the connections the rate is spread over).
+    pub connections: Option<u32>,
+    /// Requests per second, in total (an open loop).
+    pub rate: Option<u32>,
+    /// How long the measured load lasts (default `10s`).
+    pub duration: Option<String>,
+    /// Load sent first and not counted (default none).
+    pub warm_up: Option<String>,
+    /// Per request, connecting included (default `2s`).
+    pub timeout: Option<String>,
+    /// What fails the step.
+    pub thresholds: LoadThresholds,
+}
+
+/// The thresholds of a `load-test:` step (each optional).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LoadThresholds {
+    /// Latency percentiles and maximum, each at most this long.
+    pub p50: Option<String>,
+    /// 90th percentile.
+    pub p90: Option<String>,
+    /// 99th percentile.
+    pub p99: Option<String>,
+    /// 99.9th percentile.
+    pub p99_9: Option<String>,
+    /// The slowest answer.
+    pub max: Option<String>,
+    /// The share of failed requests at most this (a fraction, as written: `0.01`).
+    pub error_rate: Option<String>,
+    /// Requests per second at least this.
+    pub throughput: Option<u32>,
 }
 
 /// `package:` — archive workspace paths into one reproducible file with a manifest.

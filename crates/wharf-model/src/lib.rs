@@ -16,8 +16,8 @@ pub mod state;
 mod status;
 
 pub use builtin::{
-    BuildImageStep, Builtin, ForgeStep, LayerSpec, PackageStep, PolicyStep, Produced, ProducedKind,
-    PublishPythonStep, ReleaseStep, StepAction, Switch,
+    BuildImageStep, Builtin, ForgeStep, LayerSpec, LoadTestStep, LoadThresholds, PackageStep,
+    PolicyStep, Produced, ProducedKind, PublishPythonStep, ReleaseStep, StepAction, Switch,
 };
 pub use deploy::{
     AnalysisMetric, CanaryStep, DeployConfig, DeployMode, DeployStatus, DeploymentRecord,

@@ -11,8 +11,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use wharf_model::{
-    BuildImageStep, Builtin, ForgeStep, LayerSpec, PackageStep, PolicyStep, PublishPythonStep,
-    ReleaseStep, Switch,
+    BuildImageStep, Builtin, ForgeStep, LayerSpec, LoadTestStep, LoadThresholds, PackageStep,
+    PolicyStep, PublishPythonStep, ReleaseStep, Switch,
 };
 
 use crate::exprs::{Scalar as ExprScalar, Scope, Site, check_template};
@@ -22,12 +22,13 @@ use crate::reporter::Reporter;
 use crate::scalar::Scalar;
 
 /// The keys that start a built-in step, for hints.
-pub(crate) const BUILTIN_KEYS: [&str; 5] = [
+pub(crate) const BUILTIN_KEYS: [&str; 6] = [
     "package",
     "build-image",
     "publish-python",
     "release",
     "policy",
+    "load-test",
 ];
 
 /// `package:`.
@@ -205,6 +206,86 @@ pub struct PolicyFile {
     #[serde(default)]
     #[schemars(with = "Option<Globs>")]
     pub licenses: Option<Spanned<Globs>>,
+}
+
+/// `load-test:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LoadTestFile {
+    /// The `http://` URL to load; `${VAR}` takes a variable of the step's environment
+    /// (e.g. a service's `${WHARF_SERVICE_APP_PORT}`).
+    #[schemars(with = "String")]
+    pub url: Spanned<String>,
+    /// The method (default `GET`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub method: Option<Spanned<String>>,
+    /// Request headers.
+    #[serde(default)]
+    #[schemars(with = "OrderedMap<Scalar>")]
+    pub headers: EnvFile,
+    /// A request body.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub body: Option<Spanned<String>>,
+    /// Connections: a closed loop, each sending its next request when the last answer
+    /// came (default 10); with `rate`, the connections the rate is spread over.
+    #[serde(default)]
+    pub connections: Option<u32>,
+    /// Requests per second in total: an open loop, latency counted from each request's
+    /// intended send time.
+    #[serde(default)]
+    pub rate: Option<u32>,
+    /// How long the measured load lasts (default `10s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub duration: Option<Spanned<String>>,
+    /// Load sent before, not counted (default none).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub warm_up: Option<Spanned<String>>,
+    /// Per request, connecting included (default `2s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Spanned<String>>,
+    /// What fails the step.
+    #[serde(default)]
+    #[schemars(with = "Option<LoadThresholdsFile>")]
+    pub thresholds: Option<Spanned<LoadThresholdsFile>>,
+}
+
+/// `load-test.thresholds:`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LoadThresholdsFile {
+    /// The median latency at most this long.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub p50: Option<Spanned<String>>,
+    /// The 90th percentile at most this long.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub p90: Option<Spanned<String>>,
+    /// The 99th percentile at most this long.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub p99: Option<Spanned<String>>,
+    /// The 99.9th percentile at most this long.
+    #[serde(default, rename = "p99.9")]
+    #[schemars(with = "Option<String>")]
+    pub p99_9: Option<Spanned<String>>,
+    /// The slowest answer at most this long.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub max: Option<Spanned<String>>,
+    /// The share of failed requests (non-2xx/3xx, timeouts, connection errors) at most
+    /// this fraction, e.g. `0.01`.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub error_rate: Option<Spanned<f64>>,
+    /// At least this many requests per second.
+    #[serde(default)]
+    pub throughput: Option<u32>,
 }
 
 /// `release.forge:`.
@@ -490,6 +571,65 @@ pub(crate) fn policy(r: &mut Reporter, scope: &Scope<'_>, f: &Spanned<PolicyFile
         reports: list(r, scope, &reports),
         licenses: list(r, scope, &licenses),
     })
+}
+
+/// `load-test:` into the plan's form.
+pub(crate) fn load_test(r: &mut Reporter, scope: &Scope<'_>, f: &Spanned<LoadTestFile>) -> Builtin {
+    let l = &f.value;
+    let url = text(r, scope, &l.url);
+    if !url.starts_with("http://") && !url.contains("${{") {
+        r.error(
+            r.span(&l.url),
+            format!("`load-test:` loads http:// URLs, not `{url}`"),
+            "write `url: http://HOST:PORT/PATH` (https is not supported yet)",
+        );
+    }
+    if l.connections == Some(0) || l.rate == Some(0) {
+        r.error(
+            r.span(f),
+            "`connections` and `rate` must be at least 1",
+            "leave them out for 10 connections in a closed loop",
+        );
+    }
+    let dur = |r: &mut Reporter, d: &Option<Spanned<String>>| -> Option<String> {
+        let d = d.as_ref()?;
+        crate::validate::duration(r, d);
+        Some(d.value.clone())
+    };
+    let t = l.thresholds.as_ref().map(|t| &t.value);
+    if let Some(e) = t.and_then(|t| t.error_rate.as_ref())
+        && !(0.0..=1.0).contains(&e.value)
+    {
+        r.error(
+            r.span(e),
+            format!("`error-rate: {}` is not a fraction", e.value),
+            "write a share between 0 and 1, e.g. `0.01` for 1 %",
+        );
+    }
+    let thresholds = match t {
+        Some(t) => LoadThresholds {
+            p50: dur(r, &t.p50),
+            p90: dur(r, &t.p90),
+            p99: dur(r, &t.p99),
+            p99_9: dur(r, &t.p99_9),
+            max: dur(r, &t.max),
+            error_rate: t.error_rate.as_ref().map(|e| e.value.to_string()),
+            throughput: t.throughput,
+        },
+        None => LoadThresholds::default(),
+    };
+    Builtin::LoadTest(Box::new(LoadTestStep {
+        url,
+        method: opt(r, scope, &l.method),
+        headers: map(r, scope, &l.headers),
+        body: opt(r, scope, &l.body),
+        connections: l.connections,
+        rate: l.rate,
+        duration: dur(r, &l.duration),
+        warm_up: dur(r, &l.warm_up),
+        timeout: dur(r, &l.timeout),
+        thresholds,
+    }))
 }
 
 /// One glob or a list of globs (`files: dist/*` or `files: [dist/*.whl, dist/*.tar.gz]`).

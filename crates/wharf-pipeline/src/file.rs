@@ -354,6 +354,10 @@ pub struct StepFile {
     #[serde(default)]
     #[schemars(with = "Option<crate::builtin::PolicyFile>")]
     pub policy: Option<Spanned<crate::builtin::PolicyFile>>,
+    /// Built-in: load an HTTP endpoint and check latency, errors and throughput.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::builtin::LoadTestFile>")]
+    pub load_test: Option<Spanned<crate::builtin::LoadTestFile>>,
     /// The shell (default: `defaults.shell` or `bash`).
     #[serde(default)]
     #[schemars(with = "Option<String>")]

@@ -543,6 +543,10 @@ fn step_action(
         kinds.push("policy");
         action = Some(StepAction::Builtin(builtin::policy(r, scope, p)));
     }
+    if let Some(l) = &step.load_test {
+        kinds.push("load-test");
+        action = Some(StepAction::Builtin(builtin::load_test(r, scope, l)));
+    }
     if kinds.len() > 1 {
         let d = r
             .at(
@@ -565,7 +569,7 @@ fn step_action(
             .at(r.span(spanned), "a step needs `run:` or a built-in step")
             .with_label("nothing to do")
             .with_hint(
-                "add `run: COMMAND`, or one of `package`, `build-image`, `publish-python`, `release` or `policy`",
+                "add `run: COMMAND`, or one of `package`, `build-image`, `publish-python`, `release`, `policy` or `load-test`",
             );
         r.push(d);
         StepAction::Run {

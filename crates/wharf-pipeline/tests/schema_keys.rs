@@ -689,6 +689,80 @@ const KEYS: &[(&str, Key)] = &[
         Proof(&["fn the_release_step_tags_records_and_writes_the_changelog("]),
     ),
     (
+        "jobs.*.steps[].load-test",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.rate",
+        Proof(&[
+            "fn a_missed_threshold_fails_the_step_naming_it_and_an_open_loop_counts_from_the_schedule(",
+        ]),
+    ),
+    (
+        "jobs.*.steps[].load-test.url",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.method",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.headers",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.body",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.connections",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.duration",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.warm-up",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.timeout",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.thresholds",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.thresholds.p50",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.thresholds.p90",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.thresholds.p99",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.thresholds.p99.9",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.thresholds.max",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.thresholds.error-rate",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
+        "jobs.*.steps[].load-test.thresholds.throughput",
+        Proof(&["fn a_load_meets_its_thresholds_and_its_report_is_kept("]),
+    ),
+    (
         "jobs.*.steps[].policy",
         Proof(&["fn the_gate_fails_on_a_high_finding_and_passes_with_a_valid_exception("]),
     ),

@@ -16,6 +16,7 @@ mod helper;
 mod history;
 mod image;
 mod keys;
+mod load_test;
 mod metrics;
 mod network;
 mod package;
