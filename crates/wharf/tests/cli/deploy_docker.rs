@@ -421,26 +421,10 @@ fn a_deployer_killed_mid_deployment_is_reconciled_with_no_failed_request() {
         rate_per_sec: Some(200),
         headers: Vec::new(),
     });
-    let kill_at = |version: &str, phase: &str| {
-        let mut child =
-            d.p.cmd(&["deploy", version, "--env", "production"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-        let id = wait_for_phase(&d, phase);
-        child.kill().unwrap();
-        child.wait().unwrap();
-        std::thread::sleep(Duration::from_secs(5));
-        let t = Instant::now();
-        let list = d.p.wharf(&["deployments", "--json"]).expect(0).json();
-        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-        assert_eq!(list[0]["id"], id);
-        list[0].clone()
-    };
     // Killed while the proxy health-gates a slow release: traffic never moved.
-    let rec = kill_at("0.2.0", "health");
+    let rec = kill_when(&d, "0.2.0", || {
+        wait_for_phase(&d, "health");
+    });
     assert_eq!(rec["status"], "interrupted", "{rec}");
     assert!(
         rec["reason"]
@@ -451,7 +435,9 @@ fn a_deployer_killed_mid_deployment_is_reconciled_with_no_failed_request() {
     );
     // Killed mid-analysis, after the switch: not verified, so back to 0.1.0.
     d.p.write("soak", "");
-    let rec = kill_at("0.3.0", "analysis");
+    let rec = kill_when(&d, "0.3.0", || {
+        wait_for_phase(&d, "analysis");
+    });
     assert_eq!(rec["status"], "rolled_back", "{rec}");
     assert!(
         rec["reason"]

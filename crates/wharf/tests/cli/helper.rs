@@ -191,7 +191,22 @@ impl Project {
             .unwrap();
         Run { out }
     }
+
+    /// Runs wharf with the fixed secret-store key [`TEST_KEY`] (what opens the release
+    /// key and stored secrets), never the user's key file.
+    pub fn wharf_keyed(&self, args: &[&str]) -> Run {
+        let out = self
+            .cmd(args)
+            .env("WHARF_SECRET_KEY", TEST_KEY)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        Run { out }
+    }
 }
+
+/// A fixed secret-store key (the base64 of 32 bytes) for tests.
+pub const TEST_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// Whether process `pid` runs (exists and is not a zombie).
 pub fn alive(pid: i32) -> bool {

@@ -1,20 +1,9 @@
 //! `wharf keys`: the project's release key.
 
-use std::process::Stdio;
-
 use crate::helper::{Project, Run};
 
-/// A fixed secret-store key (base64 of 32 bytes): tests never touch the user's key file.
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
 fn keys(p: &Project, args: &[&str]) -> Run {
-    let out = p
-        .cmd(&[&["keys"], args].concat())
-        .env("WHARF_SECRET_KEY", KEY)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    Run { out }
+    p.wharf_keyed(&[&["keys"], args].concat())
 }
 
 #[test]

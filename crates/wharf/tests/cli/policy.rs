@@ -6,9 +6,6 @@ use std::io::Write;
 
 use crate::helper::{Project, Run};
 
-/// A fixed secret-store key (base64 of 32 bytes): tests never touch the user's key file.
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
 /// Trivy's own recorded report of a pip project (its integration test golden file):
 /// Werkzeug 0.11 with CVE-2019-14806 (HIGH) and CVE-2020-28724 (MEDIUM).
 const TRIVY_PIP: &str = include_str!("../../../wharf-policy/tests/reports/trivy/pip.json");
@@ -19,13 +16,7 @@ fn said(r: &Run) -> String {
 }
 
 fn wharf(p: &Project, args: &[&str]) -> Run {
-    let out = p
-        .cmd(args)
-        .env("WHARF_SECRET_KEY", KEY)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    Run { out }
+    p.wharf_keyed(args)
 }
 
 /// `days` from today, as a TOML date.

@@ -3,23 +3,12 @@
 //! provenance to it in Debian's registry; `wharf release verify` checks it all again, and
 //! securesystemslib (PyPI) verifies the envelope on its own.
 
-use std::process::Stdio;
-
 use wharf_test_support::registry::{Auth, Registry};
 
 use crate::helper::{Project, Run};
 
-/// A fixed secret-store key (base64 of 32 bytes): tests never touch the user's key file.
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
 fn wharf(p: &Project, args: &[&str]) -> Run {
-    let out = p
-        .cmd(args)
-        .env("WHARF_SECRET_KEY", KEY)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    Run { out }
+    p.wharf_keyed(args)
 }
 
 /// A project whose release ships a file artifact and an image pushed to `registry`.
