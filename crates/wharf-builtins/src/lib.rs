@@ -52,13 +52,18 @@ async fn run(
     let step_cancel = cancel.clone();
     let mut released = None;
     let mut warnings = Vec::new();
+    // What a step keeps even when it fails (a load test's report of the thresholds it
+    // missed).
+    let mut kept_on_failure = Vec::new();
     let body = async {
         match &req.builtin {
             Builtin::Package(p) => package::run(&req, p, &mut log).await,
             Builtin::BuildImage(b) => image::run(&req, b, &mut log, &mut warnings).await,
             Builtin::PublishPython(p) => publish::run(&req, p, &mut log).await,
             Builtin::Policy(p) => policy::run(&req, p, &mut log).await,
-            Builtin::LoadTest(l) => load_test::run(&req, l, step_cancel, &mut log).await,
+            Builtin::LoadTest(l) => {
+                load_test::run(&req, l, step_cancel, &mut log, &mut kept_on_failure).await
+            }
             Builtin::Release(r) => {
                 release::run(&req, r, &mut log, &mut warnings)
                     .await
@@ -89,7 +94,7 @@ async fn run(
         Ok(Ok(produced)) => (StepOutcome::Exited(0), produced, None),
         Ok(Err(e)) => {
             log.write(LogStream::Stderr, format!("error: {e}\n").as_bytes());
-            (StepOutcome::Exited(1), Vec::new(), Some(e))
+            (StepOutcome::Exited(1), kept_on_failure, Some(e))
         }
         Err(stop) => (stop, Vec::new(), None),
     };

@@ -92,11 +92,14 @@ fn spec(step: &LoadTestStep, req: &BuiltinRequest) -> Result<wharf_load::LoadSpe
     Ok(spec)
 }
 
+/// Runs the load; `kept` receives the report and histogram first, so that they are kept
+/// even when a threshold fails the step.
 pub(super) async fn run(
     req: &BuiltinRequest,
     step: &LoadTestStep,
     cancel: watch::Receiver<bool>,
     log: &mut LogWriter,
+    kept: &mut Vec<Produced>,
 ) -> StepResult {
     let spec = spec(step, req)?;
     say(
@@ -126,7 +129,6 @@ pub(super) async fn run(
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let json = report.to_json().map_err(|e| e.to_string())?;
     let svg = report.svg();
-    let mut kept = Vec::new();
     for (name, bytes) in [
         ("report.json", json.as_bytes()),
         ("latency.svg", svg.as_bytes()),
@@ -153,5 +155,5 @@ pub(super) async fn run(
             failed.join("; ")
         ));
     }
-    Ok(kept)
+    Ok(std::mem::take(kept))
 }

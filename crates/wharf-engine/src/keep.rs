@@ -113,16 +113,17 @@ async fn artifacts(t: &JobTask, workspace: &Path, run: &mut JobRun) {
     } else {
         Vec::new()
     };
-    if succeeded {
-        // Release packages are kept like declared artifacts, so later jobs receive them,
-        // and so are the documents that prove a release.
-        pats.extend(
-            run.produced
-                .iter()
-                .filter(|p| matches!(p.kind, ProducedKind::Package | ProducedKind::Evidence))
-                .map(|p| globset::escape(&p.name)),
-        );
-    }
+    // Release packages are kept like declared artifacts, so later jobs receive them, and
+    // so are the documents that prove a release or say why a step failed (a load test's
+    // report), whatever the job's outcome.
+    pats.extend(
+        run.produced
+            .iter()
+            .filter(|p| {
+                p.kind == ProducedKind::Evidence || (succeeded && p.kind == ProducedKind::Package)
+            })
+            .map(|p| globset::escape(&p.name)),
+    );
     if pats.is_empty() {
         return;
     }

@@ -119,6 +119,10 @@ jobs:
     );
     assert!(out.contains("1 threshold missed: p50 "), "{out}");
     assert!(out.contains("> 5ms: FAILED"), "{out}");
+    // What it measured is kept with the run all the same.
+    let artifacts = p.wharf(&["artifacts"]).expect(0).stdout();
+    assert!(artifacts.contains("load-test/1/report.json"), "{artifacts}");
+    assert!(artifacts.contains("load-test/1/latency.svg"), "{artifacts}");
 
     // An unknown variable in the URL is an error, not an empty host.
     p.write(
