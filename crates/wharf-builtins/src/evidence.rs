@@ -205,7 +205,8 @@ pub async fn prove(
             &key.public().id()[..16]
         ),
     );
-    let envelope_bytes = serde_json::to_vec(&envelope).map_err(|e| format!("the envelope: {e}"))?;
+    // The image carries the very bytes kept with the run: one digest for both.
+    let envelope_bytes = line.clone();
     // One signature per image, however many tags name it.
     let mut images: Vec<&Produced> = Vec::new();
     for item in record
@@ -425,6 +426,7 @@ pub async fn sboms(
 ) -> Result<Vec<SbomDoc>, String> {
     let created = u64::try_from(record.created_at / 1000).unwrap_or(0);
     let creation = wharf_sbom::Creation::new(created, env!("CARGO_PKG_VERSION"));
+    let org = supplier(req);
     let mut out = Vec::new();
     let mut done: Vec<String> = Vec::new();
     for item in &record.items {
@@ -520,7 +522,7 @@ pub async fn sboms(
         };
         done.push(item.digest.clone());
         if sbom.subject.supplier.is_none() {
-            sbom.subject.supplier = Some(supplier(req));
+            sbom.subject.supplier = Some(org.clone());
         }
         let spdx = wharf_sbom::to_spdx_2_3(&sbom, &creation).map_err(|e| e.to_string())?;
         let cdx = wharf_sbom::to_cyclonedx_1_6(&sbom, &creation).map_err(|e| e.to_string())?;

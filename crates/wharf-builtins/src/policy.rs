@@ -124,9 +124,10 @@ async fn licensed(
     if !wheels.is_empty() {
         let found = wharf_engine::artifacts::collect(&req.cwd, &wheels, true)
             .map_err(|e| format!("licenses: {e}"))?;
+        // The workspace's lock, read once for every wheel.
+        let (resolved, from) = super::evidence::resolved_of(&req.workspace)?;
         for f in found.files.iter().filter(|f| f.rel.ends_with(".whl")) {
-            let (resolved, from) = super::evidence::resolved_of(&req.workspace)?;
-            let path = f.abs.clone();
+            let (path, resolved) = (f.abs.clone(), resolved.clone());
             let sbom = tokio::task::spawn_blocking(move || {
                 wharf_sbom::from_wheel(&path, &resolved).map_err(|e| e.to_string())
             })

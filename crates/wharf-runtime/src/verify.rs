@@ -27,6 +27,28 @@ pub trait Blobs {
     fn read(&self, sha256_hex: &str) -> Option<Vec<u8>>;
 }
 
+/// A project's artifact store (`.wharf/`, or a server project's state directory).
+pub struct StoreBlobs(pub wharf_store::ArtifactStore);
+
+impl Blobs for StoreBlobs {
+    fn read(&self, sha256_hex: &str) -> Option<Vec<u8>> {
+        if !self.0.verify(sha256_hex).ok()? {
+            return None;
+        }
+        std::fs::read(self.0.object_path(sha256_hex).ok()?).ok()
+    }
+}
+
+/// The outcome of the policy gate `rec` passed (its `policy` evidence), read back by its
+/// digest; `None` when it passed none, or the document is gone or changed.
+pub fn gate(rec: &ReleaseRecord, blobs: &dyn Blobs) -> Option<wharf_policy::Outcome> {
+    let e = rec
+        .evidence
+        .iter()
+        .find(|e| e.kind == EvidenceKind::Policy)?;
+    serde_json::from_slice(&blobs.read(hex_of(&e.digest))?).ok()
+}
+
 fn check(out: &mut Vec<Check>, what: impl Into<String>, ok: bool, detail: impl Into<String>) {
     out.push(Check {
         what: what.into(),
@@ -348,10 +370,7 @@ async fn image(out: &mut Vec<Check>, item: &wharf_model::Produced, key: &PublicK
                     continue;
                 };
                 if let Ok((_, data)) = attach::fetch_attached(&subject, &digest, &options).await {
-                    let mut line = data.clone();
-                    line.push(b'\n');
-                    let digest_of = |b: &[u8]| wharf_oci::Digest::of(b).to_string();
-                    found |= digest_of(&line) == prov || digest_of(&data) == prov;
+                    found |= wharf_oci::Digest::of(&data).to_string() == prov;
                 }
             }
             (found, format!("{} attached document(s)", list.len()))

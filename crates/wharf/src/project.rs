@@ -61,3 +61,11 @@ pub fn job_cache(root: &Path) -> Result<wharf_engine::cache::JobCache, UserError
         max,
     ))
 }
+
+/// The user running wharf on this machine (`USER`, else `LOGNAME`): the actor of the runs
+/// and deployments it starts, and who `wharf approve` approves as.
+pub fn local_user() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+}

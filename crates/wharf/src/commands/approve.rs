@@ -14,14 +14,11 @@ use crate::output::table::{Align, Table};
 /// Who approves from this machine: the user running wharf, as `wharf run` names the actor
 /// of the runs it starts.
 fn me() -> anyhow::Result<String> {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
-        .ok_or_else(|| {
-            UserError::invalid("cannot tell who is approving: USER is not set")
-                .hint("approvals are counted by name; run as a user with USER set")
-                .into()
-        })
+    crate::project::local_user().ok_or_else(|| {
+        UserError::invalid("cannot tell who is approving: USER is not set")
+            .hint("approvals are counted by name; run as a user with USER set")
+            .into()
+    })
 }
 
 /// Runs `wharf approve`.

@@ -18,10 +18,7 @@ use crate::project;
 
 /// Who deploys from this machine: the user running wharf (as for `wharf run`).
 fn me() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "unknown".to_string())
+    project::local_user().unwrap_or_else(|| "unknown".to_string())
 }
 
 /// The project's deployer: its store (created when missing) and its environments.

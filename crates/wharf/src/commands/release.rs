@@ -19,20 +19,17 @@ pub async fn run(dir: &Path, cmd: ReleaseCommand) -> anyhow::Result<ExitStatus> 
     }
 }
 
-/// The project's artifact store, as `wharf release verify` reads it.
-struct StoredBlobs(wharf_store::ArtifactStore);
-
-impl wharf_runtime::verify::Blobs for StoredBlobs {
-    fn read(&self, sha256_hex: &str) -> Option<Vec<u8>> {
-        if !self.0.verify(sha256_hex).ok()? {
-            return None;
-        }
-        std::fs::read(self.0.object_path(sha256_hex).ok()?).ok()
-    }
-}
-
-async fn run_verify(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitStatus> {
-    let version = args.release.strip_prefix('v').unwrap_or(&args.release);
+/// Release `arg` (a leading `v` accepted) of the project around `dir`, with the project's
+/// state directory and store; a clear error when there is none.
+async fn find_release(
+    dir: &Path,
+    arg: &str,
+) -> anyhow::Result<(
+    std::path::PathBuf,
+    wharf_store::Store,
+    wharf_model::ReleaseRecord,
+)> {
+    let version = arg.strip_prefix('v').unwrap_or(arg);
     let not_found = || -> anyhow::Error {
         UserError::invalid(format!("there is no release {version}"))
             .hint("`wharf releases` lists the recorded releases")
@@ -42,13 +39,18 @@ async fn run_verify(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitSta
         return Err(not_found());
     };
     let rec = store.get_release(version).await?.ok_or_else(not_found)?;
+    Ok((state, store, rec))
+}
+
+async fn run_verify(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitStatus> {
+    let (state, store, rec) = find_release(dir, &args.release).await?;
     let keys: Vec<String> = store
         .signing_keys()
         .await?
         .into_iter()
         .map(|k| k.public_pem)
         .collect();
-    let blobs = StoredBlobs(wharf_store::ArtifactStore::new(&state));
+    let blobs = wharf_runtime::verify::StoreBlobs(wharf_store::ArtifactStore::new(&state));
     let checks = wharf_runtime::verify::verify(&rec, &keys, &blobs).await;
     let ok = checks.iter().all(|c| c.ok);
     if args.json {
@@ -83,27 +85,10 @@ async fn run_verify(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitSta
 }
 
 async fn run_show(dir: &Path, args: ReleaseShowArgs) -> anyhow::Result<ExitStatus> {
-    let version = args.release.strip_prefix('v').unwrap_or(&args.release);
-    let not_found = || -> anyhow::Error {
-        UserError::invalid(format!("there is no release {version}"))
-            .hint("`wharf releases` lists the recorded releases")
-            .into()
-    };
-    let Some((state, store)) = history::open(dir).await? else {
-        return Err(not_found());
-    };
-    let rec = store.get_release(version).await?.ok_or_else(not_found)?;
+    let (state, _, rec) = find_release(dir, &args.release).await?;
     // The policy gate it passed, read back from the artifact store by its digest.
-    let blobs = StoredBlobs(wharf_store::ArtifactStore::new(&state));
-    let gate: Option<wharf_policy::Outcome> = rec
-        .evidence
-        .iter()
-        .find(|e| e.kind == wharf_model::EvidenceKind::Policy)
-        .and_then(|e| {
-            use wharf_runtime::verify::Blobs as _;
-            blobs.read(e.digest.trim_start_matches("sha256:"))
-        })
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let blobs = wharf_runtime::verify::StoreBlobs(wharf_store::ArtifactStore::new(&state));
+    let gate = wharf_runtime::verify::gate(&rec, &blobs);
     if args.json {
         let mut value = serde_json::to_value(&rec)?;
         if let Some(g) = &gate {

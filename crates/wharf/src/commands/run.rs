@@ -335,7 +335,7 @@ fn build_event(root: &Path, args: &RunArgs) -> Result<Event, UserError> {
         wharf_builtins::git::head(root)
     };
     e.sha = args.sha.clone().or(head_sha);
-    e.actor = std::env::var("USER").ok();
+    e.actor = crate::project::local_user();
     if kind == EventKind::Tag {
         let tag = args
             .tag
