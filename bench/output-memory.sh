@@ -17,6 +17,18 @@ LINE='0123456789 the quick brown fox jumps over the lazy dog 0123456789 the quic
 # The step: SIZE MB of lines, made by the step itself (no input file to read).
 STEP="{ yes '$LINE' || true; } | head -c ${MB}000000"
 printf 'version: 1\nworkspace: shared\njobs:\n  flood:\n    run: |\n      %s\n' "$STEP" >"$WORK/p/wharf.yml"
+# `workspace: shared` is an insecure setting: the benchmark's policy allows it (30 days).
+cat >"$WORK/p/wharf.policy.toml" <<EOF
+[[exception]]
+id = "BENCH-1"
+kind = "setting"
+setting = "workspace.shared"
+reason = "the benchmark measures the log path, not the workspace copy"
+owner = "bench"
+approved-by = "maintainer"
+created = $(date -u +%F)
+expires = $(date -u -d '+30 days' +%F)
+EOF
 
 slow_reader() {
   python3 -c '

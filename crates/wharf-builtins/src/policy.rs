@@ -77,7 +77,16 @@ pub(super) async fn run(
     let today = chrono::DateTime::from_timestamp_millis(wharf_engine::now_ms())
         .map(|t| t.date_naive())
         .ok_or("the clock is out of range")?;
-    let outcome = wharf_policy::evaluate(&policy, &findings, packages.as_deref(), None, today);
+    // The project's insecure settings (validation let each through on a `setting`
+    // exception): judged here so those exceptions are applied and recorded, and a `setting`
+    // exception that allows nothing is reported unused.
+    let outcome = wharf_policy::evaluate(
+        &policy,
+        &findings,
+        packages.as_deref(),
+        Some(&step.settings),
+        today,
+    );
     for line in outcome.render_text().lines() {
         say(log, line);
     }

@@ -88,6 +88,12 @@ pub struct PolicyStep {
     /// `requirements.txt` beside the project) and virtual environments whose packages'
     /// licences are checked against the policy's `[licenses]`.
     pub licenses: Vec<String>,
+    /// wharf's own insecure settings the project's pipelines use (already allowed by a
+    /// `setting` exception, or validation would have refused them): judged again by the
+    /// step so the exceptions that allow them are applied, recorded with the release and
+    /// never reported unused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<crate::InsecureSetting>,
 }
 
 /// `load-test:` — an HTTP load (a closed loop of `connections`, or an open loop at `rate`

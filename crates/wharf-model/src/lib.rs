@@ -9,6 +9,7 @@
 mod builtin;
 mod deploy;
 mod event;
+mod insecure;
 mod plan;
 mod record;
 mod run_event;
@@ -25,6 +26,7 @@ pub use deploy::{
     Target,
 };
 pub use event::{Event, EventKind, Upstream};
+pub use insecure::InsecureSetting;
 pub use plan::{
     ArtifactsWhen, CachePlan, EnvironmentRules, FreezeWindow, HealthPlan, JobSpec, Plan,
     PlannedJob, PlannedStep, RetryPolicy, ServicePlan, WorkspaceMode,

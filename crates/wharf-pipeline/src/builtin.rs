@@ -498,12 +498,36 @@ pub(crate) fn build_image(
         image: opt(r, scope, &b.image),
         tags: list(r, scope, &b.tags),
         push,
-        insecure: list(r, scope, &b.insecure),
+        insecure: {
+            for host in &b.insecure {
+                if !is_loopback_host(&host.value) {
+                    r.insecure(
+                        wharf_policy::settings::PLAIN_HTTP_REGISTRY,
+                        &host.value,
+                        r.span(host),
+                    );
+                }
+            }
+            list(r, scope, &b.insecure)
+        },
         compression: b.compression.as_ref().map(|c| c.value.clone()),
         username: opt(r, scope, &b.username),
         password: secret(r, scope, "password", &b.password),
         output: opt(r, scope, &b.output),
     }))
+}
+
+/// Whether a registry `host[:port]` is this machine, which wharf reaches over plain HTTP
+/// anyway (so listing it under `insecure:` is not an insecure setting).
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `publish-python:` into the plan's form.
@@ -570,6 +594,8 @@ pub(crate) fn policy(r: &mut Reporter, scope: &Scope<'_>, f: &Spanned<PolicyFile
         file: opt(r, scope, &p.file).unwrap_or_else(|| "wharf.policy.toml".to_string()),
         reports: list(r, scope, &reports),
         licenses: list(r, scope, &licenses),
+        // Filled in by `load_project` with every insecure setting of the project.
+        settings: Vec::new(),
     })
 }
 

@@ -49,7 +49,8 @@ pub struct PipelineFile {
     pub jobs: Spanned<OrderedMap<JobFile>>,
     /// Where jobs run unless they say otherwise: `isolated` (default) or `shared`.
     #[serde(default)]
-    pub workspace: Option<WorkspaceFile>,
+    #[schemars(with = "Option<WorkspaceFile>")]
+    pub workspace: Option<Spanned<WorkspaceFile>>,
     /// Deployment environments that jobs may target with `environment:`.
     #[serde(default)]
     #[schemars(with = "Option<OrderedMap<EnvironmentFile>>")]
@@ -106,7 +107,8 @@ pub struct PullRequestFile {
     pub branches: Option<Vec<Spanned<String>>>,
     /// Give pull request runs access to secrets (default false: PRs are untrusted).
     #[serde(default)]
-    pub secrets: Option<bool>,
+    #[schemars(with = "Option<bool>")]
+    pub secrets: Option<Spanned<bool>>,
 }
 
 /// `on.manual`.
@@ -257,7 +259,8 @@ pub struct JobFile {
     /// Where the job runs: `isolated` (a workspace of its own, the default) or `shared`
     /// (the project directory itself).
     #[serde(default)]
-    pub workspace: Option<WorkspaceFile>,
+    #[schemars(with = "Option<WorkspaceFile>")]
+    pub workspace: Option<Spanned<WorkspaceFile>>,
     /// Side containers (a database, the image under test) started and waited on before
     /// the first step, removed after the last, in GitHub Actions' shape.
     #[serde(default)]

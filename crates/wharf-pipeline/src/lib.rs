@@ -32,6 +32,7 @@ mod project;
 mod reporter;
 mod scalar;
 mod schema;
+mod settings;
 mod suggest;
 mod triggers;
 mod validate;
@@ -45,9 +46,11 @@ pub use exprs::ROOTS;
 pub use file::{Rollback, TriggerStatus};
 pub use inputs::Input;
 pub use matrix::{Cell, MAX_CELLS, Matrix, cell_id, cell_matches, env_var as matrix_env_var};
+pub use pipeline::FoundSetting;
 pub use pipeline::{Cache, Defaults, Environment, Job, Pipeline, Step};
-pub use project::{PIPELINE_DIR, ROOT_FILE, is_project, load_project};
+pub use project::{PIPELINE_DIR, ROOT_FILE, is_project, load_project, load_project_on};
 pub use schema::schema;
+pub use settings::DEFAULT_POLICY_FILE;
 pub use triggers::{Globs, PipelineTrigger, PullRequestTrigger, PushTrigger, Triggers, last_tick};
 
 /// The largest pipeline file accepted, in bytes (1 MiB).

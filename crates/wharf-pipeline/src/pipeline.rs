@@ -25,6 +25,16 @@ pub struct Pipeline {
     pub(crate) fail_fast: bool,
     pub(crate) jobs: Vec<Job>,
     pub(crate) environments: Vec<Environment>,
+    pub(crate) insecure: Vec<FoundSetting>,
+}
+
+/// One of wharf's own insecure settings, found where the file sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundSetting {
+    /// The setting, its subject and `file:line:column`.
+    pub setting: wharf_model::InsecureSetting,
+    /// The bytes of the file that set it.
+    pub span: std::ops::Range<usize>,
 }
 
 /// `defaults:`, validated.
@@ -169,6 +179,12 @@ impl Pipeline {
     /// as met): one platform job of an exported CI file runs one wharf job this way.
     pub fn plan_without_needs(&self, event: &Event, jobs: &[String]) -> Result<Plan, Diagnostics> {
         crate::plan::plan(self, event, jobs, false)
+    }
+
+    /// wharf's own insecure settings this pipeline uses, where it sets them (each allowed
+    /// by a `setting` exception once [`load_project`](crate::load_project) accepted it).
+    pub fn insecure_settings(&self) -> &[FoundSetting] {
+        &self.insecure
     }
 
     /// Job names in source order.

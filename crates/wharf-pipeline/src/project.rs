@@ -51,8 +51,23 @@ fn dir_entries(root: &Path) -> io::Result<Vec<String>> {
     Ok(names)
 }
 
-/// Loads and validates every pipeline file of the project at `root`.
+/// Loads and validates every pipeline file of the project at `root`, judging wharf's own
+/// insecure settings against the project's policy as of today (UTC).
 pub fn load_project(root: &Path) -> Result<Vec<Pipeline>, Diagnostics> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let today = chrono::DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .date_naive();
+    load_project_on(root, today)
+}
+
+/// [`load_project`], with the day the policy's `setting` exceptions are judged on.
+pub fn load_project_on(
+    root: &Path,
+    today: chrono::NaiveDate,
+) -> Result<Vec<Pipeline>, Diagnostics> {
     let root = root.canonicalize().map_err(|e| {
         Diagnostic::whole_file(
             "",
@@ -137,6 +152,9 @@ pub fn load_project(root: &Path) -> Result<Vec<Pipeline>, Diagnostics> {
                     .with_hint(format!("the project's pipelines: {}", names.join(", "))),
             );
         }
+    }
+    if errors.is_empty() {
+        errors = crate::settings::check(&root, &mut pipelines, today);
     }
     if errors.is_empty() {
         Ok(pipelines)

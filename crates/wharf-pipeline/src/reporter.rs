@@ -15,6 +15,9 @@ pub(crate) struct Reporter {
     pub file: String,
     pub source: Arc<str>,
     pub diagnostics: Vec<Diagnostic>,
+    /// wharf's own insecure settings the file uses, each at the value that sets it; the
+    /// project's policy decides whether they may stay (`project::check_settings`).
+    pub insecure: Vec<crate::pipeline::FoundSetting>,
 }
 
 impl Reporter {
@@ -23,6 +26,7 @@ impl Reporter {
             file: file.to_string(),
             source,
             diagnostics: Vec::new(),
+            insecure: Vec::new(),
         }
     }
 
@@ -34,6 +38,17 @@ impl Reporter {
     /// The byte range of a spanned value.
     pub fn span<T>(&self, spanned: &Spanned<T>) -> Range<usize> {
         self.range(&spanned.referenced)
+    }
+
+    /// Notes an insecure setting `key` (about `subject`) set at `span`.
+    pub fn insecure(&mut self, key: &str, subject: &str, span: Range<usize>) {
+        let (line, column) = crate::diagnostic::line_column(&self.source, span.start);
+        self.insecure.push(crate::pipeline::FoundSetting {
+            setting: wharf_model::InsecureSetting::new(key)
+                .with_subject(subject)
+                .with_location(&format!("{}:{line}:{column}", self.file)),
+            span,
+        });
     }
 
     /// A diagnostic at `span`, not yet reported (so it can get a label and a hint).

@@ -205,7 +205,7 @@ pub(crate) fn triggers_from_file(r: &mut Reporter, on: &OnFile) -> Triggers {
             branches: branches
                 .map_or_else(|| Some(Globs::everything()), |b| globs_from_file(r, b))
                 .unwrap_or_else(Globs::everything),
-            secrets: pr.and_then(|p| p.secrets).unwrap_or(false),
+            secrets: pr.and_then(|p| p.secrets.as_ref()).is_some_and(|s| s.value),
         });
     }
     for cron in on.schedule.iter().flatten() {

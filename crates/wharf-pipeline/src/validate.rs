@@ -12,7 +12,7 @@ use wharf_model::{ArtifactsWhen, RetryPolicy, StepAction};
 use crate::builtin;
 use crate::duration::duration_ms;
 use crate::exprs::{Scalar as ExprScalar, Scope, Site, check_condition, check_template};
-use crate::file::{EnvFile, JobFile, PipelineFile, StepFile};
+use crate::file::{EnvFile, JobFile, PipelineFile, StepFile, WorkspaceFile};
 use crate::matrix::matrix_from_file;
 use crate::pipeline::{Cache, Defaults, Environment, Job, Pipeline, Step};
 use crate::reporter::Reporter;
@@ -103,6 +103,7 @@ pub(crate) fn validate(r: &mut Reporter, file: &PipelineFile) -> Pipeline {
         });
 
     let environments = environments(r, file);
+    insecure_pipeline_settings(r, file, &name, &environments);
 
     let jobs_file = &file.jobs.value.0;
     if jobs_file.is_empty() {
@@ -141,7 +142,7 @@ pub(crate) fn validate(r: &mut Reporter, file: &PipelineFile) -> Pipeline {
             inputs: input_names.as_deref(),
             defaults: &defaults,
             environments: file.environments.as_ref().map(|e| e.value.keys().collect()),
-            workspace: file.workspace,
+            workspace: file.workspace.as_ref().map(|w| w.value),
         };
         jobs.push(validate_job(r, &ctx, key, job));
     }
@@ -158,7 +159,49 @@ pub(crate) fn validate(r: &mut Reporter, file: &PipelineFile) -> Pipeline {
         fail_fast: file.fail_fast.unwrap_or(true),
         jobs,
         environments,
+        insecure: std::mem::take(&mut r.insecure),
     }
+}
+
+/// Notes the pipeline-level insecure settings: `workspace: shared`, secrets for pull
+/// requests, and an environment named `production` that needs no approval.
+fn insecure_pipeline_settings(
+    r: &mut Reporter,
+    file: &PipelineFile,
+    pipeline: &str,
+    environments: &[Environment],
+) {
+    use wharf_policy::settings;
+    if let Some(w) = file
+        .workspace
+        .as_ref()
+        .filter(|w| w.value == WorkspaceFile::Shared)
+    {
+        r.insecure(settings::SHARED_WORKSPACE, pipeline, r.span(w));
+    }
+    let pr_secrets = file
+        .on
+        .as_ref()
+        .and_then(|on| on.pull_request.value.as_ref())
+        .and_then(|pr| pr.secrets.as_ref())
+        .filter(|s| s.value);
+    if let Some(s) = pr_secrets {
+        r.insecure(settings::PULL_REQUEST_SECRETS, pipeline, r.span(s));
+    }
+    for (name, _) in file.environments.iter().flat_map(|e| e.value.0.iter()) {
+        let unapproved = environments
+            .iter()
+            .any(|e| e.name == name.value && e.rules.approvals == 0);
+        if is_production(&name.value) && unapproved {
+            r.insecure(settings::UNAPPROVED_PRODUCTION, &name.value, r.span(name));
+        }
+    }
+}
+
+/// `production`, in any case: the environment name the unapproved-production setting is
+/// about.
+fn is_production(name: &str) -> bool {
+    name.eq_ignore_ascii_case("production")
 }
 
 struct JobContext<'a> {
@@ -167,7 +210,7 @@ struct JobContext<'a> {
     inputs: Option<&'a [String]>,
     defaults: &'a Defaults,
     environments: Option<Vec<&'a str>>,
-    workspace: Option<crate::file::WorkspaceFile>,
+    workspace: Option<WorkspaceFile>,
 }
 
 fn validate_job(
@@ -368,6 +411,24 @@ fn validate_job(
             }
         }
     };
+    if let Some(w) = job
+        .workspace
+        .as_ref()
+        .filter(|w| w.value == WorkspaceFile::Shared)
+    {
+        r.insecure(wharf_policy::settings::SHARED_WORKSPACE, &name, r.span(w));
+    }
+    // A job deploying to `production` with no `environments:` at all: nothing asks for an
+    // approval. (A declared `production` is judged where it is declared.)
+    if let (Some(env_name), None) = (&job.environment, &ctx.environments)
+        && is_production(&env_name.value)
+    {
+        r.insecure(
+            wharf_policy::settings::UNAPPROVED_PRODUCTION,
+            &env_name.value,
+            r.span(env_name),
+        );
+    }
     if let (Some(env_name), Some(known)) = (&job.environment, &ctx.environments)
         && !known.contains(&env_name.value.as_str())
     {
@@ -440,6 +501,8 @@ fn validate_job(
         services,
         workspace: job
             .workspace
+            .as_ref()
+            .map(|w| w.value)
             .or(ctx.workspace)
             .map(Into::into)
             .unwrap_or_default(),

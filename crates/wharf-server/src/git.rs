@@ -236,8 +236,9 @@ pub async fn branch_commit(mirror: &Path, branch: &str) -> Result<String> {
         .ok_or_else(|| Error::invalid(format!("the repository has no branch `{branch}`"), None))
 }
 
-/// The pipeline files at `rev` of `mirror` (`wharf.yml`, `.wharf/*.yml`), written under
-/// `dir` so they load as a project.
+/// The pipeline files at `rev` of `mirror` (`wharf.yml`, `.wharf/*.yml`) and the policy
+/// files their insecure settings are judged by, written under `dir` so they load as a
+/// project.
 pub async fn pipeline_files(mirror: &Path, rev: &str, dir: &Path) -> Result<()> {
     let listing = git(
         Some(mirror),
@@ -267,6 +268,41 @@ pub async fn pipeline_files(mirror: &Path, rev: &str, dir: &Path) -> Result<()> 
         )
         .await?;
         let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(Error::io("create", parent))?;
+        }
+        tokio::fs::write(&path, text)
+            .await
+            .map_err(Error::io("write", &path))?;
+    }
+    // The policy files: wharf.policy.toml, and any a pipeline's `policy` step names.
+    let mut policies = vec![wharf_pipeline::DEFAULT_POLICY_FILE.to_string()];
+    for name in listing.lines() {
+        let Ok(text) = tokio::fs::read_to_string(dir.join(name)).await else {
+            continue;
+        };
+        if let Ok(p) = wharf_pipeline::parse(name, &text) {
+            let file = p.policy_file();
+            if !policies.contains(&file) {
+                policies.push(file);
+            }
+        }
+    }
+    for name in policies {
+        let spec = format!("{rev}:{name}");
+        // Absent at this commit: validation then says which exception is missing.
+        let Ok(text) = git(
+            Some(mirror),
+            &["show", "--end-of-options", &spec],
+            "read a policy file",
+        )
+        .await
+        else {
+            continue;
+        };
+        let path = dir.join(&name);
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent)
                 .await

@@ -32,6 +32,7 @@ environments:
 {environments}
 "#
     ));
+    p.allow_settings(&["environment.production-without-approval"]);
     p.write(".gitignore", ".wharf/\napp/\ncalls.log\n");
     executable(
         &p,

@@ -73,6 +73,7 @@ environments:
 {envs}
 "#
         ));
+        p.allow_settings(&["environment.production-without-approval"]);
         p.write(".gitignore", ".wharf/\n");
         p.git_init();
         DockerProject {

@@ -39,6 +39,7 @@ fn pipeline(rules: &str) -> String {
 /// A project on branch `main` with the secret stored for `production`.
 fn project(rules: &str) -> Project {
     let p = Project::new(&pipeline(rules));
+    p.allow_settings(&["environment.production-without-approval"]);
     p.write(".gitignore", ".wharf/\n");
     p.git_init();
     with_key(

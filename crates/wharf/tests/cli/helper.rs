@@ -72,6 +72,17 @@ impl Project {
         self
     }
 
+    /// Adds to `wharf.policy.toml` a valid `setting` exception (from yesterday, for 30
+    /// days) for each of wharf's insecure settings named: what a real project needs before
+    /// its pipeline may use `workspace: shared`, an unapproved `production`…
+    pub fn allow_settings(&self, keys: &[&str]) -> &Project {
+        let path = self.path().join("wharf.policy.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.push_str(&settings_policy(keys));
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
@@ -209,6 +220,34 @@ impl Project {
 pub const TEST_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// Whether process `pid` runs (exists and is not a zombie).
+/// Policy-file text with a valid `setting` exception (from yesterday, for 30 days) for
+/// each of wharf's insecure settings named.
+pub fn settings_policy(keys: &[&str]) -> String {
+    let mut text = String::new();
+    for (i, key) in keys.iter().enumerate() {
+        text.push_str(&format!(
+            "\n[[exception]]\nid = \"SET-{i}\"\nkind = \"setting\"\nsetting = \"{key}\"\n\
+             reason = \"the test looks at what the jobs left in the project\"\n\
+             owner = \"dev\"\napproved-by = \"sec-lead\"\ncreated = {}\nexpires = {}\n",
+            day(-1),
+            day(29)
+        ));
+    }
+    text
+}
+
+/// `days` from today (UTC), as a TOML date.
+pub fn day(days: i64) -> String {
+    let now = chrono::DateTime::from_timestamp_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    )
+    .unwrap();
+    (now.date_naive() + chrono::Duration::days(days)).to_string()
+}
+
 pub fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
         // The state follows the command name, which may itself hold ") ".

@@ -8,6 +8,7 @@ use crate::helper::Project;
 /// A project with a busybox root filesystem (Debian's busybox-static) and an app file.
 fn project(pipeline: &str) -> Project {
     let p = Project::new(pipeline);
+    p.allow_settings(&["workspace.shared"]);
     p.write("app/hello.txt", "hello from the image\n");
     p.write(".gitignore", ".wharf/\nrootfs/\n");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -207,6 +208,7 @@ jobs:
           output: out/cfg
 "#,
     );
+    p.allow_settings(&["workspace.shared"]);
     p.write("www/index.html", "hi\n");
     p.wharf(&["run", "--plain"]).expect(0);
     let image = p

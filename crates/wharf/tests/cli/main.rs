@@ -33,6 +33,7 @@ mod run_control;
 mod runtime;
 mod secrets;
 mod server;
+mod settings;
 mod statuses;
 mod supply_chain;
 mod validate;

@@ -124,6 +124,7 @@ jobs:
     run: test -s out/app-2.0.0.tar.gz
 "#,
     );
+    p.allow_settings(&["workspace.shared"]);
     p.write("dist/app.whl", "wheel bytes\n");
     p.write("bin/run.sh", "#!/bin/sh\necho run\n");
     p.git_init();

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::helper::{Project, Run};
+use crate::helper::{Project, Run, day};
 
 /// Trivy's own recorded report of a pip project (its integration test golden file):
 /// Werkzeug 0.11 with CVE-2019-14806 (HIGH) and CVE-2020-28724 (MEDIUM).
@@ -17,18 +17,6 @@ fn said(r: &Run) -> String {
 
 fn wharf(p: &Project, args: &[&str]) -> Run {
     p.wharf_keyed(args)
-}
-
-/// `days` from today, as a TOML date.
-fn day(days: i64) -> String {
-    let now = chrono::DateTime::from_timestamp_millis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64,
-    )
-    .unwrap();
-    (now.date_naive() + chrono::Duration::days(days)).to_string()
 }
 
 const HEAD: &str = r#"[exceptions]

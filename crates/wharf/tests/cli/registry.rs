@@ -146,6 +146,7 @@ jobs:
 "#
     );
     let p = Project::new(&pipeline);
+    p.allow_settings(&["workspace.shared"]);
     p.write("app/hello.txt", "hello from the registry\n");
     p.write("app/big.bin", &"x".repeat(3 << 20));
     p.write(".gitignore", ".wharf/\nrootfs/\n");
@@ -902,6 +903,7 @@ jobs:
           push: ${{{{ event == 'tag' }}}}
 "#
     ));
+    p.allow_settings(&["workspace.shared"]);
     p.write("app/hello.txt", "hello\n");
     p.git_init();
     let branch = p.wharf(&["run", "--plain"]).expect(0);

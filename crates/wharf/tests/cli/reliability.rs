@@ -45,6 +45,7 @@ fn forty_kills_lose_no_shown_completion() {
         ));
     }
     let p = Project::new(&jobs);
+    p.allow_settings(&["workspace.shared"]);
     let seed: u64 = std::env::var("WHARF_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -143,6 +144,7 @@ fn a_step_child_that_calls_setsid_ends_with_its_step() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  escape:\n    run: |\n      setsid sh -c 'echo $$ > escaped.pid; exec sleep 60' &\n      while [ ! -s escaped.pid ]; do sleep 0.01; done\n      sleep 0.5\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     // (The step lives half a second: on a machine as busy as the whole test suite makes
     // it, moving a process into a cgroup can wait that long behind the kernel's cgroup
     // lock, and a step that detaches a process and ends within the wait leaves it out;
@@ -176,6 +178,7 @@ fn a_setsid_child_does_not_outlive_a_wharf_killed_with_sigkill() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  escape:\n    run: |\n      setsid sh -c 'echo $$ > escaped.pid; exec sleep 60' &\n      sleep 60\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     let mut child = p
         .cmd(&["run", "--plain"])
         .stdout(Stdio::null())
@@ -197,6 +200,7 @@ fn logs_of_running_and_interrupted_runs_show_their_steps() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  chatty:\n    run: |\n      i=0; while [ $i -lt 3000 ]; do echo \"line $i\"; i=$((i+1)); done\n      echo quiet > started\n      sleep 60\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     let mut child = p
         .cmd(&["run", "--plain"])
         .stdout(Stdio::null())
@@ -246,6 +250,7 @@ fn fail_fast_with_one_slot_cancels_the_jobs_not_started() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  a:\n    run: exit 1\n  b:\n    run: touch b-ran\n  c:\n    run: touch c-ran\n  report:\n    if: always()\n    run: touch report-ran\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     let r = p.wharf(&["run", "--plain", "-j", "1"]).expect(1);
     assert!(!p.path().join("b-ran").exists(), "{}", r.stderr());
     assert!(!p.path().join("c-ran").exists());
@@ -272,6 +277,7 @@ fn a_huge_line_shows_as_one_cut_line_with_its_size() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  wide:\n    run: |\n      echo before\n      head -c 50000000 /dev/zero | tr '\\0' x\n      echo\n      echo after\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     let r = p.wharf(&["run", "--plain"]).expect(0);
     let stderr = r.stderr();
     let wide: Vec<&str> = stderr
@@ -302,6 +308,7 @@ fn a_stalled_reader_slows_only_the_display() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  flood:\n    run: |\n      seq 1 2000000\n      touch done\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     let child = p
         .cmd(&["run", "--json"])
         .stdout(Stdio::piped())

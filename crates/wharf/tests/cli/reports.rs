@@ -313,6 +313,7 @@ jobs:
     workspace: shared
 "#,
     );
+    p.allow_settings(&["workspace.shared"]);
     let r = p.wharf(&["run", "--plain"]).expect(0);
     let err = r.stderr();
     let summary = &err[err.rfind("JOB").unwrap()..];

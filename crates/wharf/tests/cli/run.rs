@@ -26,6 +26,7 @@ jobs:
       echo "got: $GREETING; level=$LEVEL" > second.txt
 "#,
     );
+    p.allow_settings(&["workspace.shared"]);
     let r = p.wharf(&["run", "--json"]).expect(0);
     assert_eq!(p.read("first.txt"), "level=step keep=p\n");
     assert_eq!(
@@ -86,6 +87,7 @@ jobs:
     run: touch cleanup
 "#,
     );
+    p.allow_settings(&["workspace.shared"]);
     p.wharf(&["run", "--branch", "dev"]).expect(0);
     assert!(!p.path().join("on-main").exists());
     assert!(!p.path().join("on-tag").exists());
@@ -111,6 +113,7 @@ jobs:
     run: echo "$WHARF_EVENT|$WHARF_BRANCH|$WHARF_SHA|$WHARF_INPUT_TARGET|$WHARF_RUN_ID" > ctx
 "#,
     );
+    p.allow_settings(&["workspace.shared"]);
     p.git_init();
     p.wharf(&["run"]).expect(0);
     let ctx = p.read("ctx");
@@ -148,6 +151,7 @@ jobs:
     run: echo ${{ matrix.py }}-$WHARF_JOB >> cells
 "#,
     );
+    p.allow_settings(&["workspace.shared"]);
     let r = p.wharf(&["run", "-j", "1", "--json"]).expect(0);
     let mut cells: Vec<String> = p.read("cells").lines().map(String::from).collect();
     cells.sort();
@@ -178,6 +182,7 @@ jobs:
       test $((n+1)) -ge 3
 "#,
     );
+    p.allow_settings(&["workspace.shared"]);
     let r = p.wharf(&["run", "--json"]).expect(0);
     assert_eq!(p.read("count").trim(), "3");
     let starts = r
@@ -211,6 +216,7 @@ fn working_directory_and_selected_jobs() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  a:\n    working-directory: sub\n    run: pwd > where\n  b:\n    needs: [a]\n    run: touch b\n  c:\n    run: touch c\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     std::fs::create_dir(p.path().join("sub")).unwrap();
     p.wharf(&["run", "b"]).expect(0);
     assert!(p.read("sub/where").trim().ends_with("/sub"));
@@ -221,6 +227,7 @@ fn working_directory_and_selected_jobs() {
 #[test]
 fn steps_see_only_allow_listed_host_variables() {
     let p = Project::new("version: 1\nworkspace: shared\njobs:\n  a:\n    run: env > seen\n");
+    p.allow_settings(&["workspace.shared"]);
     let r = p
         .cmd(&["run"])
         .env("AWS_SECRET_ACCESS_KEY", "leak")
@@ -349,6 +356,7 @@ jobs:
     run: echo "$WHARF_EVENT" > nightly
 "#,
     );
+    p.allow_settings(&["workspace.shared"]);
     p.write(
         ".wharf/review.yml",
         r#"version: 1
@@ -426,6 +434,7 @@ fn on_a_terminal_the_live_view_shows_marks_durations_and_the_failing_tail() {
 fn a_tag_event_needs_the_tag_on_the_commit_it_runs() {
     let p =
         Project::new("version: 1\nworkspace: shared\njobs:\n  release:\n    run: touch released\n");
+    p.allow_settings(&["workspace.shared"]);
     p.git_init();
     // No such tag: nothing runs, and the hint says how to make it (or rehearse with --sha).
     let r = p
@@ -483,6 +492,7 @@ fn one_matrix_cell_runs_by_its_displayed_name() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  test:\n    matrix: { python: [\"3.11\", \"3.12\"] }\n    run: touch ran-${{ matrix.python }}\n  ship:\n    needs: [test]\n    run: touch shipped\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     let r = p.wharf(&["run", "--json", "test (python=3.12)"]).expect(0);
     assert!(p.path().join("ran-3.12").exists());
     assert!(!p.path().join("ran-3.11").exists());

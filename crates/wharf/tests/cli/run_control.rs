@@ -10,6 +10,7 @@ fn a_timeout_kills_the_whole_process_group() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  slow:\n    timeout: 1s\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      trap '' TERM\n      sleep 60\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     let started = Instant::now();
     let r = p.wharf(&["run", "--plain", "--kill-grace", "1"]).expect(1);
     assert!(started.elapsed() < Duration::from_secs(15));
@@ -28,6 +29,7 @@ fn ctrl_c_cancels_the_run_kills_steps_and_exits_130() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  slow:\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      sleep 60\n  later:\n    needs: [slow]\n    run: touch later\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     let child = p
         .cmd(&["run", "--plain", "--kill-grace", "2"])
         .stdin(Stdio::null())
@@ -72,6 +74,7 @@ fn a_run_killed_with_sigkill_is_marked_interrupted_on_the_next_start() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  slow:\n    run: touch started && sleep 30\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     let mut child = spawn_quiet_run(&p);
     wait_for(&p.path().join("started"));
     child.kill().unwrap();
@@ -96,6 +99,7 @@ fn steps_do_not_outlive_a_wharf_killed_with_sigkill() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  deploy:\n    run: |\n      sleep 60 &\n      echo $! > child.pid\n      echo $$ > main.pid\n      sleep 60\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     let mut child = spawn_quiet_run(&p);
     wait_for(&p.path().join("main.pid"));
     let bg: i32 = p.read("child.pid").trim().parse().unwrap();

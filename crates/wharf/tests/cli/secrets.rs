@@ -217,6 +217,10 @@ jobs:
     run: echo "$A_TOKEN" | base64 > deploy.txt
 "#,
     );
+    p.allow_settings(&[
+        "workspace.shared",
+        "environment.production-without-approval",
+    ]);
     // missing: nothing runs, every missing one named
     let r = run_with_key(&p, &["run"]).expect(2);
     assert!(
@@ -338,6 +342,7 @@ fn a_pipeline_that_opts_in_gets_secrets_on_pull_requests() {
     let p = Project::new(
         "version: 1\nworkspace: shared\non:\n  pull_request: { branches: [main], secrets: true }\njobs:\n  check:\n    secrets: [TOKEN]\n    run: echo \"$TOKEN\" | base64 > got\n",
     );
+    p.allow_settings(&["workspace.shared", "secrets.pull-requests"]);
     secrets(&p, &["set", "TOKEN"], "trusted-pr-token").expect(0);
     let r = run_with_key(&p, &["run", "--event", "pull_request", "--branch", "main"]).expect(0);
     assert!(!r.stderr().contains("withheld"), "{}", r.stderr());

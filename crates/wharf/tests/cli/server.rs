@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use wharf_test_support::forge::{Forge, Kind};
 use wharf_test_support::http;
 
-use crate::helper::bin;
+use crate::helper::{bin, settings_policy};
 
 const SECRET: &str = "webhook-secret-for-tests-1";
 
@@ -254,6 +254,11 @@ fn setup(kind: Kind) -> (Server, Forge, String) {
 fn pushes_tags_and_pull_requests_from_each_forge_start_runs() {
     for kind in [Kind::Github, Kind::Gitlab, Kind::Gitea] {
         let (s, forge, token) = setup(kind);
+        forge.commit(
+            "wharf.policy.toml",
+            &settings_policy(&["secrets.pull-requests"]),
+            "the policy",
+        );
         let sha = forge.commit("wharf.yml", PIPELINE, "add the pipeline");
         assert!(forge.push("main").status.success());
         let push = forge
@@ -390,6 +395,11 @@ fn bad_deliveries_get_their_status_and_start_nothing() {
     // deliveries go nowhere: this test sends them itself
     let forge = Forge::start(Kind::Github, "http://127.0.0.1:9/none", SECRET);
     s.add_project("app", &forge, &[]);
+    forge.commit(
+        "wharf.policy.toml",
+        &settings_policy(&["secrets.pull-requests"]),
+        "the policy",
+    );
     let sha = forge.commit("wharf.yml", PIPELINE, "add the pipeline");
     assert!(forge.push("main").status.success());
     let body =
@@ -517,6 +527,11 @@ fn a_hostile_branch_name_is_data_not_code() {
     let branch = format!(
         "x-$(touch${{IFS}}{})-${{{{secrets.DEPLOY_TOKEN}}}}-`id`",
         marker.display()
+    );
+    forge.commit(
+        "wharf.policy.toml",
+        &settings_policy(&["secrets.pull-requests"]),
+        "the policy",
     );
     forge.commit(
         "wharf.yml",
@@ -665,6 +680,11 @@ fn the_api_answers_by_role_and_serves_runs_logs_and_artifacts() {
     let operator = s.token("operator");
     let admin = s.token("admin");
     let api = format!("{}/api/v1", s.url);
+    forge.commit(
+        "wharf.policy.toml",
+        &settings_policy(&["secrets.pull-requests"]),
+        "the policy",
+    );
     forge.commit("wharf.yml", PIPELINE, "add the pipeline");
     assert!(forge.push("main").status.success());
     let d = forge
@@ -989,6 +1009,11 @@ fn polling_turns_new_commits_and_tags_into_events() {
     // the forge's deliveries go nowhere: only polling can see the pushes
     let forge = Forge::start(Kind::Gitea, "http://127.0.0.1:9/none", SECRET);
     forge.commit(
+        "wharf.policy.toml",
+        &settings_policy(&["secrets.pull-requests"]),
+        "the policy",
+    );
+    forge.commit(
         "wharf.yml",
         PIPELINE
             .replace("secrets: [DEPLOY_TOKEN]\n    ", "")
@@ -1178,6 +1203,11 @@ fn a_server_killed_mid_run_recovers_and_retries_the_unfinished_jobs() {
 fn the_cli_reads_a_servers_history_and_triggers_runs() {
     let (s, forge, viewer) = setup(Kind::Gitlab);
     let operator = s.token("operator");
+    forge.commit(
+        "wharf.policy.toml",
+        &settings_policy(&["secrets.pull-requests"]),
+        "the policy",
+    );
     forge.commit("wharf.yml", PIPELINE, "add the pipeline");
     assert!(forge.push("main").status.success());
     let d = forge
@@ -1384,6 +1414,11 @@ fn an_interrupted_deployment_runs_again_only_as_its_retry_allows() {
         s.add_project("app", &forge, &[]);
         let markers = tempfile::tempdir().unwrap();
         let m = markers.path().display().to_string();
+        forge.commit(
+            "wharf.policy.toml",
+            &settings_policy(&["environment.production-without-approval"]),
+            "the policy",
+        );
         forge.commit(
             "wharf.yml",
             &format!(

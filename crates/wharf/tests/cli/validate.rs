@@ -141,6 +141,7 @@ fn needs_takes_one_name_without_a_list() {
     let p = Project::new(
         "version: 1\nworkspace: shared\njobs:\n  build:\n    run: touch built\n  test:\n    needs: build\n    run: test -f built && touch tested\n",
     );
+    p.allow_settings(&["workspace.shared"]);
     p.wharf(&["validate"]).expect(0);
     p.wharf(&["run", "--plain"]).expect(0);
     assert!(p.path().join("tested").exists());

@@ -32,6 +32,7 @@ jobs:
 #[test]
 fn a_job_sees_the_git_view_of_the_project_and_its_needs_artifacts_only() {
     let p = Project::new(LEAKY);
+    p.allow_settings(&["workspace.shared"]);
     p.write(".gitignore", ".wharf/\nbuild-output/\n");
     p.write("tracked.txt", "committed\n");
     p.git_init();
@@ -206,6 +207,7 @@ jobs:
         run: echo "only for tags"
 "#,
     );
+    p.allow_settings(&["workspace.shared"]);
     let r = p.wharf(&["run", "--json"]).expect(0);
     let ev = r.events();
     assert!(p.path().join("shared.txt").exists(), "ran in the project");
