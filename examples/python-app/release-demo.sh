@@ -122,3 +122,35 @@ missing = [n for n in need if n not in kinds] + ([] if any(k == "pushed-image" f
 sys.exit("the release record lacks %s" % missing if missing else 0)
 '
 say "ok: the release record lists the wheel, the release package and the image digest"
+
+say "the release's risk and evidence: the gate's exception, SBOMs, signed provenance, signature"
+show=$("$wharf" -C "$repo" release show 0.2.0)
+for want in "EXC-0001" "PYSEC-2022-43017" "provenance" "sbom" "signature" "release.pub"; do
+  grep -qi -- "$want" <<<"$show" || die "release show does not list $want"
+done
+"$wharf" -C "$repo" release verify 0.2.0
+
+say "the image's signature and attached documents, read by skopeo"
+hex=${digest#sha256:}
+tags=$(skopeo list-tags --tls-verify=false "docker://$image")
+grep -q "\"sha256-$hex.sig\"" <<<"$tags" || die "no cosign signature tag sha256-$hex.sig"
+grep -q "\"sha256-$hex\"" <<<"$tags" || die "no referrers fallback tag sha256-$hex"
+skopeo inspect --raw --tls-verify=false "docker://$image:sha256-$hex" | "$python" -c '
+import json, sys
+types = sorted(m.get("artifactType", "") for m in json.load(sys.stdin)["manifests"])
+print("attached to the image:", ", ".join(types))
+need = {"application/vnd.in-toto+json", "text/spdx+json", "application/vnd.cyclonedx+json"}
+missing = need - set(types)
+sys.exit("missing attached documents: %s" % sorted(missing) if missing else 0)
+'
+
+say "the load test of the image, kept with the run"
+"$wharf" -C "$repo" artifacts --json | "$python" -c '
+import json, sys
+names = [a["path"] for a in json.load(sys.stdin)]
+need = ["report.json", "latency.svg"]
+found = [n for n in names if n.startswith("load-test/") and n.rsplit("/", 1)[-1] in need]
+print("load test:", ", ".join(found))
+sys.exit("no load-test report and histogram among %s" % names if len(found) < 2 else 0)
+'
+say "ok: gated, signed, with SBOMs and provenance attached, and load-tested before the push"
