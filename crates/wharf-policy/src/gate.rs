@@ -60,6 +60,56 @@ pub struct PolicyRef {
     pub file: String,
     /// `sha256:<hex>` of its bytes.
     pub digest: String,
+    /// Its `warn-days`: an exception with this many days left or fewer is expiring
+    /// (outcomes written before it was recorded read as the default).
+    #[serde(default = "default_warn_days")]
+    pub warn_days: u32,
+}
+
+fn default_warn_days() -> u32 {
+    crate::policy::DEFAULT_WARN_DAYS
+}
+
+/// Where an applied exception stands on a given day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Past its `expires` day by this many days.
+    Expired(i64),
+    /// Valid, with this many days left, within the warning window.
+    Expiring(i64),
+    /// Valid, with this many days left.
+    Valid(i64),
+}
+
+impl Standing {
+    /// Whether it needs attention (expired or expiring): shown in red.
+    pub fn is_alarming(self) -> bool {
+        !matches!(self, Standing::Valid(_))
+    }
+
+    /// `EXPIRED 2027-01-05 (3 days ago)`, `expires 2027-01-05 (in 9 days)`.
+    pub fn describe(self, expires: NaiveDate) -> String {
+        match self {
+            Standing::Expired(ago) => format!("EXPIRED {expires} ({ago} days ago)"),
+            Standing::Expiring(left) | Standing::Valid(left) => {
+                format!("expires {expires} (in {left} days)")
+            }
+        }
+    }
+}
+
+impl AppliedException {
+    /// Where it stands on `today`, with the policy's warning window `warn_days`.
+    pub fn standing(&self, today: NaiveDate, warn_days: u32) -> Standing {
+        let left = (self.expires - today).num_days();
+        if left < 0 {
+            Standing::Expired(-left)
+        } else if left <= i64::from(warn_days) {
+            Standing::Expiring(left)
+        } else {
+            Standing::Valid(left)
+        }
+    }
 }
 
 /// A finding no valid exception covers.
@@ -386,6 +436,7 @@ pub fn evaluate(
         policy: PolicyRef {
             file: policy.file.clone(),
             digest: policy.digest.clone(),
+            warn_days: policy.rules.warn_days,
         },
         fail_on: policy.fail_on.clone(),
         failing,

@@ -124,7 +124,7 @@ pub use digest::sha256;
 pub use error::{Error, Location, Result};
 pub use gate::{
     AppliedException, ExpiredException, LicenseFinding, OpenFinding, OpenSetting, Outcome,
-    PolicyRef, UnusedException, evaluate,
+    PolicyRef, Standing, UnusedException, evaluate,
 };
 pub use license::{LicenseName, LicenseProblem, Package};
 pub use package::{PackageScope, Purl};

@@ -11,6 +11,7 @@ mod ansi;
 mod dag;
 mod environments;
 mod pages;
+mod releases;
 pub(crate) mod session;
 
 use std::sync::Arc;
@@ -51,6 +52,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         "environments.html",
         include_str!("../../templates/environments.html"),
     ),
+    (
+        "releases.html",
+        include_str!("../../templates/releases.html"),
+    ),
+    ("release.html", include_str!("../../templates/release.html")),
 ];
 
 /// The static files, by name: (bytes, content type).
@@ -111,6 +117,11 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(
             "/projects/{project}/trigger",
             get(pages::trigger_form).post(pages::trigger),
+        )
+        .route("/projects/{project}/releases", get(releases::releases))
+        .route(
+            "/projects/{project}/releases/{version}",
+            get(releases::release),
         )
         .route(
             "/projects/{project}/environments",

@@ -420,6 +420,7 @@ pub(crate) async fn run(
             }
         })
         .collect();
+    let load_tests = load_tests(&s, &project, &rec);
     let store = or_page!(s, u, s.store(&project).await);
     // The list has no items: each release of this run is read whole.
     let mut releases = Vec::new();
@@ -456,6 +457,7 @@ pub(crate) async fn run(
         failed_tests => failed_tests,
         artifacts => artifacts,
         releases => releases,
+        load_tests => load_tests,
         warnings => rec.warnings.iter().map(|w| context! { job => w.job.clone(), message => w.message.clone() }).collect::<Vec<_>>(),
         running => running,
         can_cancel => running,
@@ -463,6 +465,43 @@ pub(crate) async fn run(
         inputs => rec.summary.event.inputs.clone(),
     };
     page(&s, &u, "run.html", ctx)
+}
+
+/// The largest load-test report read back for the run page.
+const MAX_LOAD_REPORT: u64 = 8 << 20;
+
+/// Each `load-test` step's kept report, with its latency histogram drawn again from the
+/// report's figures (never the kept SVG: a step could have written anything there) and
+/// shown as an image, so nothing in it runs in the page.
+fn load_tests(s: &Shared, project: &str, rec: &RunRecord) -> Vec<Value> {
+    use base64::Engine;
+    use wharf_runtime::verify::Blobs;
+    let blobs = wharf_runtime::verify::StoreBlobs(wharf_store::ArtifactStore::new(&paths::state(
+        &s.config.data_dir,
+        project,
+    )));
+    rec.jobs
+        .iter()
+        .flat_map(|j| &j.artifacts)
+        .filter(|a| {
+            a.path.starts_with("load-test/")
+                && a.path.ends_with("/report.json")
+                && a.size <= MAX_LOAD_REPORT
+        })
+        .filter_map(|a| {
+            let report: wharf_load::Report =
+                serde_json::from_slice(&blobs.read(&a.sha256)?).ok()?;
+            let svg = base64::engine::general_purpose::STANDARD.encode(report.svg());
+            Some(context! {
+                job => a.job.clone(),
+                path => a.path.clone(),
+                passed => report.passed,
+                summary => report.summary(),
+                svg => format!("data:image/svg+xml;base64,{svg}"),
+                width => 860,
+            })
+        })
+        .collect()
 }
 
 fn job_ctx(project: &str, run: u64, j: &JobRecord) -> Value {

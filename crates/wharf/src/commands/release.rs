@@ -166,18 +166,12 @@ fn risk(g: &wharf_policy::Outcome) {
         outln!("  no exception applied");
     }
     for a in &g.applied {
-        let left = (a.expires - today).num_days();
-        let when = if left < 0 {
-            console::style(format!("EXPIRED {} ({} days ago)", a.expires, -left))
-                .red()
-                .bold()
-                .to_string()
-        } else if a.expiring || left <= i64::from(wharf_policy::DEFAULT_WARN_DAYS) {
-            console::style(format!("expires {} (in {left} days)", a.expires))
-                .red()
-                .to_string()
-        } else {
-            format!("expires {} (in {left} days)", a.expires)
+        let standing = a.standing(today, g.policy.warn_days);
+        let text = standing.describe(a.expires);
+        let when = match standing {
+            wharf_policy::Standing::Expired(_) => console::style(text).red().bold().to_string(),
+            wharf_policy::Standing::Expiring(_) => console::style(text).red().to_string(),
+            wharf_policy::Standing::Valid(_) => text,
         };
         outln!(
             "  exception {} ({}) {when}\n    owner {}, approved by {}: {}\n    covers {}",

@@ -1056,3 +1056,204 @@ jobs:
     );
     assert!(section.contains("- add --json ("), "{section}");
 }
+
+#[test]
+fn the_release_page_shows_its_risk_and_evidence_and_the_run_page_its_load_test() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    let port = crate::load_test::server();
+    let pipeline = format!(
+        r#"version: 1
+on: {{ manual: {{}} }}
+jobs:
+  build:
+    steps:
+      - run: mkdir -p dist && echo wheel > dist/app.whl
+      - package: {{ paths: [dist], output: out/app.tar.gz }}
+    artifacts: [dist/*.whl]
+  scan:
+    steps:
+      - policy: {{ reports: [reports/trivy.json] }}
+  load:
+    steps:
+      - load-test:
+          url: "http://127.0.0.1:{port}/"
+          connections: 2
+          duration: 1s
+          warm-up: 200ms
+          thresholds: {{ p99: 2s, error-rate: 0 }}
+  release:
+    needs: [build, scan, load]
+    steps:
+      - release: {{}}
+"#
+    );
+    std::fs::create_dir_all(dir.join("reports")).unwrap();
+    std::fs::write(dir.join(".gitignore"), ".wharf/\ndist/\nout/\n").unwrap();
+    std::fs::write(
+        dir.join("reports/trivy.json"),
+        include_str!("../../../wharf-policy/tests/reports/trivy/pip.json"),
+    )
+    .unwrap();
+    // The HIGH finding is excepted (5 days left: within the default 14-day window), the
+    // MEDIUM one stays open below `fail-on`.
+    std::fs::write(
+        dir.join("wharf.policy.toml"),
+        format!(
+            "[vulnerabilities]\nfail-on = [\"critical\", \"high\"]\n\n[[exception]]\nid = \"EXC-0042\"\nkind = \"vulnerability\"\nvulnerability = \"CVE-2019-14806\"\npackage = \"Werkzeug\"\nreason = \"the debugger is never on <script>alert(1)</script>\"\nowner = \"team-web\"\napproved-by = \"sec-lead\"\ncreated = {}\nexpires = {}\n",
+            crate::helper::day(-20),
+            crate::helper::day(5)
+        ),
+    )
+    .unwrap();
+    repo(&dir, &pipeline, "feat: first");
+    let (s, op, viewer) = serve(&dir, &[]);
+    let run = trigger(&s, &op);
+    let rec = finished(&s, &op, run);
+    assert_eq!(rec["status"], "success", "{rec}\n{}", s.log());
+    let cookie = sign_in(&s, &viewer);
+
+    // The run page: the load test's summary and its histogram, drawn again as an image.
+    let html = page(&s, &cookie, &format!("/projects/app/runs/{run}")).text();
+    let at = html
+        .find("<h2>Load tests</h2>")
+        .expect("a load-test section");
+    let section = &html[at..];
+    assert!(
+        section.contains("load-test&#x2f;1&#x2f;report.json"),
+        "{section}"
+    );
+    assert!(section.contains("closed loop, 2 connections"), "{section}");
+    // (Attribute values are escaped: `/` as `&#x2f;`, which the browser reads back.)
+    let src = section
+        .find("src=\"data:image&#x2f;svg+xml;base64,")
+        .unwrap()
+        + 5;
+    let uri = section[src..src + section[src..].find('"').unwrap()].replace("&#x2f;", "/");
+    let svg = {
+        use base64::Engine;
+        let b64 = uri.rsplit(',').next().unwrap();
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert!(svg.contains("<svg") && svg.contains("p99"), "{svg}");
+    // The run's release links to its page.
+    assert!(
+        html.contains("href=\"/projects/app/releases/0.1.0\""),
+        "{html}"
+    );
+
+    // The releases list, then the release page.
+    let list = page(&s, &cookie, "/projects/app/releases").text();
+    assert!(
+        list.contains("href=\"/projects/app/releases/0.1.0\""),
+        "{list}"
+    );
+    let html = page(&s, &cookie, "/projects/app/releases/0.1.0").text();
+    let risk = &html[html.find("<h2>Risk</h2>").expect("a risk section")..];
+    let shipped = html.find("<h2>What it ships</h2>").unwrap();
+    let proves = html.find("<h2>What proves it</h2>").unwrap();
+    // Exceptions first, then the open findings, then the items and the evidence.
+    let exc = html
+        .find("id=\"exception-EXC-0042\"")
+        .expect("the exception");
+    let medium = html.find("CVE-2020-28724").expect("the open finding");
+    assert!(
+        exc < medium && medium < shipped && shipped < proves,
+        "{html}"
+    );
+    assert!(
+        risk.contains("<tr id=\"exception-EXC-0042\" class=\"expiring alarm\">"),
+        "the expiring exception is marked: {risk}"
+    );
+    assert!(
+        risk.contains(&format!("expires {} (in 5 days)", crate::helper::day(5))),
+        "{risk}"
+    );
+    assert!(
+        risk.contains("team-web") && risk.contains("sec-lead"),
+        "{risk}"
+    );
+    // What users wrote is escaped.
+    assert!(!html.contains("<script>alert(1)"), "{html}");
+    assert!(
+        risk.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+        "{risk}"
+    );
+    assert!(
+        risk.contains("Policy <code>wharf.policy.toml</code>"),
+        "{risk}"
+    );
+    // The evidence, by digest, the kept documents downloadable.
+    let evidence = &html[proves..];
+    for kind in [
+        "provenance",
+        "public-key",
+        "sbom-spdx",
+        "sbom-cyclonedx",
+        "policy",
+    ] {
+        assert!(
+            evidence.contains(&format!("<tr class=\"ev-{kind}\">")),
+            "{kind}: {evidence}"
+        );
+    }
+    let href = evidence
+        .find("href=\"/api/v1/projects/app/runs/")
+        .expect("a download link");
+    let link = &evidence[href + 6..];
+    let link = &link[..link.find('"').unwrap()];
+    let a = http::get(
+        &format!("{}{}", s.url, link.replace("&amp;", "&")),
+        Some(&viewer),
+    );
+    assert_eq!(a.status, 200, "{link}: {}", a.text());
+    // An unknown release is a 404 page.
+    let missing = page(&s, &cookie, "/projects/app/releases/9.9.9");
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.text().contains("has no release 9.9.9"),
+        "{}",
+        missing.text()
+    );
+
+    // In a real browser: the histogram decodes under the page's CSP, the expiring
+    // exception is red.
+    let core = "/opt/wharf-ci/npm/node_modules/playwright-core";
+    if !Path::new(core).exists() || !Path::new("/usr/bin/chromium").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "playwright-core ({core}) and /usr/bin/chromium are needed; .ci/run installs them"
+        );
+        eprintln!("browser part skipped: no playwright-core or chromium here");
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/release.cjs");
+    let mut cmd = Command::new("node");
+    cmd.arg(&script)
+        .env("PLAYWRIGHT_CORE", core)
+        .env("WHARF_URL", &s.url)
+        .env("WHARF_TOKEN", &viewer)
+        .env("WHARF_PROJECT", "app")
+        .env("WHARF_RUN", run.to_string())
+        .env("WHARF_VERSION", "0.1.0")
+        .env("WHARF_EXCEPTION", "EXC-0042");
+    if let Ok(d) = std::env::var("WHARF_SCREENSHOTS") {
+        cmd.env(
+            "WHARF_SCREENSHOTS",
+            std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(d))
+                .unwrap(),
+        );
+    }
+    let out = cmd.output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.contains("ok: all"), "{said}");
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::helper::Project;
 
 /// Answers `200 ok` on keep-alive connections, `/slow` after 30 ms; its port.
-fn server() -> u16 {
+pub(crate) fn server() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {

@@ -492,3 +492,155 @@ print(len(s.subject), p.build_definition.build_type)
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Debian's skopeo refuses to evaluate a `sigstoreSigned` policy (sigstore is patched out
+/// of it), so the check it would make runs as containers/image specifies it
+/// (`tests/verifiers/sigstore_signed.py`, ECDSA by pyca/cryptography): the released image
+/// is accepted with the release key, and refused with another key and once its manifest
+/// is re-pushed modified.
+#[test]
+fn an_image_signature_passes_the_sigstore_signed_check_and_fails_it_when_it_should() {
+    let Some(python) = verifiers() else {
+        return;
+    };
+    let registry = Registry::start(Auth::None);
+    let p = project(&registry);
+    wharf(&p, &["run", "--plain"]).expect(0);
+    let repo = format!("127.0.0.1:{}/proof/app", registry.port);
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("release.pub");
+    std::fs::write(
+        &key,
+        wharf(&p, &["keys", "show", "--pem"]).expect(0).stdout(),
+    )
+    .unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/verifiers/sigstore_signed.py");
+    let mut n = 0;
+    let mut check = |key: &std::path::Path, extra: &[&str]| -> (bool, String) {
+        n += 1;
+        let dir = work.path().join(format!("check-{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = std::process::Command::new(&python)
+            .arg(&script)
+            .arg(key)
+            .arg(&repo)
+            .arg("latest")
+            .arg(&dir)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+
+    // What Debian's skopeo says to the policy that would enforce it.
+    let policy = work.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        format!(
+            r#"{{"default": [{{"type": "reject"}}], "transports": {{"docker": {{"{repo}": [{{"type": "sigstoreSigned", "keyPath": "{}", "signedIdentity": {{"type": "matchRepository"}}}}]}}}}}}"#,
+            key.display()
+        ),
+    )
+    .unwrap();
+    let registries = work.path().join("registries.d");
+    std::fs::create_dir_all(&registries).unwrap();
+    std::fs::write(
+        registries.join("local.yaml"),
+        format!("docker:\n  {repo}:\n    use-sigstore-attachments: true\n"),
+    )
+    .unwrap();
+    let debian = std::process::Command::new("skopeo")
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--registries.d")
+        .arg(&registries)
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{repo}:latest"))
+        .arg(format!("dir:{}", work.path().join("debian").display()))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&debian.stderr);
+    assert!(
+        !debian.status.success(),
+        "Debian's skopeo enforced it: update the docs"
+    );
+    assert!(said.contains("sigstore disabled"), "{said}");
+
+    // The check itself: accepted with the release key…
+    let (ok, said) = check(&key, &[]);
+    assert!(ok, "{said}");
+    let digest = said
+        .split('@')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(
+        said.starts_with(&format!("accepted: {repo}@sha256:")),
+        "{said}"
+    );
+
+    // …refused with another key…
+    let other = work.path().join("other.pub");
+    let made = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import sys\nfrom cryptography.hazmat.primitives.asymmetric import ec\nfrom cryptography.hazmat.primitives import serialization as s\nk = ec.generate_private_key(ec.SECP256R1()).public_key()\nopen(sys.argv[1], 'wb').write(k.public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo))",
+        ])
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (ok, said) = check(&other, &[]);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("rejected: a signature does not verify with the key"),
+        "{said}"
+    );
+
+    // …and once the manifest is re-pushed modified: the new manifest has no signature,
+    // and the old one signed another digest.
+    let copy = work.path().join("image");
+    let skopeo = |args: &[&str]| {
+        let out = std::process::Command::new("skopeo")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skopeo {args:?}: {out:?}");
+    };
+    skopeo(&[
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        &format!("docker://{repo}:latest"),
+        &format!("dir:{}", copy.display()),
+    ]);
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.join("manifest.json")).unwrap()).unwrap();
+    manifest["annotations"] = serde_json::json!({ "org.example.tampered": "yes" });
+    std::fs::write(copy.join("manifest.json"), manifest.to_string()).unwrap();
+    skopeo(&[
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        &format!("dir:{}", copy.display()),
+        &format!("docker://{repo}:latest"),
+    ]);
+    let (ok, said) = check(&key, &[]);
+    assert!(!ok, "{said}");
+    assert!(said.contains("has no signature"), "{said}");
+    let (ok, said) = check(&key, &["--sig-of", &digest]);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains(&format!("signed {digest}, not sha256:")),
+        "{said}"
+    );
+}
