@@ -126,7 +126,24 @@ pub async fn prove(
     let dir = req.workspace.join(&dir_rel);
     std::fs::create_dir_all(dir.join("sbom"))
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let docs = sboms(req, record, log, warnings).await?;
+    let step = match &req.builtin {
+        wharf_model::Builtin::Release(s) => Some(s),
+        _ => None,
+    };
+    let password = match step.and_then(|s| s.password.as_ref()) {
+        Some(name) => Some(
+            req.secret(name)
+                .cloned()
+                .ok_or_else(|| format!("secret {name} is not available to this job"))?,
+        ),
+        None => None,
+    };
+    let options = super::push::options(
+        step.map_or(&[][..], |s| &s.insecure),
+        step.and_then(|s| s.username.as_deref()),
+        password,
+    );
+    let docs = sboms(req, record, &options, log, warnings).await?;
     let mut byproducts: Vec<(String, String)> = docs
         .iter()
         .map(|d| (format!("{dir_rel}/sbom/{}", d.file), sha256(&d.bytes)))
@@ -225,6 +242,7 @@ pub async fn prove(
     for item in images {
         let (signature, attached, sboms) = sign_image(
             item,
+            &options,
             &envelope_bytes,
             &docs,
             &dir_rel,
@@ -252,6 +270,7 @@ pub async fn prove(
 #[allow(clippy::too_many_arguments)]
 async fn sign_image(
     item: &Produced,
+    options: &ClientOptions,
     envelope: &[u8],
     docs: &[SbomDoc],
     dir_rel: &str,
@@ -262,20 +281,19 @@ async fn sign_image(
     let tagged = Reference::parse(&item.name).map_err(|e| e.to_string())?;
     let pinned = Reference::parse(&format!("{}/{}@{}", tagged.host, tagged.name, item.digest))
         .map_err(|e| e.to_string())?;
-    let options = ClientOptions::default();
     let what = format!("{}/{}@{}", tagged.host, tagged.name, item.digest);
-    let subject = Subject::resolve(&pinned, &options)
+    let subject = Subject::resolve(&pinned, options)
         .await
         .map_err(|e| format!("signing {what}: {e}"))?;
     let repository = format!("{}/{}", tagged.host, tagged.name);
     let payload = attach::simple_signing_payload(&repository, &subject.digest);
     let sig = key.sign(&payload).map_err(|e| e.to_string())?;
-    let at = attach::add_cosign_signature(&subject, &payload, &STANDARD.encode(sig), &options)
+    let at = attach::add_cosign_signature(&subject, &payload, &STANDARD.encode(sig), options)
         .await
         .map_err(|e| format!("signing {what}: {e}"))?;
     let mut notes = BTreeMap::new();
     notes.insert("org.wharf.release".to_string(), version.to_string());
-    let attached = attach::attach(&subject, IN_TOTO, DSSE_ENVELOPE, envelope, &notes, &options)
+    let attached = attach::attach(&subject, IN_TOTO, DSSE_ENVELOPE, envelope, &notes, options)
         .await
         .map_err(|e| format!("attaching the provenance to {what}: {e}"))?;
     let mut sboms = Vec::new();
@@ -286,7 +304,7 @@ async fn sign_image(
             d.media_type(),
             &d.bytes,
             &notes,
-            &options,
+            options,
         )
         .await
         .map_err(|e| format!("attaching the SBOM {} to {what}: {e}", d.file))?;
@@ -421,6 +439,7 @@ fn supplier(req: &BuiltinRequest) -> wharf_sbom::Supplier {
 pub async fn sboms(
     req: &BuiltinRequest,
     record: &ReleaseRecord,
+    options: &ClientOptions,
     log: &mut LogWriter,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<SbomDoc>, String> {
@@ -484,7 +503,7 @@ pub async fn sboms(
                         &pinned,
                         &layout,
                         &wharf_oci::build::Platform::host(),
-                        &ClientOptions::default(),
+                        options,
                         &mut |_| {},
                     )
                     .await
@@ -517,6 +536,9 @@ pub async fn sboms(
                 let w = format!("no SBOM of {} {}: {e}", item.kind.as_str(), item.name);
                 say(log, format!("warning: {w}"));
                 warnings.push(w);
+                // Tried once per digest: three tags of an image that cannot be read
+                // give one warning, not three.
+                done.push(item.digest.clone());
                 continue;
             }
         };

@@ -240,6 +240,16 @@ pub struct ReleaseStep {
     pub tag: bool,
     /// Publish the release (notes and assets) to a forge.
     pub forge: Option<ForgeStep>,
+    /// The registry user signing and attaching to the released images (with `password`);
+    /// without both, docker's `config.json` is read per registry, else anonymous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The name of a secret the job declares, holding that user's password or token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Registries of the released images reached over plain HTTP besides loopback ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub insecure: Vec<String>,
 }
 
 /// `release.forge:` — where to publish the release.

@@ -186,6 +186,20 @@ pub struct ReleaseFile {
     #[serde(default)]
     #[schemars(with = "Option<ForgeFile>")]
     pub forge: Option<Spanned<ForgeFile>>,
+    /// The registry user that signs the released images and attaches their SBOMs and
+    /// provenance (with `password`); without both, docker's `config.json` is read.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub username: Option<Spanned<String>>,
+    /// Name of a secret the job declares, holding that user's password or token.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub password: Option<Spanned<String>>,
+    /// Registries of the released images reached over plain HTTP besides loopback ones
+    /// (host[:port]).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub insecure: Vec<Spanned<String>>,
 }
 
 /// `policy:`.
@@ -750,10 +764,36 @@ pub(crate) fn release(r: &mut Reporter, scope: &Scope<'_>, f: &Spanned<ReleaseFi
             draft: v.draft,
         }
     });
+    if p.username.is_some() != p.password.is_some() {
+        let at = p
+            .username
+            .as_ref()
+            .or(p.password.as_ref())
+            .map(|s| r.span(s));
+        if let Some(at) = at {
+            r.error(
+                at,
+                "`release:` takes `username` and `password` together",
+                "name both (`password` is a secret the job declares), or neither to use docker's config.json",
+            );
+        }
+    }
+    for host in &p.insecure {
+        if !is_loopback_host(&host.value) {
+            r.insecure(
+                wharf_policy::settings::PLAIN_HTTP_REGISTRY,
+                &host.value,
+                r.span(host),
+            );
+        }
+    }
     Builtin::Release(ReleaseStep {
         changelog: opt(r, scope, &p.changelog),
         pre: p.pre.as_ref().map(|s| s.value.clone()),
         tag: p.tag.unwrap_or(true),
         forge,
+        username: opt(r, scope, &p.username),
+        password: secret(r, scope, "password", &p.password),
+        insecure: list(r, scope, &p.insecure),
     })
 }

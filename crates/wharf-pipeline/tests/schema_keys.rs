@@ -822,6 +822,24 @@ const KEYS: &[(&str, Key)] = &[
             "fn pre_releases_count_up_and_are_promoted(",
         ]),
     ),
+    // GAP: as for build-image, no registry here is reached over plain HTTP but loopback
+    // ones; the test shows `validate` treating a listed host as an insecure setting.
+    (
+        "jobs.*.steps[].release.insecure",
+        Proof(&["fn each_insecure_setting_is_refused_without_an_exception_located_with_a_hint("]),
+    ),
+    (
+        "jobs.*.steps[].release.password",
+        Proof(&[
+            "fn a_registry_with_a_login_gets_its_signature_with_the_release_steps_credentials(",
+        ]),
+    ),
+    (
+        "jobs.*.steps[].release.username",
+        Proof(&[
+            "fn a_registry_with_a_login_gets_its_signature_with_the_release_steps_credentials(",
+        ]),
+    ),
     (
         "jobs.*.steps[].release.tag",
         Proof(&["fn a_release_step_with_tag_false_records_without_tagging("]),

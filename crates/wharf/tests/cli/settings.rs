@@ -69,7 +69,13 @@ fn each_insecure_setting_is_refused_without_an_exception_located_with_a_hint() {
             "reach the registry over https",
         ),
     ];
-    for (pipeline, says, at, hint) in cases {
+    let release = (
+        "version: 1\njobs:\n  a:\n    steps:\n      - release: { insecure: [\"registry.internal:5000\"] }\n",
+        "error: insecure setting registry.plain-http registry.internal:5000 needs a `setting` exception",
+        "wharf.yml:5:31",
+        "reach the registry over https",
+    );
+    for (pipeline, says, at, hint) in cases.into_iter().chain([release]) {
         let p = Project::new(pipeline);
         let v = p.wharf(&["validate"]).expect(2);
         let err = v.stderr();

@@ -644,3 +644,122 @@ fn an_image_signature_passes_the_sigstore_signed_check_and_fails_it_when_it_shou
         "{said}"
     );
 }
+
+/// A registry that needs a login: the release step signs and attaches with the user and
+/// secret it names (the same way `build-image` pushes); without them it stops, saying
+/// which image it could not sign; `release verify` reads with docker's `config.json`.
+#[test]
+fn a_registry_with_a_login_gets_its_signature_with_the_release_steps_credentials() {
+    let registry = Registry::start(Auth::Htpasswd {
+        user: "ci",
+        password: "registry-pass-42",
+    });
+    let image = format!("127.0.0.1:{}/private/app", registry.port);
+    let pipeline = |release_creds: &str| {
+        format!(
+            r#"version: 1
+jobs:
+  build:
+    secrets: [REGISTRY_PASSWORD]
+    steps:
+      - run: mkdir -p dist && echo "app $(git rev-parse --short HEAD)" > dist/app.txt
+      - build-image:
+          layers: [{{ src: dist/, dest: /app/ }}]
+          image: {image}
+          push: true
+          username: ci
+          password: REGISTRY_PASSWORD
+  release:
+    needs: [build]
+    secrets: [REGISTRY_PASSWORD]
+    steps:
+      - release: {{ {release_creds} }}
+"#
+        )
+    };
+    let p = Project::new(&pipeline(""));
+    p.write(".gitignore", ".wharf/\ndist/\nrelease-evidence/\n");
+    p.git_init();
+    p.commit("feat: first");
+    let run = |p: &Project| {
+        p.cmd(&["run", "--plain", "--secrets-from-env"])
+            .env("WHARF_SECRET_KEY", crate::helper::TEST_KEY)
+            .env("REGISTRY_PASSWORD", "registry-pass-42")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // Without credentials, the registry refuses the signature: the release stops there.
+    let out = run(&p);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains(&format!("{image}@sha256:")), "{said}");
+    assert!(
+        said.contains(&format!("error: signing {image}@sha256:"))
+            && said.contains("asks for credentials"),
+        "{said}"
+    );
+    assert!(
+        said.contains("hint: set `username:` and `password:` (a secret) on the step"),
+        "{said}"
+    );
+    assert!(!said.contains("registry-pass-42"), "{said}");
+
+    // `username` without `password` is refused by validate.
+    p.write("wharf.yml", &pipeline("username: ci"));
+    let v = p.wharf(&["validate"]).expect(2);
+    assert!(
+        v.stderr()
+            .contains("`release:` takes `username` and `password` together"),
+        "{}",
+        v.stderr()
+    );
+
+    // With them: signed, its documents attached, and verified (reading with a docker
+    // login).
+    p.write(
+        "wharf.yml",
+        &pipeline("username: ci, password: REGISTRY_PASSWORD"),
+    );
+    p.commit("fix: sign with the login");
+    let out = run(&p);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("provenance and 2 SBOM(s) attached (tag sha256-"),
+        "{said}"
+    );
+    let version = said
+        .lines()
+        .find_map(|l| l.split("signed the provenance of ").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{said}"))
+        .to_string();
+    let docker = p.path().join(".docker-login");
+    std::fs::create_dir_all(&docker).unwrap();
+    let auth = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode("ci:registry-pass-42")
+    };
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths": {{"127.0.0.1:{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.port
+        ),
+    )
+    .unwrap();
+    let verified = p
+        .cmd(&["release", "verify", &version])
+        .env("WHARF_SECRET_KEY", crate::helper::TEST_KEY)
+        .env("DOCKER_CONFIG", &docker)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(text.contains("is signed by the release key"), "{text}");
+}
