@@ -239,7 +239,7 @@ pub struct ReleaseStep {
     /// Create the annotated tag `v<version>` when the run was not started by a tag.
     pub tag: bool,
     /// Publish the release (notes and assets) to a forge.
-    pub forge: Option<ForgeStep>,
+    pub forge: Option<Box<ForgeStep>>,
     /// The registry user signing and attaching to the released images (with `password`);
     /// without both, docker's `config.json` is read per registry, else anonymous.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -755,14 +755,14 @@ pub(crate) fn release(r: &mut Reporter, scope: &Scope<'_>, f: &Spanned<ReleaseFi
                 "write it as owner/name",
             );
         }
-        ForgeStep {
+        Box::new(ForgeStep {
             kind: v.kind.value.clone(),
             url: opt(r, scope, &v.url),
             repository: opt(r, scope, &v.repository),
             token: secret(r, scope, "token", &Some(v.token.clone())).unwrap_or_default(),
             assets: list(r, scope, &v.assets),
             draft: v.draft,
-        }
+        })
     });
     if p.username.is_some() != p.password.is_some() {
         let at = p
