@@ -309,3 +309,78 @@ fn licences_of_a_wheel_are_judged_and_a_release_records_the_gate_it_passed() {
     // The policy file's digest is in the signed provenance too.
     wharf(&p, &["release", "verify", "0.1.0"]).expect(0);
 }
+
+/// Every other way a policy file or a report can be wrong stops the gate with its own
+/// located message and exit code 1, as the step's failure.
+#[test]
+fn each_policy_problem_and_each_bad_report_has_its_own_message_and_exit_code() {
+    let p = project("");
+    let valid = exception(
+        "EXC-0001",
+        "CVE-2019-14806",
+        "team-web",
+        "sec-lead",
+        -10,
+        30,
+    );
+    let policies = [
+        (
+            valid.replace(
+                "reason = \"the debugger is never enabled in production\"\n",
+                "",
+            ),
+            "wharf.policy.toml:7:1: exception EXC-0001 has no `reason`".to_string(),
+        ),
+        (
+            valid.replace("approved-by = \"sec-lead\"", "approved-by = \"mallory\""),
+            "wharf.policy.toml:14:15: exception EXC-0001 is approved by `mallory`, who is not \
+             in [exceptions] approvers"
+                .to_string(),
+        ),
+        (
+            exception(
+                "EXC-0001",
+                "CVE-2019-14806",
+                "team-web",
+                "sec-lead",
+                -10,
+                120,
+            ),
+            format!(
+                "wharf.policy.toml:16:11: exception EXC-0001 lasts 130 days ({} to {}), more \
+                 than max-days = 90",
+                day(-10),
+                day(120)
+            ),
+        ),
+    ];
+    for (text, says) in policies {
+        p.write("wharf.policy.toml", &format!("{HEAD}{text}"));
+        let out = said(&wharf(&p, &["run", "--plain"]).expect(1));
+        assert!(out.contains(&says), "{says}\n---\n{out}");
+        assert!(
+            out.contains("error: the policy file wharf.policy.toml has 1 problem"),
+            "{out}"
+        );
+    }
+    // Reports: not a scanner's, an old Trivy schema, a malformed one.
+    p.write("wharf.policy.toml", &format!("{HEAD}{valid}"));
+    for (report, says) in [
+        (
+            r#"{"bomFormat": "CycloneDX", "specVersion": "1.6"}"#,
+            "reports/trivy.json: cannot tell which scanner wrote this report",
+        ),
+        (
+            r#"{"SchemaVersion": 1, "Results": []}"#,
+            "reports/trivy.json: Trivy JSON report has SchemaVersion 1; only 2 is supported",
+        ),
+        (
+            r#"{"SchemaVersion": 2, "Results": 7}"#,
+            "reports/trivy.json: malformed Trivy JSON report",
+        ),
+    ] {
+        p.write("reports/trivy.json", report);
+        let out = said(&wharf(&p, &["run", "--plain"]).expect(1));
+        assert!(out.contains(says), "{says}\n---\n{out}");
+    }
+}
