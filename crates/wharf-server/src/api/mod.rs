@@ -61,6 +61,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             get(files::artifact),
         )
         .route("/projects/{project}/releases", get(runs::releases))
+        .route("/projects/{project}/releases/{version}", get(runs::release))
         .route("/projects/{project}/approvals", get(approvals::list))
         .route(
             "/projects/{project}/approvals/{id}",

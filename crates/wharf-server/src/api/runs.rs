@@ -168,3 +168,32 @@ pub(super) async fn releases(
     let store = project_store(&s, &project).await?;
     Ok(Json(store.list_releases().await?))
 }
+
+/// A release with the outcome of the policy gate it passed.
+#[derive(serde::Serialize)]
+pub(super) struct ReleaseWithGate {
+    #[serde(flatten)]
+    release: ReleaseRecord,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<wharf_policy::Outcome>,
+}
+
+/// One release whole (items, evidence, notes), with the outcome of the policy gate it
+/// passed as `policy` when it passed one: what `wharf release show --json` prints.
+pub(super) async fn release(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((project, version)): Path<(String, String)>,
+) -> Result<Json<ReleaseWithGate>> {
+    allow(&s, &headers, Role::Viewer).await?;
+    let store = project_store(&s, &project).await?;
+    let release = store
+        .get_release(&version)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("project `{project}` has no release {version}")))?;
+    let blobs = wharf_runtime::verify::StoreBlobs(wharf_store::ArtifactStore::new(
+        &crate::paths::state(&s.config.data_dir, &project),
+    ));
+    let policy = wharf_runtime::verify::gate(&release, &blobs);
+    Ok(Json(ReleaseWithGate { release, policy }))
+}

@@ -1212,6 +1212,29 @@ jobs:
         Some(&viewer),
     );
     assert_eq!(a.status, 200, "{link}: {}", a.text());
+    // The API gives the same, as `release show --json` does.
+    let api = http::get(
+        &format!("{}/api/v1/projects/app/releases/0.1.0", s.url),
+        Some(&viewer),
+    );
+    assert_eq!(api.status, 200, "{}", api.text());
+    let v = api.json();
+    assert_eq!(v["version"], "0.1.0");
+    assert_eq!(v["policy"]["applied"][0]["id"], "EXC-0042", "{v}");
+    assert_eq!(v["policy"]["open"][0]["id"], "CVE-2020-28724", "{v}");
+    assert!(
+        v["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "provenance"),
+        "{v}"
+    );
+    let none = http::get(
+        &format!("{}/api/v1/projects/app/releases/9.9.9", s.url),
+        Some(&viewer),
+    );
+    assert_eq!(none.status, 404, "{}", none.text());
     // An unknown release is a 404 page.
     let missing = page(&s, &cookie, "/projects/app/releases/9.9.9");
     assert_eq!(missing.status, 404);
