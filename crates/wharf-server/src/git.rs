@@ -267,15 +267,7 @@ pub async fn pipeline_files(mirror: &Path, rev: &str, dir: &Path) -> Result<()> 
             "read a pipeline file",
         )
         .await?;
-        let path = dir.join(name);
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(Error::io("create", parent))?;
-        }
-        tokio::fs::write(&path, text)
-            .await
-            .map_err(Error::io("write", &path))?;
+        write_under(dir, name, text).await?;
     }
     // The policy files: wharf.policy.toml, and any a pipeline's `policy` step names.
     let mut policies = vec![wharf_pipeline::DEFAULT_POLICY_FILE.to_string()];
@@ -302,17 +294,22 @@ pub async fn pipeline_files(mirror: &Path, rev: &str, dir: &Path) -> Result<()> 
         else {
             continue;
         };
-        let path = dir.join(&name);
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(Error::io("create", parent))?;
-        }
-        tokio::fs::write(&path, text)
-            .await
-            .map_err(Error::io("write", &path))?;
+        write_under(dir, &name, text).await?;
     }
     Ok(())
+}
+
+/// Writes `text` to `dir/name`, making its directories.
+async fn write_under(dir: &Path, name: &str, text: String) -> Result<()> {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(Error::io("create", parent))?;
+    }
+    tokio::fs::write(&path, text)
+        .await
+        .map_err(Error::io("write", &path))
 }
 
 /// The subject line of commit `sha` (at most 200 characters), if it can be read.

@@ -8,30 +8,13 @@
 //
 // Each check prints `ok: …`; the first failure exits 1.
 "use strict";
-const { chromium } = require(process.env.PLAYWRIGHT_CORE);
-const path = require("path");
+const { fail, shot, launch } = require("./common.cjs");
 
 const url = process.env.WHARF_URL;
 const project = process.env.WHARF_PROJECT;
-const shots = process.env.WHARF_SCREENSHOTS;
-
-function fail(what) {
-  console.error("FAILED: " + what);
-  process.exit(1);
-}
-
-async function shot(page, name) {
-  if (shots) await page.screenshot({ path: path.join(shots, name + ".png"), fullPage: true });
-}
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
+  const browser = await launch();
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
   page.setDefaultTimeout(30000);
   page.on("dialog", (d) => fail("a dialog opened (injected script?): " + d.message()));

@@ -1045,7 +1045,10 @@ jobs:
     let html = page(&s, &cookie, &format!("/projects/app/runs/{run}")).text();
     let at = html.find("<h2>Release</h2>").expect("a release section");
     let section = &html[at..];
-    assert!(section.contains("1.5.0 <code>v1.5.0</code>"), "{section}");
+    assert!(
+        section.contains("releases/1.5.0\">1.5.0</a> <code>v1.5.0</code>"),
+        "{section}"
+    );
     assert!(
         section.contains("package: <code>out&#x2f;app.tar.gz</code>"),
         "{section}"
