@@ -3,7 +3,6 @@
 //! kept with the run (`load-test/STEP/report.json`, `latency.svg`), and a failure naming
 //! each threshold it missed.
 
-use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use wharf_engine::BuiltinRequest;
 use wharf_engine::logs::LogWriter;
@@ -33,65 +32,6 @@ fn expand(text: &str, req: &BuiltinRequest) -> Result<String, String> {
     Ok(out)
 }
 
-/// The spec `wharf_load` takes, from the step as written.
-fn spec(step: &LoadTestStep, req: &BuiltinRequest) -> Result<wharf_load::LoadSpec, String> {
-    let mut v = Map::new();
-    v.insert("url".into(), json!(expand(&step.url, req)?));
-    if let Some(m) = &step.method {
-        v.insert("method".into(), json!(m));
-    }
-    if !step.headers.is_empty() {
-        v.insert("headers".into(), json!(step.headers));
-    }
-    if let Some(b) = &step.body {
-        v.insert("body".into(), json!(b));
-    }
-    if let Some(c) = step.connections {
-        v.insert("connections".into(), json!(c));
-    }
-    if let Some(r) = step.rate {
-        v.insert("rate".into(), json!(r));
-    }
-    for (key, value) in [
-        ("duration", &step.duration),
-        ("warm-up", &step.warm_up),
-        ("timeout", &step.timeout),
-    ] {
-        if let Some(d) = value {
-            v.insert(key.into(), json!(d));
-        }
-    }
-    let t = &step.thresholds;
-    let mut th = Map::new();
-    for (key, value) in [
-        ("p50", &t.p50),
-        ("p90", &t.p90),
-        ("p99", &t.p99),
-        ("p99.9", &t.p99_9),
-        ("max", &t.max),
-    ] {
-        if let Some(d) = value {
-            th.insert(key.into(), json!(d));
-        }
-    }
-    if let Some(e) = &t.error_rate {
-        let e: f64 = e
-            .parse()
-            .map_err(|_| format!("`error-rate: {e}` is not a number"))?;
-        th.insert("error-rate".into(), json!(e));
-    }
-    if let Some(tp) = t.throughput {
-        th.insert("throughput".into(), json!(tp));
-    }
-    if !th.is_empty() {
-        v.insert("thresholds".into(), Value::Object(th));
-    }
-    let spec: wharf_load::LoadSpec =
-        serde_json::from_value(Value::Object(v)).map_err(|e| e.to_string())?;
-    spec.validate().map_err(|e| e.to_string())?;
-    Ok(spec)
-}
-
 /// Runs the load; `kept` receives the report and histogram first, so that they are kept
 /// even when a threshold fails the step.
 pub(super) async fn run(
@@ -101,7 +41,7 @@ pub(super) async fn run(
     log: &mut LogWriter,
     kept: &mut Vec<Produced>,
 ) -> StepResult {
-    let spec = spec(step, req)?;
+    let spec = wharf_load::LoadSpec::of_step(step, &|text| expand(text, req))?;
     say(
         log,
         format!(

@@ -48,6 +48,7 @@ mod generator;
 mod report;
 mod spec;
 mod stats;
+mod step;
 mod svg;
 mod verdict;
 

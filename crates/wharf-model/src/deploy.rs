@@ -222,6 +222,13 @@ pub enum Provider {
         /// Per-request limit, in milliseconds.
         timeout_ms: u64,
     },
+    /// An HTTP load (a blue/green preview, the canary) whose thresholds are the verdict:
+    /// all met is success, one missed a failure, no answer at all an error.
+    LoadTest {
+        /// The load and its thresholds, as a `load-test` step takes them; the URL, headers
+        /// and body may use `${{ release }}`, ….
+        spec: Box<crate::LoadTestStep>,
+    },
     /// A program; exit 0 is success, any other exit a failure.
     Script {
         /// The program and its arguments (no shell).

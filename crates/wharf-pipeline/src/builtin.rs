@@ -615,8 +615,29 @@ pub(crate) fn policy(r: &mut Reporter, scope: &Scope<'_>, f: &Spanned<PolicyFile
 
 /// `load-test:` into the plan's form.
 pub(crate) fn load_test(r: &mut Reporter, scope: &Scope<'_>, f: &Spanned<LoadTestFile>) -> Builtin {
+    let headers = map(r, scope, &f.value.headers);
+    Builtin::LoadTest(Box::new(load_test_spec(
+        r,
+        &|r, s| {
+            text(r, scope, s);
+        },
+        headers,
+        f,
+    )))
+}
+
+/// A `load-test:` as written into the plan's form, its templates checked by `check` (a
+/// step's expressions, or a deployment analysis's variables), with `headers` already
+/// checked by the caller.
+pub(crate) fn load_test_spec(
+    r: &mut Reporter,
+    check: &dyn Fn(&mut Reporter, &Spanned<String>),
+    headers: BTreeMap<String, String>,
+    f: &Spanned<LoadTestFile>,
+) -> LoadTestStep {
     let l = &f.value;
-    let url = text(r, scope, &l.url);
+    check(r, &l.url);
+    let url = l.url.value.clone();
     if !url.starts_with("http://") && !url.contains("${{") {
         r.error(
             r.span(&l.url),
@@ -658,18 +679,26 @@ pub(crate) fn load_test(r: &mut Reporter, scope: &Scope<'_>, f: &Spanned<LoadTes
         },
         None => LoadThresholds::default(),
     };
-    Builtin::LoadTest(Box::new(LoadTestStep {
+    let checked = |r: &mut Reporter, s: &Option<Spanned<String>>| {
+        s.as_ref().map(|s| {
+            check(r, s);
+            s.value.clone()
+        })
+    };
+    let method = checked(r, &l.method);
+    let body = checked(r, &l.body);
+    LoadTestStep {
         url,
-        method: opt(r, scope, &l.method),
-        headers: map(r, scope, &l.headers),
-        body: opt(r, scope, &l.body),
+        method,
+        headers,
+        body,
         connections: l.connections,
         rate: l.rate,
         duration: dur(r, &l.duration),
         warm_up: dur(r, &l.warm_up),
         timeout: dur(r, &l.timeout),
         thresholds,
-    }))
+    }
 }
 
 /// One glob or a list of globs (`files: dist/*` or `files: [dist/*.whl, dist/*.tar.gz]`).

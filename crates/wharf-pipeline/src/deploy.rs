@@ -449,16 +449,21 @@ fn metric(r: &mut Reporter, a: &Spanned<AnalysisFile>) -> Option<AnalysisMetric>
         .as_ref()
         .and_then(|t| positive(r, t))
         .unwrap_or(10_000);
-    let providers = [v.prometheus.is_some(), v.http.is_some(), v.script.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let providers = [
+        v.prometheus.is_some(),
+        v.http.is_some(),
+        v.script.is_some(),
+        v.load_test.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if providers != 1 {
         let d = r
             .at(
                 r.span(a),
                 format!(
-                    "analysis `{}` needs exactly one of `prometheus`, `http` and `script`",
+                    "analysis `{}` needs exactly one of `prometheus`, `http`, `script` and `load-test`",
                     v.name.value
                 ),
             )
@@ -489,6 +494,15 @@ fn metric(r: &mut Reporter, a: &Spanned<AnalysisFile>) -> Option<AnalysisMetric>
             json_path: h.json_path.as_ref().map(|j| j.value.clone()),
             timeout_ms,
         }
+    } else if let Some(l) = &v.load_test {
+        let mut headers = std::collections::BTreeMap::new();
+        for (k, value) in &l.value.headers.0 {
+            headers.insert(k.value.clone(), value.value.0.clone());
+        }
+        let spec = crate::builtin::load_test_spec(r, &|r, s| template(r, s), headers, l);
+        Provider::LoadTest {
+            spec: Box::new(spec),
+        }
     } else {
         let s = v.script.as_ref()?;
         if s.value.is_empty() {
@@ -506,7 +520,11 @@ fn metric(r: &mut Reporter, a: &Spanned<AnalysisFile>) -> Option<AnalysisMetric>
             timeout_ms,
         }
     };
-    if !matches!(provider, Provider::Script { .. }) && v.success.is_none() && v.failure.is_none() {
+    let verdict = matches!(
+        provider,
+        Provider::Script { .. } | Provider::LoadTest { .. }
+    );
+    if !verdict && v.success.is_none() && v.failure.is_none() {
         let d = r
             .at(
                 r.span(&v.name),
@@ -519,13 +537,19 @@ fn metric(r: &mut Reporter, a: &Spanned<AnalysisFile>) -> Option<AnalysisMetric>
             .with_hint("e.g. `success: result >= 0.99`");
         r.push(d);
     }
-    if matches!(provider, Provider::Script { .. }) {
+    if verdict {
         for c in [&v.success, &v.failure].into_iter().flatten() {
-            r.error(
-                r.span(c),
-                "a script's measurement is its exit code: it takes no condition",
-                "remove it: exit 0 passes, any other exit fails",
-            );
+            let (message, hint) = match provider {
+                Provider::LoadTest { .. } => (
+                    "a load test's measurement is its thresholds: it takes no condition",
+                    "remove it, and set `thresholds: { p99: 50ms, error-rate: 0.01 }`",
+                ),
+                _ => (
+                    "a script's measurement is its exit code: it takes no condition",
+                    "remove it: exit 0 passes, any other exit fails",
+                ),
+            };
+            r.error(r.span(c), message, hint);
         }
     }
     for c in [&v.success, &v.failure].into_iter().flatten() {

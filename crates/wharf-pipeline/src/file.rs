@@ -684,6 +684,11 @@ pub struct AnalysisFile {
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
     pub script: Option<Spanned<Vec<Spanned<String>>>>,
+    /// An HTTP load whose thresholds are the result, as the `load-test` step takes it
+    /// (against a blue/green preview: its `preview-host` or `X-Wharf-Preview: "1"`).
+    #[serde(default)]
+    #[schemars(with = "Option<crate::builtin::LoadTestFile>")]
+    pub load_test: Option<Spanned<crate::builtin::LoadTestFile>>,
     /// Time between measurements (without it: one measurement).
     #[serde(default)]
     #[schemars(with = "Option<String>")]

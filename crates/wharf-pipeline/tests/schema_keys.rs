@@ -296,6 +296,107 @@ const KEYS: &[(&str, Key)] = &[
         "environments.*.analysis[].http.json-path",
         Proof(&["fn a_script_target_is_probed_at_its_health_url_and_rolled_back_by_its_analysis("]),
     ),
+    // The analysis and the step share one conversion (`load_test_spec`, then
+    // `LoadSpec::of_step`): keys the deploy test does not set are proved by the step's.
+    (
+        "environments.*.analysis[].load-test",
+        Proof(&["fn a_load_test_on_the_preview_decides_a_blue_green_promotion("]),
+    ),
+    (
+        "environments.*.analysis[].load-test.url",
+        Proof(&["fn a_load_test_on_the_preview_decides_a_blue_green_promotion("]),
+    ),
+    (
+        "environments.*.analysis[].load-test.headers",
+        Proof(&["fn a_load_test_on_the_preview_decides_a_blue_green_promotion("]),
+    ),
+    (
+        "environments.*.analysis[].load-test.connections",
+        Proof(&["fn a_load_test_on_the_preview_decides_a_blue_green_promotion("]),
+    ),
+    (
+        "environments.*.analysis[].load-test.duration",
+        Proof(&["fn a_load_test_on_the_preview_decides_a_blue_green_promotion("]),
+    ),
+    (
+        "environments.*.analysis[].load-test.thresholds",
+        Proof(&["fn a_load_test_on_the_preview_decides_a_blue_green_promotion("]),
+    ),
+    (
+        "environments.*.analysis[].load-test.thresholds.p99",
+        Proof(&["fn a_load_test_on_the_preview_decides_a_blue_green_promotion("]),
+    ),
+    (
+        "environments.*.analysis[].load-test.thresholds.error-rate",
+        Proof(&["fn a_load_test_on_the_preview_decides_a_blue_green_promotion("]),
+    ),
+    (
+        "environments.*.analysis[].load-test.thresholds.throughput",
+        Proof(&["fn a_load_test_on_the_preview_decides_a_blue_green_promotion("]),
+    ),
+    (
+        "environments.*.analysis[].load-test.rate",
+        Proof(&[
+            "fn a_load_test_on_the_preview_decides_a_blue_green_promotion(",
+            "fn a_missed_threshold_fails_the_step_naming_it_and_an_open_loop_counts_from_the_schedule(",
+        ]),
+    ),
+    (
+        "environments.*.analysis[].load-test.body",
+        Proof(&[
+            "fn a_load_test_on_the_preview_decides_a_blue_green_promotion(",
+            "fn a_load_meets_its_thresholds_and_its_report_is_kept(",
+        ]),
+    ),
+    (
+        "environments.*.analysis[].load-test.method",
+        Proof(&[
+            "fn a_load_test_on_the_preview_decides_a_blue_green_promotion(",
+            "fn a_load_meets_its_thresholds_and_its_report_is_kept(",
+        ]),
+    ),
+    (
+        "environments.*.analysis[].load-test.timeout",
+        Proof(&[
+            "fn a_load_test_on_the_preview_decides_a_blue_green_promotion(",
+            "fn a_load_meets_its_thresholds_and_its_report_is_kept(",
+        ]),
+    ),
+    (
+        "environments.*.analysis[].load-test.warm-up",
+        Proof(&[
+            "fn a_load_test_on_the_preview_decides_a_blue_green_promotion(",
+            "fn a_load_meets_its_thresholds_and_its_report_is_kept(",
+        ]),
+    ),
+    (
+        "environments.*.analysis[].load-test.thresholds.p50",
+        Proof(&[
+            "fn a_load_test_on_the_preview_decides_a_blue_green_promotion(",
+            "fn a_load_meets_its_thresholds_and_its_report_is_kept(",
+        ]),
+    ),
+    (
+        "environments.*.analysis[].load-test.thresholds.p90",
+        Proof(&[
+            "fn a_load_test_on_the_preview_decides_a_blue_green_promotion(",
+            "fn a_load_meets_its_thresholds_and_its_report_is_kept(",
+        ]),
+    ),
+    (
+        "environments.*.analysis[].load-test.thresholds.p99.9",
+        Proof(&[
+            "fn a_load_test_on_the_preview_decides_a_blue_green_promotion(",
+            "fn a_load_meets_its_thresholds_and_its_report_is_kept(",
+        ]),
+    ),
+    (
+        "environments.*.analysis[].load-test.thresholds.max",
+        Proof(&[
+            "fn a_load_test_on_the_preview_decides_a_blue_green_promotion(",
+            "fn a_load_meets_its_thresholds_and_its_report_is_kept(",
+        ]),
+    ),
     (
         "environments.*.analysis[].script",
         Proof(&["fn a_manual_rollback_policy_pauses_for_resume_or_abort("]),

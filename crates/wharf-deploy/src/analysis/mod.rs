@@ -382,6 +382,7 @@ pub async fn measure(metric: &AnalysisMetric, vars: &Vars, dir: &Path) -> Measur
         Provider::Script { run, timeout_ms } => {
             script(&metric.name, run, *timeout_ms, vars, dir).await
         }
+        Provider::LoadTest { spec } => load_test(&metric.name, spec, vars).await,
     };
     Measurement {
         metric: metric.name.clone(),
@@ -420,6 +421,6 @@ fn judged(
 mod conditions;
 mod providers;
 
-use providers::{http, prometheus, script};
+use providers::{http, load_test, prometheus, script};
 
 pub use conditions::evaluate;

@@ -452,3 +452,61 @@ fn last_line(output: &[u8]) -> Option<String> {
     }
     Some(short)
 }
+
+/// One load test: its thresholds are the verdict. A load that got no answer at all is an
+/// error (the preview is not there), never a pass or a plain failure.
+pub(super) async fn load_test(
+    name: &str,
+    step: &wharf_model::LoadTestStep,
+    vars: &Vars,
+) -> (Phase, Option<String>, String) {
+    let error = |what: String| (Phase::Error, None, format!("{name}: {what}"));
+    let mut step = step.clone();
+    for value in step.headers.values_mut() {
+        match render(value, vars, Escape::None) {
+            Ok(v) => *value = v,
+            Err(e) => return error(format!("a header: {e}")),
+        }
+    }
+    if let Some(body) = &step.body {
+        match render(body, vars, Escape::None) {
+            Ok(v) => step.body = Some(v),
+            Err(e) => return error(format!("the body: {e}")),
+        }
+    }
+    let spec = match wharf_load::LoadSpec::of_step(&step, &|url| {
+        render(url, vars, Escape::Url).map_err(|e| format!("the URL: {e}"))
+    }) {
+        Ok(spec) => spec,
+        Err(e) => return error(e),
+    };
+    // The sender lives as long as the load: the test runs its whole duration.
+    let (_running, cancel) = watch::channel(false);
+    let report = match wharf_load::run(&spec, cancel, |_| {}).await {
+        Ok(report) => report,
+        Err(e) => return error(e.to_string()),
+    };
+    let summary = report
+        .summary()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if report.responses == 0 {
+        return error(format!("no answer: {summary}"));
+    }
+    if report.passed {
+        (
+            Phase::Successful,
+            Some(summary.clone()),
+            format!("{name}: thresholds met: {summary}"),
+        )
+    } else {
+        let missed: Vec<String> = report.failures().map(|c| c.to_string()).collect();
+        (
+            Phase::Failed,
+            Some(summary),
+            format!("{name}: {}", missed.join("; ")),
+        )
+    }
+}

@@ -27,7 +27,8 @@ pub(crate) struct DockerProject {
 }
 
 impl DockerProject {
-    /// `environments` is the YAML under `environments:`; `{proxy}`, `{image}` are replaced.
+    /// `environments` is the YAML under `environments:`; `{proxy}` (the proxy's control
+    /// API), `{listen}` (where it serves) and `{image}` are replaced.
     pub(crate) fn new(environments: &str) -> DockerProject {
         Self::build(environments, false)
     }
@@ -52,6 +53,7 @@ impl DockerProject {
         let image = format!("127.0.0.1:{port}/deploy/app");
         let envs = environments
             .replace("{proxy}", &format!("http://{}", proxy.admin))
+            .replace("{listen}", &format!("http://{}", proxy.listen))
             .replace("{image}", &image);
         let p = Project::new(&format!(
             r#"version: 1
@@ -593,4 +595,81 @@ fn a_deployer_killed_at_pull_at_container_creation_or_after_the_switch_is_reconc
     assert_eq!(left.iter().filter(|c| c.1).count(), 1, "{left:?}");
     d.deploy(&["rollback", "production"]).expect(0);
     assert_eq!(primary(&d), "0.1.0");
+}
+
+/// A blue/green release load-tested on its preview before it is promoted: thresholds met,
+/// it is promoted; one missed, it is rolled back, the threshold named.
+#[test]
+fn a_load_test_on_the_preview_decides_a_blue_green_promotion() {
+    let d = DockerProject::new(
+        r#"  production:
+    target: { docker: { proxy: "{proxy}", port: 8080, service: web } }
+    strategy: { blue-green: { pause: 1s, preview-host: next.test } }
+    health: { path: /up/, interval: 100ms, timeout: 10s }
+    analysis:
+      - name: preview-load
+        load-test:
+          url: "{listen}/"
+          headers: { X-Wharf-Preview: "1", X-Release: "${{ release }}" }
+          connections: 2
+          duration: 1s
+          thresholds: { p99: 2s, error-rate: 0 }"#,
+    );
+    d.release("feat: first", "0.1.0", |_| {});
+    d.release("feat: second", "0.2.0", |_| {});
+    d.release("feat: third", "0.3.0", |_| {});
+    let yml = d.p.read("wharf.yml");
+    d.deploy(&["deploy", "0.1.0", "--env", "production"])
+        .expect(0);
+    let requests = |release: &str| -> f64 {
+        let a = wharf_test_support::http::get(&format!("http://{}/metrics", d.admin()), None);
+        a.text()
+            .lines()
+            .filter(|l| {
+                l.starts_with("wharf_proxy_requests_total{")
+                    && l.contains(&format!("release=\"{release}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let out = d.deploy(&["deploy", "0.2.0", "--env", "production", "--json"]);
+    let said = out.stderr();
+    assert_eq!(out.code(), 0, "{said}");
+    assert!(said.contains("preview-load: thresholds met: GET"), "{said}");
+    let rec = out.json();
+    assert_eq!(rec["status"], "succeeded", "{rec}");
+    // The load went to the preview: the new release answered it.
+    assert!(requests("0.2.0") > 100.0, "{}", requests("0.2.0"));
+
+    // A threshold no release can meet: rolled back, the threshold named.
+    d.p.write(
+        "wharf.yml",
+        &yml.replace("error-rate: 0 }", "error-rate: 0, throughput: 1000000000 }"),
+    );
+    let out = d.deploy(&["deploy", "0.3.0", "--env", "production", "--json"]);
+    let said = out.stderr();
+    assert_eq!(out.code(), 1, "{said}");
+    let rec = out.json();
+    assert_eq!(rec["status"], "rolled_back", "{rec}");
+    let reason = rec["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("preview-load") && reason.contains("throughput"),
+        "{reason}"
+    );
+    assert!(reason.contains("requests/s: FAILED"), "{reason}");
+    // validate refuses a condition on a load test: its thresholds are the verdict.
+    d.p.write(
+        "wharf.yml",
+        &yml.replace(
+            "error-rate: 0 }",
+            "error-rate: 0 }\n        success: result == 1",
+        ),
+    );
+    let v = d.p.wharf(&["validate"]).expect(2);
+    assert!(
+        v.stderr()
+            .contains("a load test's measurement is its thresholds: it takes no condition"),
+        "{}",
+        v.stderr()
+    );
 }
