@@ -360,7 +360,10 @@ fn a_killed_wharf_leaves_no_container_behind() {
 /// A byte-for-byte proxy in front of the Docker Engine's socket that can be cut.
 struct EngineProxy {
     path: std::path::PathBuf,
-    conns: Arc<Mutex<Vec<std::os::unix::net::UnixStream>>>,
+    /// Its connections (wharf's end, then the engine's, for each), and whether it was cut
+    /// (then it takes no new one): one lock, so no connection is made between the cut and
+    /// the check.
+    conns: Arc<Mutex<(Vec<std::os::unix::net::UnixStream>, bool)>>,
     _dir: tempfile::TempDir,
 }
 
@@ -369,16 +372,21 @@ impl EngineProxy {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("docker.sock");
         let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        let conns: Arc<Mutex<Vec<std::os::unix::net::UnixStream>>> = Arc::default();
+        let conns: Arc<Mutex<(Vec<std::os::unix::net::UnixStream>, bool)>> = Arc::default();
         let keep = conns.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
+                let mut list = keep.lock().unwrap();
+                if list.1 {
+                    // Cut: a reconnecting client finds nobody there.
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
                 let Ok(engine) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock")
                 else {
                     return;
                 };
-                let mut list = keep.lock().unwrap();
                 for (mut from, mut to) in [
                     (client.try_clone().unwrap(), engine.try_clone().unwrap()),
                     (engine.try_clone().unwrap(), client.try_clone().unwrap()),
@@ -388,8 +396,8 @@ impl EngineProxy {
                         let _ = to.shutdown(std::net::Shutdown::Write);
                     });
                 }
-                list.push(client);
-                list.push(engine);
+                list.0.push(client);
+                list.0.push(engine);
             }
         });
         EngineProxy {
@@ -399,12 +407,22 @@ impl EngineProxy {
         }
     }
 
-    /// Closes every connection: to wharf, the engine is gone.
+    /// Closes every connection and takes no new one: to wharf, the engine is gone.
     fn cut(&self) {
-        for c in self.conns.lock().unwrap().drain(..) {
+        let mut list = self.conns.lock().unwrap();
+        list.1 = true;
+        let _ = std::fs::remove_file(&self.path);
+        // wharf's ends first, all of them: no answer the engine gives as it notices (an
+        // exit status on a wait call) reaches wharf after the cut.
+        let conns: Vec<_> = list.0.drain(..).collect();
+        for (i, c) in conns.iter().enumerate() {
+            if i % 2 == 0 {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        for c in conns.iter().skip(1).step_by(2) {
             let _ = c.shutdown(std::net::Shutdown::Both);
         }
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 
