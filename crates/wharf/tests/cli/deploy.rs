@@ -426,7 +426,7 @@ fn deployment_keys_are_validated_with_their_position() {
         ),
         (
             "  prod:\n    target: { script: { run: [./d] } }\n    analysis:\n      - { name: rate, success: 'result > 1' }",
-            "analysis `rate` needs exactly one of `prometheus`, `http` and `script`",
+            "analysis `rate` needs exactly one of `prometheus`, `http`, `script` and `load-test`",
         ),
         (
             "  prod:\n    target: { script: { run: [./d] } }\n    analysis:\n      - { name: rate, prometheus: { url: 'http://127.0.0.1:9', query: 'up' }, success: 'results > 1' }",
