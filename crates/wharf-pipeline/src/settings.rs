@@ -6,6 +6,7 @@
 //! them against the policy the pipeline uses and hands them to the pipeline's `policy`
 //! steps, which record the exceptions that allow them with the release.
 
+use std::collections::HashMap;
 use std::path::{Component, Path};
 use std::sync::Arc;
 
@@ -25,34 +26,22 @@ pub const DEFAULT_POLICY_FILE: &str = "wharf.policy.toml";
 /// project's settings are given to every `policy` step.
 pub(crate) fn check(root: &Path, pipelines: &mut [Pipeline], today: NaiveDate) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
-    let mut read: Vec<(String, Option<Policy>)> = Vec::new();
-    for p in pipelines.iter() {
-        if p.insecure.is_empty() {
-            continue;
-        }
+    // Each policy file read once, however many pipelines name it.
+    let mut read: HashMap<String, Loaded> = HashMap::new();
+    for p in pipelines.iter().filter(|p| !p.insecure.is_empty()) {
         let file = p.policy_file();
-        if !read.iter().any(|(f, _)| *f == file) {
-            let policy = load(root, &file, &mut errors);
-            read.push((file.clone(), policy));
-        }
-        let Some((_, policy)) = read.iter().find(|(f, _)| *f == file) else {
-            continue;
-        };
-        let Some(policy) = policy else {
-            // A policy file with problems: they are reported; judging against it would
-            // only add noise.
-            if root.join(&file).is_file() {
-                continue;
-            }
-            for found in &p.insecure {
-                errors.push(refusal(p, found, &file, SettingCover::Uncovered, false));
-            }
-            continue;
-        };
+        let loaded = read
+            .entry(file.clone())
+            .or_insert_with(|| load(root, &file, &mut errors));
         for found in &p.insecure {
-            let cover = policy.setting_cover(&found.setting, today);
+            let (cover, exists) = match loaded {
+                Loaded::Policy(policy) => (policy.setting_cover(&found.setting, today), true),
+                Loaded::Missing => (SettingCover::Uncovered, false),
+                // Its problems are reported; judging against it would only add noise.
+                Loaded::Unusable => break,
+            };
             if !matches!(cover, SettingCover::Covered(_)) {
-                errors.push(refusal(p, found, &file, cover, true));
+                errors.push(refusal(p, found, &file, cover, exists));
             }
         }
     }
@@ -115,23 +104,32 @@ fn policy_file(p: &Pipeline) -> String {
     DEFAULT_POLICY_FILE.to_string()
 }
 
-/// Reads and parses the policy file; `None` when it is missing (nothing reported: each
-/// setting then says it needs an exception) or has problems (each reported, located).
-fn load(root: &Path, file: &str, errors: &mut Vec<Diagnostic>) -> Option<Policy> {
+/// What a pipeline's policy file turned out to be.
+enum Loaded {
+    /// Parsed and valid.
+    Policy(Policy),
+    /// Not there: each setting says it needs an exception (nothing else to report).
+    Missing,
+    /// Unreadable or with problems, each reported, located.
+    Unusable,
+}
+
+/// Reads and parses the policy file, reporting into `errors` why it cannot be used.
+fn load(root: &Path, file: &str, errors: &mut Vec<Diagnostic>) -> Loaded {
     let path = root.join(file);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded::Missing,
         Err(e) => {
             errors.push(Diagnostic::whole_file(
                 file,
                 format!("cannot read the policy file `{file}`: {e}"),
             ));
-            return None;
+            return Loaded::Unusable;
         }
     };
     match Policy::parse(file, &text) {
-        Ok(policy) => Some(policy),
+        Ok(policy) => Loaded::Policy(policy),
         Err(wharf_policy::Error::Policy { problems, .. }) => {
             let source: Arc<str> = Arc::from(text.as_str());
             for problem in problems {
@@ -145,11 +143,11 @@ fn load(root: &Path, file: &str, errors: &mut Vec<Diagnostic>) -> Option<Policy>
                         .with_hint_opt(problem.hint()),
                 );
             }
-            None
+            Loaded::Unusable
         }
         Err(e) => {
             errors.push(Diagnostic::whole_file(file, e.to_string()));
-            None
+            Loaded::Unusable
         }
     }
 }

@@ -219,6 +219,19 @@ pub struct UnusedException {
 }
 
 impl Outcome {
+    /// Every open finding, the most severe first, each with whether it failed the gate
+    /// (a severity in `fail-on`) — the order a release shows its risk in.
+    pub fn open_by_severity(&self) -> Vec<(&OpenFinding, bool)> {
+        let mut open: Vec<(&OpenFinding, bool)> = self
+            .failing
+            .iter()
+            .map(|f| (f, true))
+            .chain(self.open.iter().map(|f| (f, false)))
+            .collect();
+        open.sort_by_key(|(f, _)| std::cmp::Reverse(f.finding.severity));
+        open
+    }
+
     /// Whether the gate passes: nothing failing, no licence or setting finding, no expired
     /// exception still in use, no unused exception.
     pub fn passed(&self) -> bool {

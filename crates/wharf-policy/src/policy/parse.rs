@@ -420,16 +420,7 @@ impl Doc<'_> {
         label: &str,
         field: &'static str,
     ) -> Option<(String, Range<usize>)> {
-        let Some(value) = get(table, field) else {
-            self.push(
-                header.clone(),
-                ProblemKind::MissingField {
-                    exception: label.to_string(),
-                    field,
-                },
-            );
-            return None;
-        };
+        let value = self.present(table, header, label, field)?;
         let s = self.string(field, value)?;
         if s.trim().is_empty() {
             self.push(
@@ -451,7 +442,20 @@ impl Doc<'_> {
         label: &str,
         field: &'static str,
     ) -> Option<(NaiveDate, Range<usize>)> {
-        let Some(value) = get(table, field) else {
+        let value = self.present(table, header, label, field)?;
+        self.date(field, value).map(|d| (d, value.span()))
+    }
+
+    /// A required field of an exception, or a missing-field problem at its header.
+    fn present<'t, 'v>(
+        &mut self,
+        table: &'t DeTable<'v>,
+        header: &Range<usize>,
+        label: &str,
+        field: &'static str,
+    ) -> Option<&'t Value<'v>> {
+        let value = get(table, field);
+        if value.is_none() {
             self.push(
                 header.clone(),
                 ProblemKind::MissingField {
@@ -459,9 +463,8 @@ impl Doc<'_> {
                     field,
                 },
             );
-            return None;
-        };
-        self.date(field, value).map(|d| (d, value.span()))
+        }
+        value
     }
 
     fn optional(&mut self, table: &DeTable<'_>, field: &str) -> Option<(String, Range<usize>)> {

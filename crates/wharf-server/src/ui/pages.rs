@@ -420,7 +420,7 @@ pub(crate) async fn run(
             }
         })
         .collect();
-    let load_tests = load_tests(&s, &project, &rec);
+    let load_tests = load_tests(&s, &project, &rec).await;
     let store = or_page!(s, u, s.store(&project).await);
     // The list has no items: each release of this run is read whole.
     let mut releases = Vec::new();
@@ -473,14 +473,11 @@ const MAX_LOAD_REPORT: u64 = 8 << 20;
 /// Each `load-test` step's kept report, with its latency histogram drawn again from the
 /// report's figures (never the kept SVG: a step could have written anything there) and
 /// shown as an image, so nothing in it runs in the page.
-fn load_tests(s: &Shared, project: &str, rec: &RunRecord) -> Vec<Value> {
+async fn load_tests(s: &Shared, project: &str, rec: &RunRecord) -> Vec<Value> {
     use base64::Engine;
     use wharf_runtime::verify::Blobs;
-    let blobs = wharf_runtime::verify::StoreBlobs(wharf_store::ArtifactStore::new(&paths::state(
-        &s.config.data_dir,
-        project,
-    )));
-    rec.jobs
+    let reports: Vec<wharf_model::ArtifactRecord> = rec
+        .jobs
         .iter()
         .flat_map(|j| &j.artifacts)
         .filter(|a| {
@@ -488,20 +485,35 @@ fn load_tests(s: &Shared, project: &str, rec: &RunRecord) -> Vec<Value> {
                 && a.path.ends_with("/report.json")
                 && a.size <= MAX_LOAD_REPORT
         })
-        .filter_map(|a| {
-            let report: wharf_load::Report =
-                serde_json::from_slice(&blobs.read(&a.sha256)?).ok()?;
-            let svg = base64::engine::general_purpose::STANDARD.encode(report.svg());
-            Some(context! {
-                job => a.job.clone(),
-                path => a.path.clone(),
-                passed => report.passed,
-                summary => report.summary(),
-                svg => format!("data:image/svg+xml;base64,{svg}"),
-                width => 860,
+        .cloned()
+        .collect();
+    if reports.is_empty() {
+        return Vec::new();
+    }
+    let blobs = wharf_runtime::verify::StoreBlobs(wharf_store::ArtifactStore::new(&paths::state(
+        &s.config.data_dir,
+        project,
+    )));
+    // Reading and drawing is blocking work: off the server's threads.
+    let drawn = tokio::task::spawn_blocking(move || {
+        reports
+            .iter()
+            .filter_map(|a| {
+                let report: wharf_load::Report =
+                    serde_json::from_slice(&blobs.read(&a.sha256)?).ok()?;
+                let svg = base64::engine::general_purpose::STANDARD.encode(report.svg());
+                Some(context! {
+                    job => a.job.clone(),
+                    path => a.path.clone(),
+                    passed => report.passed,
+                    summary => report.summary(),
+                    svg => format!("data:image/svg+xml;base64,{svg}"),
+                    width => 860,
+                })
             })
-        })
-        .collect()
+            .collect::<Vec<Value>>()
+    });
+    drawn.await.unwrap_or_default()
 }
 
 fn job_ctx(project: &str, run: u64, j: &JobRecord) -> Value {

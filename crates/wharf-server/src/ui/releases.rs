@@ -185,14 +185,8 @@ fn risk(o: &Outcome, today: chrono::NaiveDate) -> Value {
             }
         })
         .collect();
-    let mut open: Vec<(&wharf_policy::OpenFinding, bool)> = o
-        .failing
-        .iter()
-        .map(|f| (f, true))
-        .chain(o.open.iter().map(|f| (f, false)))
-        .collect();
-    open.sort_by_key(|(f, _)| std::cmp::Reverse(f.finding.severity));
-    let findings: Vec<Value> = open
+    let findings: Vec<Value> = o
+        .open_by_severity()
         .iter()
         .map(|(f, failing)| {
             context! {

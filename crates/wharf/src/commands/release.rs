@@ -183,12 +183,11 @@ fn risk(g: &wharf_policy::Outcome) {
             a.matched.join(", ")
         );
     }
-    let mut open: Vec<&wharf_policy::OpenFinding> = g.failing.iter().chain(&g.open).collect();
-    open.sort_by_key(|f| std::cmp::Reverse(f.finding.severity));
+    let open = g.open_by_severity();
     if open.is_empty() {
         outln!("  no open finding");
     }
-    for f in open {
+    for (f, _) in open {
         outln!(
             "  {:<9} {}  {}",
             f.finding.severity.as_str(),
