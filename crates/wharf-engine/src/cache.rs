@@ -8,8 +8,9 @@
 //! does. After a successful job whose key missed, its `paths` are saved under its key.
 //!
 //! Entries are manifests over content-addressed objects (`objects/AB/SHA256`), so a file
-//! shared by two entries is stored once. A restore copies objects out (never links them), so
-//! a job that changes a restored file never changes the cache. A manifest is written to a
+//! shared by two entries is stored once. A restore copies objects out (never links them: by
+//! `copy_file_range`, which shares extents copy-on-write where the file system can), so a
+//! job that changes a restored file never changes the cache. A manifest is written to a
 //! temporary name and renamed: readers see a whole entry or none, also when two runs save
 //! one key at once. Saving and restoring hold a shared lock on the cache; pruning (the
 //! size cap, `wharf cache prune|rm`) holds it exclusively, so no object goes while a run
@@ -325,40 +326,53 @@ impl JobCache {
         out
     }
 
+    /// Writes the entry's directories, links and files into `workspace`. Each directory
+    /// is checked (no symlink on the way leads out) and made once, however many files it
+    /// holds: a restore is thousands of small files, and its cost is their syscalls.
     fn write_out(&self, manifest: &Manifest, workspace: &Path) -> Result<usize> {
         let mut files = Vec::new();
+        let mut made: HashSet<PathBuf> = HashSet::new();
+        let parent_of = |rel: &str, dest: &Path, made: &mut HashSet<PathBuf>| -> Result<()> {
+            match dest.parent() {
+                Some(dir) if !made.contains(dir) => {
+                    checked_dir(workspace, dir, rel)?;
+                    std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+                    made.insert(dir.to_path_buf());
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        };
         for item in &manifest.items {
             match item {
                 Item::Dir { path, mode } => {
                     let dest = safe_join(workspace, path, true)?;
                     std::fs::create_dir_all(&dest).map_err(io_err("creating", &dest))?;
                     let _ = std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(*mode));
+                    made.insert(dest);
                 }
                 Item::Symlink { path, target } => {
-                    let dest = safe_join(workspace, path, false)?;
-                    make_parent(&dest)?;
+                    let dest = relative(workspace, path)?;
+                    parent_of(path, &dest, &mut made)?;
                     let _ = std::fs::remove_file(&dest);
                     std::os::unix::fs::symlink(target, &dest)
                         .map_err(io_err("creating the link", &dest))?;
                 }
-                Item::File { .. } => files.push(item),
+                Item::File {
+                    path,
+                    mode,
+                    sha256,
+                    size,
+                } => {
+                    let dest = relative(workspace, path)?;
+                    parent_of(path, &dest, &mut made)?;
+                    files.push((dest, *mode, sha256, *size));
+                }
             }
         }
-        crate::parallel::for_each(&files, |item| {
-            let Item::File {
-                path, mode, sha256, ..
-            } = item
-            else {
-                return Ok(());
-            };
-            let dest = safe_join(workspace, path, false)?;
-            make_parent(&dest)?;
-            let _ = std::fs::remove_file(&dest);
-            let src = self.object_path(sha256);
-            std::fs::copy(&src, &dest).map_err(io_err("restoring the cached file", &src))?;
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(*mode))
-                .map_err(io_err("setting the mode of", &dest))?;
-            Ok::<(), Error>(())
+        let umask = current_umask();
+        crate::parallel::for_each(&files, |(dest, mode, sha256, size)| {
+            copy_out(&self.object_path(sha256), dest, *mode, *size, umask)
         })?;
         Ok(files.len())
     }
@@ -598,27 +612,91 @@ fn item_path(i: &Item) -> &str {
 /// directory on the way, or as the directory itself (a checkout can hold a link where the
 /// entry had a directory).
 fn safe_join(root: &Path, rel: &str, is_dir: bool) -> Result<PathBuf> {
-    artifacts::check_relative(rel).map_err(|e| Error::Invalid(e.to_string()))?;
-    let dest = root.join(rel);
+    let dest = relative(root, rel)?;
     let dir = if is_dir {
         Some(dest.as_path())
     } else {
         dest.parent()
     };
-    if let Some(real) = dir.and_then(|d| artifacts::lands_outside(root, d)) {
-        return Err(Error::Invalid(format!(
-            "`{rel}` would be restored outside the workspace, through a symlink to {}: refused",
-            real.display()
-        )));
+    if let Some(dir) = dir {
+        checked_dir(root, dir, rel)?;
     }
     Ok(dest)
 }
 
-fn make_parent(p: &Path) -> Result<()> {
-    match p.parent() {
-        Some(d) => Ok(std::fs::create_dir_all(d).map_err(io_err("creating", d))?),
+/// `rel` under `root`, refused when it is absolute or has `..`.
+fn relative(root: &Path, rel: &str) -> Result<PathBuf> {
+    artifacts::check_relative(rel).map_err(|e| Error::Invalid(e.to_string()))?;
+    Ok(root.join(rel))
+}
+
+/// Refuses `dir` (on the way to `rel`) when a symlink takes it outside `root`.
+fn checked_dir(root: &Path, dir: &Path, rel: &str) -> Result<()> {
+    match artifacts::lands_outside(root, dir) {
+        Some(real) => Err(Error::Invalid(format!(
+            "`{rel}` would be restored outside the workspace, through a symlink to {}: refused",
+            real.display()
+        ))),
         None => Ok(()),
     }
+}
+
+/// Copies a cached object of `size` bytes to `dest` with `mode`: a new file (`O_EXCL`, so
+/// never written through a link left at its place; whatever is there is removed first), its
+/// bytes by `copy_file_range` (shared extents where the file system has them), and its mode
+/// set again only where `umask` took bits off at creation.
+fn copy_out(src: &Path, dest: &Path, mode: u32, size: u64, umask: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode & 0o7777)
+            .open(dest)
+    };
+    let mut to = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(dest).map_err(io_err("replacing", dest))?;
+            create()
+        }
+        other => other,
+    }
+    .map_err(io_err("restoring the cached file to", dest))?;
+    let mut from = File::open(src).map_err(io_err("restoring the cached file", src))?;
+    let mut copied = 0u64;
+    while copied < size {
+        let left = usize::try_from(size - copied).unwrap_or(usize::MAX);
+        match rustix::fs::copy_file_range(&from, None, &to, None, left) {
+            Ok(0) => break,
+            Ok(n) => copied += n as u64,
+            // Not between these two files (another file system, an old kernel): a copy
+            // through memory, from where it stopped.
+            Err(_) => {
+                std::io::copy(&mut from, &mut to)
+                    .map_err(io_err("restoring the cached file", src))?;
+                break;
+            }
+        }
+    }
+    if mode & 0o7777 & umask != 0 {
+        to.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(io_err("setting the mode of", dest))?;
+    }
+    Ok(())
+}
+
+/// This process's file mode creation mask, from `/proc/self/status` (reading it with
+/// `umask(2)` would change it for every thread meanwhile); all bits when unknown, so that
+/// every mode is set explicitly.
+fn current_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o7777)
 }
 
 /// What [`walk`] found (each file with where to read it) and what it left out.
@@ -950,6 +1028,63 @@ mod tests {
             e.to_string().contains("cache paths must stay inside"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_restore_replaces_what_is_in_place_and_keeps_modes() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = t.path().join("outside");
+        write(&outside, "target", "keep\n");
+        let ws = t.path().join("ws");
+        write(&ws, "lock", "1\n");
+        write(&ws, "deps/bin/tool", "#!/bin/sh\n");
+        write(&ws, "deps/private", "p\n");
+        write(&ws, "deps/big", &"x".repeat(300_000));
+        write(&ws, "one/two/three.txt", "3\n");
+        let mode = |p: &Path| p.symlink_metadata().unwrap().permissions().mode() & 0o7777;
+        let set = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        set(&ws.join("deps/bin/tool"), 0o755);
+        set(&ws.join("deps/private"), 0o600);
+        set(&ws.join("deps/big"), 0o664);
+        let cache = JobCache::new(t.path().join("cache"), DEFAULT_MAX_BYTES);
+        let s = spec(&["lock"], &["deps", "one/two/three.txt"], &[]);
+        let key = JobCache::key(&ws, "p/j", &s).unwrap();
+        assert!(matches!(
+            cache.save(&key, &ws, &s.paths).unwrap(),
+            Saved::Stored { files: 4, .. }
+        ));
+
+        // The places hold a link out, an older file, and nothing (no `one/two` yet).
+        let ws2 = t.path().join("ws2");
+        write(&ws2, "lock", "1\n");
+        write(&ws2, "deps/private", "older, longer content\n");
+        std::fs::create_dir_all(ws2.join("deps/bin")).unwrap();
+        std::os::unix::fs::symlink(outside.join("target"), ws2.join("deps/bin/tool")).unwrap();
+        assert!(matches!(
+            cache.restore(&key, &ws2).unwrap(),
+            Restored::Exact { files: 4, .. }
+        ));
+        assert_eq!(
+            std::fs::read_to_string(outside.join("target")).unwrap(),
+            "keep\n"
+        );
+        for (rel, m) in [
+            ("deps/bin/tool", 0o755),
+            ("deps/private", 0o600),
+            ("deps/big", 0o664),
+            ("one/two/three.txt", mode(&ws.join("one/two/three.txt"))),
+        ] {
+            let (a, b) = (ws.join(rel), ws2.join(rel));
+            assert!(b.symlink_metadata().unwrap().is_file(), "{rel}");
+            assert_eq!(
+                std::fs::read(&a).unwrap(),
+                std::fs::read(&b).unwrap(),
+                "{rel}"
+            );
+            assert_eq!(mode(&b), m, "{rel}");
+        }
     }
 
     #[test]

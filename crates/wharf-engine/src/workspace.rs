@@ -309,34 +309,62 @@ impl Stamp {
     }
 }
 
-/// The present on `dir`'s file system's clock, later than the change time of every inode
-/// changed so far: the change time of a file made and then changed now (an unnamed one
-/// where the file system has them). Read from the file system, not the system clock: the
-/// kernel stamps inodes from a coarse clock that lags it by up to a tick, and files made in
-/// the same tick share a change time. Where the kernel has fine-grained timestamps on
-/// demand (Linux 6.13 and later on ext4, XFS, btrfs, tmpfs), changing a file whose change
-/// time was just read gets a fine-grained one, and every later change is stamped no
-/// earlier: so a workspace made just before is not taken as changed. Elsewhere a file
-/// made in the same tick counts as changed and is copied again; never the reverse.
+/// The present on `dir`'s file system's clock, read once through a fresh [`FsClock`].
 pub fn fs_clock(dir: &Path) -> io::Result<Stamp> {
-    use rustix::fs::{Mode, OFlags};
-    let stamp = |f: &File| -> io::Result<Stamp> {
+    FsClock::open(dir)?.now()
+}
+
+/// Reads the clock a file system stamps changes with, later than the change time of every
+/// inode changed so far: the change time of one unnamed file of its own, changed at each
+/// reading. Read from the file system, not the system clock: the kernel stamps inodes from
+/// a coarse clock that lags it by up to a tick, and files made in the same tick share a
+/// change time. Where the kernel has fine-grained timestamps on demand (Linux 6.13 and
+/// later on ext4, XFS, btrfs, tmpfs), changing a file whose change time was just read gets
+/// a fine-grained one, and every later change is stamped no earlier: so a workspace made
+/// just before is not taken as changed. Elsewhere a file made in the same tick counts as
+/// changed and is copied again; never the reverse.
+///
+/// The file is made once and kept open: a new inode per reading cost two allocations per
+/// job, and on a file system without a journal each allocation scans past the inodes freed
+/// in the last seconds (`recently_deleted` in ext4), which a run frees by the hundred.
+#[derive(Debug, Clone)]
+pub struct FsClock(Arc<File>);
+
+impl FsClock {
+    /// An unnamed file in `dir` where the file system has them (`O_TMPFILE`), otherwise a
+    /// named one removed at once; either way on `dir`'s file system, open until dropped.
+    pub fn open(dir: &Path) -> io::Result<FsClock> {
+        use rustix::fs::{Mode, OFlags};
+        let file = match rustix::fs::open(
+            dir,
+            OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        ) {
+            Ok(fd) => File::from(fd),
+            Err(_) => {
+                let path = dir.join(format!(".clock-{}", std::process::id()));
+                let file = File::create(&path);
+                let _ = std::fs::remove_file(&path);
+                file?
+            }
+        };
+        Ok(FsClock(Arc::new(file)))
+    }
+
+    /// The present: the file's change time once it was changed twice, each time just
+    /// after it was read. The kernel gives a fine-grained stamp on demand only when the
+    /// coarse clock is not past the file's change time: the first change brings that
+    /// time to the coarse present, the second then gets a fine-grained stamp, later than
+    /// the change time of every file changed in the same tick before it.
+    pub fn now(&self) -> io::Result<Stamp> {
+        let f = &*self.0;
+        // `chmod` moves the change time even when the mode stays the same.
+        let mode = std::fs::Permissions::from_mode(0o400);
         f.metadata()?;
-        f.set_permissions(std::fs::Permissions::from_mode(0o400))?;
+        f.set_permissions(mode.clone())?;
+        f.metadata()?;
+        f.set_permissions(mode)?;
         Ok(Stamp::of(&f.metadata()?))
-    };
-    match rustix::fs::open(
-        dir,
-        OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
-    ) {
-        Ok(fd) => stamp(&File::from(fd)),
-        Err(_) => {
-            let path = dir.join(format!(".clock-{}", std::process::id()));
-            let s = File::create(&path).and_then(|f| stamp(&f));
-            let _ = std::fs::remove_file(&path);
-            s
-        }
     }
 }
 
@@ -615,6 +643,8 @@ pub struct Workspaces {
     making: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Names spares uniquely.
     spare_seq: AtomicUsize,
+    /// Stamps the moment a workspace is handed out at.
+    clock: FsClock,
     /// Held while the run lives: a later run removes this run's leftovers only once it can
     /// take the lock.
     _lock: File,
@@ -651,6 +681,7 @@ impl Workspaces {
             File::create(&marker).map_err(io_err("creating", &marker))?;
         }
         let snapshot = Snapshot::take(project, &dir.join(".scratch"))?;
+        let clock = FsClock::open(&dir).map_err(io_err("making a clock file in", &dir))?;
         let ws = Workspaces {
             snapshot: Arc::new(snapshot),
             dir,
@@ -660,6 +691,7 @@ impl Workspaces {
             handed: Mutex::default(),
             making: Mutex::new(Vec::new()),
             spare_seq: AtomicUsize::new(0),
+            clock,
             _lock: lock,
         };
         ws.make_spare();
@@ -686,7 +718,7 @@ impl Workspaces {
             std::fs::remove_dir_all(&dest).map_err(io_err("removing the old", &dest))?;
         }
         self.snapshot.materialize(&dest)?;
-        if let Ok(since) = fs_clock(&self.dir) {
+        if let Ok(since) = self.clock.now() {
             lock(&self.handed).insert(dest.clone(), since);
         }
         self.make_spare();
@@ -725,11 +757,14 @@ impl Workspaces {
             return;
         }
         let path = self.spare_path();
-        let (snapshot, spares, dir) =
-            (self.snapshot.clone(), self.spares.clone(), self.dir.clone());
+        let (snapshot, spares, clock) = (
+            self.snapshot.clone(),
+            self.spares.clone(),
+            self.clock.clone(),
+        );
         making.push(std::thread::spawn(move || {
             if snapshot.materialize(&path).is_ok()
-                && let Ok(since) = fs_clock(&dir)
+                && let Ok(since) = clock.now()
             {
                 lock(&spares).push(Ready { path, since });
             } else {
@@ -767,13 +802,16 @@ impl Workspaces {
         if std::fs::rename(&path, &spare).is_err() {
             return self.remove(path);
         }
-        let (snapshot, spares, dir) =
-            (self.snapshot.clone(), self.spares.clone(), self.dir.clone());
+        let (snapshot, spares, clock) = (
+            self.snapshot.clone(),
+            self.spares.clone(),
+            self.clock.clone(),
+        );
         let handle = tokio::task::spawn_blocking(move || {
-            let clock_ok = fs_clock(&dir).is_ok_and(|now| now >= since);
+            let clock_ok = clock.now().is_ok_and(|now| now >= since);
             if clock_ok
                 && snapshot.reset(&spare, since).is_ok()
-                && let Ok(now) = fs_clock(&dir)
+                && let Ok(now) = clock.now()
             {
                 lock(&spares).push(Ready {
                     path: spare,
@@ -1158,6 +1196,37 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
         ws.remove(b);
         ws.finish().await;
+    }
+
+    #[test]
+    fn the_clock_orders_a_file_made_between_two_readings() {
+        let t = tempfile::tempdir().unwrap();
+        let clock = FsClock::open(t.path()).unwrap();
+        // Without fine-grained stamps on demand (before Linux 6.13), readings in one tick
+        // are equal and a file made between them may share their stamp.
+        let fine = clock.now().unwrap() < clock.now().unwrap();
+        for i in 0..40 {
+            let before = clock.now().unwrap();
+            if i % 4 == 0 {
+                // Into a new tick of the coarse clock: the clock file's change time is
+                // then behind it, and the kernel would rather give a coarse stamp.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let file = t.path().join(format!("f{i}"));
+            std::fs::write(&file, "x").unwrap();
+            let made = Stamp::of(&file.symlink_metadata().unwrap());
+            let after = clock.now().unwrap();
+            assert!(
+                made >= before,
+                "a file made after a reading is not older than it"
+            );
+            if fine {
+                assert!(
+                    made < after,
+                    "{i}: a file made before a reading is older than it"
+                );
+            }
+        }
     }
 
     #[test]
