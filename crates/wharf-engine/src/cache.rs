@@ -332,28 +332,18 @@ impl JobCache {
     fn write_out(&self, manifest: &Manifest, workspace: &Path) -> Result<usize> {
         let mut files = Vec::new();
         let mut made: HashSet<PathBuf> = HashSet::new();
-        let parent_of = |rel: &str, dest: &Path, made: &mut HashSet<PathBuf>| -> Result<()> {
-            match dest.parent() {
-                Some(dir) if !made.contains(dir) => {
-                    checked_dir(workspace, dir, rel)?;
-                    std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
-                    made.insert(dir.to_path_buf());
-                    Ok(())
-                }
-                _ => Ok(()),
-            }
-        };
         for item in &manifest.items {
             match item {
                 Item::Dir { path, mode } => {
-                    let dest = safe_join(workspace, path, true)?;
-                    std::fs::create_dir_all(&dest).map_err(io_err("creating", &dest))?;
+                    let dest = relative(workspace, path)?;
+                    ensure_dir(workspace, &dest, path, &mut made)?;
                     let _ = std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(*mode));
-                    made.insert(dest);
                 }
                 Item::Symlink { path, target } => {
                     let dest = relative(workspace, path)?;
-                    parent_of(path, &dest, &mut made)?;
+                    if let Some(dir) = dest.parent() {
+                        ensure_dir(workspace, dir, path, &mut made)?;
+                    }
                     let _ = std::fs::remove_file(&dest);
                     std::os::unix::fs::symlink(target, &dest)
                         .map_err(io_err("creating the link", &dest))?;
@@ -365,7 +355,9 @@ impl JobCache {
                     size,
                 } => {
                     let dest = relative(workspace, path)?;
-                    parent_of(path, &dest, &mut made)?;
+                    if let Some(dir) = dest.parent() {
+                        ensure_dir(workspace, dir, path, &mut made)?;
+                    }
                     files.push((dest, *mode, sha256, *size));
                 }
             }
@@ -608,20 +600,39 @@ fn item_path(i: &Item) -> &str {
     }
 }
 
-/// `rel` under `root`, refusing anything that could leave it: `..`, and a symlinked
-/// directory on the way, or as the directory itself (a checkout can hold a link where the
-/// entry had a directory).
-fn safe_join(root: &Path, rel: &str, is_dir: bool) -> Result<PathBuf> {
-    let dest = relative(root, rel)?;
-    let dir = if is_dir {
-        Some(dest.as_path())
-    } else {
-        dest.parent()
-    };
-    if let Some(dir) = dir {
-        checked_dir(root, dir, rel)?;
+/// Makes `dir` (on the way to `rel`, under `root`) a directory, with its parents, unless
+/// `made` has it; refuses it when a symlink on the way leads outside `root` (a checkout can
+/// hold a link where the entry had a directory). One `lstat` per directory: a directory
+/// below checked ones is safe unless it is itself a link, and only a link is resolved.
+fn ensure_dir(root: &Path, dir: &Path, rel: &str, made: &mut HashSet<PathBuf>) -> Result<()> {
+    if made.contains(dir) || dir == root {
+        return Ok(());
     }
-    Ok(dest)
+    if let Some(parent) = dir.parent()
+        && parent.starts_with(root)
+    {
+        ensure_dir(root, parent, rel, made)?;
+    }
+    match dir.symlink_metadata() {
+        Ok(m) if m.is_dir() => {}
+        Ok(m) if m.file_type().is_symlink() => {
+            checked_dir(root, dir, rel)?;
+            std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(io_err("creating", dir)(e).into());
+            }
+            _ => {}
+        },
+        // A file where the entry has a directory: what `mkdir` says of it.
+        Ok(_) => {
+            std::fs::create_dir(dir).map_err(io_err("creating", dir))?;
+        }
+        Err(e) => return Err(io_err("reading", dir)(e).into()),
+    }
+    made.insert(dir.to_path_buf());
+    Ok(())
 }
 
 /// `rel` under `root`, refused when it is absolute or has `..`.
