@@ -1099,6 +1099,45 @@ mod tests {
     }
 
     #[test]
+    fn a_restore_follows_a_link_that_stays_inside_and_refuses_one_deeper_that_leaves() {
+        let t = tempfile::tempdir().unwrap();
+        let ws = t.path().join("ws");
+        write(&ws, "lock", "1\n");
+        write(&ws, "deps/a/b/f.txt", "f\n");
+        let cache = JobCache::new(t.path().join("cache"), DEFAULT_MAX_BYTES);
+        let s = spec(&["lock"], &["deps"], &[]);
+        let key = JobCache::key(&ws, "p/j", &s).unwrap();
+        cache.save(&key, &ws, &s.paths).unwrap();
+
+        // `deps` links to a directory of the workspace: restored through it.
+        let ws2 = t.path().join("ws2");
+        write(&ws2, "lock", "1\n");
+        std::fs::create_dir_all(ws2.join("real")).unwrap();
+        std::os::unix::fs::symlink("real", ws2.join("deps")).unwrap();
+        cache.restore(&key, &ws2).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(ws2.join("real/a/b/f.txt")).unwrap(),
+            "f\n"
+        );
+
+        // A link two levels down that leads out is refused, and nothing is written there.
+        let outside = t.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let ws3 = t.path().join("ws3");
+        write(&ws3, "lock", "1\n");
+        std::fs::create_dir_all(ws3.join("deps/a")).unwrap();
+        std::os::unix::fs::symlink(&outside, ws3.join("deps/a/b")).unwrap();
+        let e = cache.restore(&key, &ws3).unwrap_err();
+        assert!(e.to_string().contains("`deps/a/b"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("would be restored outside the workspace"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    }
+
+    #[test]
     fn no_file_from_outside_is_cached_or_written_through_a_link() {
         let t = tempfile::tempdir().unwrap();
         let outside = t.path().join("outside");
