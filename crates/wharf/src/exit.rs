@@ -54,6 +54,11 @@ impl UserError {
         }
     }
 
+    /// Invalid input whose diagnostics were printed already (exit 2, nothing more said).
+    pub fn reported() -> UserError {
+        UserError::invalid(String::new())
+    }
+
     /// Adds a hint.
     pub fn hint(mut self, hint: impl Into<String>) -> UserError {
         self.hint = Some(hint.into());

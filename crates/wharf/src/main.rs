@@ -98,6 +98,10 @@ fn report(err: &anyhow::Error) -> ExitStatus {
         return ExitStatus::Success;
     }
     if let Some(u) = err.downcast_ref::<UserError>() {
+        if u.message.is_empty() {
+            // Said already, by the diagnostics it stands for.
+            return u.status;
+        }
         eprintln!("error: {}", u.message);
         if let Some(h) = &u.hint {
             eprintln!("  hint: {h}");

@@ -32,16 +32,13 @@ pub fn state_dir(root: &Path) -> PathBuf {
 }
 
 /// Loads every pipeline of the project; on invalid files prints the diagnostics to stderr
-/// and returns an error that exits 2.
+/// (ending in `error: N problems found`) and returns an error that exits 2 and says
+/// nothing more.
 pub fn load(root: &Path) -> Result<Vec<wharf_pipeline::Pipeline>, UserError> {
     wharf_pipeline::load_project(root).map_err(|diags| {
         let color = console::colors_enabled_stderr();
         eprint!("{}", diags.render(color));
-        let n = diags.0.len();
-        UserError::invalid(format!(
-            "{n} problem{} in the pipeline files",
-            if n == 1 { "" } else { "s" }
-        ))
+        UserError::reported()
     })
 }
 

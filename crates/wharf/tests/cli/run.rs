@@ -673,3 +673,24 @@ fn a_pipeline_that_follows_another_runs_after_it_locally() {
     );
     assert!(err.contains("a pipeline cannot follow itself"), "{err}");
 }
+
+#[test]
+fn an_invalid_pipeline_is_reported_once_by_every_command_that_loads_it() {
+    let p = Project::new(
+        "version: 1\non: { manual: {} }\njobs:\n  a:\n    run: \"true\"\n    bogus: 1\n",
+    );
+    for args in [&["run", "--plain"][..], &["graph"], &["validate"]] {
+        let r = p.wharf(args).expect(2);
+        let err = r.stderr();
+        assert!(
+            err.contains("error: unknown key `bogus` in job `a`"),
+            "{args:?}\n{err}"
+        );
+        assert!(err.contains("--> wharf.yml:6:5"), "{args:?}\n{err}");
+        assert_eq!(err.matches("error:").count(), 2, "{args:?}\n{err}");
+        assert!(
+            err.trim_end().ends_with("error: 1 problem found"),
+            "{args:?}\n{err}"
+        );
+    }
+}
