@@ -32,7 +32,8 @@ impl Store {
         Ok(())
     }
 
-    /// Every release, newest first (by record time), without items.
+    /// Every release, newest first (by record time), whole: items and evidence, as
+    /// [`Store::get_release`] gives each.
     pub async fn list_releases(&self) -> Result<Vec<ReleaseRecord>> {
         let err = self.db_err("list releases");
         let rows = sqlx::query(
@@ -41,9 +42,12 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(&err)?;
-        rows.iter()
-            .map(|row| release_row(row).map_err(&err))
-            .collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let rec = release_row(row).map_err(&err)?;
+            out.push(self.complete(rec).await?);
+        }
+        Ok(out)
     }
 
     /// One release with its items.
@@ -59,11 +63,19 @@ impl Store {
         else {
             return Ok(None);
         };
+        let rec = release_row(&row).map_err(&err)?;
+        Ok(Some(self.complete(rec).await?))
+    }
+
+    /// `rec` (a `releases` row) with its items and evidence.
+    async fn complete(&self, mut rec: ReleaseRecord) -> Result<ReleaseRecord> {
+        let err = self.db_err("read a release");
+        let version = rec.version.clone();
         let mut items = Vec::new();
         for item in sqlx::query(
             "SELECT kind, name, digest, size FROM release_items WHERE version = ? ORDER BY seq",
         )
-        .bind(version)
+        .bind(&version)
         .fetch_all(&self.pool)
         .await
         .map_err(&err)?
@@ -86,7 +98,7 @@ impl Store {
         for e in sqlx::query(
             "SELECT kind, subject, name, digest, attached FROM release_evidence WHERE version = ? ORDER BY seq",
         )
-        .bind(version)
+        .bind(&version)
         .fetch_all(&self.pool)
         .await
         .map_err(&err)?
@@ -105,10 +117,9 @@ impl Store {
                 attached: e.try_get("attached").map_err(&err)?,
             });
         }
-        let mut rec = release_row(&row).map_err(&err)?;
         rec.items = items;
         rec.evidence = evidence;
-        Ok(Some(rec))
+        Ok(rec)
     }
 }
 

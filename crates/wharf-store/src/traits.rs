@@ -57,7 +57,7 @@ pub trait SecretStore: Clone + Send + Sync + 'static {
 
 /// Release records.
 pub trait ReleaseStore: Clone + Send + Sync + 'static {
-    /// Every release, newest first, without items.
+    /// Every release, newest first, whole (items and evidence).
     fn list_releases(&self) -> impl Future<Output = Result<Vec<ReleaseRecord>>> + Send;
     /// One release with its items.
     fn get_release(

@@ -79,6 +79,7 @@ fn release(p: &Project, s: &Server, token: &str, message: &str, version: &str) {
     )
     .json();
     assert_eq!(rel[0]["version"], version, "{rel}");
+    assert!(!rel[0]["items"].as_array().unwrap().is_empty(), "{rel}");
     p.tag(&format!("v{version}"));
 }
 

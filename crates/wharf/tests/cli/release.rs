@@ -218,6 +218,8 @@ fn the_release_step_tags_records_and_writes_the_changelog() {
     assert_eq!(p.read("CHANGELOG.md"), changelog);
     let list = p.wharf(&["releases", "--json"]).expect(0).json();
     assert_eq!(list.as_array().unwrap().len(), 1);
+    // Each release whole, with what it ships, as `release show` gives it.
+    assert_eq!(list[0]["items"], rec["items"], "{list}");
     assert!(
         p.wharf(&["releases"])
             .expect(0)
