@@ -59,10 +59,38 @@ pub fn job_cache(root: &Path) -> Result<wharf_engine::cache::JobCache, UserError
     ))
 }
 
-/// The user running wharf on this machine (`USER`, else `LOGNAME`): the actor of the runs
-/// and deployments it starts, and who `wharf approve` approves as.
+/// The user running wharf on this machine (`USER`, else `LOGNAME`, else the account of
+/// the process's user id in `/etc/passwd`, as `whoami` finds it where the environment has
+/// no user, in a container or under cron): the actor of the runs and deployments it
+/// starts, and who `wharf approve` approves as.
 pub fn local_user() -> Option<String> {
     ["USER", "LOGNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .or_else(|| {
+            let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+            account_of(&passwd, rustix::process::getuid().as_raw())
+        })
+}
+
+/// The name of the account with user id `uid` in a `passwd` file's text.
+fn account_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse::<u32>().ok()? == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_account_is_found_by_its_user_id() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n# a comment\n\
+                      broken\nci:x:1001:1001::/home/ci:/bin/sh\n";
+        assert_eq!(super::account_of(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(super::account_of(passwd, 1001).as_deref(), Some("ci"));
+        assert_eq!(super::account_of(passwd, 7), None);
+    }
 }

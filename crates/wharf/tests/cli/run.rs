@@ -694,3 +694,23 @@ fn an_invalid_pipeline_is_reported_once_by_every_command_that_loads_it() {
         );
     }
 }
+
+#[test]
+fn without_user_in_the_environment_the_actor_is_the_account_of_the_user_id() {
+    let p = Project::new("version: 1\non: { manual: {} }\njobs:\n  a:\n    run: \"true\"\n");
+    let out = p
+        .cmd(&["run", "--plain", "--event", "manual"])
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let whoami = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8_lossy(&whoami.stdout).trim().to_string();
+    let shown = p.wharf(&["show", "--json"]).expect(0).json();
+    assert_eq!(shown["event"]["actor"], me.as_str(), "{shown}");
+}
