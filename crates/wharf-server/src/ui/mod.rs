@@ -71,6 +71,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../assets/live.js"),
         "text/javascript; charset=utf-8",
     ),
+    (
+        "run-live.js",
+        include_str!("../../assets/run-live.js"),
+        "text/javascript; charset=utf-8",
+    ),
 ];
 
 impl Pages {

@@ -5,7 +5,8 @@
 //
 //   WHARF_URL        the server            WHARF_TOKEN   an operator token
 //   WHARF_PROJECT    the project           WHARF_RUN     the run to open (its `live` job waits)
-//   WHARF_GO_FILE    created by this script to let the live job print its line
+//   WHARF_GO_FILE    created by this script to let the live job print its line (and
+//                    GO_FILE.later, to let the job `later` end)
 //   WHARF_ARTIFACT_SHA256   what the downloaded artifact must hash to
 //   WHARF_SCREENSHOTS       a directory to write the main pages' screenshots to (optional)
 //   PLAYWRIGHT_CORE  where playwright-core is installed
@@ -74,6 +75,21 @@ const run = process.env.WHARF_RUN;
     fail("the artifact's sha256 is " + sha + ", not " + process.env.WHARF_ARTIFACT_SHA256);
   }
   console.log("ok: the downloaded artifact's sha256 is " + sha);
+
+  // The run page follows the run: a job that ends now shows as ended, with no reload.
+  const later = () => page.locator("#job-later .badge").textContent().then((t) => t.trim());
+  for (let i = 0; i < 100 && (await later()) !== "running"; i++) {
+    await page.waitForTimeout(300);
+    await page.reload();
+  }
+  if ((await later()) !== "running") fail("the job `later` is " + (await later()) + ", not running");
+  await page.evaluate(() => { window.wharfSamePage = true; });
+  fs.writeFileSync(process.env.WHARF_GO_FILE + ".later", "go");
+  const ended = Date.now();
+  await page.waitForFunction(
+    () => document.querySelector("#job-later .badge").textContent.trim() === "success");
+  if (!(await page.evaluate(() => window.wharfSamePage === true))) fail("the run page was reloaded");
+  console.log("ok: the run page showed `later` succeed " + (Date.now() - ended) + " ms after it could, without a reload");
 
   // The running job: a line printed now appears without a reload.
   await page.click("svg.dag a.node[data-job=live]");

@@ -920,7 +920,7 @@ fn a_thousand_followers_at_once_meet_the_cap_and_the_server_keeps_serving() {
 }
 
 /// The live job of the browser test: waits for a file, then prints a coloured line, then
-/// waits to be cancelled.
+/// waits to be cancelled; `later` ends once another file is there.
 fn browser_pipeline(go: &Path) -> String {
     format!(
         r#"version: 1
@@ -945,6 +945,9 @@ jobs:
       while [ ! -f '{go}' ]; do sleep 0.05; done
       printf '\033[32mLIVE-LINE-42\033[0m\n'
       sleep 600
+  later:
+    run: |
+      while [ ! -f '{go}.later' ]; do sleep 0.05; done
 "#,
         go = go.display()
     )
