@@ -18,6 +18,8 @@ pub mod publish;
 pub mod push;
 mod release;
 
+pub use evidence::IN_TOTO;
+
 use std::path::{Component, Path, PathBuf};
 
 use tokio::sync::watch;

@@ -413,5 +413,5 @@ async fn attached_sbom(
     }
 }
 
-/// The in-toto artifact type provenance is attached with.
-pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// The in-toto artifact type provenance is attached with (the builder's own).
+pub use wharf_builtins::IN_TOTO;
