@@ -1,5 +1,7 @@
 //! Release records: one per version, with the digest of everything it ships.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 use wharf_model::{Evidence, EvidenceKind, Produced, ProducedKind, ReleaseRecord};
 
@@ -32,8 +34,9 @@ impl Store {
         Ok(())
     }
 
-    /// Every release, newest first (by record time), whole: items and evidence, as
-    /// [`Store::get_release`] gives each.
+    /// Every release, newest first (by record time), as its `releases` row: without items
+    /// or evidence (what a run's start and the dashboard's lists need; see
+    /// [`Store::list_releases_whole`]).
     pub async fn list_releases(&self) -> Result<Vec<ReleaseRecord>> {
         let err = self.db_err("list releases");
         let rows = sqlx::query(
@@ -42,12 +45,45 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(&err)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let rec = release_row(row).map_err(&err)?;
-            out.push(self.complete(rec).await?);
+        rows.iter()
+            .map(|row| release_row(row).map_err(&err))
+            .collect()
+    }
+
+    /// Every release, newest first, whole: items and evidence, as [`Store::get_release`]
+    /// gives each (what `wharf releases --json` and the API list). Three queries in all.
+    pub async fn list_releases_whole(&self) -> Result<Vec<ReleaseRecord>> {
+        let err = self.db_err("list releases");
+        let mut list = self.list_releases().await?;
+        let mut items: HashMap<String, Vec<Produced>> = HashMap::new();
+        for row in sqlx::query(
+            "SELECT version, kind, name, digest, size FROM release_items ORDER BY version, seq",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&err)?
+        {
+            let version: String = row.try_get("version").map_err(&err)?;
+            let item = self.item_row(&row, &version)?;
+            items.entry(version).or_default().push(item);
         }
-        Ok(out)
+        let mut evidence: HashMap<String, Vec<Evidence>> = HashMap::new();
+        for row in sqlx::query(
+            "SELECT version, kind, subject, name, digest, attached FROM release_evidence ORDER BY version, seq",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(&err)?
+        {
+            let version: String = row.try_get("version").map_err(&err)?;
+            let e = self.evidence_row(&row, &version)?;
+            evidence.entry(version).or_default().push(e);
+        }
+        for rec in &mut list {
+            rec.items = items.remove(&rec.version).unwrap_or_default();
+            rec.evidence = evidence.remove(&rec.version).unwrap_or_default();
+        }
+        Ok(list)
     }
 
     /// One release with its items.
@@ -70,56 +106,65 @@ impl Store {
     /// `rec` (a `releases` row) with its items and evidence.
     async fn complete(&self, mut rec: ReleaseRecord) -> Result<ReleaseRecord> {
         let err = self.db_err("read a release");
-        let version = rec.version.clone();
-        let mut items = Vec::new();
-        for item in sqlx::query(
+        for row in sqlx::query(
             "SELECT kind, name, digest, size FROM release_items WHERE version = ? ORDER BY seq",
         )
-        .bind(&version)
+        .bind(&rec.version)
         .fetch_all(&self.pool)
         .await
         .map_err(&err)?
         {
-            let kind: String = item.try_get("kind").map_err(&err)?;
-            let size: Option<i64> = item.try_get("size").map_err(&err)?;
-            items.push(Produced {
-                kind: ProducedKind::parse(&kind).ok_or_else(|| {
-                    corrupt(
-                        &self.path,
-                        format!("release {version} lists an unknown kind `{kind}`"),
-                    )
-                })?,
-                name: item.try_get("name").map_err(&err)?,
-                digest: item.try_get("digest").map_err(&err)?,
-                size: size.map(from_sql),
-            });
+            let item = self.item_row(&row, &rec.version)?;
+            rec.items.push(item);
         }
-        let mut evidence = Vec::new();
-        for e in sqlx::query(
+        for row in sqlx::query(
             "SELECT kind, subject, name, digest, attached FROM release_evidence WHERE version = ? ORDER BY seq",
         )
-        .bind(&version)
+        .bind(&rec.version)
         .fetch_all(&self.pool)
         .await
         .map_err(&err)?
         {
-            let kind: String = e.try_get("kind").map_err(&err)?;
-            evidence.push(Evidence {
-                kind: EvidenceKind::parse(&kind).ok_or_else(|| {
-                    corrupt(
-                        &self.path,
-                        format!("release {version} lists unknown evidence `{kind}`"),
-                    )
-                })?,
-                subject: e.try_get("subject").map_err(&err)?,
-                name: e.try_get("name").map_err(&err)?,
-                digest: e.try_get("digest").map_err(&err)?,
-                attached: e.try_get("attached").map_err(&err)?,
-            });
+            let e = self.evidence_row(&row, &rec.version)?;
+            rec.evidence.push(e);
         }
-        rec.items = items;
-        rec.evidence = evidence;
         Ok(rec)
+    }
+
+    /// One `release_items` row of release `version`.
+    fn item_row(&self, row: &sqlx::sqlite::SqliteRow, version: &str) -> Result<Produced> {
+        let err = self.db_err("read a release");
+        let kind: String = row.try_get("kind").map_err(&err)?;
+        let size: Option<i64> = row.try_get("size").map_err(&err)?;
+        Ok(Produced {
+            kind: ProducedKind::parse(&kind).ok_or_else(|| {
+                corrupt(
+                    &self.path,
+                    format!("release {version} lists an unknown kind `{kind}`"),
+                )
+            })?,
+            name: row.try_get("name").map_err(&err)?,
+            digest: row.try_get("digest").map_err(&err)?,
+            size: size.map(from_sql),
+        })
+    }
+
+    /// One `release_evidence` row of release `version`.
+    fn evidence_row(&self, row: &sqlx::sqlite::SqliteRow, version: &str) -> Result<Evidence> {
+        let err = self.db_err("read a release");
+        let kind: String = row.try_get("kind").map_err(&err)?;
+        Ok(Evidence {
+            kind: EvidenceKind::parse(&kind).ok_or_else(|| {
+                corrupt(
+                    &self.path,
+                    format!("release {version} lists unknown evidence `{kind}`"),
+                )
+            })?,
+            subject: row.try_get("subject").map_err(&err)?,
+            name: row.try_get("name").map_err(&err)?,
+            digest: row.try_get("digest").map_err(&err)?,
+            attached: row.try_get("attached").map_err(&err)?,
+        })
     }
 }
 

@@ -57,8 +57,10 @@ pub trait SecretStore: Clone + Send + Sync + 'static {
 
 /// Release records.
 pub trait ReleaseStore: Clone + Send + Sync + 'static {
-    /// Every release, newest first, whole (items and evidence).
+    /// Every release, newest first, without items or evidence.
     fn list_releases(&self) -> impl Future<Output = Result<Vec<ReleaseRecord>>> + Send;
+    /// Every release, newest first, whole (items and evidence).
+    fn list_releases_whole(&self) -> impl Future<Output = Result<Vec<ReleaseRecord>>> + Send;
     /// One release with its items.
     fn get_release(
         &self,
@@ -157,6 +159,9 @@ impl SecretStore for Store {
 impl ReleaseStore for Store {
     fn list_releases(&self) -> impl Future<Output = Result<Vec<ReleaseRecord>>> + Send {
         Store::list_releases(self)
+    }
+    fn list_releases_whole(&self) -> impl Future<Output = Result<Vec<ReleaseRecord>>> + Send {
+        Store::list_releases_whole(self)
     }
     fn get_release(
         &self,

@@ -1109,8 +1109,10 @@ async fn releases_are_recorded_once_per_version_with_their_items() {
     let list = store.list_releases().await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!((list[0].version.as_str(), list[0].run), ("0.2.0", 8));
+    assert!(list[0].items.is_empty(), "the summary has no items");
     // Whole, as one release is read.
-    assert_eq!(list[0], again);
+    let whole = store.list_releases_whole().await.unwrap();
+    assert_eq!(whole, [again.clone()]);
     assert_eq!(store.get_release("9.9.9").await.unwrap(), None);
 }
 

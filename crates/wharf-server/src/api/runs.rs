@@ -166,7 +166,7 @@ pub(super) async fn releases(
 ) -> Result<Json<Vec<ReleaseRecord>>> {
     allow(&s, &headers, Role::Viewer).await?;
     let store = project_store(&s, &project).await?;
-    Ok(Json(store.list_releases().await?))
+    Ok(Json(store.list_releases_whole().await?))
 }
 
 /// A release with the outcome of the policy gate it passed.

@@ -10,6 +10,8 @@ use crate::output::table::{Align, Table};
 /// Runs `wharf releases`.
 pub async fn run(dir: &Path, args: JsonFlag) -> anyhow::Result<ExitStatus> {
     let releases = match history::open(dir).await? {
+        // The table needs no items; `--json` gives each release whole.
+        Some((_, store)) if args.json => store.list_releases_whole().await?,
         Some((_, store)) => store.list_releases().await?,
         None => Vec::new(),
     };
