@@ -15,9 +15,12 @@ use crate::output::table::{Align, Table};
 /// of the runs it starts.
 fn me() -> anyhow::Result<String> {
     crate::project::local_user().ok_or_else(|| {
-        UserError::invalid("cannot tell who is approving: USER is not set")
-            .hint("approvals are counted by name; run as a user with USER set")
-            .into()
+        UserError::invalid(
+            "cannot tell who is approving: USER and LOGNAME are not set, and this user id \
+             has no account in /etc/passwd",
+        )
+        .hint("approvals are counted by name; run as a user with USER set")
+        .into()
     })
 }
 

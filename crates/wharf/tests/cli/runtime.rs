@@ -69,7 +69,10 @@ async fn the_runtime_in_process_records_what_the_cli_records() {
     let inproc = Project::new(PIPELINE);
     let root = inproc.path().canonicalize().unwrap();
     let pipelines = wharf_pipeline::load_project(&root).expect("valid pipeline");
-    let event = wharf_model::Event::new(wharf_model::EventKind::Push);
+    // The actor is the front end's to say (the CLI: the local user; the server: who or
+    // what delivered the event): the same one here.
+    let mut event = wharf_model::Event::new(wharf_model::EventKind::Push);
+    event.actor = record(&cli)["event"]["actor"].as_str().map(String::from);
     let plans = wharf_runtime::select(&pipelines, &event, &Default::default()).unwrap();
     let state = root.join(".wharf");
     let store = wharf_store::Store::open(&state).await.unwrap();
