@@ -1144,6 +1144,38 @@ fn a_server_killed_mid_run_recovers_and_retries_the_unfinished_jobs() {
         assert!(Instant::now() < deadline, "{}", s.log());
         std::thread::sleep(Duration::from_millis(50));
     }
+    // `first`'s result is written as it ends, but `slow` may start before that write is
+    // done: kill only once the store has it, so that it is the job that had finished.
+    let token = s.token("viewer");
+    let run = loop {
+        if let Some(r) = s
+            .events()
+            .into_iter()
+            .find(|e| e["id"] == id)
+            .and_then(|e| e["runs"][0].as_u64())
+        {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    loop {
+        let rec = http::get(
+            &format!("{}/api/v1/projects/app/runs/{run}", s.url),
+            Some(&token),
+        )
+        .json();
+        let first = rec["jobs"].as_array().and_then(|jobs| {
+            jobs.iter()
+                .find(|j| j["id"] == "first")
+                .map(|j| j["status"].clone())
+        });
+        if first.as_ref().is_some_and(|st| st == "success") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rec}\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     s.kill9();
     // the step's `sleep` is stopped by the watchdog, not left running
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -1171,8 +1203,8 @@ fn a_server_killed_mid_run_recovers_and_retries_the_unfinished_jobs() {
     assert_eq!(retry["attempt"], 2);
     let done = s.wait_event(retry["id"].as_i64().unwrap());
     assert_eq!(done["state"], "done", "{done}\n{}", s.log());
-    let token = s.token("viewer");
     let old = first["runs"][0].as_u64().unwrap();
+    assert_eq!(old, run);
     let rec = http::get(
         &format!("{}/api/v1/projects/app/runs/{old}", s.url),
         Some(&token),
