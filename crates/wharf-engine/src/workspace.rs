@@ -668,14 +668,15 @@ impl Workspaces {
         std::fs::create_dir_all(&base).map_err(io_err("creating", &base))?;
         prune(&base);
         let dir = base.join(run.to_string());
+        // The lock first: another run's `prune` removes a run's directory whose lock it
+        // can take, so the directory is made only once the lock is held.
+        let lock_path = base.join(format!("{run}.lock"));
+        let lock = hold(&lock_path)?;
         // A run number is used once, but a database reset could hand it out again.
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io_err("removing the old", &dir))?;
         }
         std::fs::create_dir(&dir).map_err(io_err("creating", &dir))?;
-        let lock_path = base.join(format!("{run}.lock"));
-        let lock = File::create(&lock_path).map_err(io_err("creating", &lock_path))?;
-        lock.lock().map_err(io_err("locking", &lock_path))?;
         if keep {
             let marker = base.join(format!("{run}.keep"));
             File::create(&marker).map_err(io_err("creating", &marker))?;
@@ -882,6 +883,23 @@ pub(crate) fn slug(id: &str) -> String {
 
 /// Removes what earlier runs left (failed jobs' workspaces, a killed run's), except runs
 /// still holding their lock and runs started with `--keep-workspaces`.
+/// Takes the lock file at `path`, made if missing. A `prune` that found it free may remove
+/// the file just as this locks it; a lock on a file no longer at `path` guards nothing, so
+/// then it is taken again.
+fn hold(path: &Path) -> Result<File> {
+    loop {
+        let file = File::create(path).map_err(io_err("creating", path))?;
+        file.lock().map_err(io_err("locking", path))?;
+        let held = file.metadata().map_err(io_err("reading", path))?;
+        match std::fs::metadata(path) {
+            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(file),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("reading", path)(e).into()),
+        }
+    }
+}
+
 fn prune(base: &Path) {
     let Ok(items) = std::fs::read_dir(base) else {
         return;
