@@ -655,7 +655,7 @@ fn checked_dir(root: &Path, dir: &Path, rel: &str) -> Result<()> {
 /// Copies a cached object of `size` bytes to `dest` with `mode`: a new file (`O_EXCL`, so
 /// never written through a link left at its place; whatever is there is removed first), its
 /// bytes by `copy_file_range` (shared extents where the file system has them), and its mode
-/// set again only where `umask` took bits off at creation.
+/// set again only where `umask` took bits off at creation or the mode has special bits.
 fn copy_out(src: &Path, dest: &Path, mode: u32, size: u64, umask: u32) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let create = || {
@@ -689,7 +689,9 @@ fn copy_out(src: &Path, dest: &Path, mode: u32, size: u64, umask: u32) -> Result
             }
         }
     }
-    if mode & 0o7777 & umask != 0 {
+    // Also for setuid, setgid and sticky bits: a write by a user without CAP_FSETID
+    // clears the first two.
+    if mode & 0o7777 & umask != 0 || mode & 0o7000 != 0 {
         to.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(io_err("setting the mode of", dest))?;
     }
